@@ -1,0 +1,94 @@
+"""mailbind: the rules for syncing email into a CRM.
+
+Which messages belong in the CRM, how much of each one other users may read, which contact
+every participant belongs to, and when new contacts are created, each decision with its
+reasons. The core is pure: it reads no clock, no environment and no files; sources and stores
+are adapters in `mailbind.sources` and `mailbind.stores`.
+"""
+
+from __future__ import annotations
+
+from .addresses import (
+    Address,
+    Canonicalization,
+    Participant,
+    Role,
+    parse_address,
+    parse_participants,
+)
+from .domains import registrable_domain
+from .errors import (
+    AdapterError,
+    AuthenticationError,
+    ContactError,
+    InvalidAddressError,
+    MailbindError,
+    PolicyError,
+    SourceError,
+    StoreError,
+    TemporaryError,
+)
+from .messages import Attachment, Direction, Flag, Limits, Message, SharingLevel
+from .policy import ContactScope, Mailbox, Policy
+from .providers import is_free_provider, is_impersonal
+from .redaction import redact
+from .rules import (
+    Change,
+    Decision,
+    Holding,
+    Reason,
+    Reevaluation,
+    decide,
+    direction,
+    is_bulk,
+    is_colleague,
+    is_internal,
+    reevaluate,
+    visible_level,
+)
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AdapterError",
+    "Address",
+    "Attachment",
+    "AuthenticationError",
+    "Canonicalization",
+    "Change",
+    "ContactError",
+    "ContactScope",
+    "Decision",
+    "Direction",
+    "Flag",
+    "Holding",
+    "InvalidAddressError",
+    "Limits",
+    "MailbindError",
+    "Mailbox",
+    "Message",
+    "Participant",
+    "Policy",
+    "PolicyError",
+    "Reason",
+    "Reevaluation",
+    "Role",
+    "SharingLevel",
+    "SourceError",
+    "StoreError",
+    "TemporaryError",
+    "__version__",
+    "decide",
+    "direction",
+    "is_bulk",
+    "is_colleague",
+    "is_free_provider",
+    "is_impersonal",
+    "is_internal",
+    "parse_address",
+    "parse_participants",
+    "redact",
+    "reevaluate",
+    "registrable_domain",
+    "visible_level",
+]

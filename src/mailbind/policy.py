@@ -1,0 +1,228 @@
+"""The settings the rules read: one `Policy` per organisation, one `Mailbox` per connected inbox.
+
+Invariants:
+- Both are immutable and validated on construction: a contradictory setting raises
+  `PolicyError` (a `ValueError`) at once, so an invalid policy cannot exist.
+- Organisation domains are stored as registrable domains (ASCII); a free-provider domain can
+  never be one (two Gmail users are not colleagues).
+- Blocklist entries are stored by identity key: ``jane@x.com`` or ``@x.com`` (the domain and
+  its subdomains), after the policy's canonicalisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .addresses import Address, Canonicalization, parse_address
+from .domains import registrable_domain, to_ascii_domain
+from .errors import InvalidAddressError, PolicyError
+from .messages import Direction, SharingLevel
+from .providers import bundled_free_providers, bundled_role_addresses, normalize_role
+
+__all__ = ["ContactScope", "Mailbox", "Policy"]
+
+
+class ContactScope(StrEnum):
+    """Which mail may create contacts automatically."""
+
+    #: Participants of sent and received mail (the default).
+    SENT_AND_RECEIVED = "sent_and_received"
+    #: Only the recipients of mail the owner sent.
+    SENT = "sent"
+
+
+def _address(value: Address | str, what: str) -> Address:
+    if isinstance(value, Address):
+        return value
+    if not isinstance(value, str):
+        raise PolicyError(f"{what} must be an address string, not {type(value).__name__}.")
+    try:
+        return parse_address(value)
+    except InvalidAddressError as err:
+        raise PolicyError(f"{what} is not a readable address: {value!r}.") from err
+
+
+def _level(value: SharingLevel | str, what: str) -> SharingLevel:
+    try:
+        return SharingLevel(value)
+    except ValueError:
+        choices = ", ".join(level.value for level in SharingLevel)
+        raise PolicyError(f"{what} must be one of {choices}, not {value!r}.") from None
+
+
+def _addresses(values: Iterable[Address | str], what: str) -> frozenset[Address]:
+    if isinstance(values, str | Address):
+        values = (values,)
+    return frozenset(_address(v, what) for v in values)
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Mailbox:
+    """One connected mailbox: its owner, the owner's aliases, and its sharing settings."""
+
+    owner: Address
+    aliases: frozenset[Address]
+    #: What other users may read of mail the owner received.
+    incoming: SharingLevel
+    #: What other users may read of mail the owner sent.
+    outgoing: SharingLevel
+    #: Create contacts automatically from this mailbox's synced mail.
+    create_contacts: bool
+    #: Which mail may create contacts.
+    contact_scope: ContactScope
+    #: Never create contacts on free-provider addresses (Gmail, GMX, ...).
+    skip_free_providers: bool
+    #: A stable identifier for stores; the owner's identity key unless given.
+    id: str
+
+    def __init__(
+        self,
+        owner: Address | str,
+        aliases: Iterable[Address | str] = (),
+        incoming: SharingLevel | str = SharingLevel.METADATA,
+        outgoing: SharingLevel | str = SharingLevel.METADATA,
+        *,
+        create_contacts: bool = True,
+        contact_scope: ContactScope | str = ContactScope.SENT_AND_RECEIVED,
+        skip_free_providers: bool = True,
+        id: str | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        owner_address = _address(owner, "The mailbox owner")
+        set_(self, "owner", owner_address)
+        set_(self, "aliases", _addresses(aliases, "A mailbox alias") - {owner_address})
+        set_(self, "incoming", _level(incoming, "The incoming sharing level"))
+        set_(self, "outgoing", _level(outgoing, "The outgoing sharing level"))
+        set_(self, "create_contacts", bool(create_contacts))
+        try:
+            scope = ContactScope(contact_scope)
+        except ValueError:
+            raise PolicyError(
+                f"The contact scope must be 'sent_and_received' or 'sent', not {contact_scope!r}."
+            ) from None
+        set_(self, "contact_scope", scope)
+        set_(self, "skip_free_providers", bool(skip_free_providers))
+        set_(self, "id", owner_address.key if id is None else str(id))
+
+    @property
+    def addresses(self) -> frozenset[Address]:
+        """The owner's address and every alias."""
+        return self.aliases | {self.owner}
+
+    def level_for(self, direction: Direction) -> SharingLevel:
+        """The sharing level of mail in *direction*."""
+        return self.outgoing if direction is Direction.OUTGOING else self.incoming
+
+
+def _org_domain(value: str, providers: frozenset[str]) -> str:
+    if not isinstance(value, str):
+        raise PolicyError(f"An organisation domain must be a string, not {type(value).__name__}.")
+    text = value.strip().lstrip("@")
+    ascii_domain = to_ascii_domain(text)
+    org = registrable_domain(ascii_domain) if ascii_domain else None
+    if org is None:
+        raise PolicyError(f"The organisation domain {value!r} has no registrable domain.")
+    if org in providers or (ascii_domain in providers):
+        raise PolicyError(
+            f"The organisation domain {value!r} is a free mail provider; "
+            "its users are not colleagues."
+        )
+    return org
+
+
+def _block_entry(value: Address | str, canon: Canonicalization) -> str:
+    if isinstance(value, Address):
+        return canon.key(value)
+    if not isinstance(value, str):
+        raise PolicyError(f"A blocklist entry must be a string, not {type(value).__name__}.")
+    text = value.strip()
+    if text.startswith("@"):
+        ascii_domain = to_ascii_domain(text[1:])
+        if not ascii_domain:
+            raise PolicyError(f"The blocklist entry {value!r} is not a readable domain.")
+        if canon.fold_gmail and ascii_domain == "googlemail.com":
+            ascii_domain = "gmail.com"
+        return "@" + ascii_domain
+    return canon.key(_address(text, "A blocklist entry"))
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Policy:
+    """What the organisation decides for every mailbox: who is a colleague, what never syncs."""
+
+    #: The organisation's registrable domains (ASCII).
+    org_domains: frozenset[str]
+    #: Colleagues on other domains.
+    members: frozenset[Address]
+    #: External people on the organisation's domains (contractors).
+    externals: frozenset[Address]
+    #: Blocked addresses (identity keys) and domains (``@domain``).
+    blocklist: frozenset[str]
+    #: Sync mail whose participants are all colleagues (off by default).
+    sync_internal: bool
+    #: Skip incoming mail from impersonal senders or with bulk headers (on by default).
+    exclude_group_emails: bool
+    #: Optional address folding, applied to every comparison.
+    canonicalization: Canonicalization
+    #: Free-provider domains (ASCII); the bundled list unless given.
+    free_providers: frozenset[str]
+    #: Role local parts, normalised; the bundled list unless given.
+    role_addresses: frozenset[str]
+    _member_keys: frozenset[str] = field(repr=False, compare=False)
+    _external_keys: frozenset[str] = field(repr=False, compare=False)
+
+    def __init__(
+        self,
+        org_domains: Iterable[str] = (),
+        members: Iterable[Address | str] = (),
+        externals: Iterable[Address | str] = (),
+        blocklist: Iterable[Address | str] = (),
+        *,
+        sync_internal: bool = False,
+        exclude_group_emails: bool = True,
+        canonicalization: Canonicalization | None = None,
+        free_providers: Iterable[str] | None = None,
+        role_addresses: Iterable[str] | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        canon = canonicalization if canonicalization is not None else Canonicalization()
+        if not isinstance(canon, Canonicalization):
+            raise PolicyError("canonicalization must be a Canonicalization.")
+        providers = (
+            bundled_free_providers()
+            if free_providers is None
+            else frozenset(d for d in (to_ascii_domain(p) for p in free_providers) if d)
+        )
+        roles = (
+            bundled_role_addresses()
+            if role_addresses is None
+            else frozenset(normalize_role(r) for r in role_addresses)
+        )
+        if isinstance(org_domains, str):
+            org_domains = (org_domains,)
+        if isinstance(blocklist, str | Address):
+            blocklist = (blocklist,)
+        set_(self, "org_domains", frozenset(_org_domain(d, providers) for d in org_domains))
+        members_ = _addresses(members, "A member address")
+        externals_ = _addresses(externals, "An external address")
+        set_(self, "members", members_)
+        set_(self, "externals", externals_)
+        both = {canon.key(a) for a in members_} & {canon.key(a) for a in externals_}
+        if both:
+            raise PolicyError(
+                f"The address {min(both)!r} is named both as a member and as an external."
+            )
+        set_(self, "blocklist", frozenset(_block_entry(b, canon) for b in blocklist))
+        set_(self, "sync_internal", bool(sync_internal))
+        set_(self, "exclude_group_emails", bool(exclude_group_emails))
+        set_(self, "canonicalization", canon)
+        set_(self, "free_providers", providers)
+        set_(self, "role_addresses", roles)
+        set_(self, "_member_keys", frozenset(canon.key(a) for a in members_))
+        set_(self, "_external_keys", frozenset(canon.key(a) for a in externals_))
+
+    def key(self, address: Address) -> str:
+        """The key *address* is compared under, with this policy's canonicalisation."""
+        return self.canonicalization.key(address)
