@@ -13,12 +13,15 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
-from .addresses import Participant, Role
+from .addresses import Participant, Role, parse_participants
+from .errors import MailbindError
 
 __all__ = [
     "Attachment",
@@ -26,8 +29,17 @@ __all__ = [
     "Flag",
     "Limits",
     "Message",
+    "MessageError",
     "SharingLevel",
+    "normalize_message_id",
 ]
+
+_OCTET_STREAM = "application/octet-stream"
+
+
+class MessageError(MailbindError, ValueError):
+    """A value given to `Message.build` has the wrong shape (a naive time, an unknown flag)."""
+
 
 _LEVEL_RANK = {"metadata": 0, "subject": 1, "everything": 2}
 
@@ -89,9 +101,14 @@ class Attachment:
     """One attached file. Its name is data: it never becomes a path."""
 
     filename: str
-    content_type: str = "application/octet-stream"
+    content_type: str = _OCTET_STREAM
+    #: The size in bytes; taken from *content* when left at 0.
     size: int = 0
     content: bytes = field(default=b"", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.size and self.content:
+            object.__setattr__(self, "size", len(self.content))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +157,10 @@ class Message:
     key: str = ""
 
     def __post_init__(self) -> None:
-        raise NotImplementedError
+        if self.key:
+            return
+        key = self.message_id or _fingerprint(self)
+        object.__setattr__(self, "key", key)
 
     @property
     def sender(self) -> Participant | None:
@@ -160,8 +180,12 @@ class Message:
 
     @property
     def withheld(self) -> frozenset[str]:
-        """The names of the fields redaction removed."""
-        raise NotImplementedError
+        """The names of the fields redaction removed (each of them is None).
+
+        Below ``EVERYTHING`` the headers are also cut down to the metadata set; ``headers``
+        itself is never None, so it is not named here.
+        """
+        return _WITHHELD[self.level]
 
     @classmethod
     def from_bytes(
@@ -175,17 +199,247 @@ class Message:
         cls,
         *,
         sender: str,
-        to: Any = (),
-        cc: Any = (),
-        bcc: Any = (),
-        subject: str = "",
-        text: str = "",
-        html: str = "",
-        attachments: Any = (),
+        to: Recipients = (),
+        cc: Recipients = (),
+        bcc: Recipients = (),
+        subject: str | None = "",
+        text: str | None = "",
+        html: str | None = "",
+        attachments: Iterable[AttachmentLike] = (),
         message_id: str | None = None,
-        sent_at: datetime | None = None,
-        headers: Any = (),
-        flags: Any = (),
+        sent_at: datetime | str | None = None,
+        headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+        flags: Iterable[Flag | str] = (),
     ) -> Message:
-        """Build a message from plain strings (for ETL)."""
-        raise NotImplementedError
+        """Build a message from plain values, as an ETL job holds them.
+
+        *sender*, *to*, *cc* and *bcc* are header values (``"Jane <jane@x.com>, b@y.com"``);
+        *to*, *cc* and *bcc* may also be iterables of them. Unreadable entries become
+        participants without an address, as in real mail. *attachments* are `Attachment`
+        values or ``(filename, content)`` / ``(filename, content, content_type)`` tuples.
+        *sent_at* is a timezone-aware datetime or ISO 8601 text with an offset. *headers* are
+        the extra headers (``List-Id``, ``Thread-Topic``, ...) as pairs or a mapping; *flags*
+        are `Flag` values or their names. A ``None`` subject or body counts as blank.
+
+        Raises `MessageError` (a `ValueError`) for a value of the wrong shape, a naive or
+        unreadable *sent_at*, or an unknown flag.
+        """
+        participants = _participants(sender, Role.FROM)
+        if to:
+            participants += _participants(to, Role.TO)
+        if cc:
+            participants += _participants(cc, Role.CC)
+        if bcc:
+            participants += _participants(bcc, Role.BCC)
+        if subject is None:
+            subject = ""
+        elif type(subject) is not str:
+            _wrong_type("subject", subject)
+        if text is None:
+            text = ""
+        elif type(text) is not str:
+            _wrong_type("text", text)
+        if html is None:
+            html = ""
+        elif type(html) is not str:
+            _wrong_type("html", html)
+        mid = normalize_message_id(message_id) if message_id else None
+        return cls(
+            message_id=mid,
+            sent_at=_sent_at(sent_at) if sent_at is not None else None,
+            participants=participants,
+            subject=subject,
+            text=text,
+            html=html,
+            attachments=_attachments(attachments) if attachments else (),
+            headers=_headers(headers) if headers else (),
+            flags=_flags(flags) if flags else _NO_FLAGS,
+            key=mid or "",
+        )
+
+
+Recipients = str | Iterable[str] | None
+AttachmentLike = Attachment | tuple[str, bytes] | tuple[str, bytes, str]
+
+_NO_FLAGS: frozenset[Flag] = frozenset()
+_WITHHELD = {
+    SharingLevel.EVERYTHING: frozenset(),
+    SharingLevel.SUBJECT: frozenset({"text", "html", "attachments"}),
+    SharingLevel.METADATA: frozenset({"subject", "text", "html", "attachments"}),
+}
+
+
+def normalize_message_id(value: str | None) -> str | None:
+    """The Message-ID as mailbind keys it: trimmed, without its angle brackets; None if blank.
+
+    Text after the closing bracket (a comment some servers append) is dropped.
+
+    >>> normalize_message_id("  <abc@mail.example.com>  ")
+    'abc@mail.example.com'
+    >>> normalize_message_id("<>") is None
+    True
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.startswith("<"):
+        end = value.find(">")
+        value = value[1:end].strip() if end > 0 else value[1:].strip()
+    return value or None
+
+
+# --- Building from plain values ------------------------------------------------------------
+
+#: Header values up to this length are remembered with their parsed participants.
+_CACHEABLE_LENGTH = 1000
+#: Entries remembered per role; the oldest go first beyond it.
+_CACHE_ENTRIES = 1 << 15
+_PARSED: dict[Role, dict[str, tuple[Participant, ...]]] = {role: {} for role in Role}
+
+
+def _parse_header(value: str, role: Role) -> tuple[Participant, ...]:
+    """`parse_participants`, remembered in a bounded table per role: a mailbox repeats itself."""
+    table = _PARSED[role]
+    found = table.get(value)
+    if found is not None:
+        return found
+    found = parse_participants(value, role)
+    if len(value) <= _CACHEABLE_LENGTH:
+        if len(table) >= _CACHE_ENTRIES:
+            try:
+                del table[next(iter(table))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                table.clear()
+        table[value] = found
+    return found
+
+
+def _participants(value: Recipients, role: Role) -> tuple[Participant, ...]:
+    if isinstance(value, str):
+        return _parse_header(value, role) if value else ()
+    if value is None:
+        return ()
+    if isinstance(value, bytes):
+        raise MessageError(f"{role.value} must be text, not bytes: {value!r}.")
+    found: list[Participant] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise MessageError(
+                f"{role.value} must hold header values as text, not {type(item).__name__}."
+            )
+        found.extend(_parse_header(item, role))
+    return tuple(found)
+
+
+def _wrong_type(name: str, value: object) -> NoReturn:
+    raise MessageError(f"{name} must be text, not {type(value).__name__}.")
+
+
+def _sent_at(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise MessageError(
+                f"sent_at must be an ISO 8601 date and time, not {value!r}."
+            ) from None
+    elif not isinstance(value, datetime):
+        raise MessageError(f"sent_at must be a datetime, not {type(value).__name__}.")
+    if value.utcoffset() is None:
+        raise MessageError(
+            f"sent_at must carry its time zone (a naive time is ambiguous), not {value!r}."
+        )
+    return value
+
+
+def _attachments(values: Iterable[AttachmentLike]) -> tuple[Attachment, ...]:
+    found: list[Attachment] = []
+    for value in values:
+        if isinstance(value, Attachment):
+            found.append(value)
+            continue
+        if (
+            isinstance(value, tuple)
+            and len(value) in (2, 3)
+            and isinstance(value[0], str)
+            and isinstance(value[1], bytes)
+            and (len(value) == 2 or isinstance(value[2], str))
+        ):
+            content = value[1]
+            ctype = value[2] if len(value) == 3 else _OCTET_STREAM
+            found.append(Attachment(value[0], ctype, len(content), content))
+            continue
+        raise MessageError(
+            "an attachment must be an Attachment or a (filename, bytes[, content type]) "
+            f"tuple, not {type(value).__name__}."
+        )
+    return tuple(found)
+
+
+def _headers(values: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    pairs = values.items() if isinstance(values, Mapping) else values
+    found: list[tuple[str, str]] = []
+    for pair in pairs:
+        if not (
+            isinstance(pair, tuple | list)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and isinstance(pair[1], str)
+        ):
+            raise MessageError(
+                f"a header must be a (name, value) pair of text, not {type(pair).__name__}."
+            )
+        found.append((pair[0], pair[1]))
+    return tuple(found)
+
+
+def _flags(values: Iterable[Flag | str]) -> frozenset[Flag]:
+    if isinstance(values, str):
+        values = (values,)
+    found: set[Flag] = set()
+    for value in values:
+        try:
+            found.add(Flag(value.lower()))
+        except (ValueError, AttributeError):
+            choices = ", ".join(flag.value for flag in Flag)
+            raise MessageError(f"a flag must be one of {choices}, not {value!r}.") from None
+    return frozenset(found)
+
+
+# --- The fingerprint -----------------------------------------------------------------------
+
+
+def _fingerprint(message: Message) -> str:
+    """A ``sha256:`` digest of what stays the same in every copy of one message.
+
+    Over the send time (in UTC), the From/To/Cc/Sender/Reply-To participants (role and identity
+    key, or raw text when unreadable), the subject and both bodies with line endings and
+    trailing white space normalised. Bcc is left out: only the sender's copy names it.
+    """
+    digest = hashlib.sha256(b"mailbind-message-v1")
+    sent_at = message.sent_at
+    _feed(digest, sent_at.astimezone(UTC).isoformat() if sent_at is not None else None)
+    for p in message.participants:
+        if p.role is Role.BCC:
+            continue
+        _feed(digest, p.role.value)
+        _feed(digest, p.address.key if p.address is not None else p.raw)
+    _feed(digest, message.subject)
+    _feed(digest, _body(message.text))
+    _feed(digest, _body(message.html))
+    return "sha256:" + digest.hexdigest()
+
+
+def _feed(digest: Any, value: str | None) -> None:
+    if value is None:
+        digest.update(b"-")
+        return
+    data = value.encode("utf-8", "surrogatepass")
+    digest.update(b"%d:" % len(data))
+    digest.update(data)
+
+
+def _body(value: str | None) -> str | None:
+    if not value:
+        return value
+    return value.replace("\r\n", "\n").replace("\r", "\n").rstrip()
