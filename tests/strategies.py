@@ -5,6 +5,7 @@ Each section belongs to one area; add to the section of the area you test.
 
 from __future__ import annotations
 
+import string
 from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
@@ -12,6 +13,106 @@ from hypothesis import strategies as st
 from mailbind import Attachment, Flag, Message
 
 # --- Addresses -----------------------------------------------------------------------------
+
+#: Characters of an unquoted (dot-atom) ASCII local part.
+ATOM_CHARACTERS = string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~"
+#: Suffixes an address strategy ends its domains with: ICANN ones, a private-section one, an
+#: internationalised one, and special-use names that real and sample mail uses.
+DOMAIN_SUFFIXES = ("com", "org", "de", "co.uk", "io", "github.io", "рф", "example", "test")
+#: Domain labels that are valid IDNA 2008 (some need punycode, one maps to lower case).
+IDN_LABELS = ("bücher", "münchen", "пример", "例え", "ελληνικά", "café", "københavn", "ÖBB")
+#: Characters that break address syntax, for hostile input: specials, controls, a surrogate,
+#: bidirectional overrides and separators.
+HOSTILE_CHARACTERS = '<>,;:"()[]\\@. \t\r\n\x00\x07\x1b\x7f\ud800\u202e\u2028\ufeff=?'
+
+
+def ascii_local_parts() -> st.SearchStrategy[str]:
+    """A dot-atom local part in ASCII (mixed case, some with a ``+tag``)."""
+    atoms = st.text(ATOM_CHARACTERS, min_size=1, max_size=8)
+    return st.lists(atoms, min_size=1, max_size=3).map(".".join)
+
+
+def ascii_labels() -> st.SearchStrategy[str]:
+    """One LDH domain label (no hyphen at either end, no ``ab--`` prefix)."""
+    return st.from_regex(r"\A[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?\Z").filter(
+        lambda label: label[2:4] != "--"
+    )
+
+
+def ascii_domains() -> st.SearchStrategy[str]:
+    """A lower-case ASCII domain of one to three labels over `DOMAIN_SUFFIXES`' ASCII ones."""
+    suffixes = st.sampled_from([s for s in DOMAIN_SUFFIXES if s.isascii()])
+    return st.tuples(st.lists(ascii_labels(), min_size=1, max_size=3), suffixes).map(
+        lambda parts: ".".join([*parts[0], parts[1]])
+    )
+
+
+def ascii_addresses() -> st.SearchStrategy[str]:
+    """A strictly valid ASCII address, ``local@domain``."""
+    return st.tuples(ascii_local_parts(), ascii_domains()).map("@".join)
+
+
+def unicode_local_parts() -> st.SearchStrategy[str]:
+    """A local part of letters and digits from any script (an SMTPUTF8 address)."""
+    letters = st.characters(categories=("Lu", "Ll", "Lo", "Nd"))
+    return st.text(letters, min_size=1, max_size=10)
+
+
+def idn_domains() -> st.SearchStrategy[str]:
+    """A domain in Unicode with at least one internationalised label."""
+    labels = st.lists(st.sampled_from(IDN_LABELS) | ascii_labels(), max_size=2)
+    return st.tuples(labels, st.sampled_from(IDN_LABELS), st.sampled_from(DOMAIN_SUFFIXES)).map(
+        lambda parts: ".".join([*parts[0], parts[1], parts[2]])
+    )
+
+
+def unicode_addresses() -> st.SearchStrategy[str]:
+    """A strictly valid internationalised address: Unicode local part and/or IDN domain."""
+    locals_ = unicode_local_parts() | ascii_local_parts()
+    domains = idn_domains() | ascii_domains()
+    return st.tuples(locals_, domains).filter(lambda p: not (p[0] + p[1]).isascii()).map("@".join)
+
+
+def valid_addresses() -> st.SearchStrategy[str]:
+    """A strictly valid address, ASCII or internationalised."""
+    return ascii_addresses() | unicode_addresses()
+
+
+def display_names() -> st.SearchStrategy[str]:
+    """A display name as people write them: commas, quotes, an ``@``, Unicode."""
+    words = st.text(
+        st.characters(categories=("L", "N", "Zs"), include_characters=",.'@\"()-"),
+        min_size=1,
+        max_size=20,
+    )
+    return words.map(lambda name: " ".join(name.split())).filter(bool)
+
+
+def quote_display_name(name: str) -> str:
+    """*name* as an RFC 5322 quoted string."""
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def mailboxes_text() -> st.SearchStrategy[str]:
+    """One header entry for a valid address: bare, or ``"Name" <address>``."""
+    named = st.tuples(display_names(), valid_addresses()).map(
+        lambda p: f"{quote_display_name(p[0])} <{p[1]}>"
+    )
+    return valid_addresses() | named
+
+
+def hostile_texts() -> st.SearchStrategy[str]:
+    """Arbitrary text biased towards what breaks parsers: specials, controls, surrogates."""
+    anything = st.characters(exclude_categories=())
+    return st.text(st.sampled_from(HOSTILE_CHARACTERS) | anything, max_size=60)
+
+
+def header_values() -> st.SearchStrategy[str]:
+    """An address header value: valid entries, hostile text, or both joined by commas."""
+    entry = mailboxes_text() | hostile_texts()
+    return st.lists(entry, max_size=4).map(", ".join)
+
 
 # --- Messages ------------------------------------------------------------------------------
 
