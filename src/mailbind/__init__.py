@@ -28,7 +28,17 @@ from .errors import (
     StoreError,
     TemporaryError,
 )
-from .messages import Attachment, Direction, Flag, Limits, Message, SharingLevel
+from .messages import (
+    Attachment,
+    Defect,
+    Direction,
+    Flag,
+    Limits,
+    Message,
+    MessageError,
+    SharingLevel,
+    normalize_message_id,
+)
 from .policy import ContactScope, Mailbox, Policy
 from .providers import is_free_provider, is_impersonal
 from .redaction import redact
@@ -59,6 +69,7 @@ __all__ = [
     "ContactError",
     "ContactScope",
     "Decision",
+    "Defect",
     "Direction",
     "Flag",
     "Holding",
@@ -67,6 +78,7 @@ __all__ = [
     "MailbindError",
     "Mailbox",
     "Message",
+    "MessageError",
     "Participant",
     "Policy",
     "PolicyError",
@@ -85,6 +97,7 @@ __all__ = [
     "is_free_provider",
     "is_impersonal",
     "is_internal",
+    "normalize_message_id",
     "parse_address",
     "parse_participants",
     "redact",

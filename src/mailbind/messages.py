@@ -20,11 +20,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NoReturn
 
+from . import _mime
+from ._mime import Defect
 from .addresses import Participant, Role, parse_participants
 from .errors import MailbindError
 
 __all__ = [
     "Attachment",
+    "Defect",
     "Direction",
     "Flag",
     "Limits",
@@ -157,10 +160,25 @@ class Message:
     key: str = ""
 
     def __post_init__(self) -> None:
+        if self.level is not SharingLevel.EVERYTHING:
+            self._check_withheld()
         if self.key:
             return
         key = self.message_id or _fingerprint(self)
         object.__setattr__(self, "key", key)
+
+    def _check_withheld(self) -> None:
+        try:
+            level = SharingLevel(self.level)
+        except ValueError:
+            choices = ", ".join(level.value for level in SharingLevel)
+            raise MessageError(f"level must be one of {choices}, not {self.level!r}.") from None
+        object.__setattr__(self, "level", level)
+        for name in _WITHHELD[level]:
+            if getattr(self, name) is not None:
+                raise MessageError(
+                    f"a message at level {level.value!r} must hold {name} as None (withheld)."
+                )
 
     @property
     def sender(self) -> Participant | None:
@@ -189,10 +207,48 @@ class Message:
 
     @classmethod
     def from_bytes(
-        cls, raw: bytes, *, limits: Limits | None = None, flags: frozenset[Flag] = frozenset()
+        cls,
+        raw: bytes,
+        *,
+        limits: Limits | None = None,
+        flags: Iterable[Flag | str] = frozenset(),
     ) -> Message:
-        """Read RFC 5322 bytes. Never raises on real mail; records defects."""
-        raise NotImplementedError
+        """Read an RFC 5322 message (as a file, an IMAP fetch or an mbox entry holds it).
+
+        Never raises on any bytes: what could not be read is a `Defect` code in ``defects``,
+        and *limits* bound the work (see `Limits`). Google Takeout's ``X-Gmail-Labels``
+        (Draft, Spam, Trash, Sent) become flags, merged with the caller's *flags*.
+
+        Raises `MessageError` only for a caller mistake: *raw* that is not bytes, or an
+        unknown flag.
+        """
+        if not isinstance(raw, bytes):
+            if not isinstance(raw, bytearray | memoryview):
+                raise MessageError(f"raw must be bytes, not {type(raw).__name__}.")
+            raw = bytes(raw)
+        mail = _mime.read(raw, limits if limits is not None else _DEFAULT_LIMITS)
+        participants: list[Participant] = []
+        for value, role in mail.address_headers:
+            participants.extend(_parse_header(value, Role(role)))
+        found_flags = frozenset(Flag(name) for name in mail.flags) if mail.flags else _NO_FLAGS
+        if flags:
+            found_flags |= _flags(flags)
+        mid = normalize_message_id(mail.message_id)
+        return cls(
+            message_id=mid,
+            sent_at=mail.sent_at,
+            participants=tuple(participants),
+            subject=mail.subject,
+            text=mail.text or "",
+            html=mail.html or "",
+            attachments=tuple(
+                Attachment(name, ctype, len(data), data) for name, ctype, data in mail.attachments
+            ),
+            headers=tuple(mail.headers),
+            flags=found_flags,
+            defects=tuple(dict.fromkeys(mail.defects)),
+            key=mid or "",
+        )
 
     @classmethod
     def build(
@@ -262,6 +318,7 @@ Recipients = str | Iterable[str] | None
 AttachmentLike = Attachment | tuple[str, bytes] | tuple[str, bytes, str]
 
 _NO_FLAGS: frozenset[Flag] = frozenset()
+_DEFAULT_LIMITS = Limits()
 _WITHHELD = {
     SharingLevel.EVERYTHING: frozenset(),
     SharingLevel.SUBJECT: frozenset({"text", "html", "attachments"}),

@@ -9,9 +9,9 @@ Invariants:
 
 from __future__ import annotations
 
-from .messages import Message, SharingLevel
+from .messages import Message, MessageError, SharingLevel
 
-__all__ = ["METADATA_HEADERS", "redact"]
+__all__ = ["METADATA_HEADERS", "SUBJECT_HEADERS", "redact"]
 
 #: Header names (lower-case) kept at every level.
 METADATA_HEADERS = frozenset(
@@ -29,6 +29,55 @@ METADATA_HEADERS = frozenset(
     }
 )
 
+#: Header names (lower-case) kept at ``SUBJECT``: the metadata set and ``Subject``.
+SUBJECT_HEADERS = METADATA_HEADERS | {"subject"}
 
-def redact(message: Message, level: SharingLevel) -> Message:
-    raise NotImplementedError
+_KEPT_HEADERS = {SharingLevel.METADATA: METADATA_HEADERS, SharingLevel.SUBJECT: SUBJECT_HEADERS}
+
+
+def redact(message: Message, level: SharingLevel | str) -> Message:
+    """*message* as a reader at *level* may see it; the same object when nothing is removed.
+
+    At ``METADATA`` the participants, the send time, the identifiers (Message-ID, key), the
+    flags, the defects and the `METADATA_HEADERS` stay; the subject, both bodies and the
+    attachments are withheld (None) and every other header is gone. ``SUBJECT`` also keeps the
+    subject and the ``Subject`` header. ``EVERYTHING`` keeps everything.
+
+    Raises `MessageError` (a `ValueError`) when *level* is not a sharing level.
+    """
+    if level.__class__ is not SharingLevel:
+        level = _level(level)
+    if level >= message.level:
+        return message
+    return _redact_message(message, level)
+
+
+def _level(value: object) -> SharingLevel:
+    if isinstance(value, str):
+        try:
+            return SharingLevel(value)
+        except ValueError:
+            pass
+    choices = ", ".join(level.value for level in SharingLevel)
+    raise MessageError(f"level must be one of {choices}, not {value!r}.")
+
+
+def _redact_message(message: Message, level: SharingLevel) -> Message:
+    kept = _KEPT_HEADERS[level]
+    headers = message.headers
+    if headers:
+        headers = tuple(pair for pair in headers if pair[0].lower() in kept)
+    return Message(
+        message_id=message.message_id,
+        sent_at=message.sent_at,
+        participants=message.participants,
+        subject=message.subject if level is SharingLevel.SUBJECT else None,
+        text=None,
+        html=None,
+        attachments=None,
+        headers=headers,
+        flags=message.flags,
+        defects=message.defects,
+        level=level,
+        key=message.key,
+    )
