@@ -1,0 +1,191 @@
+"""What the file sources share: settings, error texts and the cursor of a byte stream.
+
+Invariants:
+- Every `OSError` of a file source becomes a `SourceError` whose one sentence names the path,
+  raised ``from`` the original error.
+- A byte-stream cursor (mbox, JSON lines) names an offset at a record boundary and a digest of
+  the bytes before it: the file's first `CHECK` bytes and the `CHECK` bytes that end at the
+  offset. Resuming re-reads and compares them; a file that shrank below the offset or whose
+  checked bytes changed is read again from the start, and the batch says ``reset``.
+- Lines are read in pieces of at most `PIECE` bytes, so a line without an end never loads whole,
+  and a message over ``max_message_bytes`` keeps only its first bytes: memory per batch is
+  bounded by the settings, never by the size of the file.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from ..errors import SourceError
+from ..messages import Flag, Limits
+from . import SourceSettingError, flags_for_folder
+
+#: Longest piece of a line read at once.
+PIECE = 64 * 1024
+#: Bytes checked at the head of a file and before the cursor's offset.
+CHECK = 4096
+#: Cursor format version; a cursor of another version starts over.
+VERSION = 1
+
+_REASONS = {
+    errno.ENOENT: "it does not exist",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.ENOTDIR: "it is not a folder",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The settings every file source takes, checked on construction."""
+
+    #: The flags every message of the source gets (folder roles, a caller's own flag).
+    flags: frozenset[Flag]
+    #: Bytes of one message kept; a larger one is cut and read as ``too_large``.
+    max_message_bytes: int
+    #: A batch ends early once its messages hold this many bytes (at least one message).
+    batch_bytes: int
+
+    @classmethod
+    def make(
+        cls,
+        path: str | os.PathLike[str],
+        flags: Iterable[Flag | str] | None,
+        max_message_bytes: int,
+        batch_bytes: int,
+    ) -> Settings:
+        """Check the settings; *flags* None takes them from the name of *path*."""
+        for name, value in (("max_message_bytes", max_message_bytes), ("batch_bytes", batch_bytes)):
+            if type(value) is not int or value < 1:
+                raise SourceSettingError(f"{name} must be a positive whole number, not {value!r}.")
+        if flags is None:
+            found = flags_for_folder(os.path.basename(os.path.normpath(os.fspath(path))))
+        else:
+            given = (flags,) if isinstance(flags, str) else tuple(flags)
+            try:
+                found = frozenset(Flag(f) for f in given)
+            except ValueError:
+                choices = ", ".join(flag.value for flag in Flag)
+                bad = next(f for f in given if f not in Flag.__members__.values())
+                raise SourceSettingError(f"A flag must be one of {choices}, not {bad!r}.") from None
+        return cls(found, max_message_bytes, batch_bytes)
+
+
+DEFAULT_MAX_MESSAGE_BYTES = Limits().max_bytes
+DEFAULT_BATCH_BYTES = 64 * 1024 * 1024
+
+
+def check_limit(limit: int) -> None:
+    """Raise `SourceSettingError` unless *limit* is a whole number of at least one."""
+    if type(limit) is not int or limit < 1:
+        raise SourceSettingError(f"The batch limit must be at least 1, not {limit!r}.")
+
+
+def source_error(what: str, path: str, err: OSError) -> SourceError:
+    """The `SourceError` for *err*, naming *what* is at *path* in one sentence."""
+    reason = _REASONS.get(err.errno or 0) or (err.strerror or type(err).__name__).lower()
+    return SourceError(f"Cannot read the {what} {path!r}: {reason}.")
+
+
+@contextmanager
+def reading(what: str, path: str) -> Iterator[BinaryIO]:
+    """Open *path* for reading bytes; any `OSError`, then or later, becomes a `SourceError`."""
+    try:
+        with open(path, "rb") as file:
+            yield file
+    except OSError as err:
+        raise source_error(what, path, err) from err
+
+
+@contextmanager
+def translating(what: str, path: str) -> Iterator[None]:
+    """Turn any `OSError` raised inside the block into a `SourceError` naming *path*."""
+    try:
+        yield
+    except OSError as err:
+        raise source_error(what, path, err) from err
+
+
+def decode_cursor(cursor: str, kind: str) -> dict[str, Any] | None:
+    """The fields of a cursor made by a source of *kind*, or None when it is not one."""
+    try:
+        data = json.loads(cursor)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("kind") != kind or data.get("v") != VERSION:
+        return None
+    return data
+
+
+def encode_cursor(kind: str, **fields: Any) -> str:
+    """A cursor as compact JSON text."""
+    return json.dumps({"kind": kind, "v": VERSION, **fields}, separators=(",", ":"))
+
+
+# --- Byte streams ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a fetch starts in a byte stream."""
+
+    offset: int = 0
+    #: Lines before ``offset`` (JSON lines report line numbers).
+    line: int = 0
+    #: True when the cursor no longer fits the file and reading starts over.
+    reset: bool = False
+
+
+RESTART = Resume(reset=True)
+
+
+def _read_at(file: BinaryIO, offset: int, size: int) -> bytes:
+    file.seek(offset)
+    return file.read(size)
+
+
+def stream_check(file: BinaryIO, offset: int) -> str:
+    """The digest of the bytes a cursor at *offset* stands on (see the module's invariants)."""
+    head = min(CHECK, offset)
+    digest = hashlib.sha256(_read_at(file, 0, head))
+    tail = max(head, offset - CHECK)
+    digest.update(_read_at(file, tail, offset - tail))
+    return digest.hexdigest()
+
+
+def stream_cursor(kind: str, file: BinaryIO, offset: int, line: int | None = None) -> str:
+    """The cursor for a byte stream read up to *offset* (after *line* lines, when counted)."""
+    counted = {} if line is None else {"line": line}
+    return encode_cursor(kind, offset=offset, **counted, check=stream_check(file, offset))
+
+
+def stream_resume(file: BinaryIO, cursor: str | None, kind: str) -> Resume:
+    """Where to start reading *file* after *cursor*; `RESTART` when the file changed."""
+    if cursor is None:
+        return Resume()
+    data = decode_cursor(cursor, kind)
+    if data is None:
+        return RESTART
+    offset, line, check = data.get("offset"), data.get("line", 0), data.get("check")
+    if type(offset) is not int or type(line) is not int or offset < 0:
+        return RESTART
+    if offset > os.fstat(file.fileno()).st_size or stream_check(file, offset) != check:
+        return RESTART
+    return Resume(offset, line)
+
+
+def pieces(file: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """Each piece of *file* from its position, and whether it starts a line."""
+    starts = True
+    readline = file.readline
+    while piece := readline(PIECE):
+        yield piece, starts
+        starts = piece[-1:] == b"\n"

@@ -1,0 +1,277 @@
+"""Folders that hold one file per message (Maildir, ``.eml`` exports): listing and cursor.
+
+Invariants:
+- Files are taken in the order of their *change time* (``st_ctime_ns``), ties broken by name.
+  A file's change time is set by the system whenever it is written, moved in or renamed, and
+  no program can set it back, so mail copied, restored or moved into the folder with an old
+  modification time is still seen as new.
+- The cursor is a high-water mark (the greatest change time and name fetched), plus the names
+  fetched within a settling window below it, so that a file that appears late with a change
+  time just below the mark (a delivery finishing during a listing, a coarse clock) is still
+  fetched, exactly once. The window's names are capped at `SEEN_CAP`, so the cursor stays
+  small whatever the folder holds.
+- A file renamed or rewritten after it was fetched has a new change time and is fetched again;
+  an idempotent store absorbs it. A file that appears with a change time below the window is
+  never fetched: start again from no cursor to pick such files up.
+- Each listing keeps at most `CHUNK` files in memory (the smallest after the cursor) and
+  serves the next fetches from them: memory stays flat, and a folder of N files is listed
+  about N / CHUNK times, not once per batch.
+- The folder replaced by another (a different device or inode) resets the cursor.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
+
+from ..errors import SourceError
+from ..messages import Flag
+from . import Batch, SourceItem, SourceSettingError
+from ._files import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Settings,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    translating,
+)
+
+#: Files kept from one listing.
+CHUNK = 20_000
+#: Names kept in a cursor's settling window.
+SEEN_CAP = 1_000
+
+#: One listed file: change time, name (unique within the folder), path.
+Entry = tuple[int, str, str]
+#: A position in the order of files: change time and name.
+Mark = tuple[int, str]
+
+
+class FolderState:
+    """What a folder cursor holds, decoded."""
+
+    __slots__ = ("floor", "folder", "mark", "seen")
+
+    def __init__(
+        self,
+        folder: list[int],
+        mark: Mark | None = None,
+        floor: int | None = None,
+        seen: dict[str, int] | None = None,
+    ) -> None:
+        self.folder = folder
+        self.mark = mark
+        #: Files changed at or after this time and not in ``seen`` are fetched even below the mark.
+        self.floor = floor
+        #: Name -> change time of the files fetched at or after ``floor``.
+        self.seen = seen if seen is not None else {}
+
+    def wants(self, entry: Entry) -> bool:
+        """True when *entry* was not fetched yet under this state."""
+        mark = self.mark
+        if mark is None or (entry[0], entry[1]) > mark:
+            return True
+        floor = self.floor
+        return floor is not None and entry[0] >= floor and entry[1] not in self.seen
+
+    def advance(self, fetched: Iterable[Entry], window_ns: int) -> None:
+        """Move past *fetched*: raise the mark, slide the window, remember the names in it."""
+        seen = self.seen
+        mark = self.mark
+        for changed, name, _path in fetched:
+            if mark is None or (changed, name) > mark:
+                mark = (changed, name)
+            if seen.get(name, changed - 1) < changed:
+                seen[name] = changed
+        if mark is None:
+            return
+        floor = mark[0] - window_ns
+        if self.floor is not None:
+            floor = max(floor, self.floor)
+        if len(seen) > SEEN_CAP:
+            times = heapq.nlargest(SEEN_CAP + 1, seen.values())
+            floor = max(floor, times[-1] + 1)
+        self.mark, self.floor = mark, floor
+        self.seen = {name: changed for name, changed in seen.items() if changed >= floor}
+
+    def encode(self, kind: str) -> str:
+        return encode_cursor(
+            kind,
+            folder=self.folder,
+            mark=list(self.mark) if self.mark is not None else None,
+            floor=self.floor,
+            seen=sorted(self.seen.items(), key=lambda item: (item[1], item[0])),
+        )
+
+    @classmethod
+    def decode(cls, cursor: str, kind: str) -> FolderState | None:
+        data = decode_cursor(cursor, kind)
+        if data is None:
+            return None
+        try:
+            return cls(
+                folder=_ints(data["folder"]),
+                mark=_mark(data["mark"]),
+                floor=_int_or_none(data["floor"]),
+                seen={_str(name): _int(changed) for name, changed in data["seen"]},
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(value)
+    return value
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _str(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError(value)
+    return value
+
+
+def _ints(value: Any) -> list[int]:
+    return [_int(v) for v in value]
+
+
+def _mark(value: Any) -> Mark | None:
+    if value is None:
+        return None
+    changed, name = value
+    return (_int(changed), _str(name))
+
+
+class FolderSource:
+    """A folder of one file per message; subclasses list the files and read them."""
+
+    __slots__ = (
+        "_pending",
+        "_pending_complete",
+        "_pending_cursor",
+        "_settings",
+        "_window_ns",
+        "name",
+        "path",
+    )
+
+    #: The cursor's kind, and what the folder is called in error messages.
+    kind: ClassVar[str]
+    what: ClassVar[str]
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flags: Iterable[Flag | str] | None = None,
+        window: float = 600.0,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.name = self.path
+        self._settings = Settings.make(path, flags, max_message_bytes, batch_bytes)
+        if isinstance(window, bool) or not isinstance(window, int | float) or not window >= 0:
+            raise SourceSettingError(f"window must be zero or more seconds, not {window!r}.")
+        self._window_ns = int(window * 1_000_000_000)
+        #: Files listed after ``_pending_cursor``, largest first (the next one is popped).
+        self._pending: list[Entry] = []
+        self._pending_cursor: str | None = None
+        self._pending_complete = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+    # --- what subclasses provide ---------------------------------------------------------
+
+    def _check(self) -> None:
+        """Raise `SourceError` when the folder is not one this source can read."""
+
+    def _list(self) -> Iterator[Entry]:
+        """Every message file in the folder, in any order."""
+        raise NotImplementedError
+
+    def _read(self, entry: Entry) -> SourceItem | None:
+        """The item of *entry*, or None when its file is gone."""
+        raise NotImplementedError
+
+    # --- fetching ------------------------------------------------------------------------
+
+    def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
+        """The next messages after *cursor* (None: every message in the folder)."""
+        check_limit(limit)
+        with translating(self.what, self.path):
+            info = os.stat(self.path)
+        if not os.path.isdir(self.path):
+            raise SourceError(f"Cannot read the {self.what} {self.path!r}: it is not a folder.")
+        self._check()
+        folder = [info.st_dev, info.st_ino]
+        state = FolderState.decode(cursor, self.kind) if cursor is not None else None
+        reset = cursor is not None and (state is None or state.folder != folder)
+        if state is None or reset:
+            state = FolderState(folder)
+        if reset or cursor is None or cursor != self._pending_cursor or not self._pending:
+            self._list_after(state)
+        items: list[SourceItem] = []
+        fetched: list[Entry] = []
+        held = 0
+        pending = self._pending
+        while pending and len(items) < limit and held < self._settings.batch_bytes:
+            entry = pending.pop()
+            fetched.append(entry)
+            with translating("message file", entry[2]):
+                item = self._read(entry)
+            if item is not None:
+                items.append(item)
+                held += len(item.raw or b"")
+        state.advance(fetched, self._window_ns)
+        text = state.encode(self.kind)
+        self._pending_cursor = text
+        done = not pending and self._pending_complete
+        return Batch(tuple(items), text, reset=reset, done=done)
+
+    def _list_after(self, state: FolderState) -> None:
+        """List the folder and keep the first `CHUNK` files *state* has not fetched."""
+        with translating(self.what, self.path):
+            wanted = heapq.nsmallest(CHUNK + 1, filter(state.wants, self._list()))
+        self._pending_complete = len(wanted) <= CHUNK
+        del wanted[CHUNK:]
+        wanted.reverse()
+        self._pending = wanted
+
+
+def scan_files(
+    top: str, *, recursive: bool, suffix: str = "", prefix: str = ""
+) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """Each regular file under *top* (not hidden) with its name relative to *top*."""
+    try:
+        listing = os.scandir(top)
+    except FileNotFoundError:  # a folder removed while it was listed
+        return
+    with listing:
+        for entry in listing:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if recursive:
+                    yield from scan_files(
+                        entry.path, recursive=True, suffix=suffix, prefix=f"{prefix}{entry.name}/"
+                    )
+            elif entry.is_file() and (not suffix or entry.name.lower().endswith(suffix)):
+                yield entry, prefix + entry.name
+
+
+def read_file(path: str, keep: int) -> bytes | None:
+    """The first *keep* bytes of the file at *path*, or None when it is gone."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(keep)
+    except FileNotFoundError:
+        return None

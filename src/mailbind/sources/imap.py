@@ -1,0 +1,819 @@
+"""An IMAP mailbox as a message source, read with the standard library's `imaplib`.
+
+Invariants:
+- Syncing never changes the mailbox: folders are opened with EXAMINE (read-only) and messages
+  are fetched with ``BODY.PEEK[]``, so no ``\\Seen`` flag is set and nothing is expunged.
+- The cursor holds, for every synced folder, its UIDVALIDITY and the highest UID handed out.
+  A batch holds mail of one folder in UID order; the next fetch continues above that UID, and
+  UIDs at or below it are dropped even when the server returns them (``UID n:*`` answers with
+  the last message when n is past the end).
+- A folder whose UIDVALIDITY changed is read again from its first message and the batch that
+  starts it over says ``reset``; other folders keep their place. An unreadable cursor starts
+  every folder over the same way.
+- A batch holds at most ``limit`` messages and ``batch_bytes`` bytes (at least one message);
+  a message over ``max_message_bytes`` keeps only its first bytes and is marked ``truncated``.
+- Credentials stay private: never in ``repr``, ``name``, a log line or an exception text.
+  Network failures, time-outs and a server ending the session become `TemporaryError`; a
+  rejected login becomes `AuthenticationError`; settings the server cannot honour become
+  `SourceError`; each is raised ``from`` the original error.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import imaplib
+import re
+import socket
+import ssl
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from ..errors import AuthenticationError, MailbindError, SourceError, TemporaryError
+from ..messages import Flag
+from . import Batch, SourceItem, SourceSettingError, flags_for_folder
+from ._files import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+)
+
+__all__ = ["ImapFolder", "ImapSource", "Security"]
+
+_KIND = "imap"
+
+
+class Security(StrEnum):
+    """How the connection to the server is protected."""
+
+    #: TLS from the first byte (port 993): the default.
+    TLS = "tls"
+    #: A plain connection upgraded with STARTTLS before logging in (port 143).
+    STARTTLS = "starttls"
+    #: No encryption at all (port 143): only for a server on the same machine.
+    PLAIN = "plain"
+
+
+_DEFAULT_PORTS = {Security.TLS: 993, Security.STARTTLS: 143, Security.PLAIN: 143}
+
+#: SPECIAL-USE folder attributes (RFC 6154), lower-cased, and the flag each gives its mail.
+_ROLE_ATTRIBUTES = {
+    "\\sent": Flag.SENT,
+    "\\drafts": Flag.DRAFT,
+    "\\junk": Flag.SPAM,
+    "\\trash": Flag.TRASH,
+}
+#: Folders that show mail held in other folders (Gmail's All Mail, Starred, Important).
+_VIRTUAL = frozenset({"\\all", "\\flagged", "\\important"})
+_UNSELECTABLE = frozenset({"\\noselect", "\\nonexistent"})
+#: Message flags, lower-cased, and what they mean to the rules.
+_MESSAGE_FLAGS = {"\\draft": Flag.DRAFT, "\\deleted": Flag.TRASH}
+#: Response codes (RFC 5530 and common ones) that say a failure will pass by itself.
+_TEMPORARY_CODES = re.compile(r"\[(UNAVAILABLE|INUSE|LIMIT|SERVERBUG|THROTTLED)\b", re.IGNORECASE)
+
+_LIST_LINE = re.compile(rb'^\((?P<attrs>[^)]*)\) (?P<delim>NIL|"(?:[^"\\]|\\.)*") ?(?P<name>.*)$')
+_FETCH_START = re.compile(rb"^\d+ \(")
+_UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
+_EMPTY_BODY = re.compile(rb'\bBODY\[\](?:<\d+>)? (?:""|NIL)')
+_STATUS_ITEMS = re.compile(rb"\(([^()]*)\)\s*$")
+_QUOTED = re.compile(rb'"((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True, slots=True)
+class ImapFolder:
+    """A folder the source reads, and the flags its role gives every message in it."""
+
+    #: The name as people read it (decoded from IMAP's modified UTF-7).
+    name: str
+    #: ``Flag.SENT``, ``DRAFT``, ``SPAM`` or ``TRASH`` from the folder's role; empty for others.
+    flags: frozenset[Flag] = frozenset()
+    #: The name as the server spells it.
+    wire: str = ""
+    #: The hierarchy separator the server reported (``/`` or ``.``), or ``""`` when flat.
+    separator: str = ""
+
+
+class _Secret:
+    """A credential that shows itself to no one but the login."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+
+class ImapSource:
+    """The messages of an IMAP account, folder by folder, oldest UID first.
+
+    Credentials are either *password* (``LOGIN``, or ``AUTHENTICATE PLAIN`` when it is not
+    ASCII) or *oauth2_token* (``AUTHENTICATE XOAUTH2``), exactly one. *security* is ``"tls"``
+    (default, port 993), ``"starttls"`` or ``"plain"`` (port 143); the connection never falls
+    back to a weaker one. *folders* names the folders to read, in order; by default every
+    selectable folder is read, INBOX first, except virtual ones (``\\All``, ``\\Flagged``)
+    that only show mail held elsewhere. A folder's role comes from its SPECIAL-USE attribute,
+    or from its name when the server marks no folder with that role, or from *roles* (a name to
+    a flag, or None for no role); folders whose role is in *skip_roles* are not read.
+
+    A source keeps one connection open between fetches; `close` (or ``with``) ends it. It is
+    not safe to share one source between threads.
+    """
+
+    __slots__ = (
+        "_batch_bytes",
+        "_conn",
+        "_context",
+        "_folders",
+        "_max_message_bytes",
+        "_oauth2",
+        "_password",
+        "_pending",
+        "_roles",
+        "_skip",
+        "_timeout",
+        "host",
+        "name",
+        "port",
+        "security",
+        "username",
+    )
+
+    def __init__(
+        self,
+        host: str,
+        username: str,
+        *,
+        password: str | None = None,
+        oauth2_token: str | None = None,
+        port: int | None = None,
+        security: Security | str = Security.TLS,
+        folders: Iterable[str] | None = None,
+        roles: Mapping[str, Flag | str | None] | None = None,
+        skip_roles: Iterable[Flag | str] = (),
+        timeout: float = 60.0,
+        ssl_context: ssl.SSLContext | None = None,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        if not isinstance(host, str) or not host or re.search(r"[\s/@]", host):
+            raise SourceSettingError(f"The IMAP host must be a host name or address, not {host!r}.")
+        if not isinstance(username, str) or not username or _has_breaks(username):
+            raise SourceSettingError(
+                f"The IMAP user name must be text without line breaks, not {username!r}."
+            )
+        if (password is None) == (oauth2_token is None):
+            raise SourceSettingError(
+                "An IMAP source needs a password or an OAuth2 token (exactly one)."
+            )
+        secret = password if password is not None else oauth2_token
+        if not isinstance(secret, str) or not secret or _has_breaks(secret):
+            # The value is a secret: the message never shows it.
+            raise SourceSettingError(
+                "An IMAP password or token must be non-empty text without line breaks."
+            )
+        try:
+            security = Security(security)
+        except ValueError:
+            choices = ", ".join(s.value for s in Security)
+            raise SourceSettingError(
+                f"The IMAP security must be one of {choices}, not {security!r}."
+            ) from None
+        port = _DEFAULT_PORTS[security] if port is None else port
+        if type(port) is not int or not 0 < port < 65536:
+            raise SourceSettingError(f"The IMAP port must be from 1 to 65535, not {port!r}.")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise SourceSettingError(f"The IMAP timeout must be positive seconds, not {timeout!r}.")
+        for what, value in (("batch_bytes", batch_bytes), ("max_message_bytes", max_message_bytes)):
+            if type(value) is not int or value < 1:
+                raise SourceSettingError(f"{what} must be a positive whole number, not {value!r}.")
+        if ssl_context is not None and security is Security.PLAIN:
+            raise SourceSettingError("An SSL context has no use with security 'plain'.")
+        self.host = host
+        self.username = username
+        self.port = port
+        self.security = security
+        self._password = _Secret(password) if password is not None else None
+        self._oauth2 = _Secret(oauth2_token) if oauth2_token is not None else None
+        self._folders = _folder_names(folders)
+        self._roles = {name: _role(flag) for name, flag in (roles or {}).items()}
+        self._skip = frozenset(_flag(flag) for flag in skip_roles)
+        self._timeout = float(timeout)
+        self._context = ssl_context
+        self._batch_bytes = batch_bytes
+        self._max_message_bytes = max_message_bytes
+        self._conn: imaplib.IMAP4 | None = None
+        #: UIDs found by the last search and not handed out yet: (folder, UIDVALIDITY, after, UIDs).
+        self._pending: tuple[str, int, int, tuple[int, ...]] | None = None
+        at = f"[{host}]" if ":" in host else host
+        query = "" if security is Security.TLS else f"?security={security.value}"
+        self.name = f"imap://{quote(username, safe='')}@{at}:{port}/{query}"
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        password: str | None = None,
+        oauth2_token: str | None = None,
+        **options: Any,
+    ) -> ImapSource:
+        """A source for ``imap://user@host:port/?security=starttls&folders=INBOX,Sent``.
+
+        ``imap://`` and ``imaps://`` both default to TLS on port 993. The query may set
+        ``security``, ``folders`` (comma-separated, each percent-encoded) and ``skip`` (roles
+        not to read: ``skip=trash,spam``). The URL never holds the password: pass *password*
+        or *oauth2_token*, read from an environment variable or a prompt. Other keyword
+        arguments go to the constructor.
+        """
+        shown = _without_password(url) if isinstance(url, str) else url
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except (TypeError, ValueError):
+            raise SourceSettingError(f"Not an IMAP URL: {shown!r}.") from None
+        if parts.scheme.lower() not in ("imap", "imaps"):
+            raise SourceSettingError(f"An IMAP URL starts with imap:// or imaps://, not {shown!r}.")
+        if parts.password is not None:
+            raise SourceSettingError(
+                "An IMAP URL may not hold a password; pass it as password= instead."
+            )
+        if not parts.username or not parts.hostname or parts.path not in ("", "/"):
+            raise SourceSettingError(f"An IMAP URL reads imap://user@host:port/, not {shown!r}.")
+        settings: dict[str, Any] = {}
+        if port is not None:
+            settings["port"] = port
+        for pair in filter(None, parts.query.split("&")):
+            key, _, value = pair.partition("=")
+            if key in ("folders", "skip"):
+                settings["folders" if key == "folders" else "skip_roles"] = tuple(
+                    unquote(v) for v in value.split(",") if v
+                )
+            elif key == "security":
+                settings["security"] = unquote(value)
+            else:
+                raise SourceSettingError(
+                    f"An IMAP URL takes security, folders and skip, not {unquote(key)!r}."
+                )
+        if parts.scheme.lower() == "imaps" and settings.get("security", "tls") != "tls":
+            raise SourceSettingError("An imaps:// URL always uses security 'tls'.")
+        clash = sorted(settings.keys() & options.keys())
+        if clash:
+            raise SourceSettingError(
+                f"The setting {clash[0]!r} is given both in the URL and as an argument."
+            )
+        return cls(
+            parts.hostname,
+            unquote(parts.username),
+            password=password,
+            oauth2_token=oauth2_token,
+            **settings,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        folders = f", folders={list(self._folders)!r}" if self._folders is not None else ""
+        return (
+            f"ImapSource({self.host!r}, {self.username!r}, port={self.port}, "
+            f"security={self.security.value!r}{folders})"
+        )
+
+    def __enter__(self) -> ImapSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Log out and close the connection, if one is open. Never raises."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.logout()
+            _shut(conn)
+
+    # --- Fetching -----------------------------------------------------------------------------
+
+    def folders(self) -> tuple[ImapFolder, ...]:
+        """The folders `fetch` reads, in the order it reads them, with their roles."""
+        with self._guard("listing folders"):
+            return self._list(self._connection())
+
+    def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
+        """The next messages after *cursor* (None: from the start of every folder)."""
+        check_limit(limit)
+        known, restart = _read_cursor(cursor)
+        with self._guard("connecting"):
+            conn = self._connection()
+        with self._guard("listing folders"):
+            folders = self._list(conn)
+        positions: dict[str, tuple[int, int]] = {}
+        items: tuple[SourceItem, ...] = ()
+        reset = False
+        done = True
+        for folder in folders:
+            seen = known.get(folder.name)
+            if not done:
+                # A fuller batch is already made: later folders keep their place.
+                if seen is not None:
+                    positions[folder.name] = seen
+                continue
+            with self._guard(f"reading the folder {folder.name!r}"):
+                uidvalidity, uidnext = self._status(conn, folder)
+                changed = restart or (seen is not None and seen[0] != uidvalidity)
+                after = 0 if changed or seen is None else seen[1]
+                if not changed and uidnext - 1 <= after:
+                    positions[folder.name] = (uidvalidity, after)
+                    continue
+                if items:
+                    # One folder per batch: this one waits for the next fetch.
+                    done = False
+                    if seen is not None:
+                        positions[folder.name] = seen
+                    continue
+                more = True
+                while more and not items:
+                    items, (uidvalidity, after), more = self._read_folder(
+                        conn, folder, after, limit
+                    )
+                positions[folder.name] = (uidvalidity, after)
+                reset = changed and bool(items)
+                done = not more
+        with self._guard("closing the folder"):
+            self._unselect(conn)
+        return Batch(items, encode_cursor(_KIND, folders=positions), reset=reset, done=done)
+
+    def _read_folder(
+        self, conn: imaplib.IMAP4, folder: ImapFolder, after: int, limit: int
+    ) -> tuple[tuple[SourceItem, ...], tuple[int, int], bool]:
+        """Up to *limit* messages above UID *after*: (items, (UIDVALIDITY, highest), more)."""
+        typ, _ = conn.select(_quote(folder.wire), readonly=True)
+        if typ != "OK":
+            raise TemporaryError(
+                f"The IMAP server {self.name} could not open the folder {folder.name!r}."
+            )
+        uidvalidity = _number(conn, "UIDVALIDITY")
+        if uidvalidity is None:
+            raise SourceError(f"The IMAP server {self.name} does not report UIDVALIDITY.")
+        uidnext = _number(conn, "UIDNEXT")
+        # A backfill reads one search result batch by batch instead of searching each time.
+        pending = self._pending
+        if pending is not None and pending[:3] == (folder.name, uidvalidity, after) and pending[3]:
+            uids, fresh = pending[3], False
+        else:
+            uids, fresh = self._search(conn, after), True
+        chosen = uids[:limit]
+        sizes = self._sizes(conn, chosen) if chosen else {}
+        take: list[int] = []
+        total = 0
+        used = 0
+        for uid in chosen:
+            cost = min(sizes.get(uid, 0), self._max_message_bytes)
+            if take and total + cost > self._batch_bytes:
+                break
+            if uid in sizes:  # A UID without a size was expunged meanwhile.
+                take.append(uid)
+                total += cost
+            used += 1
+        highest = chosen[used - 1] if used else after
+        rest = uids[used:]
+        self._pending = (folder.name, uidvalidity, highest, rest)
+        items = self._bodies(conn, folder, uidvalidity, take, sizes)
+        more = bool(rest)
+        if not rest and uidnext is not None:
+            if fresh:
+                # No UID below UIDNEXT can appear later: step over expunged ones for good.
+                highest = max(highest, uidnext - 1)
+            else:
+                more = uidnext - 1 > highest
+        return items, (uidvalidity, highest), more
+
+    def _search(self, conn: imaplib.IMAP4, after: int) -> tuple[int, ...]:
+        typ, data = conn.uid("SEARCH", "UID", f"{after + 1}:*")
+        self._check(typ, "search")
+        found = {int(n) for line in data if isinstance(line, bytes) for n in line.split()}
+        return tuple(sorted(uid for uid in found if uid > after))
+
+    def _sizes(self, conn: imaplib.IMAP4, uids: list[int] | tuple[int, ...]) -> dict[int, int]:
+        typ, data = conn.uid("FETCH", _uid_set(uids), "(UID RFC822.SIZE)")
+        self._check(typ, "fetch sizes")
+        wanted = set(uids)
+        sizes: dict[int, int] = {}
+        for head, _ in _fetch_records(data):
+            uid, size = _UID.search(head), _SIZE.search(head)
+            if uid and size and int(uid[1]) in wanted:
+                sizes[int(uid[1])] = int(size[1])
+        return sizes
+
+    def _bodies(
+        self,
+        conn: imaplib.IMAP4,
+        folder: ImapFolder,
+        uidvalidity: int,
+        uids: list[int],
+        sizes: dict[int, int],
+    ) -> tuple[SourceItem, ...]:
+        whole = [uid for uid in uids if sizes[uid] <= self._max_message_bytes]
+        cut = [uid for uid in uids if sizes[uid] > self._max_message_bytes]
+        found: dict[int, tuple[bytes, frozenset[Flag]]] = {}
+        for group, section in (
+            (whole, "BODY.PEEK[]"),
+            (cut, f"BODY.PEEK[]<0.{self._max_message_bytes}>"),
+        ):
+            if not group:
+                continue
+            typ, data = conn.uid("FETCH", _uid_set(group), f"(UID FLAGS {section})")
+            self._check(typ, "fetch messages")
+            wanted = set(group)
+            for head, literal in _fetch_records(data):
+                uid = _UID.search(head)
+                if uid is None or int(uid[1]) not in wanted:
+                    continue
+                if literal is None:
+                    if not _EMPTY_BODY.search(head):
+                        continue
+                    literal = b""
+                found[int(uid[1])] = (literal, _message_flags(head))
+        prefix = f"{folder.name};UIDVALIDITY={uidvalidity}/;UID="
+        return tuple(
+            SourceItem(
+                location=f"{prefix}{uid}",
+                raw=found[uid][0],
+                flags=folder.flags | found[uid][1],
+                truncated=uid in cut,
+            )
+            for uid in uids
+            if uid in found
+        )
+
+    def _check(self, typ: str, what: str) -> None:
+        if typ != "OK":
+            raise TemporaryError(f"The IMAP server {self.name} refused to {what} just now.")
+
+    def _status(self, conn: imaplib.IMAP4, folder: ImapFolder) -> tuple[int, int]:
+        typ, data = conn.status(_quote(folder.wire), "(UIDVALIDITY UIDNEXT)")
+        self._check(typ, f"report on the folder {folder.name!r}")
+        last = data[-1] if data else b""
+        match = _STATUS_ITEMS.search(last if isinstance(last, bytes) else b"")
+        items = dict(re.findall(rb"(\w+) (\d+)", match[1])) if match else {}
+        if b"UIDVALIDITY" not in items or b"UIDNEXT" not in items:
+            raise SourceError(f"The IMAP server {self.name} does not report UIDVALIDITY.")
+        return int(items[b"UIDVALIDITY"]), int(items[b"UIDNEXT"])
+
+    def _unselect(self, conn: imaplib.IMAP4) -> None:
+        if conn.state != "SELECTED":
+            return
+        # CLOSE expunges nothing in a folder opened with EXAMINE.
+        if "UNSELECT" in conn.capabilities:
+            conn.unselect()
+        else:
+            conn.close()
+
+    # --- Folders ------------------------------------------------------------------------------
+
+    def _list(self, conn: imaplib.IMAP4) -> tuple[ImapFolder, ...]:
+        caps = conn.capabilities
+        if "LIST-EXTENDED" in caps and "SPECIAL-USE" in caps:
+            typ, data = conn.list('""', '"*" RETURN (SPECIAL-USE)')
+        else:
+            typ, data = conn.list('""', '"*"')
+        self._check(typ, "list folders")
+        listed = [entry for entry in map(_list_entry, data) if entry is not None]
+        marked = {flag for _, attrs, _ in listed for flag in _attribute_flags(attrs)}
+        folders: dict[str, ImapFolder] = {}
+        virtual: set[str] = set()
+        for wire, attrs, separator in listed:
+            if attrs & _UNSELECTABLE:
+                continue
+            name = _decode_name(wire)
+            name = "INBOX" if name.upper() == "INBOX" else name
+            # A role no folder is marked with is found by name (Sent, Junk, Deleted Items...).
+            last = name.rsplit(separator, 1)[-1] if separator else name
+            flags = _attribute_flags(attrs) | (flags_for_folder(last) - marked)
+            if name in self._roles:
+                role = self._roles[name]
+                flags = frozenset((role,)) if role is not None else frozenset()
+            folders[name] = ImapFolder(name, flags, wire, separator)
+            if attrs & _VIRTUAL:
+                virtual.add(name)
+        if self._folders is not None:
+            missing = [name for name in self._folders if name not in folders]
+            if missing:
+                raise SourceError(f"The IMAP server {self.name} has no folder {missing[0]!r}.")
+            chosen = [folders[name] for name in self._folders]
+        else:
+            chosen = sorted(
+                (f for f in folders.values() if f.name not in virtual),
+                key=lambda f: (f.name != "INBOX", f.name),
+            )
+        return tuple(f for f in chosen if not f.flags & self._skip)
+
+    # --- Connection ---------------------------------------------------------------------------
+
+    def _connection(self) -> imaplib.IMAP4:
+        """The open connection, checked with NOOP, or a new one when it was dropped meanwhile."""
+        conn = self._conn
+        if conn is not None:
+            try:
+                if conn.noop()[0] == "OK":
+                    return conn
+            except (imaplib.IMAP4.error, OSError):
+                pass
+            self._discard()
+        conn = self._open()
+        self._conn = conn
+        return conn
+
+    def _open(self) -> imaplib.IMAP4:
+        context = self._context or ssl.create_default_context()
+        try:
+            if self.security is Security.TLS:
+                conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                    self.host, self.port, ssl_context=context, timeout=self._timeout
+                )
+            else:
+                conn = imaplib.IMAP4(self.host, self.port, timeout=self._timeout)
+        except (imaplib.IMAP4.error, OSError) as err:
+            if isinstance(err, ssl.SSLCertVerificationError):
+                raise
+            raise TemporaryError(
+                f"Cannot connect to the IMAP server {self.name}: {_reason(err)}."
+            ) from err
+        try:
+            if self.security is Security.STARTTLS:
+                if "STARTTLS" not in conn.capabilities:
+                    raise SourceError(f"The IMAP server {self.name} does not offer STARTTLS.")
+                conn.starttls(ssl_context=context)
+            self._login(conn)
+        except BaseException:
+            _shut(conn)
+            raise
+        return conn
+
+    def _login(self, conn: imaplib.IMAP4) -> None:
+        if "LOGINDISABLED" in conn.capabilities and self._oauth2 is None:
+            raise SourceError(
+                f"The IMAP server {self.name} refuses to log in without TLS; use security "
+                "'tls' or 'starttls'."
+            )
+        try:
+            if self._oauth2 is not None:
+                conn.authenticate("XOAUTH2", _xoauth2(self.username, self._oauth2.reveal()))
+            elif self._password is not None:
+                password = self._password.reveal()
+                if password.isascii() and self.username.isascii():
+                    conn.login(_quote(self.username), password)
+                else:
+                    plain = f"\0{self.username}\0{password}".encode()
+                    conn.authenticate("PLAIN", lambda _: plain)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as err:
+            if _TEMPORARY_CODES.search(str(err)):
+                raise TemporaryError(
+                    f"The IMAP server {self.name} cannot log in {self.username!r} just now."
+                ) from err
+            raise AuthenticationError(
+                f"The IMAP server {self.name} rejected the login of {self.username!r}."
+            ) from err
+        finally:
+            # imaplib remembers its last commands for debugging, the LOGIN line among them.
+            log = getattr(conn, "_cmd_log", None)
+            if isinstance(log, dict):
+                log.clear()
+
+    def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            _shut(conn)
+
+    @contextlib.contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        """Turn the I/O failures inside into mailbind's errors; a failed connection is dropped."""
+        try:
+            yield
+        except MailbindError:
+            self._discard()
+            raise
+        except ssl.SSLCertVerificationError as err:
+            self._discard()
+            raise SourceError(
+                f"The IMAP server {self.name} presented a certificate that cannot be verified."
+            ) from err
+        except (imaplib.IMAP4.abort, OSError) as err:
+            self._discard()
+            raise TemporaryError(
+                f"Lost the connection to the IMAP server {self.name} while {doing}: {_reason(err)}."
+            ) from err
+        except imaplib.IMAP4.error as err:
+            self._discard()
+            raise SourceError(
+                f"The IMAP server {self.name} refused a command while {doing}."
+            ) from err
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+
+def _has_breaks(text: str) -> bool:
+    return any(ch in text for ch in "\r\n\0")
+
+
+def _flag(value: Flag | str) -> Flag:
+    try:
+        return Flag(value)
+    except ValueError:
+        choices = ", ".join(flag.value for flag in Flag)
+        raise SourceSettingError(f"A flag must be one of {choices}, not {value!r}.") from None
+
+
+def _role(value: Flag | str | None) -> Flag | None:
+    return None if value is None else _flag(value)
+
+
+def _folder_names(folders: Iterable[str] | None) -> tuple[str, ...] | None:
+    if folders is None:
+        return None
+    names = (folders,) if isinstance(folders, str) else tuple(folders)
+    for name in names:
+        if not isinstance(name, str) or not name or _has_breaks(name):
+            raise SourceSettingError(f"A folder name must be non-empty text, not {name!r}.")
+    if not names:
+        raise SourceSettingError("Give at least one folder, or None for every folder.")
+    return tuple("INBOX" if name.upper() == "INBOX" else name for name in names)
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", url)
+
+
+def _read_cursor(cursor: str | None) -> tuple[dict[str, tuple[int, int]], bool]:
+    """The folders' places in *cursor*, and whether every folder starts over (unreadable)."""
+    if cursor is None:
+        return {}, False
+    data = decode_cursor(cursor, _KIND)
+    folders = data.get("folders") if data is not None else None
+    if not isinstance(folders, dict):
+        return {}, True
+    known: dict[str, tuple[int, int]] = {}
+    for name, place in folders.items():
+        if (
+            not isinstance(place, list)
+            or len(place) != 2
+            or not all(type(n) is int and n >= 0 for n in place)
+        ):
+            return {}, True
+        known[name] = (place[0], place[1])
+    return known, False
+
+
+def _number(conn: imaplib.IMAP4, code: str) -> int | None:
+    _, data = conn.response(code)
+    value = data[-1] if data else None
+    if isinstance(value, bytes) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _uid_set(uids: Iterable[int]) -> str:
+    """``1:3,7,9:10`` for 1, 2, 3, 7, 9, 10 (sorted input)."""
+    runs: list[list[int]] = []
+    for uid in uids:
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)
+
+
+def _fetch_records(data: list[Any]) -> Iterator[tuple[bytes, bytes | None]]:
+    """Each FETCH response as (its text without literals, its literal or None)."""
+    head: bytes | None = None
+    literal: bytes | None = None
+    for part in data:
+        if isinstance(part, tuple):
+            text, value = part[0], part[1]
+            if head is not None and not _FETCH_START.match(text):
+                head, literal = head + text, value
+                continue
+            if head is not None:
+                yield head, literal
+            head, literal = text, value
+        elif isinstance(part, bytes):
+            if _FETCH_START.match(part):
+                if head is not None:
+                    yield head, literal
+                head, literal = part, None
+            elif head is not None:
+                head += part
+    if head is not None:
+        yield head, literal
+
+
+def _message_flags(head: bytes) -> frozenset[Flag]:
+    match = _FLAGS.search(head)
+    if match is None:
+        return frozenset()
+    return frozenset(
+        _MESSAGE_FLAGS[f]
+        for f in match[1].decode("ascii", "replace").lower().split()
+        if f in _MESSAGE_FLAGS
+    )
+
+
+def _list_entry(part: Any) -> tuple[str, frozenset[str], str] | None:
+    """(wire name, lower-cased attributes, separator) of one LIST response, or None."""
+    if isinstance(part, tuple):
+        line, literal = part[0], part[1]
+    elif isinstance(part, bytes):
+        line, literal = part, None
+    else:
+        return None
+    match = _LIST_LINE.match(line)
+    if match is None:
+        return None
+    attrs = frozenset(match["attrs"].decode("ascii", "replace").lower().split())
+    delim = match["delim"]
+    separator = "" if delim == b"NIL" else _unquote(delim).decode("ascii", "replace")
+    if literal is not None:
+        raw = literal
+    else:
+        raw = match["name"].strip()
+        raw = _unquote(raw) if raw.startswith(b'"') else raw.split(b" ")[0]
+    return raw.decode("utf-8", "replace"), attrs, separator
+
+
+def _unquote(text: bytes) -> bytes:
+    match = _QUOTED.match(text)
+    body = match[1] if match else text.strip(b'"')
+    return re.sub(rb"\\(.)", rb"\1", body)
+
+
+def _attribute_flags(attrs: frozenset[str]) -> frozenset[Flag]:
+    return frozenset(_ROLE_ATTRIBUTES[a] for a in attrs if a in _ROLE_ATTRIBUTES)
+
+
+def _decode_name(wire: str) -> str:
+    """*wire* decoded from modified UTF-7; left as it is when it is not valid."""
+
+    def decode(match: re.Match[str]) -> str:
+        body = match[1].replace(",", "/")
+        if not body:
+            return "&"
+        data = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        return data.decode("utf-16-be")
+
+    try:
+        return re.sub(r"&([A-Za-z0-9+,]*)-", decode, wire)
+    except (ValueError, UnicodeDecodeError):
+        return wire
+
+
+def _xoauth2(username: str, token: str) -> Callable[[bytes], bytes]:
+    """The SASL XOAUTH2 answers: the token first, then an empty line after a server error."""
+    first = f"user={username}\x01auth=Bearer {token}\x01\x01".encode()
+    answers = iter([first])
+
+    def answer(_challenge: bytes) -> bytes:
+        return next(answers, b"")
+
+    return answer
+
+
+def _reason(err: BaseException) -> str:
+    """A short, data-free reason for a network failure."""
+    if isinstance(err, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(err, socket.gaierror):
+        return "the host name could not be resolved"
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(err, ConnectionResetError | BrokenPipeError):
+        return "connection reset"
+    if isinstance(err, ssl.SSLError):
+        return "TLS failed"
+    if isinstance(err, imaplib.IMAP4.abort):
+        return "the server ended the session"
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror.lower()
+    return "the server ended the session"
+
+
+def _shut(conn: imaplib.IMAP4) -> None:
+    with contextlib.suppress(Exception):
+        conn.shutdown()

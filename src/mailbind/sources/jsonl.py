@@ -1,0 +1,186 @@
+"""JSON lines as a message source: one message per line, as an ETL job writes them.
+
+Invariants:
+- Each non-blank line is one object with the fields of `Message.build` (``sender``, ``to``,
+  ``cc``, ``bcc``, ``subject``, ``text``, ``html``, ``message_id``, ``sent_at`` as ISO 8601 with
+  an offset, ``headers`` as ``[name, value]`` pairs, ``flags``); other fields are ignored.
+- No line is lost and none stops the source: a line that is not a JSON object becomes a message
+  without participants whose defect is ``bad_json_line`` and whose text is the line; an object
+  with a field of the wrong shape becomes one with ``bad_json_record``; an unreadable or naive
+  ``sent_at`` leaves the time out with ``bad_date``; a line over ``max_message_bytes`` becomes
+  one with ``too_large``.
+- A last line without a line end that is not valid JSON is taken as still being written: it is
+  read once it is complete (or once more is written after it).
+- The file is read as a stream from the cursor's byte offset, with the same cursor checks as an
+  mbox file: a file that shrank or changed before the offset is read again with ``reset`` set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from ..errors import MailbindError
+from ..messages import Flag, Message
+from . import Batch, SourceItem
+from ._files import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Settings,
+    check_limit,
+    pieces,
+    reading,
+    stream_cursor,
+    stream_resume,
+)
+
+__all__ = ["JsonLinesSource"]
+
+_KIND = "jsonl"
+_WHAT = "JSON lines file"
+#: Text of an over-long line kept in its problem message, so that it can be found.
+_SHOWN = 1024
+
+
+class JsonLinesSource:
+    """The messages of a JSON lines file, one per line, in file order.
+
+    *flags* are given to every message (the file's name implies none). A line longer than
+    *max_message_bytes* is recorded as ``too_large``; a batch ends early once it holds
+    *batch_bytes*.
+    """
+
+    __slots__ = ("_settings", "name", "path")
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flags: Iterable[Flag | str] = (),
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.name = self.path
+        self._settings = Settings.make(path, flags, max_message_bytes, batch_bytes)
+
+    def __repr__(self) -> str:
+        return f"JsonLinesSource({self.path!r})"
+
+    def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
+        """The next messages after *cursor* (None: from the first line)."""
+        check_limit(limit)
+        with reading(_WHAT, self.path) as file:
+            start = stream_resume(file, cursor, _KIND)
+            items, end, line, done = self._read(file, start.offset, start.line, limit)
+            return Batch(
+                tuple(items), stream_cursor(_KIND, file, end, line), reset=start.reset, done=done
+            )
+
+    def _read(
+        self, file: BinaryIO, offset: int, line: int, limit: int
+    ) -> tuple[list[SourceItem], int, int, bool]:
+        """Read lines from *offset*: the items, the offset and line after them, whether at EOF."""
+        settings = self._settings
+        keep = settings.max_message_bytes + 1
+        size_at_start = os.fstat(file.fileno()).st_size
+        items: list[SourceItem] = []
+        held = 0
+        parts: list[bytes] = []
+        size = 0
+        pos = done_pos = offset
+        file.seek(offset)
+        for piece, _starts in pieces(file):
+            pos += len(piece)
+            if size < keep:
+                cut = piece[: keep - size]
+                parts.append(cut)
+                size += len(cut)
+            if piece[-1:] != b"\n":
+                continue  # a long line goes on, or the last line has no end
+            line += 1
+            data, too_large = b"".join(parts), size >= keep
+            parts, size, done_pos = [], 0, pos
+            if too_large or data.strip():
+                items.append(self._item(line, data, too_large))
+                held += len(data)
+                if len(items) >= limit or held >= settings.batch_bytes:
+                    return items, done_pos, line, done_pos >= size_at_start
+        data, too_large = b"".join(parts), size >= keep
+        if too_large or (data.strip() and _fields(data) is not _NOT_JSON):
+            line += 1
+            items.append(self._item(line, data, too_large))
+            done_pos = pos
+        elif not data.strip():
+            done_pos = pos
+        return items, done_pos, line, True
+
+    def _item(self, line_number: int, data: bytes, too_large: bool) -> SourceItem:
+        location = f"{self.name}:{line_number}"
+        if too_large:
+            shown = data[:_SHOWN].decode("utf-8", "replace")
+            return SourceItem(location, None, _problem(shown, "too_large"), self._settings.flags)
+        return SourceItem(location, None, _record(data), self._settings.flags)
+
+
+def _problem(text: str, defect: str) -> Message:
+    """A message that only records a line the source could not read, keeping its text."""
+    return Message(message_id=None, sent_at=None, participants=(), text=text, defects=(defect,))
+
+
+#: What `_fields` returns for a line that is not JSON.
+_NOT_JSON = object()
+
+
+def _fields(data: bytes) -> object:
+    """The JSON value of one line, or `_NOT_JSON`."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _record(data: bytes) -> Message:
+    """The message one line describes; never raises."""
+    fields = _fields(data)
+    if not isinstance(fields, dict):
+        return _problem(data.decode("utf-8", "replace").rstrip("\r\n"), "bad_json_line")
+    defects: list[str] = []
+    sent_at = _sent_at(fields.get("sent_at"), defects)
+    try:
+        message = Message.build(
+            sender=fields.get("sender") or "",
+            to=fields.get("to") or (),
+            cc=fields.get("cc") or (),
+            bcc=fields.get("bcc") or (),
+            subject=fields.get("subject"),
+            text=fields.get("text"),
+            html=fields.get("html"),
+            message_id=fields.get("message_id"),
+            sent_at=sent_at,
+            headers=fields.get("headers") or (),
+            flags=fields.get("flags") or (),
+        )
+    except (MailbindError, TypeError, AttributeError):
+        return _problem(data.decode("utf-8", "replace").rstrip("\r\n"), "bad_json_record")
+    if defects:
+        return replace(message, defects=message.defects + tuple(defects))
+    return message
+
+
+def _sent_at(value: Any, defects: list[str]) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            moment = None
+        if moment is not None and moment.utcoffset() is not None:
+            return moment
+    defects.append("bad_date")
+    return None
