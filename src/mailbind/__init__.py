@@ -16,7 +16,7 @@ from .addresses import (
     parse_address,
     parse_participants,
 )
-from .domains import registrable_domain
+from .domains import registrable_domain, to_ascii_domain, to_unicode_domain
 from .errors import (
     AdapterError,
     AuthenticationError,
@@ -103,5 +103,7 @@ __all__ = [
     "redact",
     "reevaluate",
     "registrable_domain",
+    "to_ascii_domain",
+    "to_unicode_domain",
     "visible_level",
 ]

@@ -15,8 +15,20 @@ Invariants:
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
+import functools
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from email_validator import EmailNotValidError
+from email_validator.rfc_constants import DOT_ATOM_TEXT
+
+from .domains import CACHE_SIZE, Domain, check_domain, validate
+from .errors import InvalidAddressError
 
 __all__ = [
     "Address",
@@ -77,6 +89,8 @@ class Participant:
     raw: str = ""
     #: Why the address could not be read; None when it could.
     problem: str | None = None
+    #: The name of the group the entry belongs to (``Team: a@x.com, b@y.com;``), decoded.
+    group: str = ""
 
     @property
     def readable(self) -> bool:
@@ -106,14 +120,453 @@ class Canonicalization:
         return f"{local}@{domain}"
 
 
+# --- Reading one address (addr-spec) ---------------------------------------------------------
+
+#: The domain a local part is validated with: the domain is checked on its own, and cached.
+_STAND_IN_DOMAIN = "a"
+#: RFC 5321's limit on a whole address, checked on the real domain.
+_MAX_ADDRESS_LENGTH = 254
+#: Longer address texts are read without being remembered (they are never strictly valid).
+_MAX_CACHED_ADDRESS = 512
+#: What a lenient local part must not hold: white space, controls, ``<``, ``>`` and ``,``
+#: (for non-ASCII text, every Unicode control, format, surrogate, unassigned and separator
+#: character too).
+_NOT_LENIENT_ASCII = re.compile(r"[\x00-\x20\x7f<>,]")
+_NOT_LENIENT_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+
+_NO_AT_SIGN = "An email address must have an @-sign."
+_NO_LOCAL_PART = "There must be something before the @-sign."
+_TWO_AT_SIGNS = "An email address cannot have more than one @-sign outside quotes."
+_OPEN_QUOTE = "The quotes before the @-sign are not balanced."
+_TOO_LONG = "The email address is too long."
+
+
+def _domain(text: str) -> Domain | str:
+    """The forms of an address's domain (a name or a bracketed IP address), or the problem."""
+    if text.startswith("["):
+        try:
+            checked = validate(f"a@{text}")
+        except (EmailNotValidError, ValueError) as err:
+            return str(err)
+        return Domain(checked.ascii_domain, checked.domain, None)
+    return check_domain(text)
+
+
+def _quote_problem(local: str) -> str | None:
+    """Why *local* breaks the one-@-sign rule (an @-sign outside quotes, an open quote)."""
+    in_quote = escaped = False
+    for char in local:
+        if escaped:
+            escaped = False
+        elif in_quote:
+            if char == "\\":
+                escaped = True
+            elif char == '"':
+                in_quote = False
+        elif char == '"':
+            in_quote = True
+        elif char == "@":
+            return _TWO_AT_SIGNS
+    return _OPEN_QUOTE if in_quote else None
+
+
+def _lenient_local(local: str) -> bool:
+    """True when *local* passes RULES 1.3: no white space, controls, ``<``, ``>`` or ``,``."""
+    if _NOT_LENIENT_ASCII.search(local):
+        return False
+    return local.isascii() or not any(
+        unicodedata.category(char) in _NOT_LENIENT_CATEGORIES for char in local
+    )
+
+
+def _fold(local: str) -> str:
+    """The identity form of a local part: NFC and case-folded."""
+    if local.isascii():
+        return local.lower()
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", local).casefold())
+
+
+def _strict_local(local: str, ascii_domain: str) -> tuple[str, str] | str:
+    """(local part as written, local part for the key) when strictly valid, else the problem."""
+    if DOT_ATOM_TEXT.match(local):
+        # email-validator's own first test: a plain ASCII local part is valid as it stands.
+        written = key_local = local
+    else:
+        try:
+            checked = validate(f"{local}@{_STAND_IN_DOMAIN}")
+        except (EmailNotValidError, ValueError) as err:
+            return str(err)
+        # email-validator drops needless quotes; a quoted local part is shown its way.
+        written = checked.local_part if local.startswith('"') else local
+        key_local = checked.local_part
+    if len(key_local) + 1 + len(ascii_domain) > _MAX_ADDRESS_LENGTH:
+        return _TOO_LONG
+    return written, key_local
+
+
+def _read_addr_spec(text: str) -> Address | str:
+    """The address *text* names (``local@domain``, nothing else), or why it cannot be read."""
+    local, at, domain_text = text.rpartition("@")
+    if not at:
+        return _NO_AT_SIGN
+    if not local:
+        return _NO_LOCAL_PART
+    domain = _domain(domain_text)
+    if isinstance(domain, str):
+        return domain
+    ascii_domain, display_domain, registrable = domain
+    if "@" in local or '"' in local:
+        quote_problem = _quote_problem(local)
+        if quote_problem is not None:
+            return quote_problem
+    strict = _strict_local(local, ascii_domain)
+    if isinstance(strict, tuple):
+        written, key_local = strict
+    elif _lenient_local(local):
+        written = key_local = local
+    else:
+        return strict
+    if not written.isascii():
+        written = unicodedata.normalize("NFC", written)
+    return Address(
+        key=f"{_fold(key_local)}@{ascii_domain}",
+        local=written,
+        domain=display_domain,
+        ascii_domain=ascii_domain,
+        registrable=registrable,
+        strict=isinstance(strict, tuple),
+    )
+
+
+_read_addr_spec_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_read_addr_spec)
+
+
+def _addr_spec(text: str) -> Address | str:
+    if len(text) > _MAX_CACHED_ADDRESS:
+        return _read_addr_spec(text)
+    return _read_addr_spec_cached(text)
+
+
+# --- Display names and RFC 2047 encoded words ------------------------------------------------
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([\x21-\x3e\x40-\x7e]*)\?=")
+# Controls, bidirectional and zero-width format characters, line and paragraph separators.
+_UNSAFE_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def _word_bytes(encoding: str, payload: str) -> bytes | None:
+    """The bytes of one encoded word's payload, or None when they cannot be read."""
+    if encoding in "qQ":
+        return binascii.a2b_qp(payload, header=True)
+    stripped = payload.rstrip("=")
+    if len(stripped) % 4 == 1:
+        return None
+    try:
+        return base64.b64decode(stripped + "=" * (-len(stripped) % 4))
+    except binascii.Error:
+        return None
+
+
+def _charset_text(data: bytes, charset: str) -> str:
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:  # an unknown charset, or a codec that is not a text encoding
+        return data.decode("utf-8", "replace")
+
+
+def decode_words(text: str) -> str:
+    """*text* with its RFC 2047 encoded words decoded; a broken word stays as written.
+
+    White space between two encoded words is dropped (RFC 2047), and adjacent words in one
+    charset are decoded together, since senders split a character across words.
+    """
+    if "=?" not in text:
+        return text
+    out: list[str] = []
+    pending, pending_charset, pos = b"", "", 0
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[pos : match.start()]
+        adjacent = pos > 0 and (not between or between.isspace())
+        charset = match.group(1).split("*", 1)[0].lower()
+        data = _word_bytes(match.group(2), match.group(3))
+        pos = match.end()
+        if pending and not (adjacent and charset == pending_charset and data is not None):
+            out.append(_charset_text(pending, pending_charset))
+            pending = b""
+        if data is None:
+            out.append(between + match.group(0))
+            continue
+        if not adjacent:
+            out.append(between)
+        pending += data
+        pending_charset = charset
+    if pending:
+        out.append(_charset_text(pending, pending_charset))
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _unquote(text: str) -> str:
+    """*text* with the quotes of its quoted strings removed and quoted pairs resolved."""
+    if '"' not in text and "\\" not in text:
+        return text
+    out: list[str] = []
+    escaped = False
+    for char in text:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char != '"':
+            out.append(char)
+    return "".join(out)
+
+
+def _clean_name(text: str) -> str:
+    """A display (or group) name as shown to people: unquoted, decoded, on one line."""
+    name = decode_words(_unquote(text))
+    if not name.isascii() or not name.isprintable():
+        name = _SURROGATES.sub("\ufffd", _UNSAFE_IN_NAMES.sub(" ", name))
+    return " ".join(name.split())
+
+
+# --- Reading a header value ------------------------------------------------------------------
+
+_SPECIALS = re.compile(r'[\\"(),:;<>]')
+_FOLDING = re.compile(r"\r?\n(?=[ \t])")
+_HEADER_SPACE = " \t\r\n"
+# Obsolete syntax allows white space around the dots and the @-sign of an address.
+_OBSOLETE_SPACE = re.compile(r"[ \t]*([.@])[ \t]*")
+# An obsolete source route before the address in angle brackets: <@relay.example:jane@x.com>.
+_ROUTE = re.compile(r"\A@[^:]*:")
+#: Header values up to this length are remembered with their participants.
+_MAX_CACHED_HEADER = 1024
+
+_MANY_ANGLES = "The entry holds more than one address in angle brackets."
+_NOTHING_IN_ANGLES = "There is no address between the angle brackets."
+_NO_ADDRESS = "The entry holds no address, only a comment."
+_UNEXPECTED = "The entry could not be read."
+
+# One entry of a header: its span, its group name (None outside a group), the spans of its
+# top-level angle brackets and of its comments, all as indexes into the header value.
+_Span = tuple[int, int]
+_Entry = tuple[int, int, str | None, list[_Span], list[_Span]]
+
+
+def _scan(value: str, literal: int = -1) -> tuple[list[_Entry], int]:
+    """Split a header value into entries, in one pass over its special characters.
+
+    Commas separate entries, and so does a semicolon (it ends a group, and some mail programs
+    separate addresses with it). A colon opens a group when the text before it could be a
+    group's name. Quoted strings, comments (nested) and angle brackets hide their commas;
+    a backslash hides the next character. What is left open at the end runs to the end, and
+    its opening character is returned (-1 when nothing was left open), so that the value can
+    be read again with that character *literal*: a quote or parenthesis then counts as text,
+    and an angle bracket then closes at the end of its entry.
+    """
+    entries: list[_Entry] = []
+    group: str | None = None
+    angles: list[_Span] = []
+    comments: list[_Span] = []
+    start = skip = depth = 0
+    in_quote = soft_angle = False
+    angle_at = comment_at = quote_at = -1
+    for match in _SPECIALS.finditer(value):
+        i = match.start()
+        char = value[i]
+        if i < skip or (i == literal and char != "<"):
+            continue
+        if char == "\\":
+            skip = i + 2
+        elif in_quote:
+            in_quote = char != '"'
+        elif depth:
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+                if not depth:
+                    comments.append((comment_at, i + 1))
+        elif char == '"':
+            in_quote, quote_at = True, i
+        elif char == "(":
+            depth, comment_at = 1, i
+        elif angle_at >= 0 and not (soft_angle and char in ",;"):
+            if char == ">":
+                angles.append((angle_at, i))
+                angle_at = -1
+        elif char == "<":
+            angle_at, soft_angle = i, i == literal
+        elif char in ",;":
+            if angle_at >= 0:  # the angle bracket read literally closes with its entry
+                angles.append((angle_at, i))
+                angle_at = -1
+            entries.append((start, i, group, angles, comments))
+            start, angles, comments = i + 1, [], []
+            if char == ";":
+                group = None
+        elif char == ":" and group is None and not angles and "@" not in value[start:i]:
+            group = value[start:i]
+            start, comments = i + 1, []
+    end = len(value)
+    if depth:
+        comments.append((comment_at, end))
+    if angle_at >= 0:
+        angles.append((angle_at, end))
+    entries.append((start, end, group, angles, comments))
+    left_open = quote_at if in_quote else comment_at if depth else angle_at
+    return entries, left_open
+
+
+def _cut_comments(value: str, start: int, end: int, comments: list[_Span]) -> str:
+    """value[start:end] with each comment inside it replaced by a space."""
+    inside = [(s, e) for s, e in comments if start <= s < end]
+    if not inside:
+        return value[start:end]
+    pieces, pos = [], start
+    for s, e in inside:
+        pieces.append(value[pos:s])
+        pos = min(e, end)
+    pieces.append(value[pos:end])
+    return " ".join(pieces)
+
+
+def _tidy(addr: str) -> str:
+    """An address text without the white space obsolete syntax allows around dots and ``@``."""
+    addr = addr.strip(_HEADER_SPACE)
+    if '"' not in addr and (" " in addr or "\t" in addr):
+        addr = _OBSOLETE_SPACE.sub(r"\1", addr)
+    return addr
+
+
+def _read_entry(value: str, entry: _Entry, role: Role) -> Participant:
+    start, end, group, angles, comments = entry
+    raw = value[start:end].strip(_HEADER_SPACE)
+    group_name = "" if group is None else _clean_name(group.strip(_HEADER_SPACE))
+    if len(angles) > 1:
+        return Participant(role, None, "", raw, _MANY_ANGLES, group_name)
+    if angles:
+        lt, gt = angles[0]
+        name, after = value[start:lt], gt
+        addr = _ROUTE.sub("", _tidy(_cut_comments(value, lt + 1, gt, comments)))
+    else:
+        name, after = "", start
+        addr = _tidy(_cut_comments(value, start, end, comments))
+    if not name.strip(_HEADER_SPACE):
+        # "jane@example.com (Jane Doe)": the old way to give a name.
+        name = next((value[s + 1 : e] for s, e in comments if s >= after), "").removesuffix(")")
+    name = _clean_name(name)
+    if not addr:
+        problem = _NOTHING_IN_ANGLES if angles else _NO_ADDRESS
+        return Participant(role, None, name, raw, problem, group_name)
+    found = _addr_spec(addr)
+    if isinstance(found, str):
+        return Participant(role, None, name, raw, found, group_name)
+    return Participant(role, found, name, raw, None, group_name)
+
+
+def _read_encoded_entry(participant: Participant) -> Participant:
+    """An unreadable entry written wholly as encoded words, decoded and read again."""
+    decoded = decode_words(participant.raw)
+    if decoded == participant.raw:
+        return participant
+    again = _read_header(decoded, participant.role, decode_entries=False)
+    if len(again) != 1 or again[0].address is None:
+        return participant
+    return dataclasses.replace(again[0], raw=participant.raw, group=participant.group)
+
+
+def _read_header(value: str, role: Role, *, decode_entries: bool = True) -> tuple[Participant, ...]:
+    role = Role(role)
+    if "\n" in value:
+        value = _FOLDING.sub("", value)
+    entries, left_open = _scan(value)
+    found = _read_entries(value, entries, role, decode_entries)
+    if left_open >= 0:
+        # A quote, comment or angle bracket never closed: read again with it taken literally,
+        # and keep the reading that finds more addresses.
+        again = _read_entries(value, _scan(value, left_open)[0], role, decode_entries)
+        if _count_readable(again) > _count_readable(found):
+            return again
+    return found
+
+
+def _count_readable(participants: tuple[Participant, ...]) -> int:
+    return sum(p.address is not None for p in participants)
+
+
+def _read_entries(
+    value: str, entries: list[_Entry], role: Role, decode_entries: bool
+) -> tuple[Participant, ...]:
+    found: list[Participant] = []
+    for entry in entries:
+        raw = value[entry[0] : entry[1]].strip(_HEADER_SPACE)
+        if not raw:
+            continue  # an empty list element ("a@x.com,,b@y.com"): nobody is named
+        try:
+            participant = _read_entry(value, entry, role)
+            if decode_entries and participant.address is None and "=?" in raw:
+                participant = _read_encoded_entry(participant)
+        except Exception:  # a last resort: reading mail never raises
+            participant = Participant(role, None, "", raw, _UNEXPECTED)
+        found.append(participant)
+    return tuple(found)
+
+
+_read_header_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_read_header)
+
+
+# --- The public functions --------------------------------------------------------------------
+
+_SHOWN_LENGTH = 100
+
+
+def _shown(text: str) -> str:
+    """*text* for an error message: its repr, shortened when long."""
+    if len(text) <= _SHOWN_LENGTH:
+        return repr(text)
+    return f"{text[:_SHOWN_LENGTH]!r}…"
+
+
 def parse_address(text: str) -> Address:
     """Read one address, optionally with a display name (``Jane Doe <jane@example.com>``).
 
     Raises `InvalidAddressError` (a `ValueError`) when *text* is not one readable address.
     """
-    raise NotImplementedError
+    if not isinstance(text, str):
+        raise InvalidAddressError(f"{text!r} is not an email address: it is not text.")
+    participants = parse_participants(text, Role.FROM)
+    if not participants:
+        raise InvalidAddressError(f"{_shown(text)} holds no address.")
+    if len(participants) > 1:
+        raise InvalidAddressError(
+            f"Expected one address, found {len(participants)} entries, the first being "
+            f"{_shown(participants[0].raw)}."
+        )
+    (participant,) = participants
+    if participant.address is None:
+        reason = (participant.problem or _UNEXPECTED).rstrip(".")
+        reason = reason[:1].lower() + reason[1:]
+        raise InvalidAddressError(f"{_shown(text)} is not an email address: {reason}.")
+    return participant.address
 
 
 def parse_participants(header_value: str, role: Role) -> tuple[Participant, ...]:
-    """Read every entry of an address header value. Never raises."""
-    raise NotImplementedError
+    """Read every entry of an address header value, in order. Never raises.
+
+    Each entry becomes a `Participant`: readable ones carry their `Address` and decoded
+    display name; unreadable ones carry ``address=None``, their text and the reason. Members
+    of a group (``Team: a@x.com, b@y.com;``) are entries of their own; an empty group
+    (``undisclosed-recipients:;``) names nobody and yields nothing. Only a bad *role* raises.
+    """
+    if not isinstance(header_value, str):
+        header_value = (
+            header_value.decode("utf-8", "replace")
+            if isinstance(header_value, bytes | bytearray)
+            else str(header_value)
+        )
+    if len(header_value) > _MAX_CACHED_HEADER:
+        return _read_header(header_value, role)
+    return _read_header_cached(header_value, role)
