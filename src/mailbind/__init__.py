@@ -40,7 +40,13 @@ from .messages import (
     normalize_message_id,
 )
 from .policy import ContactScope, Mailbox, Policy
-from .providers import is_free_provider, is_impersonal
+from .providers import (
+    bundled_free_providers,
+    bundled_role_addresses,
+    is_free_provider,
+    is_impersonal,
+    normalize_role,
+)
 from .redaction import redact
 from .rules import (
     Change,
@@ -90,6 +96,8 @@ __all__ = [
     "StoreError",
     "TemporaryError",
     "__version__",
+    "bundled_free_providers",
+    "bundled_role_addresses",
     "decide",
     "direction",
     "is_bulk",
@@ -98,6 +106,7 @@ __all__ = [
     "is_impersonal",
     "is_internal",
     "normalize_message_id",
+    "normalize_role",
     "parse_address",
     "parse_participants",
     "redact",
