@@ -15,8 +15,9 @@ licence, all read from the upstream README (never from the clock, so the output 
 inputs only), then how the list was curated; then one entry a line, sorted and unique.
 
 ``--check`` writes nothing and exits with status 1 when a committed file differs from what the
-script would write. ``--report`` also lists the SpamAssassin domains the output leaves out, for
-a reviewer looking for providers worth adding.
+script would write; any run exits with status 2, writing nothing, when the upstream lists and
+the curation below do not fit together. ``--report`` also lists the SpamAssassin domains the
+output leaves out, for a reviewer looking for providers worth adding.
 
 Curation is explicit: every entry removed from or added to an upstream list is named below with
 the reason. The script stops with a message when a curation entry no longer fits the upstream
