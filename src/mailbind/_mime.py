@@ -216,7 +216,8 @@ def _read_headers(
             value_end -= 1
             if value_end > colon and raw[value_end - 1] == 13:
                 value_end -= 1
-        start = colon + 1
+        blanks = _BLANKS.match(raw, colon + 1, stop)
+        start = colon + 1 if blanks is None else blanks.end()
         if value_end - start > max_length:
             defects.append(Defect.HEADER_TOO_LONG)
             value_end = start + max_length
@@ -230,6 +231,7 @@ def _read_headers(
 
 #: Continuation lines: each starts with white space.
 _CONTINUATIONS = re.compile(rb"(?:[ \t][^\n]*(?:\n|\Z))*")
+_BLANKS = re.compile(rb"[ \t]*")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _LINE_BREAK = re.compile(rb"\r?\n")
 
@@ -310,10 +312,14 @@ def decode_words(value: str, defects: list[Defect]) -> str:
 
 
 def _word_bytes(encoding: str, payload: str) -> bytes | None:
+    """The bytes of one encoded word; None when its base64 is broken (missing padding is not)."""
     data = payload.encode("utf-8", "surrogatepass")
     if encoding in "qQ":
         return binascii.a2b_qp(data, header=True)
-    return _base64(data)
+    try:
+        return binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
+    except binascii.Error:
+        return None
 
 
 def _base64(data: bytes) -> bytes | None:

@@ -126,8 +126,18 @@ class Limits:
     max_parts: int = 500
     #: Most header fields read (``too_many_headers``).
     max_headers: int = 1000
-    #: Longest header value kept, in characters; longer ones are cut (``header_too_long``).
+    #: Longest header field value kept, in bytes as written (folding included); longer ones
+    #: are cut (``header_too_long``).
     max_header_length: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        for name in _LIMIT_NAMES:
+            value = getattr(self, name)
+            if type(value) is not int or value <= 0:
+                raise MessageError(f"{name} must be a positive whole number, not {value!r}.")
+
+
+_LIMIT_NAMES = ("max_bytes", "max_depth", "max_parts", "max_headers", "max_header_length")
 
 
 @dataclass(frozen=True, slots=True)
