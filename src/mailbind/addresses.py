@@ -263,7 +263,7 @@ def _word_bytes(encoding: str, payload: str) -> bytes | None:
     if len(stripped) % 4 == 1:
         return None
     try:
-        return base64.b64decode(stripped + "=" * (-len(stripped) % 4))
+        return base64.b64decode(stripped + "=" * (-len(stripped) % 4), validate=True)
     except binascii.Error:
         return None
 
@@ -346,6 +346,7 @@ _MAX_CACHED_HEADER = 1024
 
 _MANY_ANGLES = "The entry holds more than one address in angle brackets."
 _NOTHING_IN_ANGLES = "There is no address between the angle brackets."
+_OPEN_ANGLE = "The angle bracket before the address is not closed."
 _NO_ADDRESS = "The entry holds no address, only a comment."
 _UNEXPECTED = "The entry could not be read."
 
@@ -449,6 +450,8 @@ def _read_entry(value: str, entry: _Entry, role: Role) -> Participant:
         return Participant(role, None, "", raw, _MANY_ANGLES, group_name)
     if angles:
         lt, gt = angles[0]
+        if value[gt : gt + 1] != ">":
+            return Participant(role, None, "", raw, _OPEN_ANGLE, group_name)
         name, after = value[start:lt], gt
         addr = _ROUTE.sub("", _tidy(_cut_comments(value, lt + 1, gt, comments)))
     else:

@@ -1,0 +1,554 @@
+"""Tests for reading addresses and address headers (RULES 1, 9.3, 9.4)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailbind import (
+    Address,
+    Canonicalization,
+    InvalidAddressError,
+    Participant,
+    Role,
+    parse_address,
+    parse_participants,
+)
+from mailbind.addresses import decode_words
+
+from .strategies import (
+    ascii_addresses,
+    display_names,
+    header_values,
+    hostile_texts,
+    mailboxes_text,
+    quote_display_name,
+    unicode_addresses,
+    valid_addresses,
+)
+
+# The reason given for an entry only when reading it failed in an unforeseen way.
+UNFORESEEN = "The entry could not be read."
+
+
+def keys(header: str) -> list[str | None]:
+    """The identity keys of a header's entries, None for an unreadable one."""
+    return [p.address.key if p.address else None for p in parse_participants(header, Role.TO)]
+
+
+def only(header: str) -> Participant:
+    """The one participant *header* holds."""
+    (participant,) = parse_participants(header, Role.TO)
+    return participant
+
+
+# --- One address -----------------------------------------------------------------------------
+
+
+def test_an_address_has_its_forms() -> None:
+    """Every field of an address is filled in by the parser."""
+    address = parse_address("Jane Doe <Jane.Doe@Shop.Bücher.DE.>")
+    assert address == Address(
+        key="jane.doe@shop.xn--bcher-kva.de",
+        local="Jane.Doe",
+        domain="shop.bücher.de",
+        ascii_domain="shop.xn--bcher-kva.de",
+        registrable="xn--bcher-kva.de",
+        strict=True,
+    )
+    assert address.local == "Jane.Doe"
+    assert address.domain == "shop.bücher.de"
+    assert address.registrable == "xn--bcher-kva.de"
+    assert address.strict
+    assert str(address) == "Jane.Doe@shop.bücher.de"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "jane.doe@example.com",
+        "Jane.Doe@EXAMPLE.com.",
+        "JANE.DOE@example.COM",
+        "<jane.doe@example.com>",
+        "Jane <jane.doe@example.com>",
+        "jane . doe @ example . com",
+        '"jane.doe"@example.com',
+        "jane.doe@example.com (Jane)",
+        "<@relay.example:jane.doe@example.com>",
+    ],
+)
+def test_spellings_of_one_address_are_equal(spelling: str) -> None:
+    """Case, a trailing dot, quotes, names, comments and obsolete syntax do not change identity."""
+    address = parse_address(spelling)
+    assert address == parse_address("jane.doe@example.com")
+    assert hash(address) == hash(parse_address("jane.doe@example.com"))
+    assert address.key == "jane.doe@example.com"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "shown"),
+    [
+        ("jöhn@bücher.de", "jöhn@xn--bcher-kva.de", "jöhn@bücher.de"),
+        ("JÖHN@XN--BCHER-KVA.DE", "jöhn@xn--bcher-kva.de", "JÖHN@bücher.de"),
+        ("用户@例子.广告", "用户@xn--fsqu00a.xn--4rr70v", "用户@例子.广告"),
+        ("Straße@example.com", "strasse@example.com", "Straße@example.com"),
+        ('"john doe"@example.com', '"john doe"@example.com', '"john doe"@example.com'),
+        ("Postmaster@Example.com", "postmaster@example.com", "Postmaster@example.com"),
+        ("root@localhost", "root@localhost", "root@localhost"),
+        ("jane@acme.local", "jane@acme.local", "jane@acme.local"),
+        ("jane@mail.acme.test", "jane@mail.acme.test", "jane@mail.acme.test"),
+        ("jane@[192.0.2.1]", "jane@[192.0.2.1]", "jane@[192.0.2.1]"),
+        ("jane@[IPv6:2001:db8::1]", "jane@[IPv6:2001:db8::1]", "jane@[IPv6:2001:db8::1]"),
+    ],
+)
+def test_internationalised_and_unusual_addresses_are_valid(text: str, key: str, shown: str) -> None:
+    """SMTPUTF8 local parts, IDN domains, quoted local parts and special-use names are valid."""
+    address = parse_address(text)
+    assert address.strict
+    assert address.key == key
+    assert str(address) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "registrable"),
+    [
+        ("jane@eu.acme.co.uk", "acme.co.uk"),
+        ("jane@a.github.io", "a.github.io"),
+        ("root@localhost", None),
+        ("jane@[192.0.2.1]", None),
+        ("jane@b.example.example", "example.example"),
+    ],
+)
+def test_the_registrable_domain_is_read_with_the_address(
+    text: str, registrable: str | None
+) -> None:
+    """An address carries its organisation; IP literals and single labels have none."""
+    assert parse_address(text).registrable == registrable
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("j..kean@corp.com", "j..kean@corp.com"),
+        (".taylor@corp.com", ".taylor@corp.com"),
+        ("taylor.@corp.com", "taylor.@corp.com"),
+        ("J..Kean@Corp.COM.", "j..kean@corp.com"),
+        ('jane"doe"@corp.com', 'jane"doe"@corp.com'),
+        ("ja[ne]@corp.com", "ja[ne]@corp.com"),
+        ("jäne..doe@corp.com", "jäne..doe@corp.com"),
+        ("j..kean@[192.0.2.1]", "j..kean@[192.0.2.1]"),
+    ],
+)
+def test_lenient_mode_accepts_real_participants(text: str, key: str) -> None:
+    """Addresses that fail strict syntax but have one @, a clean local part and a valid domain."""
+    address = parse_address(text)
+    assert not address.strict
+    assert address.key == key
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "jane doe@corp.com",
+            "The email address contains invalid characters before the @-sign: SPACE.",
+        ),
+        (
+            "jane\tdoe@corp.com",
+            "The email address contains invalid characters before the @-sign: U+0009.",
+        ),
+        (
+            "ja\x00ne@corp.com",
+            "The email address contains invalid characters before the @-sign: U+0000.",
+        ),
+        (
+            "ja\x1bne@corp.com",
+            "The email address contains invalid characters before the @-sign: U+001B.",
+        ),
+        (
+            "ja\u202ene@corp.com",
+            "The email address contains unsafe characters: RIGHT-TO-LEFT OVERRIDE.",
+        ),
+        ("ja\ud800ne@corp.com", "The email address contains unsafe characters: U+D800."),
+        ("ja\u200bne@corp.com", "The email address contains unsafe characters: ZERO WIDTH SPACE."),
+        (
+            "<ja,ne@corp.com>",
+            "The email address contains invalid characters before the @-sign: ','.",
+        ),
+        ("a@b@corp.com", "An email address cannot have more than one @-sign outside quotes."),
+        ('ja"ne@corp.com', "The quotes before the @-sign are not balanced."),
+        ("@corp.com", "There must be something before the @-sign."),
+        ("jane@", "There must be something after the @-sign."),
+        ("jane", "An email address must have an @-sign."),
+        ("jane@corp", None),
+        ("jane@corp..com", "An email address cannot have two periods in a row."),
+        ("jane@.corp.com", "An email address cannot have a period immediately after the @-sign."),
+        (
+            "jane@192.0.2.1",
+            "The part after the @-sign is an IP address, which must be in brackets.",
+        ),
+        (
+            "jane@[192.0.2.999]",
+            "The address in brackets after the @-sign is not valid: It is not an IPv4 address "
+            "(Octet 999 (> 255) not permitted in '192.0.2.999') or is missing an address "
+            "literal tag.",
+        ),
+        ("j..kean@corp..com", "An email address cannot have two periods in a row."),
+    ],
+)
+def test_rejected_addresses_say_why(text: str, problem: str | None) -> None:
+    """Whitespace, controls, specials, two @-signs and bad domains make an address invalid."""
+    participant = only(text)
+    if problem is None:  # a single-label host is valid (it has no registrable domain)
+        assert participant.readable
+        return
+    assert participant.address is None
+    assert participant.problem == problem
+    assert participant.raw == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "jane\r@corp.com",
+        "ja\nne@corp.com",
+        "jane@corp.com\x00",
+        "jane@co\rrp.com",
+        "jane\x7f@corp.com",
+        "ja<ne@corp.com",
+        "ja>ne@corp.com",
+        "jane\u2028@corp.com",
+    ],
+)
+def test_control_characters_and_brackets_are_never_accepted(text: str) -> None:
+    """CR, LF, NUL and other controls, and stray angle brackets, make an entry unreadable."""
+    assert all(p.address is None for p in parse_participants(text, Role.TO))
+    with pytest.raises(InvalidAddressError):
+        parse_address(text)
+
+
+def test_parse_address_messages_show_the_value() -> None:
+    """Each way of giving a bad address gets a one-sentence message showing it."""
+    cases = {
+        "jane doe@corp.com": (
+            "'jane doe@corp.com' is not an email address: the email address contains invalid "
+            "characters before the @-sign: SPACE."
+        ),
+        "undisclosed-recipients:;": "'undisclosed-recipients:;' holds no address.",
+        "": "'' holds no address.",
+        "a@x.com, b@y.com": "Expected one address, found 2 entries, the first being 'a@x.com'.",
+        "Jane <a@x.com> <b@x.com>": (
+            "'Jane <a@x.com> <b@x.com>' is not an email address: the entry holds more than one "
+            "address in angle brackets."
+        ),
+    }
+    for text, message in cases.items():
+        with pytest.raises(InvalidAddressError) as caught:
+            parse_address(text)
+        assert str(caught.value) == message
+        assert isinstance(caught.value, ValueError)
+
+
+def test_parse_address_shortens_long_values_and_refuses_non_text() -> None:
+    """A long bad value is cut in the message; a value that is not text is refused."""
+    with pytest.raises(InvalidAddressError) as caught:
+        parse_address("x" * 500)
+    assert str(caught.value) == (
+        f"{'x' * 100!r}… is not an email address: an email address must have an @-sign."
+    )
+    with pytest.raises(InvalidAddressError, match=r"^None is not an email address: it is not"):
+        parse_address(None)  # type: ignore[arg-type]
+
+
+# --- Identity properties ---------------------------------------------------------------------
+
+
+@given(valid_addresses())
+def test_valid_addresses_parse_strictly_and_round_trip(text: str) -> None:
+    """A valid address is strict, and its display form and its key read back as itself."""
+    address = parse_address(text)
+    assert address.strict
+    assert parse_address(str(address)) == address
+    assert parse_address(address.key) == address
+    assert parse_address(address.key).key == address.key
+
+
+@given(ascii_addresses())
+def test_case_and_a_trailing_dot_do_not_change_identity(text: str) -> None:
+    """Upper case anywhere and a trailing dot on the domain give the same key."""
+    address = parse_address(text)
+    assert parse_address(text.upper()) == address
+    assert parse_address(text.swapcase() + ".") == address
+    assert address.key == address.key.lower()
+
+
+@given(unicode_addresses())
+def test_unicode_and_punycode_domains_are_one_identity(text: str) -> None:
+    """An IDN domain in Unicode or punycode gives the same key; the display stays Unicode."""
+    address = parse_address(text)
+    punycode = parse_address(f"{address.local}@{address.ascii_domain}")
+    assert punycode == address
+    assert punycode.domain == address.domain
+    assert address.ascii_domain.isascii()
+
+
+@given(unicode_addresses())
+def test_nfc_and_nfd_spellings_are_one_identity(text: str) -> None:
+    """Composed and decomposed Unicode spell one address."""
+    nfc = parse_address(unicodedata.normalize("NFC", text))
+    nfd = parse_address(unicodedata.normalize("NFD", text))
+    assert nfc == nfd
+    assert nfc.key == unicodedata.normalize("NFC", nfc.key)
+    assert nfd.local == unicodedata.normalize("NFC", nfd.local)
+
+
+@given(ascii_addresses(), st.sampled_from(["..", "."]))
+def test_lenient_addresses_keep_their_dots(text: str, dots: str) -> None:
+    """A local part with stray dots is accepted leniently, and the dots stay in the key."""
+    local, _, domain = text.rpartition("@")
+    address = parse_address(f"{dots}{local}@{domain}")
+    assert not address.strict
+    assert address.key == f"{dots}{local.lower()}@{domain}"
+
+
+# --- Headers ---------------------------------------------------------------------------------
+
+
+@settings(max_examples=300)
+@given(st.text(st.characters(exclude_categories=()), max_size=80) | hostile_texts())
+def test_parse_participants_never_raises(header: str) -> None:
+    """Any text at all, surrogates and controls included, reads as participants."""
+    participants = parse_participants(header, Role.CC)
+    assert isinstance(participants, tuple)
+    for participant in participants:
+        assert participant.role is Role.CC
+        assert participant.raw.strip(" \t\r\n")
+        assert (participant.address is None) == (participant.problem is not None)
+        assert participant.problem != UNFORESEEN
+        assert "\ud800" not in participant.name
+
+
+@settings(max_examples=50)
+@given(st.lists(mailboxes_text(), min_size=1, max_size=6))
+def test_nothing_is_dropped_and_order_is_kept(entries: list[str]) -> None:
+    """A comma-joined list of valid entries gives every address back, in order."""
+    participants = parse_participants(",\r\n ".join(entries), Role.TO)
+    assert [p.address for p in participants] == [parse_address(e) for e in entries]
+    assert [p.raw for p in participants] == entries
+
+
+@settings(max_examples=50)
+@given(
+    st.lists(
+        st.sampled_from(["not an address", "jane doe@x.com", "<>", "@", "x"]) | mailboxes_text(),
+        max_size=6,
+    )
+)
+def test_unreadable_entries_keep_their_text(entries: list[str]) -> None:
+    """Unreadable entries stay in place, with their raw text and a reason."""
+    participants = parse_participants(", ".join(entries), Role.TO)
+    assert [p.raw for p in participants] == entries
+    for participant in participants:
+        assert participant.readable or participant.problem
+
+
+@settings(max_examples=50)
+@given(header_values())
+def test_headers_are_read_the_same_way_twice(header: str) -> None:
+    """Reading is deterministic, and a header's result is remembered and reused."""
+    first = parse_participants(header, Role.TO)
+    assert parse_participants(header, Role.TO) is first or len(header) > 1024
+    assert parse_participants(header, Role.FROM) == tuple(
+        Participant(Role.FROM, p.address, p.name, p.raw, p.problem, p.group) for p in first
+    )
+
+
+@given(display_names(), valid_addresses())
+def test_quoted_display_names_come_back_decoded(name: str, address: str) -> None:
+    """A quoted display name holding commas, quotes or @ is the entry's name, not its address."""
+    participant = only(f"{quote_display_name(name)} <{address}>")
+    assert participant.name == name
+    assert participant.address == parse_address(address)
+
+
+@pytest.mark.parametrize(
+    ("header", "name", "key"),
+    [
+        ('"Doe, Jane" <jane@x.com>', "Doe, Jane", "jane@x.com"),
+        ('"support@acme.com" <evil@x.io>', "support@acme.com", "evil@x.io"),
+        ("support@acme.com <evil@x.io>", "support@acme.com", "evil@x.io"),
+        ("jane@x.com (Jane Doe)", "Jane Doe", "jane@x.com"),
+        ("<jane@x.com> (Jane (the) Doe)", "Jane (the) Doe", "jane@x.com"),
+        ("Jane (Sales) <jane@x.com>", "Jane (Sales)", "jane@x.com"),
+        ("Jane <jane(work)@x.com>", "Jane", "jane@x.com"),
+        ('"Jane \\"JD\\" Doe" <jane@x.com>', 'Jane "JD" Doe', "jane@x.com"),
+        ("Jane\r\n Doe <jane@x.com>", "Jane Doe", "jane@x.com"),
+        ('"Jane\u202e\x00Doe" <jane@x.com>', "Jane Doe", "jane@x.com"),
+        ("Jäne Döe <jane@x.com>", "Jäne Döe", "jane@x.com"),
+    ],
+)
+def test_display_names_are_read_but_never_trusted(header: str, name: str, key: str) -> None:
+    """The name is cleaned for display; the address comes only from the address itself."""
+    participant = only(header)
+    assert participant.name == name
+    assert participant.address is not None
+    assert participant.address.key == key
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("=?utf-8?q?Doe=2C_J=C3=A4ne?= <jane@x.com>", "Doe, Jäne"),
+        ("=?UTF-8?B?SsOkbmUgRG9l?= <jane@x.com>", "Jäne Doe"),
+        ("=?iso-8859-1?q?J=E4ne?= Doe <jane@x.com>", "Jäne Doe"),
+        ("=?utf-8?q?J=C3=A4ne?= =?utf-8?q?_Doe?= <jane@x.com>", "Jäne Doe"),
+        ("=?utf-8?b?SsO=?= =?utf-8?b?pG5l?= <jane@x.com>", "Jäne"),
+        ("=?utf-8*de?q?J=C3=A4ne?= <jane@x.com>", "Jäne"),
+        ('"=?utf-8?q?J=C3=A4ne?=" <jane@x.com>', "Jäne"),
+        ("=?x-unknown?q?J=C3=A4ne?= <jane@x.com>", "Jäne"),
+        ("=?utf-8?b?!!!?= <jane@x.com>", "=?utf-8?b?!!!?="),
+        ("=?utf-8?q?Jane=0D=0ABcc=3A_evil=40x.io?= <jane@x.com>", "Jane Bcc: evil@x.io"),
+        ("Jane =?utf-8?q?unfinished <jane@x.com>", "Jane =?utf-8?q?unfinished"),
+    ],
+)
+def test_encoded_words_in_names_are_decoded(header: str, name: str) -> None:
+    """RFC 2047 names are decoded, broken words stay as written, controls become spaces."""
+    participant = only(header)
+    assert participant.name == name
+    assert participant.address is not None
+    assert participant.address.key == "jane@x.com"
+
+
+def test_an_entry_written_wholly_as_encoded_words_is_decoded() -> None:
+    """Some mail programs encode the whole entry; it is decoded and read, its raw text kept."""
+    participant = only("=?UTF-8?B?SmFuZSBEb2UgPGphbmVAeC5jb20+?=")
+    assert participant.address is not None
+    assert participant.address.key == "jane@x.com"
+    assert participant.name == "Jane Doe"
+    assert participant.raw == "=?UTF-8?B?SmFuZSBEb2UgPGphbmVAeC5jb20+?="
+
+
+def test_decode_words_leaves_plain_text_alone() -> None:
+    """Text without encoded words comes back unchanged, spaces between plain words kept."""
+    assert decode_words("Jane  Doe") == "Jane  Doe"
+    assert decode_words("a =?utf-8?q?b?= c") == "a b c"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Team: a@x.com, b@y.com;", [("a@x.com", "Team"), ("b@y.com", "Team")]),
+        (
+            "Team: a@x.com, b@y.com;, c@z.com",
+            [("a@x.com", "Team"), ("b@y.com", "Team"), ("c@z.com", "")],
+        ),
+        ('"Sales, EU": a@x.com;', [("a@x.com", "Sales, EU")]),
+        ("=?utf-8?q?Gr=C3=BCn?=: a@x.com;", [("a@x.com", "Grün")]),
+        ("Team: a@x.com, b@y.com", [("a@x.com", "Team"), ("b@y.com", "Team")]),
+        ("undisclosed-recipients:;", []),
+        ("undisclosed-recipients:;, a@x.com", [("a@x.com", "")]),
+        ("Empty:; Team: a@x.com;", [("a@x.com", "Team")]),
+        ("a@x.com; b@y.com", [("a@x.com", ""), ("b@y.com", "")]),
+        ("a@x.com,, b@y.com ,", [("a@x.com", ""), ("b@y.com", "")]),
+    ],
+)
+def test_groups_and_list_separators(header: str, expected: list[tuple[str, str]]) -> None:
+    """Group members are entries with their group's name; an empty group names nobody."""
+    participants = parse_participants(header, Role.TO)
+    assert [(p.address.key if p.address else None, p.group) for p in participants] == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Jane <a@x.com> <b@x.com>", [None]),
+        ("Jane <>", [None]),
+        ("(only a comment)", [None]),
+        ("not an address, b@y.com", [None, "b@y.com"]),
+        ("jane@x.com\r\nBcc: evil@y.io", [None]),
+        ('"Doe, Jane <jane@x.com>, bob@y.com', [None, "jane@x.com", "bob@y.com"]),
+        ('"Unclosed <jane@x.com>, bob@y.com', ["jane@x.com", "bob@y.com"]),
+        ("Jane <jane@x.com, bob@y.com", [None, "bob@y.com"]),
+        ("Jane <jane@x.com", [None]),
+        ("jane@x.com (Jane :-(", ["jane@x.com"]),
+        ("mailto:jane@x.com", ["jane@x.com"]),
+    ],
+)
+def test_broken_headers_keep_every_entry(header: str, expected: list[str | None]) -> None:
+    """Odd and broken entries are kept (unreadable when they must be), never merged away."""
+    assert keys(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        ("Jane <a@x.com> <b@x.com>", "The entry holds more than one address in angle brackets."),
+        ("Jane <>", "There is no address between the angle brackets."),
+        ("(only a comment)", "The entry holds no address, only a comment."),
+        ("Jane <jane@x.com", "The angle bracket before the address is not closed."),
+        ("not an address", "An email address must have an @-sign."),
+    ],
+)
+def test_unreadable_entries_give_the_reason(header: str, problem: str) -> None:
+    """The reason for an unreadable entry is one sentence a person can act on."""
+    participant = only(header)
+    assert participant.problem == problem
+    assert not participant.readable
+
+
+def test_very_long_headers_are_read_whole() -> None:
+    """A header of many thousand entries (and 200 KB) is read entirely, entry by entry."""
+    header = ", ".join(f"user{i}@example.com" for i in range(10_000))
+    assert len(header) > 200_000
+    participants = parse_participants(header, Role.TO)
+    assert len(participants) == 10_000
+    assert participants[-1].address == parse_address("user9999@example.com")
+    assert keys("x" * 200_000) == [None]
+
+
+def test_header_bytes_and_roles_given_as_text_are_accepted() -> None:
+    """Bytes are read as UTF-8 and a role may be given by its value; a bad role is an error."""
+    participants = parse_participants(b"J\xc3\xa4ne <jane@x.com>", "cc")  # type: ignore[arg-type]
+    assert participants[0].name == "Jäne"
+    assert participants[0].role is Role.CC
+    with pytest.raises(ValueError, match="'nobody' is not a valid Role"):
+        parse_participants("jane@x.com", "nobody")  # type: ignore[arg-type]
+
+
+def test_invalid_results_are_remembered_too() -> None:
+    """An unreadable header is read once and the same result is returned again."""
+    header = "definitely not an address"
+    assert parse_participants(header, Role.TO) is parse_participants(header, Role.TO)
+
+
+# --- Canonicalisation ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("switches", "address", "key"),
+    [
+        (Canonicalization(), "Jane.Doe+crm@gmail.com", "jane.doe+crm@gmail.com"),
+        (Canonicalization(strip_subaddress=True), "jane+crm@x.com", "jane@x.com"),
+        (Canonicalization(strip_subaddress=True), "jane+a+b@x.com", "jane@x.com"),
+        (Canonicalization(strip_subaddress=True), "+tag@x.com", "+tag@x.com"),
+        (Canonicalization(fold_gmail=True), "Jane.Doe@gmail.com", "janedoe@gmail.com"),
+        (Canonicalization(fold_gmail=True), "jane.doe@googlemail.com", "janedoe@gmail.com"),
+        (Canonicalization(fold_gmail=True), "jane.doe@x.com", "jane.doe@x.com"),
+        (Canonicalization(fold_gmail=True), "jane.doe+crm@gmail.com", "janedoe+crm@gmail.com"),
+        (Canonicalization(True, True), "J.Doe+crm@GoogleMail.com.", "jdoe@gmail.com"),
+    ],
+)
+def test_canonicalisation_switches(switches: Canonicalization, address: str, key: str) -> None:
+    """Each switch folds only what it names, and both are off by default."""
+    assert switches.key(parse_address(address)) == key
+
+
+@given(ascii_addresses(), st.booleans(), st.booleans())
+def test_canonical_keys_are_stable(text: str, strip: bool, gmail: bool) -> None:
+    """Reading a canonical key back and canonicalising it again changes nothing."""
+    switches = Canonicalization(strip_subaddress=strip, fold_gmail=gmail)
+    key = switches.key(parse_address(text))
+    assert switches.key(parse_address(key)) == key
