@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
-from mailbind import Attachment, Flag, Message
+from mailbind import Attachment, Contact, Flag, Message
 
 # --- Addresses -----------------------------------------------------------------------------
 
@@ -211,5 +211,60 @@ def messages(
 # --- Policies and mailboxes ----------------------------------------------------------------
 
 # --- Contacts ------------------------------------------------------------------------------
+
+#: Addresses the contact strategies draw from. Several are one identity (case, trailing dot,
+#: the two forms of an IDN domain); others meet only under canonicalisation (a ``+tag``, Gmail
+#: dots, ``googlemail.com``); ``kim@`` is a member and ``paul@`` a colleague in `policies`.
+CONTACT_ADDRESSES = (
+    "jane@acme-corp.io",
+    "Jane@ACME-CORP.io.",
+    "jane+crm@acme-corp.io",
+    "jane.doe@gmail.com",
+    "janedoe@googlemail.com",
+    "bob@bücher.de",
+    "bob@xn--bcher-kva.de",
+    "kim@client.example.org",
+    "lee@kunde.example",
+    "max@müller.example",
+    "paul@eu.acme.com",
+)
+#: Contact ids; ``c10`` sorts before ``c2``, as strings do.
+CONTACT_IDS = ("c1", "c2", "c3", "c10", "c20")
+#: Creation and deletion times; the first two are one instant in two timezones (a tie).
+CONTACT_TIMES = (
+    datetime(2024, 1, 1, tzinfo=UTC),
+    datetime(2024, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))),
+    datetime(2024, 1, 2, tzinfo=UTC),
+    datetime(2024, 3, 1, 12, tzinfo=timezone(timedelta(hours=-5))),
+)
+
+
+def contact_times() -> st.SearchStrategy[datetime]:
+    """One of `CONTACT_TIMES` (few, so that ties happen)."""
+    return st.sampled_from(CONTACT_TIMES)
+
+
+@st.composite
+def contacts(
+    draw: st.DrawFn, ids: st.SearchStrategy[str] | None = None, *, deleted: bool | None = None
+) -> Contact:
+    """A `Contact` over `CONTACT_ADDRESSES`; soft-deleted or not as *deleted* says (None: either)."""
+    pool = st.sampled_from(CONTACT_ADDRESSES)
+    if deleted is None:
+        deleted_at = draw(st.none() | contact_times())
+    else:
+        deleted_at = draw(contact_times()) if deleted else None
+    return Contact(
+        id=draw(ids if ids is not None else st.sampled_from(CONTACT_IDS)),
+        primary=draw(pool),
+        additional=draw(st.lists(pool, max_size=3)),
+        created_at=draw(contact_times()),
+        deleted_at=deleted_at,
+    )
+
+
+def contact_sets(max_size: int = 6) -> st.SearchStrategy[list[Contact]]:
+    """Contacts with distinct ids."""
+    return st.lists(contacts(), unique_by=lambda c: c.id, max_size=max_size)
 
 __all__ = ["st"]

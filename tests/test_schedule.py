@@ -12,8 +12,8 @@ from mailbind.errors import AuthenticationError, PolicyError, SourceError, Tempo
 from mailbind.schedule import (
     DEFAULT_SCHEDULE,
     Schedule,
-    Status,
     SyncState,
+    SyncStatus,
     failed,
     is_due,
     next_run,
@@ -51,7 +51,7 @@ def fail_times(state: SyncState, start: datetime, count: int, **kw: object) -> S
 def test_a_new_mailbox_is_due_at_once() -> None:
     """A mailbox never synced runs now: its first run imports the history."""
     state = SyncState()
-    assert state.status is Status.NEW
+    assert state.status is SyncStatus.NEW
     assert next_run(state, now=T0) == T0
     assert is_due(state, now=T0)
 
@@ -59,7 +59,7 @@ def test_a_new_mailbox_is_due_at_once() -> None:
 def test_after_a_success_the_next_run_is_ten_minutes_later() -> None:
     """The default interval is ten minutes after the last success."""
     state = succeeded(SyncState(), T0)
-    assert state.status is Status.IDLE
+    assert state.status is SyncStatus.IDLE
     assert next_run(state, now=T0) == T0 + 10 * MINUTE
     assert not is_due(state, now=T0 + 9 * MINUTE)
     assert is_due(state, now=T0 + 10 * MINUTE)
@@ -82,7 +82,7 @@ def test_temporary_failures_back_off_from_one_minute_doubling(failures: int, wai
     state = SyncState()
     for _ in range(failures):
         state = failed(state, T0, TemporaryError("time-out"))
-    assert state.status is Status.BACKING_OFF
+    assert state.status is SyncStatus.BACKING_OFF
     assert state.failures == failures
     assert next_run(state, now=T0) == T0 + wait * MINUTE
 
@@ -90,7 +90,7 @@ def test_temporary_failures_back_off_from_one_minute_doubling(failures: int, wai
 def test_the_fifth_failure_in_a_row_marks_the_mailbox_failed() -> None:
     """Five temporary failures in a row stop the mailbox until it is reconnected."""
     state = fail_times(SyncState(), T0, 5)
-    assert state.status is Status.FAILED
+    assert state.status is SyncStatus.FAILED
     assert state.error == "time-out"
     assert next_run(state, now=T0 + timedelta(days=30)) is None
     assert not is_due(state, now=T0 + timedelta(days=30))
@@ -99,18 +99,18 @@ def test_the_fifth_failure_in_a_row_marks_the_mailbox_failed() -> None:
 def test_an_authentication_failure_stops_until_reconnect() -> None:
     """A rejected login waits for the user, whatever the time."""
     state = failed(succeeded(SyncState(), T0), T0 + MINUTE, AuthenticationError("bad password"))
-    assert state.status is Status.NEEDS_RECONNECT
+    assert state.status is SyncStatus.NEEDS_RECONNECT
     assert state.status.stopped
     assert next_run(state, now=T0 + timedelta(days=365)) is None
     again = reconnect(state)
-    assert again.status is Status.IDLE
+    assert again.status is SyncStatus.IDLE
     assert next_run(again, now=T0 + 2 * MINUTE) == T0 + 2 * MINUTE
 
 
 def test_reconnecting_a_failed_mailbox_forgets_the_failures() -> None:
     """After a reconnect the mailbox is due at once and the count starts again."""
     state = reconnect(fail_times(SyncState(), T0, 5))
-    assert state.status is Status.NEW
+    assert state.status is SyncStatus.NEW
     assert state.failures == 0
     assert is_due(state, now=T0)
 
@@ -187,7 +187,7 @@ def test_failed_after_exactly_max_failures(
     for count, error in enumerate(failures, 1):
         state = failed(state, start, error, schedule=schedule)
         assert state.failures == count
-        assert (state.status is Status.FAILED) == (count >= schedule.max_failures)
+        assert (state.status is SyncStatus.FAILED) == (count >= schedule.max_failures)
 
 
 @given(schedules, times, st.integers(min_value=0, max_value=12), gaps)
@@ -197,11 +197,11 @@ def test_success_resets(schedule: Schedule, start: datetime, failures: int, gap:
     for _ in range(failures):
         state = failed(state, start, "down", schedule=schedule)
     done = succeeded(state, start + gap)
-    assert done.status is Status.IDLE
+    assert done.status is SyncStatus.IDLE
     assert done.failures == 0
     assert next_run(done, now=start, schedule=schedule) == start + gap + schedule.interval
     again = failed(done, start + gap, "down", schedule=schedule)
-    expected = Status.FAILED if schedule.max_failures == 1 else Status.BACKING_OFF
+    expected = SyncStatus.FAILED if schedule.max_failures == 1 else SyncStatus.BACKING_OFF
     assert again.status is expected
 
 

@@ -26,7 +26,7 @@ from mailbind import (
 )
 from mailbind.contacts import OwnerChange, Suppression, SuppressionReason
 from mailbind.engine import destroy_contact, save_contact, soft_delete_contact, suppress_address
-from mailbind.schedule import Status, SyncState, failed
+from mailbind.schedule import SyncState, SyncStatus, failed
 from mailbind.stores import (
     BatchItem,
     BatchResult,
@@ -149,7 +149,7 @@ def test_a_synced_message_is_stored_complete_with_its_link(store: Store) -> None
 
 def test_the_cursor_and_state_are_stored_with_the_batch(store: Store) -> None:
     """apply_batch stores the cursor and sync state it carries."""
-    state = SyncState(Status.IDLE, last_success=NOW)
+    state = SyncState(SyncStatus.IDLE, last_success=NOW)
     store.apply_batch(batch(ANNA, item(store, mail(1)), cursor="offset:10", state=state))
     assert store.load_state(ANNA.id) == MailboxState("offset:10", state)
     assert store.load_state(BEN.id) == MailboxState()

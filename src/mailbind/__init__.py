@@ -62,6 +62,7 @@ from .rules import (
     reevaluate,
     visible_level,
 )
+from .schedule import Schedule, SyncState, SyncStatus
 
 __version__ = "0.1.0.dev0"
 
@@ -91,9 +92,12 @@ __all__ = [
     "Reason",
     "Reevaluation",
     "Role",
+    "Schedule",
     "SharingLevel",
     "SourceError",
     "StoreError",
+    "SyncState",
+    "SyncStatus",
     "TemporaryError",
     "__version__",
     "bundled_free_providers",

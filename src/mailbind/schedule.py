@@ -23,8 +23,8 @@ from .errors import AuthenticationError, PolicyError
 __all__ = [
     "DEFAULT_SCHEDULE",
     "Schedule",
-    "Status",
     "SyncState",
+    "SyncStatus",
     "failed",
     "is_due",
     "next_run",
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-class Status(StrEnum):
+class SyncStatus(StrEnum):
     """Where a mailbox stands: stable codes, safe to store and show."""
 
     #: Never synced completely: the first run imports its history.
@@ -51,7 +51,7 @@ class Status(StrEnum):
     @property
     def stopped(self) -> bool:
         """True when the mailbox waits for the user (FAILED, NEEDS_RECONNECT)."""
-        return self in (Status.FAILED, Status.NEEDS_RECONNECT)
+        return self in (SyncStatus.FAILED, SyncStatus.NEEDS_RECONNECT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ DEFAULT_SCHEDULE = Schedule()
 class SyncState:
     """A mailbox's sync status and the times the schedule reads. Stores keep it per mailbox."""
 
-    status: Status = Status.NEW
+    status: SyncStatus = SyncStatus.NEW
     #: When the last pass succeeded, or None.
     last_success: datetime | None = None
     #: When the last pass failed, or None.
@@ -101,7 +101,7 @@ class SyncState:
 
 def succeeded(state: SyncState, now: datetime) -> SyncState:
     """*state* after a pass that completed at *now*: IDLE, failures forgotten."""
-    return SyncState(status=Status.IDLE, last_success=now, last_failure=state.last_failure)
+    return SyncState(status=SyncStatus.IDLE, last_success=now, last_failure=state.last_failure)
 
 
 def failed(
@@ -119,10 +119,10 @@ def failed(
     text = error if isinstance(error, str) else str(error) or type(error).__name__
     if isinstance(error, AuthenticationError):
         return replace(
-            state, status=Status.NEEDS_RECONNECT, last_failure=now, error=text, requested=False
+            state, status=SyncStatus.NEEDS_RECONNECT, last_failure=now, error=text, requested=False
         )
     failures = state.failures + 1
-    status = Status.FAILED if failures >= schedule.max_failures else Status.BACKING_OFF
+    status = SyncStatus.FAILED if failures >= schedule.max_failures else SyncStatus.BACKING_OFF
     return replace(
         state, status=status, last_failure=now, failures=failures, error=text, requested=False
     )
@@ -130,7 +130,7 @@ def failed(
 
 def reconnect(state: SyncState) -> SyncState:
     """*state* after the user reconnected or retried the mailbox: due at once, failures reset."""
-    status = Status.NEW if state.last_success is None else Status.IDLE
+    status = SyncStatus.NEW if state.last_success is None else SyncStatus.IDLE
     return SyncState(status=status, last_success=state.last_success, requested=True)
 
 
@@ -150,9 +150,9 @@ def next_run(
         return None
     if state.requested:
         return now
-    if state.status is Status.BACKING_OFF and state.last_failure is not None:
+    if state.status is SyncStatus.BACKING_OFF and state.last_failure is not None:
         return state.last_failure + schedule.backoff(state.failures)
-    if state.status is Status.IDLE and state.last_success is not None:
+    if state.status is SyncStatus.IDLE and state.last_success is not None:
         return state.last_success + schedule.interval
     return now
 

@@ -29,7 +29,7 @@ from ..errors import StoreError
 from ..messages import Direction, SharingLevel
 from ..policy import Mailbox
 from ..rules import Decision, Holding, Reason
-from ..schedule import Status, SyncState
+from ..schedule import SyncState, SyncStatus
 from . import (
     BatchItem,
     BatchResult,
@@ -288,7 +288,7 @@ class SQLiteStore:
             return MailboxState()
         cursor, status, success, failure, failures, error, requested = rows[0]
         state = SyncState(
-            Status(status),
+            SyncStatus(status),
             _parse_time(success),
             _parse_time(failure),
             failures,
