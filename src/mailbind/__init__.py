@@ -16,6 +16,14 @@ from .addresses import (
     parse_address,
     parse_participants,
 )
+from .contacts import (
+    Contact,
+    ContactIndex,
+    OwnerChange,
+    Suppression,
+    SuppressionReason,
+    resolve_contact,
+)
 from .domains import registrable_domain, to_ascii_domain, to_unicode_domain
 from .errors import (
     AdapterError,
@@ -39,6 +47,7 @@ from .messages import (
     SharingLevel,
     normalize_message_id,
 )
+from .names import company_name, name_from_display, name_from_local
 from .policy import ContactScope, Mailbox, Policy
 from .providers import (
     bundled_free_providers,
@@ -73,7 +82,9 @@ __all__ = [
     "AuthenticationError",
     "Canonicalization",
     "Change",
+    "Contact",
     "ContactError",
+    "ContactIndex",
     "ContactScope",
     "Decision",
     "Defect",
@@ -86,6 +97,7 @@ __all__ = [
     "Mailbox",
     "Message",
     "MessageError",
+    "OwnerChange",
     "Participant",
     "Policy",
     "PolicyError",
@@ -96,12 +108,15 @@ __all__ = [
     "SharingLevel",
     "SourceError",
     "StoreError",
+    "Suppression",
+    "SuppressionReason",
     "SyncState",
     "SyncStatus",
     "TemporaryError",
     "__version__",
     "bundled_free_providers",
     "bundled_role_addresses",
+    "company_name",
     "decide",
     "direction",
     "is_bulk",
@@ -109,6 +124,8 @@ __all__ = [
     "is_free_provider",
     "is_impersonal",
     "is_internal",
+    "name_from_display",
+    "name_from_local",
     "normalize_message_id",
     "normalize_role",
     "parse_address",
@@ -116,6 +133,7 @@ __all__ = [
     "redact",
     "reevaluate",
     "registrable_domain",
+    "resolve_contact",
     "to_ascii_domain",
     "to_unicode_domain",
     "visible_level",
