@@ -21,11 +21,11 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from ..errors import SourceError
 from ..messages import Flag, Limits
-from . import SourceSettingError, flags_for_folder
+from . import Batch, SourceItem, SourceSettingError, flags_for_folder
 
 #: Longest piece of a line read at once.
 PIECE = 64 * 1024
@@ -43,44 +43,64 @@ _REASONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """The settings every file source takes, checked on construction."""
+DEFAULT_MAX_MESSAGE_BYTES = Limits().max_bytes
+DEFAULT_BATCH_BYTES = 64 * 1024 * 1024
 
-    #: The flags every message of the source gets (folder roles, a caller's own flag).
-    flags: frozenset[Flag]
-    #: Bytes of one message kept; a larger one is cut and read as ``too_large``.
-    max_message_bytes: int
-    #: A batch ends early once its messages hold this many bytes (at least one message).
-    batch_bytes: int
 
-    @classmethod
-    def make(
-        cls,
+class FileSource:
+    """What every file source holds: its path and its settings, checked on construction.
+
+    *flags* are given to every message; when None they follow the name of the file or folder
+    (``Sent``, ``.Junk``: see `flags_for_folder`) for sources that set ``flags_from_name``. A
+    message larger than *max_message_bytes* keeps only its first bytes and is read as
+    ``too_large``; a batch ends early, after at least one message, once it holds
+    *batch_bytes*.
+    """
+
+    __slots__ = ("batch_bytes", "flags", "max_message_bytes", "name", "path")
+
+    #: The cursor's kind, and what the source is called in error messages.
+    kind: ClassVar[str]
+    what: ClassVar[str]
+    #: Whether the name of the path implies flags when none are given.
+    flags_from_name: ClassVar[bool] = True
+
+    def __init__(
+        self,
         path: str | os.PathLike[str],
-        flags: Iterable[Flag | str] | None,
-        max_message_bytes: int,
-        batch_bytes: int,
-    ) -> Settings:
-        """Check the settings; *flags* None takes them from the name of *path*."""
+        *,
+        flags: Iterable[Flag | str] | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.name = self.path
         for name, value in (("max_message_bytes", max_message_bytes), ("batch_bytes", batch_bytes)):
             if type(value) is not int or value < 1:
                 raise SourceSettingError(f"{name} must be a positive whole number, not {value!r}.")
-        if flags is None:
-            found = flags_for_folder(os.path.basename(os.path.normpath(os.fspath(path))))
-        else:
-            given = (flags,) if isinstance(flags, str) else tuple(flags)
-            try:
-                found = frozenset(Flag(f) for f in given)
-            except ValueError:
-                choices = ", ".join(flag.value for flag in Flag)
-                bad = next(f for f in given if f not in Flag.__members__.values())
-                raise SourceSettingError(f"A flag must be one of {choices}, not {bad!r}.") from None
-        return cls(found, max_message_bytes, batch_bytes)
+        self.max_message_bytes = max_message_bytes
+        self.batch_bytes = batch_bytes
+        self.flags = (
+            _flags(self.path, flags) if flags is not None or self.flags_from_name else _NONE
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
 
 
-DEFAULT_MAX_MESSAGE_BYTES = Limits().max_bytes
-DEFAULT_BATCH_BYTES = 64 * 1024 * 1024
+_NONE: frozenset[Flag] = frozenset()
+
+
+def _flags(path: str, flags: Iterable[Flag | str] | None) -> frozenset[Flag]:
+    if flags is None:
+        return flags_for_folder(os.path.basename(os.path.normpath(path)))
+    given = (flags,) if isinstance(flags, str) else tuple(flags)
+    try:
+        return frozenset(Flag(str(f).lower()) for f in given)
+    except ValueError:
+        choices = ", ".join(flag.value for flag in Flag)
+        bad = next(f for f in given if f not in set(Flag))
+        raise SourceSettingError(f"A flag must be one of {choices}, not {bad!r}.") from None
 
 
 def check_limit(limit: int) -> None:
@@ -189,3 +209,30 @@ def pieces(file: BinaryIO) -> Iterator[tuple[bytes, bool]]:
     while piece := readline(PIECE):
         yield piece, starts
         starts = piece[-1:] == b"\n"
+
+
+class StreamSource(FileSource):
+    """A file read as a stream of records from the cursor's offset (mbox, JSON lines)."""
+
+    __slots__ = ()
+
+    def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
+        """The next messages after *cursor* (None: from the start of the file)."""
+        check_limit(limit)
+        with reading(self.what, self.path) as file:
+            start = stream_resume(file, cursor, self.kind)
+            if start.offset and not self._resumable(file, start.offset):
+                start = RESTART
+            items, end, line, done = self._read(file, start, limit)
+            cursor = stream_cursor(self.kind, file, end, line)
+            return Batch(tuple(items), cursor, reset=start.reset, done=done)
+
+    def _resumable(self, file: BinaryIO, offset: int) -> bool:
+        """True when a record may start at *offset* (beyond the digests' checks)."""
+        return True
+
+    def _read(
+        self, file: BinaryIO, start: Resume, limit: int
+    ) -> tuple[list[SourceItem], int, int | None, bool]:
+        """The items from *start*, the offset and line count after them, and whether at EOF."""
+        raise NotImplementedError

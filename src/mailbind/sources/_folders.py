@@ -24,7 +24,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 from ..errors import SourceError
 from ..messages import Flag
@@ -32,7 +32,7 @@ from . import Batch, SourceItem, SourceSettingError
 from ._files import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_MAX_MESSAGE_BYTES,
-    Settings,
+    FileSource,
     check_limit,
     decode_cursor,
     encode_cursor,
@@ -149,22 +149,14 @@ def _mark(value: Any) -> Mark | None:
     return (_int(changed), _str(name))
 
 
-class FolderSource:
-    """A folder of one file per message; subclasses list the files and read them."""
+class FolderSource(FileSource):
+    """A folder of one file per message; subclasses list the files and read them.
 
-    __slots__ = (
-        "_pending",
-        "_pending_complete",
-        "_pending_cursor",
-        "_settings",
-        "_window_ns",
-        "name",
-        "path",
-    )
+    *window* is the settling window in seconds (see the module's invariants); the other
+    settings are those of every file source.
+    """
 
-    #: The cursor's kind, and what the folder is called in error messages.
-    kind: ClassVar[str]
-    what: ClassVar[str]
+    __slots__ = ("_pending", "_pending_complete", "_pending_cursor", "_window_ns")
 
     def __init__(
         self,
@@ -175,9 +167,9 @@ class FolderSource:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         batch_bytes: int = DEFAULT_BATCH_BYTES,
     ) -> None:
-        self.path = os.fspath(path)
-        self.name = self.path
-        self._settings = Settings.make(path, flags, max_message_bytes, batch_bytes)
+        super().__init__(
+            path, flags=flags, max_message_bytes=max_message_bytes, batch_bytes=batch_bytes
+        )
         if isinstance(window, bool) or not isinstance(window, int | float) or not window >= 0:
             raise SourceSettingError(f"window must be zero or more seconds, not {window!r}.")
         self._window_ns = int(window * 1_000_000_000)
@@ -185,9 +177,6 @@ class FolderSource:
         self._pending: list[Entry] = []
         self._pending_cursor: str | None = None
         self._pending_complete = False
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.path!r})"
 
     # --- what subclasses provide ---------------------------------------------------------
 
@@ -223,7 +212,7 @@ class FolderSource:
         fetched: list[Entry] = []
         held = 0
         pending = self._pending
-        while pending and len(items) < limit and held < self._settings.batch_bytes:
+        while pending and len(items) < limit and held < self.batch_bytes:
             entry = pending.pop()
             fetched.append(entry)
             with translating("message file", entry[2]):

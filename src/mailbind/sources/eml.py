@@ -41,10 +41,8 @@ class EmlFolderSource(FolderSource):
             yield changed, relative, entry.path
 
     def _read(self, entry: Entry) -> SourceItem | None:
-        keep = self._settings.max_message_bytes + 1
+        keep = self.max_message_bytes + 1
         raw = read_file(entry[2], keep)
         if raw is None:
             return None  # removed since it was listed
-        return SourceItem(
-            location=entry[2], raw=raw, flags=self._settings.flags, truncated=len(raw) == keep
-        )
+        return SourceItem(location=entry[2], raw=raw, flags=self.flags, truncated=len(raw) == keep)

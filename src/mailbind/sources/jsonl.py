@@ -19,34 +19,22 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, BinaryIO
 
 from ..errors import MailbindError
-from ..messages import Flag, Message
-from . import Batch, SourceItem
-from ._files import (
-    DEFAULT_BATCH_BYTES,
-    DEFAULT_MAX_MESSAGE_BYTES,
-    Settings,
-    check_limit,
-    pieces,
-    reading,
-    stream_cursor,
-    stream_resume,
-)
+from ..messages import Message
+from . import SourceItem
+from ._files import Resume, StreamSource, pieces
 
 __all__ = ["JsonLinesSource"]
 
-_KIND = "jsonl"
-_WHAT = "JSON lines file"
 #: Text of an over-long line kept in its problem message, so that it can be found.
 _SHOWN = 1024
 
 
-class JsonLinesSource:
+class JsonLinesSource(StreamSource):
     """The messages of a JSON lines file, one per line, in file order.
 
     *flags* are given to every message (the file's name implies none). A line longer than
@@ -54,39 +42,16 @@ class JsonLinesSource:
     *batch_bytes*.
     """
 
-    __slots__ = ("_settings", "name", "path")
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        flags: Iterable[Flag | str] = (),
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        batch_bytes: int = DEFAULT_BATCH_BYTES,
-    ) -> None:
-        self.path = os.fspath(path)
-        self.name = self.path
-        self._settings = Settings.make(path, flags, max_message_bytes, batch_bytes)
-
-    def __repr__(self) -> str:
-        return f"JsonLinesSource({self.path!r})"
-
-    def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
-        """The next messages after *cursor* (None: from the first line)."""
-        check_limit(limit)
-        with reading(_WHAT, self.path) as file:
-            start = stream_resume(file, cursor, _KIND)
-            items, end, line, done = self._read(file, start.offset, start.line, limit)
-            return Batch(
-                tuple(items), stream_cursor(_KIND, file, end, line), reset=start.reset, done=done
-            )
+    __slots__ = ()
+    kind = "jsonl"
+    what = "JSON lines file"
+    flags_from_name = False
 
     def _read(
-        self, file: BinaryIO, offset: int, line: int, limit: int
+        self, file: BinaryIO, start: Resume, limit: int
     ) -> tuple[list[SourceItem], int, int, bool]:
-        """Read lines from *offset*: the items, the offset and line after them, whether at EOF."""
-        settings = self._settings
-        keep = settings.max_message_bytes + 1
+        offset, line = start.offset, start.line
+        keep = self.max_message_bytes + 1
         size_at_start = os.fstat(file.fileno()).st_size
         items: list[SourceItem] = []
         held = 0
@@ -108,7 +73,7 @@ class JsonLinesSource:
             if too_large or data.strip():
                 items.append(self._item(line, data, too_large))
                 held += len(data)
-                if len(items) >= limit or held >= settings.batch_bytes:
+                if len(items) >= limit or held >= self.batch_bytes:
                     return items, done_pos, line, done_pos >= size_at_start
         data, too_large = b"".join(parts), size >= keep
         if too_large or (data.strip() and _fields(data) is not _NOT_JSON):
@@ -123,8 +88,8 @@ class JsonLinesSource:
         location = f"{self.name}:{line_number}"
         if too_large:
             shown = data[:_SHOWN].decode("utf-8", "replace")
-            return SourceItem(location, None, _problem(shown, "too_large"), self._settings.flags)
-        return SourceItem(location, None, _record(data), self._settings.flags)
+            return SourceItem(location, None, _problem(shown, "too_large"), self.flags)
+        return SourceItem(location, None, _record(data), self.flags)
 
 
 def _problem(text: str, defect: str) -> Message:

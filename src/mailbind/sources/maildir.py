@@ -72,7 +72,7 @@ class MaildirSource(FolderSource):
                 yield changed, split_name(entry.name)[0], entry.path
 
     def _read(self, entry: Entry) -> SourceItem | None:
-        keep = self._settings.max_message_bytes + 1
+        keep = self.max_message_bytes + 1
         path = entry[2]
         raw = read_file(path, keep)
         if raw is None:
@@ -83,7 +83,7 @@ class MaildirSource(FolderSource):
         return SourceItem(
             location=path,
             raw=raw,
-            flags=self._settings.flags | split_name(os.path.basename(path))[1],
+            flags=self.flags | split_name(os.path.basename(path))[1],
             truncated=len(raw) == keep,
         )
 

@@ -16,31 +16,15 @@ Invariants:
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
 from typing import BinaryIO
 
-from ..messages import Flag
-from . import Batch, SourceItem
-from ._files import (
-    DEFAULT_BATCH_BYTES,
-    DEFAULT_MAX_MESSAGE_BYTES,
-    RESTART,
-    Settings,
-    check_limit,
-    pieces,
-    reading,
-    stream_cursor,
-    stream_resume,
-)
+from . import SourceItem
+from ._files import Resume, StreamSource, pieces
 
 __all__ = ["MboxSource"]
 
-_KIND = "mbox"
-_WHAT = "mbox file"
 
-
-class MboxSource:
+class MboxSource(StreamSource):
     """The messages of one mbox file, oldest first, as the file holds them.
 
     *flags* are given to every message; when None they follow the file's name (``Sent``,
@@ -49,39 +33,18 @@ class MboxSource:
     early once it holds *batch_bytes*.
     """
 
-    __slots__ = ("_settings", "name", "path")
+    __slots__ = ()
+    kind = "mbox"
+    what = "mbox file"
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        flags: Iterable[Flag | str] | None = None,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        batch_bytes: int = DEFAULT_BATCH_BYTES,
-    ) -> None:
-        self.path = os.fspath(path)
-        self.name = self.path
-        self._settings = Settings.make(path, flags, max_message_bytes, batch_bytes)
+    def _resumable(self, file: BinaryIO, offset: int) -> bool:
+        return _at_boundary(file, offset)
 
-    def __repr__(self) -> str:
-        return f"MboxSource({self.path!r})"
-
-    def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
-        """The next messages after *cursor* (None: from the start of the file)."""
-        check_limit(limit)
-        with reading(_WHAT, self.path) as file:
-            start = stream_resume(file, cursor, _KIND)
-            if start.offset and not _at_boundary(file, start.offset):
-                start = RESTART
-            items, end, done = self._read(file, start.offset, limit)
-            return Batch(
-                tuple(items), stream_cursor(_KIND, file, end), reset=start.reset, done=done
-            )
-
-    def _read(self, file: BinaryIO, offset: int, limit: int) -> tuple[list[SourceItem], int, bool]:
-        """Read messages from *offset*: the items, the offset after them, and whether at EOF."""
-        settings = self._settings
-        keep = settings.max_message_bytes + 1
+    def _read(
+        self, file: BinaryIO, start: Resume, limit: int
+    ) -> tuple[list[SourceItem], int, None, bool]:
+        offset = start.offset
+        keep = self.max_message_bytes + 1
         items: list[SourceItem] = []
         held = 0
         parts: list[bytes] = []
@@ -97,8 +60,8 @@ class MboxSource:
                     item = self._item(begin, parts, size >= keep)
                     items.append(item)
                     held += len(item.raw or b"")
-                    if len(items) >= limit or held >= settings.batch_bytes:
-                        return items, pos, False
+                    if len(items) >= limit or held >= self.batch_bytes:
+                        return items, pos, None, False
                 parts, size, begin, framed = [], 0, pos, True
                 pos += len(piece)
                 envelope = piece[-1:] != b"\n"
@@ -117,7 +80,7 @@ class MboxSource:
             size += len(piece)
         if framed or any(p.strip() for p in parts):
             items.append(self._item(begin, parts, size >= keep))
-        return items, pos, True
+        return items, pos, None, True
 
     def _item(self, begin: int, parts: list[bytes], truncated: bool) -> SourceItem:
         raw = b"".join(parts)
@@ -129,7 +92,7 @@ class MboxSource:
         return SourceItem(
             location=f"{self.name}@{begin}",
             raw=raw,
-            flags=self._settings.flags,
+            flags=self.flags,
             truncated=truncated,
         )
 
