@@ -42,7 +42,7 @@ from ._files import (
 #: Files kept from one listing.
 CHUNK = 20_000
 #: Names kept in a cursor's settling window.
-SEEN_CAP = 1_000
+SEEN_CAP = 256
 
 #: One listed file: change time, name (unique within the folder), path.
 Entry = tuple[int, str, str]
