@@ -509,6 +509,24 @@ def test_very_long_headers_are_read_whole() -> None:
     assert keys("x" * 200_000) == [None]
 
 
+@pytest.mark.parametrize(
+    ("header", "count"),
+    [
+        ("@" + ":" * 200_000, 1),
+        (", " * 100_000, 0),
+        ("(" * 200_000, 1),
+        ('"' * 200_000, 1),
+        ("<" * 200_000, 1),
+        ("=?" * 100_000, 1),
+        ('"' + "a@b.com," * 25_000, 25_000),
+    ],
+    ids=["colons", "commas", "comments", "quotes", "angles", "encoded", "open-quote"],
+)
+def test_hostile_200_kb_headers_are_read_in_linear_time(header: str, count: int) -> None:
+    """Attack shapes of 200 KB are read in one linear pass (a quadratic one would not finish)."""
+    assert len(parse_participants(header, Role.TO)) == count
+
+
 def test_header_bytes_and_roles_given_as_text_are_accepted() -> None:
     """Bytes are read as UTF-8 and a role may be given by its value; a bad role is an error."""
     participants = parse_participants(b"J\xc3\xa4ne <jane@x.com>", "cc")  # type: ignore[arg-type]

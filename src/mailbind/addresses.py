@@ -372,6 +372,7 @@ def _scan(value: str, literal: int = -1) -> tuple[list[_Entry], int]:
     angles: list[_Span] = []
     comments: list[_Span] = []
     start = skip = depth = 0
+    free_to = 0  # the entry holds no @-sign before this index (-1: it holds one)
     in_quote = soft_angle = False
     angle_at = comment_at = quote_at = -1
     for match in _SPECIALS.finditer(value):
@@ -405,12 +406,17 @@ def _scan(value: str, literal: int = -1) -> tuple[list[_Entry], int]:
                 angles.append((angle_at, i))
                 angle_at = -1
             entries.append((start, i, group, angles, comments))
-            start, angles, comments = i + 1, [], []
+            start = free_to = i + 1
+            angles, comments = [], []
             if char == ";":
                 group = None
-        elif char == ":" and group is None and not angles and "@" not in value[start:i]:
-            group = value[start:i]
-            start, comments = i + 1, []
+        elif char == ":" and group is None and not angles and free_to >= 0:
+            if value.find("@", free_to, i) >= 0:
+                free_to = -1  # an @-sign before the colon: the entry is no group's name
+            else:
+                group = value[start:i]
+                start = free_to = i + 1
+                comments = []
     end = len(value)
     if depth:
         comments.append((comment_at, end))
