@@ -10,7 +10,17 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
-from mailbind import Attachment, Contact, Flag, Message
+from mailbind import (
+    Attachment,
+    Canonicalization,
+    Contact,
+    ContactScope,
+    Flag,
+    Mailbox,
+    Message,
+    Policy,
+    SharingLevel,
+)
 
 # --- Addresses -----------------------------------------------------------------------------
 
@@ -210,6 +220,73 @@ def messages(
 
 # --- Policies and mailboxes ----------------------------------------------------------------
 
+#: Organisation domains a policy strategy picks from (``eu.acme.com`` stands for ``acme.com``).
+ORG_DOMAINS = ("acme.com", "eu.acme.com", "acme-corp.io", "kunde.de")
+#: Colleagues on other domains, and external people on the organisation's domains (disjoint).
+MEMBER_ADDRESSES = ("kim@client.example.org", "jane.doe@gmail.com", "Sam@acme.de")
+EXTERNAL_ADDRESSES = ("paul@eu.acme.com", "contractor@acme.com")
+#: Blocklist entries: addresses (some only equal under canonicalisation) and domains.
+BLOCKLIST_ENTRIES = (
+    "@vendor.io",
+    "@example.org",
+    "@acme.com",
+    "bob@outlook.com",
+    "jane.doe+news@gmail.com",
+    "JaneDoe@googlemail.com",
+    "noreply@shop.example",
+    "anna@acme.com",
+)
+#: Mailbox owners (most of them also appear in `MESSAGE_ADDRESSES`) and aliases.
+OWNER_ADDRESSES = ("anna@acme.com", "paul@eu.acme.com", "jane.doe@gmail.com", "bob@outlook.com")
+ALIAS_ADDRESSES = ("Anna Berg <anna.berg@acme-corp.io>", "sam@acme.de", "j.a.n.e.doe@gmail.com")
+
+
+def canonicalizations() -> st.SearchStrategy[Canonicalization]:
+    """Any combination of the canonicalisation switches."""
+    return st.builds(Canonicalization, st.booleans(), st.booleans())
+
+
+def _subsets(values: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(values), unique=True, max_size=len(values))
+
+
+def levels() -> st.SearchStrategy[SharingLevel]:
+    """Any sharing level."""
+    return st.sampled_from(list(SharingLevel))
+
+
+# Built once: a strategy made inside every draw costs Hypothesis more than the draw itself.
+_POLICIES = st.builds(
+    Policy,
+    org_domains=_subsets(ORG_DOMAINS),
+    members=_subsets(MEMBER_ADDRESSES),
+    externals=_subsets(EXTERNAL_ADDRESSES),
+    blocklist=_subsets(BLOCKLIST_ENTRIES),
+    sync_internal=st.booleans(),
+    exclude_group_emails=st.booleans(),
+    canonicalization=canonicalizations(),
+)
+
+
+def policies() -> st.SearchStrategy[Policy]:
+    """A valid `Policy` over the strategy addresses, with every switch drawn."""
+    return _POLICIES
+
+
+def mailboxes(owners: tuple[str, ...] = OWNER_ADDRESSES) -> st.SearchStrategy[Mailbox]:
+    """A `Mailbox` owned by one of *owners*, with aliases, levels and switches drawn."""
+    return st.builds(
+        Mailbox,
+        owner=st.sampled_from(owners),
+        aliases=_subsets(ALIAS_ADDRESSES),
+        incoming=levels(),
+        outgoing=levels(),
+        create_contacts=st.booleans(),
+        contact_scope=st.sampled_from(list(ContactScope)),
+        skip_free_providers=st.booleans(),
+    )
+
+
 # --- Contacts ------------------------------------------------------------------------------
 
 #: Addresses the contact strategies draw from. Several are one identity (case, trailing dot,
@@ -266,5 +343,6 @@ def contacts(
 def contact_sets(max_size: int = 6) -> st.SearchStrategy[list[Contact]]:
     """Contacts with distinct ids."""
     return st.lists(contacts(), unique_by=lambda c: c.id, max_size=max_size)
+
 
 __all__ = ["st"]

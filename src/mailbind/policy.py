@@ -7,13 +7,18 @@ Invariants:
   never be one (two Gmail users are not colleagues).
 - Blocklist entries are stored by identity key: ``jane@x.com`` or ``@x.com`` (the domain and
   its subdomains), after the policy's canonicalisation.
+- Both carry private caches that the rules fill (per-address facts, the owner's keys). A cache
+  is bounded, never part of equality, hashing, ``repr`` or the pickled form, and never changes
+  an answer: it only saves recomputing one.
+- ``dataclasses.replace`` works on both and validates the result like the constructor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import Any
 
 from .addresses import Address, Canonicalization, parse_address
 from .domains import registrable_domain, to_ascii_domain
@@ -22,6 +27,9 @@ from .messages import Direction, SharingLevel
 from .providers import bundled_free_providers, bundled_role_addresses, normalize_role
 
 __all__ = ["ContactScope", "Mailbox", "Policy"]
+
+#: Most addresses whose facts one policy remembers; past it the cache starts afresh.
+FACTS_CACHE_SIZE = 1 << 17
 
 
 class ContactScope(StrEnum):
@@ -40,8 +48,8 @@ def _address(value: Address | str, what: str) -> Address:
         raise PolicyError(f"{what} must be an address string, not {type(value).__name__}.")
     try:
         return parse_address(value)
-    except InvalidAddressError as err:
-        raise PolicyError(f"{what} is not a readable address: {value!r}.") from err
+    except InvalidAddressError:
+        raise PolicyError(f"{what} is not a readable address: {value!r}.") from None
 
 
 def _level(value: SharingLevel | str, what: str) -> SharingLevel:
@@ -56,6 +64,15 @@ def _addresses(values: Iterable[Address | str], what: str) -> frozenset[Address]
     if isinstance(values, str | Address):
         values = (values,)
     return frozenset(_address(v, what) for v in values)
+
+
+def _strings(values: Iterable[str] | str) -> tuple[str, ...]:
+    return (values,) if isinstance(values, str) else tuple(values)
+
+
+def _state(obj: Any, caches: tuple[str, ...]) -> dict[str, Any]:
+    """The pickled form: every field but the caches."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in caches}
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -76,6 +93,12 @@ class Mailbox:
     skip_free_providers: bool
     #: A stable identifier for stores; the owner's identity key unless given.
     id: str
+    #: The identity keys of the owner and every alias.
+    _keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    #: Those keys under each canonicalisation asked for (a cache).
+    _canonical_keys: dict[Canonicalization, frozenset[str]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __init__(
         self,
@@ -104,7 +127,22 @@ class Mailbox:
             ) from None
         set_(self, "contact_scope", scope)
         set_(self, "skip_free_providers", bool(skip_free_providers))
-        set_(self, "id", owner_address.key if id is None else str(id))
+        if id is not None and (not isinstance(id, str) or not id.strip()):
+            raise PolicyError(f"The mailbox id must be a non-blank string, not {id!r}.")
+        set_(self, "id", owner_address.key if id is None else id)
+        self._fill_caches()
+
+    def _fill_caches(self) -> None:
+        object.__setattr__(self, "_keys", frozenset(a.key for a in self.addresses))
+        object.__setattr__(self, "_canonical_keys", {})
+
+    def __getstate__(self) -> dict[str, Any]:
+        return _state(self, ("_keys", "_canonical_keys"))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self._fill_caches()
 
     @property
     def addresses(self) -> frozenset[Address]:
@@ -115,19 +153,36 @@ class Mailbox:
         """The sharing level of mail in *direction*."""
         return self.outgoing if direction is Direction.OUTGOING else self.incoming
 
+    def owns(self, address: Address | str) -> bool:
+        """True when *address* is the owner's or an alias, by identity key."""
+        if isinstance(address, str):
+            address = _address(address, "The address")
+        return address.key in self._keys
+
+    def keys_under(self, canonicalization: Canonicalization) -> frozenset[str]:
+        """The owner's and aliases' keys under *canonicalization* (identity keys when off)."""
+        if not (canonicalization.strip_subaddress or canonicalization.fold_gmail):
+            return self._keys
+        keys = self._canonical_keys.get(canonicalization)
+        if keys is None:
+            keys = frozenset(canonicalization.key(a) for a in self.addresses)
+            self._canonical_keys[canonicalization] = keys
+        return keys
+
 
 def _org_domain(value: str, providers: frozenset[str]) -> str:
     if not isinstance(value, str):
         raise PolicyError(f"An organisation domain must be a string, not {type(value).__name__}.")
-    text = value.strip().lstrip("@")
-    ascii_domain = to_ascii_domain(text)
-    org = registrable_domain(ascii_domain) if ascii_domain else None
+    ascii_domain = to_ascii_domain(value.strip().removeprefix("@"))
+    if ascii_domain is None:
+        raise PolicyError(f"The organisation domain {value!r} is not a readable domain.")
+    org = registrable_domain(ascii_domain)
     if org is None:
         raise PolicyError(f"The organisation domain {value!r} has no registrable domain.")
-    if org in providers or (ascii_domain in providers):
+    if org in providers or ascii_domain in providers:
         raise PolicyError(
-            f"The organisation domain {value!r} is a free mail provider; "
-            "its users are not colleagues."
+            f"The organisation domain {value!r} is a free mail provider, "
+            "whose users are not colleagues."
         )
     return org
 
@@ -145,7 +200,41 @@ def _block_entry(value: Address | str, canon: Canonicalization) -> str:
         if canon.fold_gmail and ascii_domain == "googlemail.com":
             ascii_domain = "gmail.com"
         return "@" + ascii_domain
+    if "@" not in text:
+        raise PolicyError(
+            f"The blocklist entry {value!r} is neither an address nor an @domain "
+            "(write '@example.com' to block a domain)."
+        )
     return canon.key(_address(text, "A blocklist entry"))
+
+
+def _provider(value: str) -> str:
+    if not isinstance(value, str):
+        raise PolicyError(f"A free-provider domain must be a string, not {type(value).__name__}.")
+    ascii_domain = to_ascii_domain(value.strip().removeprefix("@"))
+    if ascii_domain is None:
+        raise PolicyError(f"The free-provider domain {value!r} is not a readable domain.")
+    return ascii_domain
+
+
+def _role(value: str) -> str:
+    if not isinstance(value, str):
+        raise PolicyError(f"A role address must be a string, not {type(value).__name__}.")
+    role = normalize_role(value.strip().split("@", 1)[0])
+    if not role:
+        raise PolicyError(f"The role address {value!r} has no local part.")
+    return role
+
+
+def _normalised(
+    given: Iterable[str] | None, bundled: frozenset[str], normalise: Callable[[str], str]
+) -> frozenset[str]:
+    """*given* normalised, or *bundled* when None; bundled entries are normalised already."""
+    if given is None:
+        return bundled
+    return frozenset(
+        v if isinstance(v, str) and v in bundled else normalise(v) for v in _strings(given)
+    )
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -170,8 +259,12 @@ class Policy:
     free_providers: frozenset[str]
     #: Role local parts, normalised; the bundled list unless given.
     role_addresses: frozenset[str]
-    _member_keys: frozenset[str] = field(repr=False, compare=False)
-    _external_keys: frozenset[str] = field(repr=False, compare=False)
+    _member_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    _external_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    #: The blocked domains (ASCII, without ``@``).
+    _blocked_domains: frozenset[str] = field(init=False, repr=False, compare=False)
+    #: Per-address facts the rules computed under this policy, by identity key (a cache).
+    _facts: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __init__(
         self,
@@ -189,39 +282,57 @@ class Policy:
         set_ = object.__setattr__
         canon = canonicalization if canonicalization is not None else Canonicalization()
         if not isinstance(canon, Canonicalization):
-            raise PolicyError("canonicalization must be a Canonicalization.")
-        providers = (
-            bundled_free_providers()
-            if free_providers is None
-            else frozenset(d for d in (to_ascii_domain(p) for p in free_providers) if d)
-        )
-        roles = (
-            bundled_role_addresses()
-            if role_addresses is None
-            else frozenset(normalize_role(r) for r in role_addresses)
-        )
-        if isinstance(org_domains, str):
-            org_domains = (org_domains,)
+            raise PolicyError(
+                f"The canonicalization must be a Canonicalization, not {type(canon).__name__}."
+            )
+        providers = _normalised(free_providers, bundled_free_providers(), _provider)
+        roles = _normalised(role_addresses, bundled_role_addresses(), _role)
         if isinstance(blocklist, str | Address):
             blocklist = (blocklist,)
-        set_(self, "org_domains", frozenset(_org_domain(d, providers) for d in org_domains))
+        set_(
+            self,
+            "org_domains",
+            frozenset(_org_domain(d, providers) for d in _strings(org_domains)),
+        )
         members_ = _addresses(members, "A member address")
         externals_ = _addresses(externals, "An external address")
-        set_(self, "members", members_)
-        set_(self, "externals", externals_)
-        both = {canon.key(a) for a in members_} & {canon.key(a) for a in externals_}
+        member_keys = frozenset(canon.key(a) for a in members_)
+        external_keys = frozenset(canon.key(a) for a in externals_)
+        both = member_keys & external_keys
         if both:
             raise PolicyError(
                 f"The address {min(both)!r} is named both as a member and as an external."
             )
-        set_(self, "blocklist", frozenset(_block_entry(b, canon) for b in blocklist))
+        blocked = frozenset(_block_entry(b, canon) for b in blocklist)
+        set_(self, "members", members_)
+        set_(self, "externals", externals_)
+        set_(self, "blocklist", blocked)
         set_(self, "sync_internal", bool(sync_internal))
         set_(self, "exclude_group_emails", bool(exclude_group_emails))
         set_(self, "canonicalization", canon)
         set_(self, "free_providers", providers)
         set_(self, "role_addresses", roles)
-        set_(self, "_member_keys", frozenset(canon.key(a) for a in members_))
-        set_(self, "_external_keys", frozenset(canon.key(a) for a in externals_))
+        self._fill_caches()
+
+    def _fill_caches(self) -> None:
+        canon = self.canonicalization
+        set_ = object.__setattr__
+        set_(self, "_member_keys", frozenset(canon.key(a) for a in self.members))
+        set_(self, "_external_keys", frozenset(canon.key(a) for a in self.externals))
+        set_(
+            self,
+            "_blocked_domains",
+            frozenset(entry[1:] for entry in self.blocklist if entry.startswith("@")),
+        )
+        set_(self, "_facts", {})
+
+    def __getstate__(self) -> dict[str, Any]:
+        return _state(self, ("_member_keys", "_external_keys", "_blocked_domains", "_facts"))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self._fill_caches()
 
     def key(self, address: Address) -> str:
         """The key *address* is compared under, with this policy's canonicalisation."""
