@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .addresses import Address
-from .messages import Direction, Message, SharingLevel
-from .policy import Mailbox, Policy
+from .addresses import Address, Role, parse_address
+from .errors import InvalidAddressError, PolicyError
+from .messages import Direction, Flag, Message, SharingLevel
+from .policy import FACTS_CACHE_SIZE, Mailbox, Policy
+from .providers import is_free_provider, is_impersonal
 
 __all__ = [
     "Change",
@@ -25,6 +27,7 @@ __all__ = [
     "Reevaluation",
     "decide",
     "direction",
+    "is_blocked",
     "is_bulk",
     "is_colleague",
     "is_internal",
@@ -49,6 +52,7 @@ class Reason(StrEnum):
     INTERNAL_ALLOWED = "internal_allowed"
     OWNER_ON_FREE_PROVIDER = "owner_on_free_provider"
     UNREADABLE_PARTICIPANT = "unreadable_participant"
+    NO_PARTICIPANTS = "no_participants"
 
     @property
     def excludes(self) -> bool:
@@ -85,6 +89,7 @@ _DESCRIPTIONS = {
     Reason.INTERNAL_ALLOWED: "Every participant is a colleague, and internal mail syncs.",
     Reason.OWNER_ON_FREE_PROVIDER: "The owner's address is on a free provider: all mail syncs.",
     Reason.UNREADABLE_PARTICIPANT: "A participant's address could not be read.",
+    Reason.NO_PARTICIPANTS: "The message names no sender and no recipient.",
 }
 
 
@@ -128,31 +133,377 @@ class Reevaluation:
     unchanged: int
 
 
-def direction(message: Message, mailbox: Mailbox) -> Direction:
-    raise NotImplementedError
+#: Longest part of a header value read for its token: a bulk marker is one short word.
+_MAX_TOKEN_TEXT = 998
+
+_BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
+_LABEL_FLAGS = {"draft": Flag.DRAFT, "spam": Flag.SPAM, "trash": Flag.TRASH, "sent": Flag.SENT}
+#: The headers the rules read (lower-case).
+_RULE_HEADERS = frozenset(
+    {"list-id", "list-unsubscribe", "precedence", "auto-submitted", "x-gmail-labels"}
+)
+
+
+def _strip_comments(value: str) -> str:
+    """*value* without RFC 5322 comments (nested, escaped); quoted strings are kept."""
+    if "(" not in value:
+        return value
+    out: list[str] = []
+    depth = 0
+    quoted = escaped = False
+    for ch in value:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(ch)
+        elif ch == "\\":
+            escaped = True
+            if depth == 0:
+                out.append(ch)
+        elif quoted:
+            quoted = ch != '"'
+            out.append(ch)
+        elif ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+        elif depth == 0:
+            quoted = ch == '"'
+            out.append(ch)
+    return "".join(out)
+
+
+def _token(value: str) -> str:
+    """The first token of a structured header value: comments, parameters and quotes gone."""
+    text = _strip_comments(value[:_MAX_TOKEN_TEXT]).split(";", 1)[0]
+    return text.strip().strip('"').strip().lower()
+
+
+def _bulk_header(name: str, value: str) -> bool:
+    """True when the header *name* (lower-case) with *value* marks bulk mail."""
+    if name == "list-id" or name == "list-unsubscribe":
+        return bool(value.strip())
+    if name == "precedence":
+        return _token(value) in _BULK_PRECEDENCE
+    if name == "auto-submitted":
+        word = _token(value)
+        return bool(word) and word != "no"
+    return False
+
+
+def _label_flags(value: str) -> frozenset[Flag]:
+    """The flags named by a Google Takeout ``X-Gmail-Labels`` value (``Inbox,Spam``)."""
+    flags = (_LABEL_FLAGS.get(label.strip().strip('"').lower()) for label in value.split(","))
+    return frozenset(flag for flag in flags if flag is not None)
+
+
+def _header_facts(message: Message) -> tuple[bool, frozenset[Flag]]:
+    """One pass over the headers: whether they mark bulk mail, and the message's flags."""
+    bulk = False
+    flags = message.flags
+    for name, value in message.headers:
+        lower = name.lower()
+        if lower not in _RULE_HEADERS:
+            continue
+        if lower == "x-gmail-labels":
+            flags = flags | _label_flags(value)
+        elif not bulk:
+            bulk = _bulk_header(lower, value)
+    return bulk, flags
 
 
 def is_bulk(message: Message) -> bool:
-    raise NotImplementedError
+    """True when the message carries mailing-list or bulk headers (RULES 2.4).
+
+    ``List-Id`` or ``List-Unsubscribe`` with a value, ``Precedence: bulk``, ``list`` or
+    ``junk``, or ``Auto-Submitted`` with any value but ``no``; case, whitespace, comments and
+    parameters do not matter.
+    """
+    return _header_facts(message)[0]
 
 
-def is_colleague(address: Address | None, policy: Policy) -> bool:
-    raise NotImplementedError
+def _source_flags(message: Message) -> frozenset[Flag]:
+    """What the source knows of *message*: its flags, with a Takeout ``X-Gmail-Labels`` read."""
+    return _header_facts(message)[1]
+
+
+# --- Facts about one address under one policy ----------------------------------------------
+
+#: (comparison key, colleague, blocked, impersonal, free provider)
+_Facts = tuple[str, bool, bool, bool, bool]
+
+
+def _domain_blocked(key: str, domains: frozenset[str]) -> bool:
+    """True when the key's domain, or a domain it is under, is a blocked domain."""
+    if not domains:
+        return False
+    domain = key.rpartition("@")[2]
+    while True:
+        if domain in domains:
+            return True
+        dot = domain.find(".")
+        if dot < 0:
+            return False
+        domain = domain[dot + 1 :]
+
+
+def _compute_facts(address: Address, policy: Policy) -> _Facts:
+    key = policy.canonicalization.key(address)
+    colleague = key not in policy._external_keys and (
+        key in policy._member_keys or address.registrable in policy.org_domains
+    )
+    blocked = key in policy.blocklist or _domain_blocked(key, policy._blocked_domains)
+    return (
+        key,
+        colleague,
+        blocked,
+        is_impersonal(address, policy.role_addresses),
+        is_free_provider(address, policy.free_providers),
+    )
+
+
+def _facts(address: Address, policy: Policy) -> _Facts:
+    """What *policy* says of *address*, from the policy's bounded cache."""
+    cache = policy._facts
+    facts: _Facts | None = cache.get(address.key)
+    if facts is None:
+        facts = _compute_facts(address, policy)
+        if len(cache) >= FACTS_CACHE_SIZE:
+            cache.clear()
+        cache[address.key] = facts
+    return facts
+
+
+def _as_address(value: Address | str, what: str) -> Address:
+    if isinstance(value, Address):
+        return value
+    try:
+        return parse_address(value)
+    except InvalidAddressError:
+        raise InvalidAddressError(f"{what} is not a readable address: {value!r}.") from None
+
+
+# --- The predicates ------------------------------------------------------------------------
+
+
+def is_colleague(address: Address | str | None, policy: Policy) -> bool:
+    """True when *address* belongs to the organisation (RULES 2.1).
+
+    Its registrable domain is one of the organisation's (subdomains count), or it is a named
+    member; a named external never is, nor is an unreadable address (None). Only
+    registrable-domain equality counts: ``acme.com.evil.io`` is not ``acme.com``.
+    """
+    if address is None:
+        return False
+    return _facts(_as_address(address, "The address"), policy)[1]
+
+
+def is_blocked(address: Address | str | None, policy: Policy) -> bool:
+    """True when *address* is on the policy's blocklist, itself or by one of its domains."""
+    if address is None:
+        return False
+    return _facts(_as_address(address, "The address"), policy)[2]
+
+
+# --- One pass over a message ----------------------------------------------------------------
+# `_observe` reads a message once and answers with bits saying what it found; `decide` turns
+# the bits and the policy's switches into a `Decision`. Both `decide` and the predicates below
+# read the same bits, so no rule is written twice.
+
+_OUTGOING = 1 << 0  # a From address is the owner's or an alias, or the source says "sent"
+_PRESENT = 1 << 1  # at least one From, To, Cc or Bcc entry
+_EXTERNAL = 1 << 2  # a readable From/To/Cc/Bcc participant who is not a colleague
+_UNREADABLE = 1 << 3  # an unreadable From/To/Cc/Bcc entry
+_BLOCKED = 1 << 4  # a blocked participant in any role, not one of the owner's addresses
+_IMPERSONAL = 1 << 5  # a readable From address that is impersonal
+_OWNER_FREE = 1 << 6  # the owner's address is on a free provider
+_BULK = 1 << 7  # bulk headers
+_DRAFT = 1 << 8
+_SPAM = 1 << 9
+_TRASH = 1 << 10
+_SYNC_INTERNAL = 1 << 11  # the policy's switches, so that bits and switches make one key
+_EXCLUDE_GROUP = 1 << 12
+
+_FROM, _SENDER, _REPLY_TO = Role.FROM, Role.SENDER, Role.REPLY_TO
+_FLAG_BITS = ((Flag.DRAFT, _DRAFT), (Flag.SPAM, _SPAM), (Flag.TRASH, _TRASH))
+
+
+def _observe(message: Message, mailbox: Mailbox, policy: Policy) -> int:
+    """What one pass over the message's participants, headers and flags found, as bits."""
+    canon = policy.canonicalization
+    own = mailbox.keys_under(canon) if canon.strip_subaddress or canon.fold_gmail else mailbox._keys
+    cache = policy._facts
+    get = cache.get
+    bits = 0
+    if message.headers:
+        bulk, flags = _header_facts(message)
+        if bulk:
+            bits = _BULK
+    else:
+        flags = message.flags
+    if flags:
+        if Flag.SENT in flags:
+            bits |= _OUTGOING
+        for flag, bit in _FLAG_BITS:
+            if flag in flags:
+                bits |= bit
+    for participant in message.participants:
+        address = participant.address
+        role = participant.role
+        if address is None:
+            if role is not _SENDER and role is not _REPLY_TO:
+                bits |= _PRESENT | _UNREADABLE
+            continue
+        facts = get(address.key)
+        if facts is None:
+            facts = _facts(address, policy)
+        key, colleague, blocked, impersonal, _ = facts
+        if blocked and key not in own:
+            bits |= _BLOCKED
+        if role is _SENDER or role is _REPLY_TO:
+            continue
+        bits |= _PRESENT
+        if not colleague:
+            bits |= _EXTERNAL
+        if role is _FROM:
+            if key in own:
+                bits |= _OUTGOING
+            elif impersonal:
+                bits |= _IMPERSONAL
+    owner = get(mailbox.owner.key)
+    if owner is None:
+        owner = _facts(mailbox.owner, policy)
+    if owner[4]:
+        bits |= _OWNER_FREE
+    return bits
+
+
+def _is_internal(bits: int) -> bool:
+    return bits & (_PRESENT | _EXTERNAL | _UNREADABLE | _OWNER_FREE) == _PRESENT
 
 
 def is_internal(message: Message, mailbox: Mailbox, policy: Policy) -> bool:
-    raise NotImplementedError
+    """True when every From, To, Cc and Bcc participant is a colleague (RULES 3.2).
+
+    An unreadable participant is not a colleague; a message naming nobody at all is not
+    internal; when the owner's address is on a free provider, no message is internal.
+    """
+    return _is_internal(_observe(message, mailbox, policy))
+
+
+def direction(message: Message, mailbox: Mailbox, policy: Policy | None = None) -> Direction:
+    """OUTGOING when the owner sent the message, INCOMING otherwise (RULES 3.1).
+
+    The owner sent it when a From address is the owner's or an alias, or the source files it
+    as sent (`Flag.SENT`, or the Takeout label ``Sent``). Addresses are compared by identity
+    key, or under *policy*'s canonicalisation when a policy is given (as `decide` does).
+    """
+    if Flag.SENT in _source_flags(message):
+        return Direction.OUTGOING
+    if policy is None:
+        own = mailbox._keys
+        outgoing = any(
+            p.role is _FROM and p.address is not None and p.address.key in own
+            for p in message.participants
+        )
+    else:
+        outgoing = bool(_observe(message, mailbox, policy) & _OUTGOING)
+    return Direction.OUTGOING if outgoing else Direction.INCOMING
+
+
+def _reasons(key: int) -> tuple[Reason, ...]:
+    """The reasons, in the order of `Reason`, for what `_observe` found and the switches."""
+    internal = _is_internal(key)
+    group_rule = bool(key & _EXCLUDE_GROUP) and not key & _OUTGOING
+    sync_internal = bool(key & _SYNC_INTERNAL)
+    applies = {
+        Reason.INTERNAL: internal and not sync_internal,
+        Reason.BLOCKLISTED: bool(key & _BLOCKED),
+        Reason.GROUP_SENDER: group_rule and bool(key & _IMPERSONAL),
+        Reason.BULK: group_rule and bool(key & _BULK),
+        Reason.DRAFT: bool(key & _DRAFT),
+        Reason.SPAM: bool(key & _SPAM),
+        Reason.TRASH: bool(key & _TRASH),
+        Reason.EXTERNAL: bool(key & _EXTERNAL),
+        Reason.INTERNAL_ALLOWED: internal and sync_internal,
+        Reason.OWNER_ON_FREE_PROVIDER: bool(key & _OWNER_FREE),
+        Reason.UNREADABLE_PARTICIPANT: bool(key & _UNREADABLE),
+        Reason.NO_PARTICIPANTS: not key & _PRESENT,
+    }
+    return tuple(reason for reason in Reason if applies[reason])
+
+
+#: Decisions are values, and few distinct ones exist (at most 2**13 keys for each level):
+#: each is made once and shared.
+_DECISIONS: dict[SharingLevel, dict[int, Decision]] = {level: {} for level in SharingLevel}
+
+
+def _decision(key: int, level: SharingLevel) -> Decision:
+    reasons = _reasons(key)
+    made = Decision(
+        synced=not any(reason in _EXCLUDING for reason in reasons),
+        reasons=reasons,
+        direction=Direction.OUTGOING if key & _OUTGOING else Direction.INCOMING,
+        level=level,
+    )
+    _DECISIONS[level][key] = made
+    return made
 
 
 def decide(message: Message, mailbox: Mailbox, policy: Policy) -> Decision:
-    raise NotImplementedError
+    """Whether *message* syncs into *mailbox* under *policy*, with every reason that applied.
+
+    A pure function of its arguments: the same inputs always give the same decision.
+    """
+    key = _observe(message, mailbox, policy)
+    if policy.sync_internal:
+        key |= _SYNC_INTERNAL
+    if policy.exclude_group_emails:
+        key |= _EXCLUDE_GROUP
+    level = mailbox.outgoing if key & _OUTGOING else mailbox.incoming
+    decision = _DECISIONS[level].get(key)
+    return decision if decision is not None else _decision(key, level)
 
 
 def visible_level(viewer: Address | str, holdings: Iterable[Holding]) -> SharingLevel:
-    raise NotImplementedError
+    """How much of a message *viewer* may read, given every mailbox that holds it (RULES 4.3).
+
+    The owner (or an alias) of any holding mailbox sees EVERYTHING; anyone else sees the most
+    permissive level among the holdings, each taken for the message's direction there.
+    Addresses are compared by identity key. A message no mailbox holds is visible to nobody:
+    no holdings is a `PolicyError`.
+    """
+    key = _as_address(viewer, "The viewer").key
+    best: SharingLevel | None = None
+    for holding in holdings:
+        if key in holding.mailbox._keys:
+            return SharingLevel.EVERYTHING
+        level = holding.mailbox.level_for(holding.direction)
+        if best is None or level > best:
+            best = level
+    if best is None:
+        raise PolicyError("A message held by no mailbox has no visible level: give a holding.")
+    return best
 
 
 def reevaluate(
     messages: Iterable[Message], mailbox: Mailbox, old_policy: Policy, new_policy: Policy
 ) -> Reevaluation:
-    raise NotImplementedError
+    """The exact effect on *mailbox* of changing *old_policy* to *new_policy*.
+
+    Each message is decided under both policies with `decide`: synced before and not now means
+    remove; the reverse means restore. Messages are read once, in order.
+    """
+    remove: list[Change] = []
+    restore: list[Change] = []
+    unchanged = 0
+    for message in messages:
+        before = decide(message, mailbox, old_policy)
+        after = decide(message, mailbox, new_policy)
+        if before.synced == after.synced:
+            unchanged += 1
+        elif before.synced:
+            remove.append(Change(message, before, after))
+        else:
+            restore.append(Change(message, before, after))
+    return Reevaluation(tuple(remove), tuple(restore), unchanged)
