@@ -368,30 +368,42 @@ PROSPECT_LINES = (
 )
 
 
+def exchange(
+    sample: Sample, asker: Person, owner: Person, subject: str, question: str, answer: str
+) -> tuple[Mail, Mail]:
+    """A question to the mailbox's *owner* and the owner's answer (ASCII subjects)."""
+    rng = sample.rng
+    ask = sample.add(asker, [owner], subject, letter(rng, owner, asker, [question]))
+    reply = sample.add(
+        owner,
+        [asker],
+        f"Re: {subject}",
+        letter(rng, asker, owner, [answer]),
+        labels="Sent",
+        reply_to=ask,
+    )
+    return ask, reply
+
+
+PROSPECT_SUBJECTS = (
+    "Question about your plans",
+    "Trial?",
+    "Anfrage Demo",
+    "Pricing for freelancers",
+)
+
+
 def prospect_threads(sample: Sample) -> None:
     rng = sample.rng
     for index, person in enumerate(PROSPECTS):
-        ask = sample.add(
-            person,
-            [MARIA],
-            ["Question about your plans", "Trial?", "Anfrage Demo", "Pricing for freelancers"][
-                index
-            ],
-            letter(rng, MARIA, person, [PROSPECT_LINES[index]]),
-        )
-        answer = sample.add(
-            MARIA,
-            [person],
-            f"Re: {ask.header('Subject')}",
-            letter(rng, person, MARIA, ["Thanks for reaching out! I'll send you the details."]),
-            labels="Sent",
-            reply_to=ask,
-        )
+        subject = PROSPECT_SUBJECTS[index]
+        thanks = "Thanks for reaching out! I'll send you the details."
+        _ask, answer = exchange(sample, person, MARIA, subject, PROSPECT_LINES[index], thanks)
         if index % 2 == 0:
             sample.add(
                 person,
                 [MARIA],
-                f"Re: {ask.header('Subject')}",
+                f"Re: {subject}",
                 letter(rng, MARIA, person, ["Great, that helps a lot. Talk soon!"]),
                 reply_to=answer,
             )
@@ -572,20 +584,10 @@ def build_tom(rng: random.Random, shared: Mail) -> list[Mail]:
     sample.count = 9000
     sample.mails.append(shared)
     for person in (PETER, MILAN, HANK):
-        ask = sample.add(
-            person,
-            [TOM],
-            f"Support hours for {person.address.split('@')[1].split('.')[0].title()}",
-            letter(rng, TOM, person, ["Could you confirm our support hours?"]),
-        )
-        sample.add(
-            TOM,
-            [person],
-            f"Re: {ask.header('Subject')}",
-            letter(rng, person, TOM, ["Confirmed: 8:00 to 18:00 on weekdays."]),
-            labels="Sent",
-            reply_to=ask,
-        )
+        company = person.address.split("@")[1].split(".")[0].title()
+        question = "Could you confirm our support hours?"
+        answer = "Confirmed: 8:00 to 18:00 on weekdays."
+        exchange(sample, person, TOM, f"Support hours for {company}", question, answer)
     sample.add(PRIYA, [TOM], "Forecast Q1", letter(rng, TOM, PRIYA, ["Numbers attached."]))
     sample.add(
         SAAS_WEEKLY,
