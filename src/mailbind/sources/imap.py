@@ -127,8 +127,9 @@ class ImapSource:
     or from its name when the server marks no folder with that role, or from *roles* (a name to
     a flag, or None for no role); folders whose role is in *skip_roles* are not read.
 
-    A source keeps one connection open between fetches; `close` (or ``with``) ends it. It is
-    not safe to share one source between threads.
+    A source keeps one connection open between fetches; `close` (or ``with``) logs out, and a
+    source dropped unclosed closes its socket. It is not safe to share one source between
+    threads.
     """
 
     __slots__ = (
@@ -217,8 +218,7 @@ class ImapSource:
         #: UIDs found by the last search and not handed out yet: (folder, UIDVALIDITY, after, UIDs).
         self._pending: tuple[str, int, int, tuple[int, ...]] | None = None
         at = f"[{host}]" if ":" in host else host
-        query = "" if security is Security.TLS else f"?security={security.value}"
-        self.name = f"imap://{quote(username, safe='')}@{at}:{port}/{query}"
+        self.name = f"imap://{quote(username, safe='')}@{at}:{port}/"
 
     @classmethod
     def from_url(
@@ -295,6 +295,12 @@ class ImapSource:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        # The engine knows sources only by `fetch`: a source dropped unclosed closes its socket.
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            _shut(conn)
+
     def close(self) -> None:
         """Log out and close the connection, if one is open. Never raises."""
         conn, self._conn = self._conn, None
@@ -358,7 +364,7 @@ class ImapSource:
         self, conn: imaplib.IMAP4, folder: ImapFolder, after: int, limit: int
     ) -> tuple[tuple[SourceItem, ...], tuple[int, int], bool]:
         """Up to *limit* messages above UID *after*: (items, (UIDVALIDITY, highest), more)."""
-        typ, _ = conn.select(_quote(folder.wire), readonly=True)
+        typ, _ = conn.select(_imap_string(folder.wire), readonly=True)
         if typ != "OK":
             raise TemporaryError(
                 f"The IMAP server {self.name} could not open the folder {folder.name!r}."
@@ -379,7 +385,7 @@ class ImapSource:
         total = 0
         used = 0
         for uid in chosen:
-            cost = min(sizes.get(uid, 0), self._max_message_bytes)
+            cost = min(sizes.get(uid, 0), self._max_message_bytes + 1)
             if take and total + cost > self._batch_bytes:
                 break
             if uid in sizes:  # A UID without a size was expunged meanwhile.
@@ -424,12 +430,14 @@ class ImapSource:
         uids: list[int],
         sizes: dict[int, int],
     ) -> tuple[SourceItem, ...]:
-        whole = [uid for uid in uids if sizes[uid] <= self._max_message_bytes]
-        cut = [uid for uid in uids if sizes[uid] > self._max_message_bytes]
+        keep = self._max_message_bytes
+        whole = [uid for uid in uids if sizes[uid] <= keep]
+        cut = [uid for uid in uids if sizes[uid] > keep]
         found: dict[int, tuple[bytes, frozenset[Flag]]] = {}
         for group, section in (
             (whole, "BODY.PEEK[]"),
-            (cut, f"BODY.PEEK[]<0.{self._max_message_bytes}>"),
+            # One byte over the limit, so the cut message reads as too large (as files do).
+            (cut, f"BODY.PEEK[]<0.{keep + 1}>"),
         ):
             if not group:
                 continue
@@ -445,7 +453,8 @@ class ImapSource:
                         continue
                     literal = b""
                 found[int(uid[1])] = (literal, _message_flags(head))
-        prefix = f"{folder.name};UIDVALIDITY={uidvalidity}/;UID="
+        # An IMAP URL (RFC 5092): the source's name, the folder, UIDVALIDITY and the UID.
+        prefix = f"{self.name}{quote(folder.name, safe='/&')};UIDVALIDITY={uidvalidity}/;UID="
         return tuple(
             SourceItem(
                 location=f"{prefix}{uid}",
@@ -462,7 +471,7 @@ class ImapSource:
             raise TemporaryError(f"The IMAP server {self.name} refused to {what} just now.")
 
     def _status(self, conn: imaplib.IMAP4, folder: ImapFolder) -> tuple[int, int]:
-        typ, data = conn.status(_quote(folder.wire), "(UIDVALIDITY UIDNEXT)")
+        typ, data = conn.status(_imap_string(folder.wire), "(UIDVALIDITY UIDNEXT)")
         self._check(typ, f"report on the folder {folder.name!r}")
         last = data[-1] if data else b""
         match = _STATUS_ITEMS.search(last if isinstance(last, bytes) else b"")
@@ -573,7 +582,7 @@ class ImapSource:
             elif self._password is not None:
                 password = self._password.reveal()
                 if password.isascii() and self.username.isascii():
-                    conn.login(_quote(self.username), password)
+                    conn.login(_imap_string(self.username), password)
                 else:
                     plain = f"\0{self.username}\0{password}".encode()
                     conn.authenticate("PLAIN", lambda _: plain)
@@ -686,7 +695,7 @@ def _number(conn: imaplib.IMAP4, code: str) -> int | None:
     return None
 
 
-def _quote(text: str) -> str:
+def _imap_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -749,16 +758,16 @@ def _list_entry(part: Any) -> tuple[str, frozenset[str], str] | None:
         return None
     attrs = frozenset(match["attrs"].decode("ascii", "replace").lower().split())
     delim = match["delim"]
-    separator = "" if delim == b"NIL" else _unquote(delim).decode("ascii", "replace")
+    separator = "" if delim == b"NIL" else _imap_unstring(delim).decode("ascii", "replace")
     if literal is not None:
         raw = literal
     else:
         raw = match["name"].strip()
-        raw = _unquote(raw) if raw.startswith(b'"') else raw.split(b" ")[0]
+        raw = _imap_unstring(raw) if raw.startswith(b'"') else raw.split(b" ")[0]
     return raw.decode("utf-8", "replace"), attrs, separator
 
 
-def _unquote(text: bytes) -> bytes:
+def _imap_unstring(text: bytes) -> bytes:
     match = _QUOTED.match(text)
     body = match[1] if match else text.strip(b'"')
     return re.sub(rb"\\(.)", rb"\1", body)

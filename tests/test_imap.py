@@ -1,0 +1,665 @@
+"""The IMAP source, against a real Dovecot server started from a scratch folder."""
+
+from __future__ import annotations
+
+import imaplib
+import itertools
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailbind.errors import AuthenticationError, SourceError, TemporaryError
+from mailbind.messages import Flag
+from mailbind.sources import SourceItem, SourceSettingError
+from mailbind.sources.imap import ImapFolder, ImapSource, Security
+
+from . import test_sources as contract
+from .dovecot import CuttingProxy, Dovecot, unavailable_reason
+from .test_sources import Layout, Mail, fetch_all, message_id
+
+_users = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Dovecot]:
+    """One Dovecot for the module; every test gets its own account on it."""
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(f"{reason} (CI must run the IMAP tests)", pytrace=False)
+        pytest.skip(reason)
+    dovecot = Dovecot.start()
+    yield dovecot
+    dovecot.stop()
+
+
+@dataclass
+class Account:
+    """An account on the test server, and how to reach it."""
+
+    server: Dovecot
+    user: str
+    password: str
+
+    def source(self, *, port: int | None = None, **options: object) -> ImapSource:
+        """An `ImapSource` for this account over plain loopback."""
+        options.setdefault("security", "plain")
+        return ImapSource(
+            self.server.host,
+            self.user,
+            password=self.password,
+            port=port or self.server.port,
+            **options,  # type: ignore[arg-type]
+        )
+
+    def append(self, folder: str, *messages: bytes, flags: str = "") -> None:
+        """Append *messages* to *folder* as another mail client would."""
+        self.server.append(self.user, folder, messages, flags)
+
+    def imap(self) -> AbstractContextManager[imaplib.IMAP4]:
+        """A logged-in imaplib client, for setting up folders."""
+        return self.server.connect(self.user)
+
+
+@pytest.fixture
+def account(server: Dovecot) -> Account:
+    """A fresh account with empty INBOX, Sent, Drafts, Junk and Trash folders."""
+    user = f"user{next(_users)}"
+    server.add_user(user, "secret")
+    return Account(server, user, "secret")
+
+
+def mail(tag: str, size: int = 0) -> bytes:
+    """A small message whose Message-ID is *tag*, padded to about *size* bytes."""
+    head = f"From: a@example.com\r\nTo: b@example.org\r\nMessage-ID: <{tag}@example.com>\r\n"
+    body = "x" * max(0, size - len(head) - 40)
+    return f"{head}Subject: {tag}\r\n\r\n{body}\r\n".encode()
+
+
+def tags(found: list[SourceItem] | tuple[SourceItem, ...]) -> list[str]:
+    """The Message-ID tags (the part before ``@``) of *found*, in order."""
+    return [message_id(item).partition("@")[0] for item in found]
+
+
+# --- The contract every source keeps -----------------------------------------------------------
+
+
+class ImapLayout(Layout):
+    """The contract suite's generated mail, appended over IMAP to one folder of a new account.
+
+    Rewriting deletes the folder and makes it again, which gives it a new UIDVALIDITY.
+    """
+
+    kind = "imap"
+    folder = "Work"
+
+    def __init__(self, server: Dovecot) -> None:
+        super().__init__(server.scratch)
+        self.server = server
+        self.user = f"contract{next(_users)}"
+        server.add_user(self.user, "secret")
+        with server.connect(self.user) as conn:
+            conn.create(self.folder)
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        """The source's name, which begins every item's location."""
+        return self.source().name
+
+    def source(self) -> ImapSource:
+        return ImapSource(
+            self.server.host,
+            self.user,
+            password="secret",
+            port=self.server.port,
+            security="plain",
+            folders=[self.folder],
+        )
+
+    def append(self, batch: Sequence[Mail]) -> None:
+        self.server.append(self.user, self.folder, [m.raw for m in batch])
+
+    def rewrite(self, batch: Sequence[Mail]) -> None:
+        with self.server.connect(self.user) as conn:
+            assert conn.delete(self.folder)[0] == "OK"
+            assert conn.create(self.folder)[0] == "OK"
+        self.append(batch)
+
+
+@pytest.fixture
+def layout(server: Dovecot) -> ImapLayout:
+    """The contract suite's place for mail, here a folder on the IMAP server."""
+    return ImapLayout(server)
+
+
+# The contract tests every file source passes, run here against IMAP (with `layout` above).
+# Left out: those about paths and files, constructing a source from a path, and the exact
+# bytes of a message (IMAP hands messages out with CRLF line ends, whatever was appended).
+test_every_source_is_a_message_source = contract.test_every_source_is_a_message_source
+test_fetches_every_message_once_in_order = contract.test_fetches_every_message_once_in_order
+test_fetch_from_the_final_cursor_yields_nothing = (
+    contract.test_fetch_from_the_final_cursor_yields_nothing
+)
+test_a_new_source_object_continues_from_a_stored_cursor = (
+    contract.test_a_new_source_object_continues_from_a_stored_cursor
+)
+test_appended_mail_alone_is_fetched_after_the_cursor = (
+    contract.test_appended_mail_alone_is_fetched_after_the_cursor
+)
+test_a_source_rewritten_underneath_resets_and_yields_everything = (
+    contract.test_a_source_rewritten_underneath_resets_and_yields_everything
+)
+test_an_unreadable_cursor_starts_over_with_reset = (
+    contract.test_an_unreadable_cursor_starts_over_with_reset
+)
+test_items_say_where_they_stand = contract.test_items_say_where_they_stand
+test_an_empty_source_is_done_at_once = contract.test_an_empty_source_is_done_at_once
+test_a_limit_below_one_is_refused = contract.test_a_limit_below_one_is_refused
+
+
+# --- Several folders -----------------------------------------------------------------------------
+
+
+def test_every_folder_once_inbox_first(account: Account) -> None:
+    """A full sync reads INBOX first, then each folder, each in UID order, one per batch."""
+    account.append("INBOX", *(mail(f"in{i}") for i in range(7)))
+    account.append("Sent", mail("sent0"), mail("sent1"))
+    with account.source() as source:
+        found, cursor, batches = fetch_all(source, (3,))
+        assert tags(found) == [f"in{i}" for i in range(7)] + ["sent0", "sent1"]
+        assert [(tags(b.items)[:1], b.done, b.reset) for b in batches] == [
+            (["in0"], False, False),
+            (["in3"], False, False),
+            (["in6"], False, False),
+            (["sent0"], True, False),
+        ]
+        assert source.fetch(cursor).items == ()
+
+
+def test_appended_mail_arrives_incrementally_in_any_folder(account: Account) -> None:
+    """Mail appended after a sync, in any folder, is all the next sync yields."""
+    account.append("INBOX", mail("old"))
+    with account.source() as source:
+        _, cursor, _ = fetch_all(source)
+        account.append("INBOX", mail("new1"), mail("new2"))
+        account.append("Junk", mail("junk"))
+        found, cursor, _ = fetch_all(source, (500,), cursor)
+        assert tags(found) == ["new1", "new2", "junk"]
+        assert source.fetch(cursor).items == ()
+
+
+def test_locations_are_imap_urls(account: Account) -> None:
+    """Each item's location is an IMAP URL: folder, UIDVALIDITY and UID."""
+    with account.imap() as conn:
+        conn.create('"Kunden &- Partner"')
+    account.append("Kunden &- Partner", mail("a"), mail("b"))
+    with account.source() as source:
+        found, _, _ = fetch_all(source)
+    first, second = (item.location for item in found)
+    folder, _, uid = first.partition("/;UID=")
+    assert folder.startswith(f"imap://{account.user}@127.0.0.1:{account.server.port}/")
+    assert folder.split("/")[-1].startswith("Kunden%20&%20Partner;UIDVALIDITY=")
+    assert (uid, second) == ("1", f"{folder}/;UID=2")
+
+
+@settings(max_examples=5)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["INBOX", "Sent", "Work"]), st.integers(0, 4), st.integers(1, 4)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_interleaved_appends_and_syncs_lose_and_repeat_nothing(
+    server: Dovecot, steps: list[tuple[str, int, int]]
+) -> None:
+    """Property: however appends to several folders and syncs interleave, each comes once."""
+    user = f"prop{next(_users)}"
+    server.add_user(user, "pw")
+    with server.connect(user) as conn:
+        conn.create("Work")
+    source = ImapSource(server.host, user, password="pw", port=server.port, security="plain")
+    appended: list[str] = []
+    seen: list[str] = []
+    cursor = None
+    with source:
+        for number, (folder, count, limit) in enumerate(steps):
+            new = [f"s{number}m{i}" for i in range(count)]
+            server.append(user, folder, [mail(tag) for tag in new])
+            appended += new
+            found, cursor, _ = fetch_all(source, (limit,), cursor)
+            seen += tags(found)
+    assert sorted(seen) == sorted(appended)
+
+
+# --- Changes underneath --------------------------------------------------------------------------
+
+
+def test_changed_uidvalidity_resyncs_that_folder_only(account: Account) -> None:
+    """A folder deleted and made again is read from its start with reset; others keep place."""
+    with account.imap() as conn:
+        conn.create("Work")
+    account.append("Work", mail("w1"), mail("w2"))
+    account.append("INBOX", mail("i1"))
+    with account.source() as source:
+        _, cursor, _ = fetch_all(source)
+        with account.imap() as conn:
+            assert conn.delete("Work")[0] == "OK"
+            assert conn.create("Work")[0] == "OK"
+        account.append("Work", mail("w1"), mail("w3"))
+        account.append("INBOX", mail("i2"))
+        _, _, batches = fetch_all(source, (500,), cursor)
+    assert [(tags(b.items), b.reset) for b in batches] == [
+        (["i2"], False),
+        (["w1", "w3"], True),
+    ]
+
+
+def test_expunged_mail_is_skipped_for_good(account: Account) -> None:
+    """Messages expunged before a sync are skipped, and later syncs do not look for them."""
+    account.append("INBOX", *(mail(f"m{i}") for i in range(5)))
+    with account.imap() as conn:
+        conn.select("INBOX")
+        conn.uid("STORE", "2,5", "+FLAGS.SILENT", "(\\Deleted)")
+        conn.expunge()
+    with account.source() as source:
+        found, cursor, _ = fetch_all(source, (2,))
+        assert tags(found) == ["m0", "m2", "m3"]
+        assert ",5]" in cursor.split('"INBOX":')[1]
+        assert source.fetch(cursor).items == ()
+
+
+# --- Failures ------------------------------------------------------------------------------------
+
+
+def test_connection_cut_mid_batch_loses_and_repeats_nothing(account: Account) -> None:
+    """A connection cut inside a reply is temporary; retrying the last cursor loses nothing."""
+    account.append("INBOX", *(mail(f"m{i}", size=6000) for i in range(6)))
+    proxy = CuttingProxy(account.server.host, account.server.port)
+    try:
+        with account.source(port=proxy.port) as source:
+            first = source.fetch(None, limit=2)
+            proxy.cut_during(b"BODY.PEEK[]", after_bytes=3000)
+            with pytest.raises(TemporaryError) as caught:
+                source.fetch(first.cursor, limit=2)
+            assert proxy.cuts == 1
+            assert str(caught.value) == (
+                f"Lost the connection to the IMAP server {source.name} while reading the "
+                "folder 'INBOX': the server ended the session."
+            )
+            assert isinstance(caught.value.__cause__, imaplib.IMAP4.abort | OSError)
+            rest, _, _ = fetch_all(source, (2,), first.cursor)
+    finally:
+        proxy.close()
+    assert tags(first.items + tuple(rest)) == [f"m{i}" for i in range(6)]
+
+
+def test_dropped_idle_connection_is_reopened(account: Account) -> None:
+    """A connection the server dropped between syncs is replaced without an error."""
+    account.append("INBOX", mail("a"))
+    proxy = CuttingProxy(account.server.host, account.server.port)
+    try:
+        with account.source(port=proxy.port) as source:
+            _, cursor, _ = fetch_all(source)
+            proxy.drop_all()
+            account.append("INBOX", mail("b"))
+            assert tags(source.fetch(cursor).items) == ["b"]
+    finally:
+        proxy.close()
+
+
+def test_server_down_is_temporary_and_sync_resumes_in_place(account: Account) -> None:
+    """While the server is down fetching fails as temporary; afterwards it resumes in place."""
+    account.append("INBOX", mail("a"))
+    with account.source() as source:
+        _, cursor, _ = fetch_all(source)
+        account.append("INBOX", mail("b"))
+        account.server.kill()
+        try:
+            with pytest.raises(TemporaryError) as caught:
+                source.fetch(cursor)
+        finally:
+            account.server.launch()
+        assert str(caught.value) == (
+            f"Cannot connect to the IMAP server {source.name}: connection refused."
+        )
+        assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+        found, _, _ = fetch_all(source, (500,), cursor)
+    assert tags(found) == ["b"]
+
+
+def test_wrong_password_is_an_authentication_failure(account: Account) -> None:
+    """A rejected login raises AuthenticationError, without the password anywhere."""
+    source = ImapSource(
+        account.server.host,
+        account.user,
+        password="wrong-Pa55",
+        port=account.server.port,
+        security="plain",
+    )
+    with pytest.raises(AuthenticationError) as caught:
+        source.fetch(None)
+    assert str(caught.value) == (
+        f"The IMAP server {source.name} rejected the login of {account.user!r}."
+    )
+    assert isinstance(caught.value.__cause__, imaplib.IMAP4.error)
+    assert "wrong-Pa55" not in f"{caught.value} {caught.value.__cause__!r} {source!r}"
+
+
+def test_unknown_user_is_an_authentication_failure(server: Dovecot) -> None:
+    """A user the server does not know is rejected like a wrong password."""
+    source = ImapSource(
+        server.host, "nobody-here", password="x", port=server.port, security="plain"
+    )
+    with pytest.raises(AuthenticationError):
+        source.folders()
+
+
+@pytest.mark.parametrize(
+    "password", ['quote"and\\backslash', "pässwört ünïcode", "spaces  and {braces}"]
+)
+def test_awkward_passwords_log_in(server: Dovecot, password: str) -> None:
+    """Passwords with quotes, backslashes, spaces or non-ASCII letters log in."""
+    user = f"pw{next(_users)}"
+    server.add_user(user, password)
+    source = ImapSource(server.host, user, password=password, port=server.port, security="plain")
+    with source:
+        assert source.folders()[0].name == "INBOX"
+
+
+def test_xoauth2_refused_by_the_server_is_an_authentication_failure(account: Account) -> None:
+    """An OAuth2 token the server does not accept is an authentication failure."""
+    source = ImapSource(
+        account.server.host,
+        account.user,
+        oauth2_token="ya29.token",
+        port=account.server.port,
+        security="plain",
+    )
+    with pytest.raises(AuthenticationError):
+        source.fetch(None)
+
+
+def test_starttls_is_required_when_asked(account: Account) -> None:
+    """With security 'starttls' a server without STARTTLS is refused, never used in plain."""
+    source = account.source(security="starttls")
+    with pytest.raises(SourceError) as caught:
+        source.fetch(None)
+    assert not isinstance(caught.value, TemporaryError | AuthenticationError)
+    assert str(caught.value) == f"The IMAP server {source.name} does not offer STARTTLS."
+
+
+def test_tls_against_a_plain_port_is_temporary(account: Account) -> None:
+    """TLS that cannot be set up is reported as a connection failure."""
+    source = account.source(security="tls", timeout=5)
+    with pytest.raises(TemporaryError) as caught:
+        source.fetch(None)
+    assert str(caught.value) == f"Cannot connect to the IMAP server {source.name}: TLS failed."
+
+
+def test_silent_server_times_out() -> None:
+    """A server that never greets ends in a temporary time-out."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        source = ImapSource(
+            "127.0.0.1", "u", password="p", port=port, security="plain", timeout=0.2
+        )
+        with pytest.raises(TemporaryError) as caught:
+            source.fetch(None)
+    assert str(caught.value) == f"Cannot connect to the IMAP server {source.name}: timed out."
+
+
+# --- What syncing leaves alone, and what it reports --------------------------------------------
+
+
+def test_sync_leaves_seen_flags_alone(account: Account) -> None:
+    """Syncing marks nothing as read and clears no flag."""
+    account.append("INBOX", mail("read"), flags="\\Seen")
+    account.append("INBOX", mail("unread"))
+    account.append("INBOX", mail("flagged"), flags="\\Flagged $Label1")
+    before = account.server.flags(account.user, "INBOX")
+    with account.source() as source:
+        fetch_all(source)
+    after = account.server.flags(account.user, "INBOX")
+    assert after == before
+    assert [("\\Seen" in before[uid]) for uid in sorted(before)] == [True, False, False]
+
+
+def test_roles_and_message_flags_become_flags(account: Account) -> None:
+    """SPECIAL-USE roles, \\Draft and \\Deleted become the flags the rules read."""
+    account.append("INBOX", mail("plain"))
+    account.append("INBOX", mail("draft-flag"), flags="\\Draft")
+    account.append("INBOX", mail("deleted-flag"), flags="\\Deleted")
+    for folder in ("Sent", "Drafts", "Junk", "Trash"):
+        account.append(folder, mail(folder.lower()))
+    with account.source() as source:
+        found = fetch_all(source)[0]
+    assert {tag: item.flags for tag, item in zip(tags(found), found, strict=True)} == {
+        "plain": frozenset(),
+        "draft-flag": {Flag.DRAFT},
+        "deleted-flag": {Flag.TRASH},
+        "drafts": {Flag.DRAFT},
+        "junk": {Flag.SPAM},
+        "sent": {Flag.SENT},
+        "trash": {Flag.TRASH},
+    }
+    assert found[1].message().flags == {Flag.DRAFT}
+
+
+def test_folders_lists_roles_inbox_first(account: Account) -> None:
+    """`folders` shows what a sync reads, INBOX first, with each folder's role."""
+    with account.imap() as conn:
+        conn.create("Archive/2020")
+        conn.create("Entw&APw-rfe")  # "Entwürfe" in IMAP's modified UTF-7
+    with account.source() as source:
+        folders = source.folders()
+    assert [(f.name, set(f.flags)) for f in folders] == [
+        ("INBOX", set()),
+        ("Archive/2020", set()),
+        ("Drafts", {Flag.DRAFT}),
+        ("Entwürfe", set()),
+        ("Junk", {Flag.SPAM}),
+        ("Sent", {Flag.SENT}),
+        ("Trash", {Flag.TRASH}),
+    ]
+    assert folders[3] == ImapFolder("Entwürfe", frozenset(), "Entw&APw-rfe", "/")
+
+
+def test_non_ascii_folder_is_read(account: Account) -> None:
+    """A folder named outside ASCII is read under its decoded name."""
+    with account.imap() as conn:
+        conn.create('"Kunden &- Partner/M&APw-ller"')
+    account.append("Kunden &- Partner/M&APw-ller", mail("m"))
+    with account.source(folders=["Kunden & Partner/Müller"]) as source:
+        found = fetch_all(source)[0]
+    assert tags(found) == ["m"]
+    assert "/Kunden%20&%20Partner/M%C3%BCller;UIDVALIDITY=" in found[0].location
+
+
+def test_chosen_folders_skipped_roles_and_own_roles(account: Account) -> None:
+    """Folders can be chosen by name, skipped by role, or given a role by the caller."""
+    with account.imap() as conn:
+        conn.create("Spam-ish")
+    account.append("Spam-ish", mail("s"))
+    account.append("Trash", mail("t"))
+    with account.source(folders=["Spam-ish", "Sent"], roles={"Spam-ish": "spam"}) as source:
+        assert [(f.name, f.flags) for f in source.folders()] == [
+            ("Spam-ish", {Flag.SPAM}),
+            ("Sent", {Flag.SENT}),
+        ]
+        assert [item.flags for item in fetch_all(source)[0]] == [{Flag.SPAM}]
+    with account.source(skip_roles=[Flag.TRASH, "spam"]) as source:
+        assert [f.name for f in source.folders()] == ["INBOX", "Drafts", "Sent", "Spam-ish"]
+
+
+def test_missing_chosen_folder_is_an_error(account: Account) -> None:
+    """A chosen folder the server does not have is a setting error, not a temporary one."""
+    source = account.source(folders=["INBOX", "Nope"])
+    with pytest.raises(SourceError) as caught:
+        source.fetch(None)
+    assert type(caught.value) is SourceError
+    assert str(caught.value) == f"The IMAP server {source.name} has no folder 'Nope'."
+
+
+# --- Bounds ------------------------------------------------------------------------------------
+
+
+def test_batches_are_bounded_in_bytes(account: Account) -> None:
+    """A batch stops once it holds batch_bytes, but always holds at least one message."""
+    account.append("INBOX", *(mail(f"m{i}", size=10_000) for i in range(5)))
+    with account.source(batch_bytes=25_000) as source:
+        assert [len(b.items) for b in fetch_all(source)[2]] == [2, 2, 1]
+    with account.source(batch_bytes=100) as source:
+        assert [len(b.items) for b in fetch_all(source)[2]] == [1, 1, 1, 1, 1]
+
+
+def test_large_message_keeps_its_first_bytes(account: Account) -> None:
+    """A message over max_message_bytes keeps one byte more and is read as too large."""
+    big = mail("big", size=20_000)
+    account.append("INBOX", big, mail("small"))
+    with account.source(max_message_bytes=5_000) as source:
+        first, second = fetch_all(source)[0]
+    assert first.raw == big[:5_001]
+    assert first.truncated
+    assert not second.truncated
+    assert "too_large" in first.message().defects
+    assert first.message().message_id == "big@example.com"
+
+
+# --- Settings, names and URLs (no server needed) -----------------------------------------------
+
+
+def test_credentials_never_show() -> None:
+    """repr, str and name never show the password or token."""
+    for secret in ({"password": "hunter2-S3cret"}, {"oauth2_token": "hunter2-S3cret"}):
+        source = ImapSource("mail.example.com", "jane@example.com", **secret)
+        shown = f"{source!r} {source.name} {source}"
+        assert "hunter2" not in shown
+        assert repr(source) == (
+            "ImapSource('mail.example.com', 'jane@example.com', port=993, security='tls')"
+        )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("imap://jane@mail.example.com/", ("mail.example.com", "jane", 993, Security.TLS, None)),
+        ("imaps://jane@mail.example.com", ("mail.example.com", "jane", 993, Security.TLS, None)),
+        (
+            "imap://jane%40example.com@mail.example.com:1143/?security=starttls",
+            ("mail.example.com", "jane@example.com", 1143, Security.STARTTLS, None),
+        ),
+        (
+            "imap://u@[::1]:143/?security=plain&folders=INBOX,Sent%20Items,a%2Cb",
+            ("::1", "u", 143, Security.PLAIN, ["INBOX", "Sent Items", "a,b"]),
+        ),
+    ],
+)
+def test_from_url(url: str, expected: tuple[object, ...]) -> None:
+    """URLs name the host, user, port, security and folders; the name reads back the same."""
+    source = ImapSource.from_url(url, password="pw")
+    folders = list(source._folders) if source._folders is not None else None
+    assert (source.host, source.username, source.port, source.security, folders) == expected
+    again = ImapSource.from_url(source.name, password="pw")
+    assert (again.host, again.username, again.port, again.name) == (*expected[:3], source.name)
+
+
+def test_from_url_names() -> None:
+    """The name is a URL without credentials."""
+    assert ImapSource.from_url("imap://jane@Mail.Example.com/", password="p").name == (
+        "imap://jane@mail.example.com:993/"
+    )
+    source = ImapSource("::1", "a b@c", password="p", security="plain")
+    assert source.name == "imap://a%20b%40c@[::1]:143/"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://jane@host/",
+            "An IMAP URL starts with imap:// or imaps://, not 'http://jane@host/'.",
+        ),
+        (
+            "imap://jane:hunter2@host/",
+            "An IMAP URL may not hold a password; pass it as password= instead.",
+        ),
+        ("imap://host/", "An IMAP URL reads imap://user@host:port/, not 'imap://host/'."),
+        (
+            "imap://jane@host/INBOX",
+            "An IMAP URL reads imap://user@host:port/, not 'imap://jane@host/INBOX'.",
+        ),
+        ("imap://jane@host:99999/", "Not an IMAP URL: 'imap://jane@host:99999/'."),
+        ("imap://jane@host/?user=x", "An IMAP URL takes security, folders and skip, not 'user'."),
+        ("imaps://jane@host/?security=plain", "An imaps:// URL always uses security 'tls'."),
+        (
+            "imap://jane@host/?security=ssl",
+            "The IMAP security must be one of tls, starttls, plain, not 'ssl'.",
+        ),
+    ],
+)
+def test_from_url_mistakes(url: str, message: str) -> None:
+    """A malformed URL is a setting error that never shows a password."""
+    with pytest.raises(SourceSettingError) as caught:
+        ImapSource.from_url(url, password="pw")
+    assert str(caught.value) == message
+    assert "hunter2" not in str(caught.value)
+
+
+def test_from_url_and_arguments_do_not_clash() -> None:
+    """A setting given in the URL cannot be given again as an argument."""
+    with pytest.raises(SourceSettingError) as caught:
+        ImapSource.from_url("imap://u@h:143/", password="p", port=144)
+    assert str(caught.value) == "The setting 'port' is given both in the URL and as an argument."
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"host": ""}, "The IMAP host must be a host name or address, not ''."),
+        ({"host": "a b"}, "The IMAP host must be a host name or address, not 'a b'."),
+        (
+            {"username": "a\r\nb"},
+            "The IMAP user name must be text without line breaks, not 'a\\r\\nb'.",
+        ),
+        ({"password": None}, "An IMAP source needs a password or an OAuth2 token (exactly one)."),
+        (
+            {"oauth2_token": "t"},
+            "An IMAP source needs a password or an OAuth2 token (exactly one).",
+        ),
+        (
+            {"password": "x\r\nA1 LOGOUT"},
+            "An IMAP password or token must be non-empty text without line breaks.",
+        ),
+        ({"security": "ssl"}, "The IMAP security must be one of tls, starttls, plain, not 'ssl'."),
+        ({"port": 0}, "The IMAP port must be from 1 to 65535, not 0."),
+        ({"timeout": 0}, "The IMAP timeout must be positive seconds, not 0."),
+        ({"batch_bytes": 0}, "batch_bytes must be a positive whole number, not 0."),
+        ({"folders": []}, "Give at least one folder, or None for every folder."),
+        ({"folders": [""]}, "A folder name must be non-empty text, not ''."),
+        ({"skip_roles": ["inbox"]}, "A flag must be one of draft, spam, trash, sent, not 'inbox'."),
+        (
+            {"roles": {"X": "archive"}},
+            "A flag must be one of draft, spam, trash, sent, not 'archive'.",
+        ),
+    ],
+)
+def test_setting_mistakes(arguments: dict[str, object], message: str) -> None:
+    """Settings that cannot work are refused at once with one sentence."""
+    given_arguments = {"host": "h", "username": "u", "password": "p", **arguments}
+    with pytest.raises(SourceSettingError) as caught:
+        ImapSource(**given_arguments)  # type: ignore[arg-type]
+    assert str(caught.value) == message
+
+
+def test_batch_limit_must_be_positive() -> None:
+    """A batch limit below one is refused before any connection is made."""
+    with pytest.raises(SourceSettingError) as caught:
+        ImapSource("h", "u", password="p").fetch(None, limit=0)
+    assert str(caught.value) == "The batch limit must be at least 1, not 0."
