@@ -3,8 +3,9 @@
 Invariants:
 - Nothing outside the scratch folder is read or written: the server runs from its own
   configuration (``-c``), with its own password file, sockets, state, log and Maildir storage.
-- The server listens on 127.0.0.1 only, without TLS, with plaintext login allowed there and no
-  delay after a failed login.
+- The server listens on 127.0.0.1 only: plain IMAP (with STARTTLS) on ``port`` and IMAP over
+  TLS on ``tls_port``, with a self-signed certificate made at start; plaintext login is allowed
+  and a failed login is answered without delay.
 - ``start`` returns only once the port has greeted with ``* OK``; ``stop`` kills the server's
   process group (the master and every child) and removes the scratch folder.
 
@@ -37,8 +38,9 @@ __all__ = ["DOVECOT", "CuttingProxy", "Dovecot", "unavailable_reason"]
 
 DOVECOT = Path("/usr/sbin/dovecot")
 
-#: Folders every account has, with their SPECIAL-USE role.
-SPECIAL_FOLDERS = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Junk": "\\Junk", "Trash": "\\Trash"}
+#: Folders every account has, with their SPECIAL-USE attribute. Junk has none, as on servers
+#: that do not mark every role: its role must come from its name.
+SPECIAL_FOLDERS = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Junk": None, "Trash": "\\Trash"}
 
 
 def unavailable_reason() -> str | None:
@@ -81,10 +83,27 @@ def _mail_user() -> tuple[str, str, int, int]:
     return entry.pw_name, group, entry.pw_uid, entry.pw_gid
 
 
-def _config(scratch: Path, port: int, major_minor: tuple[int, int]) -> str:
+def _make_certificate(scratch: Path) -> None:
+    """A self-signed certificate for 127.0.0.1 and localhost (``cert.pem``, ``key.pem``)."""
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=localhost"),
+            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+            *("-keyout", str(scratch / "key.pem"), "-out", str(scratch / "cert.pem")),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def _config(scratch: Path, port: int, tls_port: int, major_minor: tuple[int, int]) -> str:
     user, group, uid, gid = _mail_user()
     mailboxes = "\n".join(
-        f"  mailbox {name} {{\n    special_use = {use}\n    auto = create\n  }}"
+        f"  mailbox {name} {{\n"
+        + (f"    special_use = {use}\n" if use else "")
+        + "    auto = create\n  }"
         for name, use in SPECIAL_FOLDERS.items()
     )
     common = f"""\
@@ -93,7 +112,7 @@ listen = 127.0.0.1
 base_dir = {scratch}/run
 state_dir = {scratch}/state
 log_path = {scratch}/log
-ssl = no
+ssl = yes
 auth_mechanisms = plain login
 auth_failure_delay = 0
 default_internal_user = {user}
@@ -109,7 +128,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {tls_port}
+    ssl = yes
   }}
 }}
 service anvil {{
@@ -132,6 +152,8 @@ dovecot_config_version = 2.4.0
 dovecot_storage_version = 2.4.0
 {common}
 auth_allow_cleartext = yes
+ssl_server_cert_file = {scratch}/cert.pem
+ssl_server_key_file = {scratch}/key.pem
 mail_driver = maildir
 mail_home = {scratch}/mail/%{{user}}
 mail_path = ~/Maildir
@@ -149,6 +171,8 @@ userdb static {{
     return f"""\
 {common}
 disable_plaintext_auth = no
+ssl_cert = <{scratch}/cert.pem
+ssl_key = <{scratch}/key.pem
 mail_location = maildir:~/Maildir
 passdb {{
   driver = passwd-file
@@ -166,7 +190,10 @@ class Dovecot:
     """One running Dovecot; ``add_user`` makes accounts, ``connect`` logs in to set mail up."""
 
     scratch: Path
+    #: Plain IMAP, with STARTTLS offered.
     port: int
+    #: IMAP over TLS, with the self-signed certificate ``scratch / "cert.pem"``.
+    tls_port: int = 0
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
     users: dict[str, str] = field(default_factory=dict)
@@ -184,10 +211,13 @@ class Dovecot:
         (scratch / "mail").mkdir()
         os.chown(scratch / "mail", uid, gid)
         (scratch / "users").mkdir()
+        _make_certificate(scratch)
         server = cls(scratch=scratch, port=0)
         last_error = ""
         for _attempt in range(3):
-            server.port = _free_port()
+            server.port, server.tls_port = _free_port(), _free_port()
+            if server.port == server.tls_port:
+                continue
             try:
                 server.launch(timeout)
             except RuntimeError as err:
@@ -202,7 +232,7 @@ class Dovecot:
         """Start the master process on ``port`` and wait for the greeting."""
         major_minor = version() or (2, 3)
         conf = self.scratch / "dovecot.conf"
-        conf.write_text(_config(self.scratch, self.port, major_minor))
+        conf.write_text(_config(self.scratch, self.port, self.tls_port, major_minor))
         self.process = subprocess.Popen(
             [str(DOVECOT), "-F", "-c", str(conf)],
             stdin=subprocess.DEVNULL,
@@ -250,6 +280,11 @@ class Dovecot:
         process.wait()
         if process.stderr:
             process.stderr.close()
+
+    @property
+    def certificate(self) -> Path:
+        """The server's self-signed certificate, for an SSL context that trusts it."""
+        return self.scratch / "cert.pem"
 
     def log(self) -> str:
         """The server's log so far (for failure messages)."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import itertools
 import os
 import socket
-from collections.abc import Iterator, Sequence
+import ssl
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -262,7 +265,7 @@ def test_changed_uidvalidity_resyncs_that_folder_only(account: Account) -> None:
 
 
 def test_expunged_mail_is_skipped_for_good(account: Account) -> None:
-    """Messages expunged before a sync are skipped, and later syncs do not look for them."""
+    """Expunged messages are skipped, and syncs after them do not search for them again."""
     account.append("INBOX", *(mail(f"m{i}") for i in range(5)))
     with account.imap() as conn:
         conn.select("INBOX")
@@ -271,8 +274,18 @@ def test_expunged_mail_is_skipped_for_good(account: Account) -> None:
     with account.source() as source:
         found, cursor, _ = fetch_all(source, (2,))
         assert tags(found) == ["m0", "m2", "m3"]
-        assert ",5]" in cursor.split('"INBOX":')[1]
-        assert source.fetch(cursor).items == ()
+        assert '"INBOX":[' in cursor
+        assert cursor.split('"INBOX":[')[1].split("]")[0].endswith(",5")
+        # Two more arrive and go before the next sync: ``UID 6:*`` then answers with UID 4.
+        account.append("INBOX", mail("m5"), mail("m6"))
+        with account.imap() as conn:
+            conn.select("INBOX")
+            conn.uid("STORE", "6:7", "+FLAGS.SILENT", "(\\Deleted)")
+            conn.expunge()
+        batch = source.fetch(cursor)
+        assert (batch.items, batch.done) == ((), True)
+        assert cursor.split('"INBOX":[')[1].split("]")[0].endswith(",5")
+        assert batch.cursor.split('"INBOX":[')[1].split("]")[0].endswith(",7")
 
 
 # --- Failures ------------------------------------------------------------------------------------
@@ -386,13 +399,42 @@ def test_xoauth2_refused_by_the_server_is_an_authentication_failure(account: Acc
         source.fetch(None)
 
 
-def test_starttls_is_required_when_asked(account: Account) -> None:
-    """With security 'starttls' a server without STARTTLS is refused, never used in plain."""
-    source = account.source(security="starttls")
+def test_tls_with_a_trusted_certificate(account: Account) -> None:
+    """TLS (the default) connects to the TLS port when the certificate is trusted."""
+    context = ssl.create_default_context(cafile=str(account.server.certificate))
+    account.append("INBOX", mail("a"))
+    source = ImapSource(
+        account.server.host,
+        account.user,
+        password=account.password,
+        port=account.server.tls_port,
+        ssl_context=context,
+    )
+    with source:
+        assert tags(source.fetch(None).items) == ["a"]
+        assert isinstance(source._conn.sock, ssl.SSLSocket)  # type: ignore[union-attr]
+
+
+def test_starttls_upgrades_before_logging_in(account: Account) -> None:
+    """STARTTLS turns the plain port's connection into TLS before the password is sent."""
+    context = ssl.create_default_context(cafile=str(account.server.certificate))
+    with account.source(security="starttls", ssl_context=context) as source:
+        assert source.folders()[0].name == "INBOX"
+        assert isinstance(source._conn.sock, ssl.SSLSocket)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_an_untrusted_certificate_is_refused(account: Account, security: str) -> None:
+    """A certificate the system does not trust is a setting error, never retried as temporary."""
+    port = account.server.tls_port if security == "tls" else account.server.port
+    source = account.source(port=port, security=security)
     with pytest.raises(SourceError) as caught:
         source.fetch(None)
-    assert not isinstance(caught.value, TemporaryError | AuthenticationError)
-    assert str(caught.value) == f"The IMAP server {source.name} does not offer STARTTLS."
+    assert type(caught.value) is SourceError
+    assert str(caught.value) == (
+        f"The IMAP server {source.name} presented a certificate that cannot be verified."
+    )
+    assert isinstance(caught.value.__cause__, ssl.SSLCertVerificationError)
 
 
 def test_tls_against_a_plain_port_is_temporary(account: Account) -> None:
@@ -413,6 +455,203 @@ def test_silent_server_times_out() -> None:
         with pytest.raises(TemporaryError) as caught:
             source.fetch(None)
     assert str(caught.value) == f"Cannot connect to the IMAP server {source.name}: timed out."
+
+
+# --- What Dovecot will not do: a scripted server --------------------------------------------------
+
+Answer = bytes | tuple[bytes, bytes]
+
+
+class ScriptedServer:
+    """A loopback IMAP server that answers each command from a script, for servers unlike Dovecot.
+
+    *answers* maps a command (``LOGIN``, ``UID FETCH``...) to the reply, with ``{tag}`` standing
+    for the command's tag; a pair is a continuation (``+ ...``) and the reply after the client's
+    next line. Every line the client sends is kept in ``received``.
+    """
+
+    def __init__(self, greeting: bytes, answers: dict[str, Answer]) -> None:
+        self.greeting = greeting
+        self.answers = {
+            "CAPABILITY": b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n",
+            "LOGOUT": b"* BYE bye\r\n{tag} OK done\r\n",
+            **answers,
+        }
+        self.received: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as lines:
+                conn.sendall(self.greeting)
+                for line in lines:
+                    self.received.append(line.rstrip(b"\r\n"))
+                    tag, _, rest = line.partition(b" ")
+                    words = rest.split()
+                    name = b" ".join(words[:2] if words[:1] == [b"UID"] else words[:1])
+                    answer = self.answers.get(name.decode().upper(), b"{tag} BAD unknown\r\n")
+                    if isinstance(answer, tuple):
+                        conn.sendall(answer[0])
+                        self.received.append(next(lines, b"").rstrip(b"\r\n"))
+                        answer = answer[1]
+                    conn.sendall(answer.replace(b"{tag}", tag))
+
+    def source(self, **options: object) -> ImapSource:
+        """A source for this server over plain loopback, with a password unless told."""
+        options.setdefault("security", "plain")
+        if "oauth2_token" not in options:
+            options.setdefault("password", "pw")
+        return ImapSource("127.0.0.1", "jane", port=self.port, timeout=5, **options)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Stop accepting connections."""
+        self.listener.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., ScriptedServer]]:
+    """Start scripted servers; each is closed after the test."""
+    made: list[ScriptedServer] = []
+
+    def start(answers: dict[str, Answer], greeting: bytes = b"* OK ready\r\n") -> ScriptedServer:
+        made.append(ScriptedServer(greeting, answers))
+        return made[-1]
+
+    yield start
+    for server in made:
+        server.close()
+
+
+LOGGED_IN = {"LOGIN": b"{tag} OK logged in\r\n"}
+
+
+def test_starttls_is_required_when_asked(scripted: Callable[..., ScriptedServer]) -> None:
+    """With security 'starttls' a server without STARTTLS is refused, never used in plain."""
+    server = scripted(LOGGED_IN)
+    source = server.source(security="starttls")
+    with pytest.raises(SourceError) as caught:
+        source.fetch(None)
+    assert type(caught.value) is SourceError
+    assert str(caught.value) == f"The IMAP server {source.name} does not offer STARTTLS."
+    assert not any(line.split()[1:2] == [b"LOGIN"] for line in server.received)
+
+
+def test_login_disabled_without_tls_is_refused(scripted: Callable[..., ScriptedServer]) -> None:
+    """A server that refuses plaintext login is not sent the password."""
+    server = scripted({"CAPABILITY": b"* CAPABILITY IMAP4rev1 LOGINDISABLED\r\n{tag} OK done\r\n"})
+    source = server.source()
+    with pytest.raises(SourceError) as caught:
+        source.fetch(None)
+    assert str(caught.value) == (
+        f"The IMAP server {source.name} refuses to log in without TLS; use security 'tls' or "
+        "'starttls'."
+    )
+    assert not any(b"LOGIN" in line for line in server.received)
+
+
+@pytest.mark.parametrize(
+    ("greeting", "answers", "message"),
+    [
+        (
+            b"* BYE too many connections\r\n",
+            {},
+            "Cannot connect to the IMAP server {name}: the server ended the session.",
+        ),
+        (
+            b"* OK ready\r\n",
+            {"LOGIN": b"{tag} NO [UNAVAILABLE] maintenance\r\n"},
+            "The IMAP server {name} cannot log in 'jane' just now.",
+        ),
+        (
+            b"* OK ready\r\n",
+            {**LOGGED_IN, "LIST": b"* BYE shutting down\r\n"},
+            "Lost the connection to the IMAP server {name} while listing folders: the server "
+            "ended the session.",
+        ),
+        (
+            b"* OK ready\r\n",
+            {**LOGGED_IN, "LIST": b"{tag} NO [SERVERBUG] oops\r\n"},
+            "The IMAP server {name} refused to list folders just now.",
+        ),
+    ],
+    ids=["busy-greeting", "login-unavailable", "bye", "list-refused"],
+)
+def test_servers_in_trouble_are_temporary(
+    scripted: Callable[..., ScriptedServer],
+    greeting: bytes,
+    answers: dict[str, Answer],
+    message: str,
+) -> None:
+    """A busy or failing server is a temporary failure: the sync backs off and retries."""
+    source = scripted(answers, greeting).source()
+    with pytest.raises(TemporaryError) as caught:
+        source.fetch(None)
+    assert str(caught.value) == message.format(name=source.name)
+
+
+def test_xoauth2_sends_the_bearer_token(scripted: Callable[..., ScriptedServer]) -> None:
+    """XOAUTH2 sends the user and token as SASL says, and logs in."""
+    server = scripted(
+        {
+            "AUTHENTICATE": (b"+ \r\n", b"{tag} OK welcome\r\n"),
+            "LIST": b'* LIST () "/" INBOX\r\n{tag} OK done\r\n',
+        }
+    )
+    with server.source(oauth2_token="ya29.tok") as source:
+        assert [f.name for f in source.folders()] == ["INBOX"]
+    command, answer = server.received[1:3]  # after CAPABILITY
+    assert command.endswith(b" AUTHENTICATE XOAUTH2")
+    assert base64.b64decode(answer) == b"user=jane\x01auth=Bearer ya29.tok\x01\x01"
+
+
+def test_xoauth2_rejected_is_an_authentication_failure(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    """A refused token (the server's error challenge, then NO) is an authentication failure."""
+    error = base64.b64encode(b'{"status":"401","schemes":"Bearer"}')
+    server = scripted(
+        {"AUTHENTICATE": (b"+ " + error + b"\r\n", b"{tag} NO [AUTHENTICATIONFAILED] no\r\n")}
+    )
+    source = server.source(oauth2_token="ya29.tok")
+    with pytest.raises(AuthenticationError) as caught:
+        source.fetch(None)
+    assert str(caught.value) == f"The IMAP server {source.name} rejected the login of 'jane'."
+    assert "ya29" not in str(caught.value)
+
+
+def test_roles_come_from_names_without_special_use(scripted: Callable[..., ScriptedServer]) -> None:
+    """Without SPECIAL-USE, well-known names give roles; unselectable and virtual folders go."""
+    listing = b"".join(
+        [
+            b'* LIST (\\HasNoChildren) "." INBOX\r\n',
+            b'* LIST (\\Noselect \\HasChildren) "." "[Gmail]"\r\n',
+            b'* LIST (\\HasNoChildren \\All) "." "[Gmail].All Mail"\r\n',
+            b'* LIST () "." "INBOX.Sent Items"\r\n',
+            b'* LIST () "." {13}\r\nDeleted Items\r\n',
+            b'* LIST () "." "Entw&APw-rfe"\r\n',
+            b'* LIST (\\Marked) "." Spam\r\n',
+            b'* LIST () NIL "Say \\"hi\\""\r\n',
+            b"{tag} OK done\r\n",
+        ]
+    )
+    server = scripted({**LOGGED_IN, "LIST": listing})
+    with server.source() as source:
+        folders = source.folders()
+    assert [(f.name, set(f.flags), f.separator) for f in folders] == [
+        ("INBOX", set(), "."),
+        ("Deleted Items", {Flag.TRASH}, "."),
+        ("Entwürfe", set(), "."),
+        ("INBOX.Sent Items", {Flag.SENT}, "."),
+        ('Say "hi"', set(), ""),
+        ("Spam", {Flag.SPAM}, "."),
+    ]
+    assert b'LIST "" "*"' in server.received[2]
 
 
 # --- What syncing leaves alone, and what it reports --------------------------------------------
