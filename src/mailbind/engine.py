@@ -406,15 +406,7 @@ def soft_delete_contact(
     index: ContactIndex | None = None,
 ) -> ContactChange:
     """Mark the contact deleted at *at*: it keeps its messages and its addresses are suppressed."""
-    index = _index(store, policy, index)
-    contact = _existing(index, contact_id)
-    return _change(
-        store,
-        index,
-        contact.addresses,
-        lambda: index.soft_delete(contact_id, at),
-        saved=contact_id,
-    )
+    return _lifecycle(store, contact_id, policy, index, lambda i: i.soft_delete(contact_id, at))
 
 
 def restore_contact(
@@ -425,11 +417,7 @@ def restore_contact(
     index: ContactIndex | None = None,
 ) -> ContactChange:
     """Undo a soft delete, lifting the suppressions it recorded."""
-    index = _index(store, policy, index)
-    contact = _existing(index, contact_id)
-    return _change(
-        store, index, contact.addresses, lambda: index.restore(contact_id), saved=contact_id
-    )
+    return _lifecycle(store, contact_id, policy, index, lambda i: i.restore(contact_id))
 
 
 def destroy_contact(
@@ -443,10 +431,33 @@ def destroy_contact(
 
     Its addresses are suppressed, so automatic creation never brings it back.
     """
+    return _lifecycle(
+        store, contact_id, policy, index, lambda i: i.destroy(contact_id), destroy=True
+    )
+
+
+def _lifecycle(
+    store: Store,
+    contact_id: str,
+    policy: Policy | None,
+    index: ContactIndex | None,
+    apply: Callable[[ContactIndex], tuple[OwnerChange, ...]],
+    *,
+    destroy: bool = False,
+) -> ContactChange:
+    """Apply a change to the stored contact *contact_id* through the index and store it."""
     index = _index(store, policy, index)
-    contact = _existing(index, contact_id)
+    contact = index.get(contact_id)
+    if contact is None:
+        raise ContactError(f"No contact has the id {contact_id!r}.")
+    live = index
     return _change(
-        store, index, contact.addresses, lambda: index.destroy(contact_id), destroyed=contact_id
+        store,
+        index,
+        contact.addresses,
+        lambda: apply(live),
+        saved=None if destroy else contact_id,
+        destroyed=contact_id if destroy else None,
     )
 
 
@@ -465,10 +476,3 @@ def suppress_address(
     change = ContactChange(suppressed=() if record == before else (record,))
     store.apply_contact_change(change)
     return change
-
-
-def _existing(index: ContactIndex, contact_id: str) -> Contact:
-    contact = index.get(contact_id)
-    if contact is None:
-        raise ContactError(f"No contact has the id {contact_id!r}.")
-    return contact
