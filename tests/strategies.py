@@ -15,6 +15,7 @@ from mailbind import (
     Canonicalization,
     Contact,
     ContactScope,
+    Event,
     Flag,
     Mailbox,
     Message,
@@ -325,7 +326,7 @@ def contact_times() -> st.SearchStrategy[datetime]:
 def contacts(
     draw: st.DrawFn, ids: st.SearchStrategy[str] | None = None, *, deleted: bool | None = None
 ) -> Contact:
-    """A `Contact` over `CONTACT_ADDRESSES`; soft-deleted or not as *deleted* says (None: either)."""
+    """A `Contact` over `CONTACT_ADDRESSES`, soft-deleted as *deleted* says (None: either way)."""
     pool = st.sampled_from(CONTACT_ADDRESSES)
     if deleted is None:
         deleted_at = draw(st.none() | contact_times())
@@ -343,6 +344,26 @@ def contacts(
 def contact_sets(max_size: int = 6) -> st.SearchStrategy[list[Contact]]:
     """Contacts with distinct ids."""
     return st.lists(contacts(), unique_by=lambda c: c.id, max_size=max_size)
+
+
+@st.composite
+def events(draw: st.DrawFn, *, texts: st.SearchStrategy[str] | None = None) -> Event:
+    """An `Event` made by ``Event.build``: participants from `MESSAGE_ADDRESSES`, text drawn."""
+    text = texts if texts is not None else st.text(max_size=30)
+    start = draw(sent_times())
+    return Event.build(
+        uid=draw(st.just("") | st.from_regex(r"[a-z0-9]{1,12}@calendar\.example", fullmatch=True)),
+        organizer=draw(st.none() | st.sampled_from(MESSAGE_ADDRESSES)),
+        attendees=draw(st.lists(st.sampled_from(MESSAGE_ADDRESSES), max_size=3)),
+        start=start,
+        end=None if start is None else start + draw(st.timedeltas(timedelta(0), timedelta(days=2))),
+        title=draw(text),
+        description=draw(text),
+        location=draw(text),
+        conference_url=draw(text.map(lambda t: f"https://meet.example/{t}") | st.just("")),
+        cancelled=draw(st.booleans()),
+        flags=draw(st.frozensets(st.sampled_from(list(Flag)), max_size=1)),
+    )
 
 
 __all__ = ["st"]

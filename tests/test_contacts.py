@@ -237,8 +237,10 @@ def test_index_reads_like_a_collection() -> None:
     index = ContactIndex([a, b])
     assert len(index) == 2
     assert list(index) == [a, b]
-    assert index.get("c1") is a and index.get("nope") is None
-    assert "c2" in index and "c3" not in index
+    assert index.get("c1") is a
+    assert index.get("nope") is None
+    assert "c2" in index
+    assert "c3" not in index
     assert index.resolve("A2@X.IO") is a
     assert index.key("A2@X.IO") == "a2@x.io"
     assert repr(index) == "<ContactIndex: 2 contacts, 3 keys, 0 suppressed>"
@@ -265,7 +267,8 @@ def test_soft_delete_keeps_the_messages_and_suppresses() -> None:
     index = ContactIndex([make("c1", "jane@x.io", "j@x.io")])
     assert index.soft_delete("c1", T1) == ()
     contact = index.resolve("jane@x.io")
-    assert contact is not None and contact.deleted_at == T1
+    assert contact is not None
+    assert contact.deleted_at == T1
     assert dict(index.suppressed) == {
         "jane@x.io": Suppression("jane@x.io", SuppressionReason.SOFT_DELETED, "c1"),
         "j@x.io": Suppression("j@x.io", SuppressionReason.SOFT_DELETED, "c1"),
@@ -309,7 +312,8 @@ def test_creating_by_hand_lifts_the_suppression() -> None:
     index = ContactIndex([make("c1", "jane@x.io")])
     index.destroy("c1")
     index.suppress("erased@x.io")
-    assert index.is_suppressed("JANE@x.io") and index.is_suppressed("erased@x.io")
+    assert index.is_suppressed("JANE@x.io")
+    assert index.is_suppressed("erased@x.io")
     index.upsert(make("c2", "jane@x.io", "erased@x.io"))
     assert not index.suppressed
 
@@ -330,7 +334,8 @@ def test_a_request_outlives_later_deletions() -> None:
     assert index.suppressed["jane@x.io"] == Suppression(
         "jane@x.io", SuppressionReason.REQUESTED, None
     )
-    assert index.unsuppress("jane@x.io") and not index.unsuppress("jane@x.io")
+    assert index.unsuppress("jane@x.io")
+    assert not index.unsuppress("jane@x.io")
 
 
 def test_operations_on_unknown_contacts_are_errors() -> None:

@@ -19,8 +19,9 @@ from mailbind.testing import snapshot
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is a POSIX signal")
 
-#: How many times the sync is killed; the seed fixes where.
-KILLS = 18
+#: The sync is killed at most this many times, and must have been killed at least the second
+#: number of times before it finishes; the seed fixes the waits before each kill.
+MAX_KILLS, MIN_KILLS = 20, 12
 SEED = 20240601
 
 SCRIPT = textwrap.dedent(
@@ -134,8 +135,9 @@ def test_a_killed_sync_restarted_ends_as_an_uninterrupted_one(tmp_path: Path) ->
     while True:
         runs += 1
         proc = start(script, anna, ben, crashed)
-        if kills < KILLS:
-            time.sleep(rng.uniform(0, sync_time / 6))
+        if kills < MAX_KILLS:
+            # On average the kills spread over one whole uninterrupted sync.
+            time.sleep(rng.uniform(0, 2 * sync_time / MAX_KILLS))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.communicate()
@@ -144,7 +146,7 @@ def test_a_killed_sync_restarted_ends_as_an_uninterrupted_one(tmp_path: Path) ->
                 continue
         finish(proc)
         break
-    assert kills == KILLS, f"only {kills} kills landed in {runs} runs"
+    assert kills >= MIN_KILLS, f"only {kills} kills landed in {runs} runs"
 
     db = sqlite3.connect(crashed)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

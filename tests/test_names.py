@@ -131,7 +131,8 @@ def test_name_from_display_is_total_and_clean(display: str) -> None:
     name = name_from_display(display)
     if name is not None:
         first, last = name
-        assert first and first == first.strip()
+        assert first
+        assert first == first.strip()
         assert last == last.strip()
         assert "@" not in first + last
 

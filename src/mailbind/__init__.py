@@ -36,6 +36,7 @@ from .errors import (
     StoreError,
     TemporaryError,
 )
+from .events import Event, EventError
 from .messages import (
     Attachment,
     Defect,
@@ -48,6 +49,7 @@ from .messages import (
     normalize_message_id,
 )
 from .names import company_name, name_from_display, name_from_local
+from .planning import ContactPlan, NewContact, Skipped, SkipReason, plan_contacts
 from .policy import ContactScope, Mailbox, Policy
 from .providers import (
     bundled_free_providers,
@@ -86,10 +88,13 @@ __all__ = [
     "Contact",
     "ContactError",
     "ContactIndex",
+    "ContactPlan",
     "ContactScope",
     "Decision",
     "Defect",
     "Direction",
+    "Event",
+    "EventError",
     "Flag",
     "Holding",
     "InvalidAddressError",
@@ -98,6 +103,7 @@ __all__ = [
     "Mailbox",
     "Message",
     "MessageError",
+    "NewContact",
     "OwnerChange",
     "Participant",
     "Policy",
@@ -107,6 +113,8 @@ __all__ = [
     "Role",
     "Schedule",
     "SharingLevel",
+    "SkipReason",
+    "Skipped",
     "SourceError",
     "StoreError",
     "Suppression",
@@ -120,6 +128,7 @@ __all__ = [
     "company_name",
     "decide",
     "direction",
+    "is_blocked",
     "is_bulk",
     "is_colleague",
     "is_free_provider",
@@ -128,10 +137,10 @@ __all__ = [
     "name_from_display",
     "name_from_local",
     "normalize_message_id",
-    "is_blocked",
     "normalize_role",
     "parse_address",
     "parse_participants",
+    "plan_contacts",
     "redact",
     "reevaluate",
     "registrable_domain",

@@ -9,6 +9,9 @@ Invariants:
 
 from __future__ import annotations
 
+from typing import overload
+
+from .events import Event, redact_event
 from .messages import Message, MessageError, SharingLevel
 
 __all__ = ["METADATA_HEADERS", "SUBJECT_HEADERS", "redact"]
@@ -35,13 +38,22 @@ SUBJECT_HEADERS = METADATA_HEADERS | {"subject"}
 _KEPT_HEADERS = {SharingLevel.METADATA: METADATA_HEADERS, SharingLevel.SUBJECT: SUBJECT_HEADERS}
 
 
-def redact(message: Message, level: SharingLevel | str) -> Message:
+@overload
+def redact(message: Message, level: SharingLevel | str) -> Message: ...
+
+
+@overload
+def redact(message: Event, level: SharingLevel | str) -> Event: ...
+
+
+def redact(message: Message | Event, level: SharingLevel | str) -> Message | Event:
     """*message* as a reader at *level* may see it; the same object when nothing is removed.
 
     At ``METADATA`` the participants, the send time, the identifiers (Message-ID, key), the
     flags, the defects and the `METADATA_HEADERS` stay; the subject, both bodies and the
     attachments are withheld (None) and every other header is gone. ``SUBJECT`` also keeps the
-    subject and the ``Subject`` header. ``EVERYTHING`` keeps everything.
+    subject and the ``Subject`` header. ``EVERYTHING`` keeps everything. A calendar `Event`
+    is redacted by `redact_event` (RULES 8).
 
     Raises `MessageError` (a `ValueError`) when *level* is not a sharing level.
     """
@@ -49,6 +61,8 @@ def redact(message: Message, level: SharingLevel | str) -> Message:
         level = _level(level)
     if level >= message.level:
         return message
+    if isinstance(message, Event):
+        return redact_event(message, level)
     return _redact_message(message, level)
 
 

@@ -4,7 +4,8 @@ Invariants:
 - Every function here is pure: values in, values out; no clock, no environment, no I/O.
 - `decide` returns *every* reason that applied, in the order of `Reason`, so a user can always
   be told why; a message is synced exactly when no excluding reason applied.
-- The same predicates serve importing, `reevaluate` and explaining.
+- The same predicates serve importing, `reevaluate` and explaining, and calendar events as
+  well as messages: an `Event` offers the same participants, flags and headers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from enum import StrEnum
 
 from .addresses import Address, Role, parse_address
 from .errors import InvalidAddressError, PolicyError
+from .events import Event
 from .messages import Direction, Flag, Message, SharingLevel
 from .policy import FACTS_CACHE_SIZE, Mailbox, Policy
 from .providers import is_free_provider, is_impersonal
@@ -197,7 +199,7 @@ def _label_flags(value: str) -> frozenset[Flag]:
     return frozenset(flag for flag in flags if flag is not None)
 
 
-def _header_facts(message: Message) -> tuple[bool, frozenset[Flag]]:
+def _header_facts(message: Message | Event) -> tuple[bool, frozenset[Flag]]:
     """One pass over the headers: whether they mark bulk mail, and the message's flags."""
     bulk = False
     flags = message.flags
@@ -212,7 +214,7 @@ def _header_facts(message: Message) -> tuple[bool, frozenset[Flag]]:
     return bulk, flags
 
 
-def is_bulk(message: Message) -> bool:
+def is_bulk(message: Message | Event) -> bool:
     """True when the message carries mailing-list or bulk headers (RULES 2.4).
 
     ``List-Id`` or ``List-Unsubscribe`` with a value, ``Precedence: bulk``, ``list`` or
@@ -222,7 +224,7 @@ def is_bulk(message: Message) -> bool:
     return _header_facts(message)[0]
 
 
-def _source_flags(message: Message) -> frozenset[Flag]:
+def _source_flags(message: Message | Event) -> frozenset[Flag]:
     """What the source knows of *message*: its flags, with a Takeout ``X-Gmail-Labels`` read."""
     return _header_facts(message)[1]
 
@@ -328,7 +330,7 @@ _FROM, _SENDER, _REPLY_TO = Role.FROM, Role.SENDER, Role.REPLY_TO
 _FLAG_BITS = ((Flag.DRAFT, _DRAFT), (Flag.SPAM, _SPAM), (Flag.TRASH, _TRASH))
 
 
-def _observe(message: Message, mailbox: Mailbox, policy: Policy) -> int:
+def _observe(message: Message | Event, mailbox: Mailbox, policy: Policy) -> int:
     """What one pass over the message's participants, headers and flags found, as bits."""
     canon = policy.canonicalization
     own = mailbox.keys_under(canon) if canon.strip_subaddress or canon.fold_gmail else mailbox._keys
@@ -382,7 +384,7 @@ def _is_internal(bits: int) -> bool:
     return bits & (_PRESENT | _EXTERNAL | _UNREADABLE | _OWNER_FREE) == _PRESENT
 
 
-def is_internal(message: Message, mailbox: Mailbox, policy: Policy) -> bool:
+def is_internal(message: Message | Event, mailbox: Mailbox, policy: Policy) -> bool:
     """True when every From, To, Cc and Bcc participant is a colleague (RULES 3.2).
 
     An unreadable participant is not a colleague; a message naming nobody at all is not
@@ -391,7 +393,9 @@ def is_internal(message: Message, mailbox: Mailbox, policy: Policy) -> bool:
     return _is_internal(_observe(message, mailbox, policy))
 
 
-def direction(message: Message, mailbox: Mailbox, policy: Policy | None = None) -> Direction:
+def direction(
+    message: Message | Event, mailbox: Mailbox, policy: Policy | None = None
+) -> Direction:
     """OUTGOING when the owner sent the message, INCOMING otherwise (RULES 3.1).
 
     The owner sent it when a From address is the owner's or an alias, or the source files it
@@ -450,7 +454,7 @@ def _decision(key: int, level: SharingLevel) -> Decision:
     return made
 
 
-def decide(message: Message, mailbox: Mailbox, policy: Policy) -> Decision:
+def decide(message: Message | Event, mailbox: Mailbox, policy: Policy) -> Decision:
     """Whether *message* syncs into *mailbox* under *policy*, with every reason that applied.
 
     A pure function of its arguments: the same inputs always give the same decision.

@@ -1,0 +1,282 @@
+"""Automatic contact creation: which new contacts synced mail calls for (RULES 6).
+
+Invariants:
+- Only messages (and events) that sync into the mailbox, as `decide` says, can propose a
+  contact; every participant that does not lead to a proposal is reported once, by identity
+  key, with the reason code that kept it out.
+- Never proposed: an unreadable address, the owner or an alias, a colleague, an impersonal
+  address, a free-provider address (unless the mailbox allows them), a suppressed key, or a key
+  that already resolves to a contact (soft-deleted ones included).
+- One proposal per identity key (after the policy's canonicalisation). The plan is a pure
+  function of the *set* of messages: their order never changes it.
+- The index and the policy must compare addresses alike: a different canonicalisation is a
+  `ContactError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from .addresses import Address, Participant, Role
+from .contacts import ContactIndex
+from .errors import ContactError
+from .events import Event
+from .messages import Direction, Message
+from .names import company_name, name_from_display, name_from_local
+from .policy import ContactScope, Mailbox, Policy
+from .providers import is_free_provider, is_impersonal
+from .rules import Decision, decide, is_colleague
+
+__all__ = ["ContactPlan", "NewContact", "SkipReason", "Skipped", "plan_contacts"]
+
+
+class SkipReason(StrEnum):
+    """Why a participant did not become a new contact: stable codes, safe to store and show.
+
+    When one address has several reasons across messages, the plan reports the first in this
+    order.
+    """
+
+    DISABLED = "disabled"
+    UNREADABLE = "unreadable"
+    SELF = "self"
+    COLLEAGUE = "colleague"
+    IMPERSONAL = "impersonal"
+    FREE_PROVIDER = "free_provider"
+    SUPPRESSED = "suppressed"
+    ALREADY_KNOWN = "already_known"
+    OUTSIDE_SCOPE = "outside_scope"
+    EVENT_CANCELLED = "event_cancelled"
+    MESSAGE_NOT_SYNCED = "message_not_synced"
+
+    @property
+    def description(self) -> str:
+        """One sentence for a person."""
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS = {
+    SkipReason.DISABLED: "The mailbox does not create contacts automatically.",
+    SkipReason.UNREADABLE: "The address could not be read.",
+    SkipReason.SELF: "The address is the mailbox owner's or one of the aliases.",
+    SkipReason.COLLEAGUE: "The address belongs to a colleague.",
+    SkipReason.IMPERSONAL: "The address is a role or automated address.",
+    SkipReason.FREE_PROVIDER: "The address is on a free mail provider, which the mailbox skips.",
+    SkipReason.SUPPRESSED: "The address was deleted or suppressed, so it is never re-created.",
+    SkipReason.ALREADY_KNOWN: "The address already belongs to a contact.",
+    SkipReason.OUTSIDE_SCOPE: "The address appears only where the mailbox's scope does not look.",
+    SkipReason.EVENT_CANCELLED: "The address appears only in cancelled events.",
+    SkipReason.MESSAGE_NOT_SYNCED: "The address appears only in mail that does not sync.",
+}
+
+_RANK = {reason: i for i, reason in enumerate(SkipReason)}
+_ROLE_RANK = {role: i for i, role in enumerate(Role)}
+#: Roles whose participants may become contacts, by scope.
+_RECEIVED_ROLES = frozenset({Role.FROM, Role.TO, Role.CC, Role.BCC})
+_SENT_ROLES = frozenset({Role.TO, Role.CC, Role.BCC})
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    """A contact to create: its primary address, names, company, and where it was first seen."""
+
+    address: Address
+    first_name: str
+    last_name: str
+    #: The registrable domain of a work address (ASCII); None on a free provider.
+    company_domain: str | None
+    #: The company name the domain suggests (``acme.co.uk`` -> Acme); None with no domain.
+    company_name: str | None
+    #: The key of the earliest message (or event) that introduced the address.
+    message_key: str
+    #: The key the address is indexed under (identity key after canonicalisation).
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A participant that did not lead to a new contact, and why."""
+
+    #: The key the address is indexed under; None when the address could not be read.
+    key: str | None
+    reason: SkipReason
+    #: The key of the earliest message (or event) where this reason applied.
+    message_key: str
+    #: The entry as written (for an unreadable address, its raw text).
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPlan:
+    """What automatic creation proposes for a set of messages, and what it left out."""
+
+    #: One proposal per key, in the order the addresses were first seen.
+    new: tuple[NewContact, ...]
+    #: One entry per key (or unreadable text) that was not proposed, sorted by key.
+    skipped: tuple[Skipped, ...]
+
+
+#: (no date, date, message key, role, display name, raw text, address) - a total order, so the
+#: earliest occurrence of an address is the same whatever order the messages come in.
+_Order = tuple[bool, datetime, str, int, str, str, str]
+_NO_DATE = datetime.min.replace(tzinfo=UTC)
+
+
+def _when(item: Message | Event) -> datetime | None:
+    moment = item.start if isinstance(item, Event) else item.sent_at
+    if moment is not None and moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _order(when: datetime | None, item_key: str, participant: Participant) -> _Order:
+    address = participant.address
+    return (
+        when is None,
+        _NO_DATE if when is None else when,
+        item_key,
+        _ROLE_RANK[participant.role],
+        participant.name,
+        participant.raw,
+        "" if address is None else str(address),
+    )
+
+
+def plan_contacts(
+    messages: Iterable[Message | Event],
+    mailbox: Mailbox,
+    policy: Policy,
+    index: ContactIndex,
+    *,
+    decisions: Iterable[Decision] | None = None,
+) -> ContactPlan:
+    """The contacts to create from *messages* in *mailbox*, and every participant left out.
+
+    Each message (or event) is decided with `decide`, unless *decisions* gives the decision of
+    each message in the same order (a caller that decided them already); participants of synced
+    ones qualify by RULES 6.2. Names come from the display name, else from the local part; a
+    work address also names its company.
+    """
+    if index.canonicalization != policy.canonicalization:
+        raise ContactError(
+            "The contact index and the policy must use the same canonicalization: "
+            f"{index.canonicalization!r} is not {policy.canonicalization!r}."
+        )
+    own = mailbox.keys_under(policy.canonicalization)
+    key_of = policy.key
+    enabled = mailbox.create_contacts
+    roles = _SENT_ROLES if mailbox.contact_scope is ContactScope.SENT else _RECEIVED_ROLES
+    sent_only = mailbox.contact_scope is ContactScope.SENT
+
+    intrinsic: dict[str, SkipReason | None] = {}
+
+    def reason_of(address: Address, key: str) -> SkipReason | None:
+        if key in own:
+            return SkipReason.SELF
+        if is_colleague(address, policy):
+            return SkipReason.COLLEAGUE
+        if is_impersonal(address, policy.role_addresses):
+            return SkipReason.IMPERSONAL
+        if mailbox.skip_free_providers and is_free_provider(address, policy.free_providers):
+            return SkipReason.FREE_PROVIDER
+        if index.is_suppressed(address):
+            return SkipReason.SUPPRESSED
+        if index.resolve(address) is not None:
+            return SkipReason.ALREADY_KNOWN
+        return None
+
+    # key -> (order, participant, item key) of the earliest qualifying occurrence, and of the
+    # earliest one whose display name gives a name.
+    first: dict[str, tuple[_Order, Participant, str]] = {}
+    named: dict[str, tuple[_Order, tuple[str, str]]] = {}
+    # (key or raw text, readable) -> (reason rank, order, reason, item key, raw)
+    left_out: dict[tuple[str, bool], tuple[int, _Order, SkipReason, str, str]] = {}
+
+    def skip(
+        ident: str, readable: bool, reason: SkipReason, order: _Order, item: str, raw: str
+    ) -> None:
+        entry = (_RANK[reason], order, reason, item, raw)
+        current = left_out.get((ident, readable))
+        if current is None or entry[:2] < current[:2]:
+            left_out[(ident, readable)] = entry
+
+    items: Iterable[tuple[Message | Event, Decision | None]]
+    if decisions is None:
+        items = ((item, None) for item in messages)
+    else:
+        items = zip(messages, decisions, strict=True)
+    for item, given in items:
+        when = _when(item)
+        item_key = item.key
+        context: SkipReason | None = None
+        outgoing = False
+        if not enabled:
+            context = SkipReason.DISABLED
+        elif isinstance(item, Event) and item.cancelled:
+            context = SkipReason.EVENT_CANCELLED
+        else:
+            decision = decide(item, mailbox, policy) if given is None else given
+            if not decision.synced:
+                context = SkipReason.MESSAGE_NOT_SYNCED
+            outgoing = decision.direction is Direction.OUTGOING
+        for participant in item.participants:
+            address = participant.address
+            order = _order(when, item_key, participant)
+            if context is SkipReason.DISABLED:
+                ident = participant.raw if address is None else key_of(address)
+                skip(ident, address is not None, context, order, item_key, participant.raw)
+                continue
+            if address is None:
+                skip(
+                    participant.raw, False, SkipReason.UNREADABLE, order, item_key, participant.raw
+                )
+                continue
+            key = key_of(address)
+            if key in intrinsic:
+                reason = intrinsic[key]
+            else:
+                reason = intrinsic[key] = reason_of(address, key)
+            if reason is None:
+                reason = context
+            if reason is None and (participant.role not in roles or (sent_only and not outgoing)):
+                reason = SkipReason.OUTSIDE_SCOPE
+            if reason is not None:
+                skip(key, True, reason, order, item_key, participant.raw)
+                continue
+            current = first.get(key)
+            if current is None or order < current[0]:
+                first[key] = (order, participant, item_key)
+            name = name_from_display(participant.name) if participant.name else None
+            if name is not None:
+                best = named.get(key)
+                if best is None or order < best[0]:
+                    named[key] = (order, name)
+
+    new = []
+    for key, (_, participant, item_key) in sorted(first.items(), key=lambda kv: (kv[1][0], kv[0])):
+        address = participant.address
+        assert address is not None
+        names = named[key][1] if key in named else name_from_local(address.local) or ("", "")
+        company = address.registrable
+        if company is not None and is_free_provider(address, policy.free_providers):
+            company = None
+        new.append(
+            NewContact(
+                address=address,
+                first_name=names[0],
+                last_name=names[1],
+                company_domain=company,
+                company_name=company_name(company) if company else None,
+                message_key=item_key,
+                key=key,
+            )
+        )
+    skipped = [
+        Skipped(key=ident if readable else None, reason=reason, message_key=item, raw=raw)
+        for (ident, readable), (_, _, reason, item, raw) in sorted(left_out.items())
+        if not (readable and ident in first)
+    ]
+    return ContactPlan(new=tuple(new), skipped=tuple(skipped))
