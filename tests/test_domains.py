@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailbind import registrable_domain, to_ascii_domain, to_unicode_domain
-from mailbind.domains import check_domain
+from mailbind.domains import _plain_forms, _validated_forms, check_domain
 
 from .strategies import ascii_domains, idn_domains
 
@@ -163,6 +163,14 @@ def test_subdomains_share_their_registrable_domain(domain: str, prefix: str) -> 
         ascii = to_ascii_domain(domain)
         assert ascii is not None
         assert ascii == registrable or ascii.endswith("." + registrable)
+
+
+@given(ascii_domains().map(str.upper) | st.text("aZ09-.x", max_size=70))
+def test_the_plain_name_shortcut_agrees_with_email_validator(name: str) -> None:
+    """Plain ASCII names skip email-validator only where it would accept them unchanged."""
+    plain = _plain_forms(name)
+    if plain is not None:
+        assert _validated_forms(name) == plain
 
 
 @given(st.text(st.characters(exclude_categories=()), max_size=40))

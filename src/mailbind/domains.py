@@ -21,6 +21,11 @@ import functools
 from typing import TYPE_CHECKING, NamedTuple
 
 import email_validator
+from email_validator.rfc_constants import (
+    DNS_LABEL_LENGTH_LIMIT,
+    DOMAIN_MAX_LENGTH,
+    DOT_ATOM_TEXT_HOSTNAME,
+)
 
 if TYPE_CHECKING:
     import tldextract
@@ -95,6 +100,38 @@ def _check_cached(domain: str) -> Domain | str:
     name = domain.translate(_DOTS)
     if name.endswith("."):
         name = name[:-1]
+    forms = _plain_forms(name) or _validated_forms(name)
+    if isinstance(forms, str):
+        return forms
+    ascii_name, unicode_name = forms
+    if ascii_name.rpartition(".")[2].isdigit():
+        return "The part after the @-sign is an IP address, which must be in brackets."
+    return Domain(ascii_name, unicode_name, _registrable(ascii_name))
+
+
+def _plain_forms(name: str) -> tuple[str, str] | None:
+    """The forms of a plain ASCII host name, by email-validator's own rule for one, else None.
+
+    A name of letters, digits and inner hyphens, within the DNS length limits, needs no IDNA
+    work: email-validator accepts it as it stands, in lower case. Names with ``--`` (punycode
+    among them) are left to `_validated_forms`.
+    """
+    if not name.isascii() or "--" in name or len(name) > DOMAIN_MAX_LENGTH:
+        return None
+    name = name.lower()
+    if not DOT_ATOM_TEXT_HOSTNAME.match(name):
+        return None
+    if any(len(label) > DNS_LABEL_LENGTH_LIMIT for label in name.split(".")):
+        return None
+    return name, name
+
+
+def _validated_forms(name: str) -> tuple[str, str] | str:
+    """The forms of any name, by email-validator, or why it is not valid.
+
+    email-validator refuses special-use TLDs (``local``, ``localhost``, ``invalid``...);
+    the name is checked with ``test`` in their place, and given back with its own TLD.
+    """
     head, dot, last = name.rpartition(".")
     last = last.lower()
     special = last in email_validator.SPECIAL_USE_DOMAIN_NAMES
@@ -107,9 +144,7 @@ def _check_cached(domain: str) -> Domain | str:
     if special:
         cut = len(_STAND_IN_TLD)
         ascii_name, unicode_name = ascii_name[:-cut] + last, unicode_name[:-cut] + last
-    if ascii_name.rpartition(".")[2].isdigit():
-        return "The part after the @-sign is an IP address, which must be in brackets."
-    return Domain(ascii_name, unicode_name, _registrable(ascii_name))
+    return ascii_name, unicode_name
 
 
 def to_ascii_domain(domain: str) -> str | None:
