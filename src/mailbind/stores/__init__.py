@@ -214,6 +214,9 @@ class Store(Protocol):
 # --- Messages as JSON ----------------------------------------------------------------------
 # A complete, lossless text form of a `Message`, for stores that keep a message as one document.
 
+#: One encoder for every document: compact, Unicode kept as it is.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 def _address_record(address: Address) -> list[Any]:
     return [
@@ -243,7 +246,7 @@ def encode_mailbox(mailbox: Mailbox) -> str:
         "contact_scope": mailbox.contact_scope.value,
         "skip_free_providers": mailbox.skip_free_providers,
     }
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return _JSON.encode(record)
 
 
 def decode_mailbox(text: str) -> Mailbox:
@@ -304,7 +307,7 @@ def encode_message(message: Message) -> str:
         "defects": message.defects,
         "level": message.level.value,
     }
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return _JSON.encode(record)
 
 
 def decode_message(text: str) -> Message:

@@ -38,6 +38,7 @@ from . import (
     MailboxState,
     StoredDecision,
     StoredMessage,
+    _JSON,
     _address_from_record,
     _address_record,
     decode_mailbox,
@@ -562,7 +563,7 @@ class SQLiteStore:
 
 
 def _address_text(address: Address) -> str:
-    return json.dumps(_address_record(address), ensure_ascii=False, separators=(",", ":"))
+    return _JSON.encode(_address_record(address))
 
 
 def _address_from_text(text: str) -> Address:
