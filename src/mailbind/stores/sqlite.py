@@ -31,6 +31,7 @@ from ..policy import Mailbox
 from ..rules import Decision, Holding, Reason
 from ..schedule import SyncState, SyncStatus
 from . import (
+    _JSON,
     BatchItem,
     BatchResult,
     Company,
@@ -38,7 +39,6 @@ from . import (
     MailboxState,
     StoredDecision,
     StoredMessage,
-    _JSON,
     _address_from_record,
     _address_record,
     decode_mailbox,
