@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from mailbind.errors import AuthenticationError, SourceError, TemporaryError
 from mailbind.messages import Flag
 from mailbind.sources import SourceItem, SourceSettingError
+from mailbind.sources import _imapwire as wire
 from mailbind.sources.imap import ImapFolder, ImapSource, Security
 
 from . import test_sources as contract
@@ -90,7 +91,7 @@ def tags(found: list[SourceItem] | tuple[SourceItem, ...]) -> list[str]:
     return [message_id(item).partition("@")[0] for item in found]
 
 
-# --- The contract every source keeps -----------------------------------------------------------
+# --- The contract every source keeps --------------------------------------------------------------
 
 
 class ImapLayout(Layout):
@@ -166,7 +167,7 @@ test_an_empty_source_is_done_at_once = contract.test_an_empty_source_is_done_at_
 test_a_limit_below_one_is_refused = contract.test_a_limit_below_one_is_refused
 
 
-# --- Several folders -----------------------------------------------------------------------------
+# --- Several folders ------------------------------------------------------------------------------
 
 
 def test_every_folder_once_inbox_first(account: Account) -> None:
@@ -241,7 +242,7 @@ def test_interleaved_appends_and_syncs_lose_and_repeat_nothing(
     assert sorted(seen) == sorted(appended)
 
 
-# --- Changes underneath --------------------------------------------------------------------------
+# --- Changes underneath ---------------------------------------------------------------------------
 
 
 def test_changed_uidvalidity_resyncs_that_folder_only(account: Account) -> None:
@@ -288,7 +289,7 @@ def test_expunged_mail_is_skipped_for_good(account: Account) -> None:
         assert batch.cursor.split('"INBOX":[')[1].split("]")[0].endswith(",7")
 
 
-# --- Failures ------------------------------------------------------------------------------------
+# --- Failures -------------------------------------------------------------------------------------
 
 
 def test_connection_cut_mid_batch_loses_and_repeats_nothing(account: Account) -> None:
@@ -654,7 +655,7 @@ def test_roles_come_from_names_without_special_use(scripted: Callable[..., Scrip
     assert b'LIST "" "*"' in server.received[2]
 
 
-# --- What syncing leaves alone, and what it reports --------------------------------------------
+# --- What syncing leaves alone, and what it reports -----------------------------------------------
 
 
 def test_sync_leaves_seen_flags_alone(account: Account) -> None:
@@ -746,7 +747,7 @@ def test_missing_chosen_folder_is_an_error(account: Account) -> None:
     assert str(caught.value) == f"The IMAP server {source.name} has no folder 'Nope'."
 
 
-# --- Bounds ------------------------------------------------------------------------------------
+# --- Bounds ---------------------------------------------------------------------------------------
 
 
 def test_batches_are_bounded_in_bytes(account: Account) -> None:
@@ -771,7 +772,7 @@ def test_large_message_keeps_its_first_bytes(account: Account) -> None:
     assert first.message().message_id == "big@example.com"
 
 
-# --- Settings, names and URLs (no server needed) -----------------------------------------------
+# --- Settings, names and URLs (no server needed) --------------------------------------------------
 
 
 def test_credentials_never_show() -> None:
@@ -902,3 +903,160 @@ def test_batch_limit_must_be_positive() -> None:
     with pytest.raises(SourceSettingError) as caught:
         ImapSource("h", "u", password="p").fetch(None, limit=0)
     assert str(caught.value) == "The batch limit must be at least 1, not 0."
+
+
+# --- The protocol text (no server needed) ---------------------------------------------------------
+
+
+def mutf7(text: str) -> str:
+    """*text* in modified UTF-7, written from RFC 3501 as a reference for the decoder."""
+    out, run = [], ""
+    for ch in [*text, None]:
+        if ch is not None and not 0x20 <= ord(ch) <= 0x7E:
+            run += ch
+            continue
+        if run:
+            data = base64.b64encode(run.encode("utf-16-be")).decode().rstrip("=")
+            out.append("&" + data.replace("/", ",") + "-")
+            run = ""
+        if ch is not None:
+            out.append("&-" if ch == "&" else ch)
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("spelled", "name"),
+    [
+        ("INBOX", "INBOX"),
+        ("Entw&APw-rfe", "Entwürfe"),
+        ("~peter/mail/&U,BTFw-/&ZeVnLIqe-", "~peter/mail/台北/日本語"),
+        ("Tom &- Jerry", "Tom & Jerry"),
+        ("&2D3eAA-", "😀"),
+        ("Broken &AB*-", "Broken &AB*-"),
+    ],
+)
+def test_folder_names_decode_from_modified_utf7(spelled: str, name: str) -> None:
+    """Folder names decode from modified UTF-7; a name that is not valid stays as it is."""
+    assert wire.decode_folder_name(spelled) == name
+
+
+@given(st.text(st.characters(exclude_categories=["Cs"]), max_size=30))
+def test_folder_names_round_trip(name: str) -> None:
+    """Property: any name written in modified UTF-7 decodes back to itself."""
+    assert wire.decode_folder_name(mutf7(name)) == name
+
+
+@given(st.sets(st.integers(1, 60)))
+def test_uid_sets_name_exactly_the_uids(uids: set[int]) -> None:
+    """Property: a UID set expands to exactly the UIDs it was made from."""
+    expanded: set[int] = set()
+    for part in filter(None, wire.uid_set(sorted(uids)).split(",")):
+        first, _, last = part.partition(":")
+        expanded |= set(range(int(first), int(last or first) + 1))
+    assert expanded == uids
+
+
+def test_uid_sets_join_runs() -> None:
+    """Consecutive UIDs become ranges."""
+    assert wire.uid_set([1, 2, 3, 7, 9, 10]) == "1:3,7,9:10"
+
+
+def test_search_drops_uids_already_seen() -> None:
+    """``UID 6:*`` past the end answers with the last UID, which is dropped."""
+    assert wire.search_uids([b"4"], after=5) == ()
+    assert wire.search_uids([b"9 6 7", None], after=5) == (6, 7, 9)
+
+
+@pytest.mark.parametrize(
+    ("data", "records"),
+    [
+        # FLAGS after the literal, and an unsolicited flag change mixed in.
+        (
+            [(b"1 (UID 5 BODY[] {3}", b"abc"), b" FLAGS (\\Draft))", b"2 (FLAGS (\\Seen))"],
+            [(b"1 (UID 5 BODY[] {3} FLAGS (\\Draft))", b"abc"), (b"2 (FLAGS (\\Seen))", None)],
+        ),
+        # Two messages, each with its literal.
+        (
+            [(b"1 (UID 1 BODY[] {1}", b"a"), b")", (b"2 (UID 2 BODY[] {1}", b"b"), b")"],
+            [(b"1 (UID 1 BODY[] {1})", b"a"), (b"2 (UID 2 BODY[] {1})", b"b")],
+        ),
+        ([None], []),
+    ],
+)
+def test_fetch_responses_split_into_records(
+    data: list[object], records: list[tuple[bytes, bytes | None]]
+) -> None:
+    """imaplib's pieces of a FETCH answer become one record per message."""
+    assert list(wire.fetch_records(data)) == records
+
+
+@pytest.mark.parametrize(
+    ("head", "literal", "uid", "size", "body", "flags"),
+    [
+        (
+            b'3 (UID 30 RFC822.SIZE 12 FLAGS (\\Seen \\Draft) BODY[] ""',
+            None,
+            30,
+            12,
+            b"",
+            {Flag.DRAFT},
+        ),
+        (
+            b"3 (FLAGS (\\Deleted $Junk) UID 31 BODY[]<0> {5}",
+            b"abcde",
+            31,
+            None,
+            b"abcde",
+            {Flag.TRASH},
+        ),
+        (b"3 (FLAGS (\\Seen))", None, None, None, None, set()),
+    ],
+)
+def test_fetch_records_give_uid_size_body_and_flags(
+    head: bytes,
+    literal: bytes | None,
+    uid: int | None,
+    size: int | None,
+    body: bytes | None,
+    flags: set[Flag],
+) -> None:
+    """The UID, size, message and flags are read wherever they stand in a response."""
+    assert wire.fetched_number(head, "UID") == uid
+    assert wire.fetched_number(head, "RFC822.SIZE") == size
+    assert wire.fetched_body(head, literal) == body
+    assert wire.message_flags(head) == flags
+
+
+@pytest.mark.parametrize(
+    ("part", "entry"),
+    [
+        (b'(\\HasNoChildren \\Sent) "/" Sent', ("Sent", {"\\hasnochildren", "\\sent"}, "/")),
+        (b'() "." "Sent Items"', ("Sent Items", set(), ".")),
+        (b'() "\\\\" "a\\\\b"', ("a\\b", set(), "\\")),
+        ((b'() "/" {5}', b"Inbox"), ("Inbox", set(), "/")),
+        (b"() NIL Flat", ("Flat", set(), "")),
+        (b"garbage", None),
+        (None, None),
+    ],
+)
+def test_list_responses(part: object, entry: tuple[str, set[str], str] | None) -> None:
+    """LIST lines give the name, attributes and separator; unreadable lines give None."""
+    assert wire.list_entry(part) == entry
+
+
+def test_status_and_response_codes() -> None:
+    """STATUS numbers are read by name; only some refusals are temporary."""
+    assert wire.status_numbers([b'"Sent Items" (UIDVALIDITY 7 UIDNEXT 42)']) == {
+        "UIDVALIDITY": 7,
+        "UIDNEXT": 42,
+    }
+    assert wire.status_numbers([]) == {}
+    assert wire.temporary_code("b'[UNAVAILABLE] try later'")
+    assert not wire.temporary_code("b'[AUTHENTICATIONFAILED] Authentication failed.'")
+
+
+def test_xoauth2_answers_once_then_empty() -> None:
+    """XOAUTH2 sends the token once; after a server's error it answers with an empty line."""
+    answer = wire.xoauth2("jane@example.com", "tok")
+    assert answer(b"") == b"user=jane@example.com\x01auth=Bearer tok\x01\x01"
+    assert answer(b'{"status":"401"}') == b""

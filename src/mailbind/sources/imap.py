@@ -20,13 +20,12 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import imaplib
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -35,6 +34,7 @@ from urllib.parse import quote, unquote, urlsplit
 from ..errors import AuthenticationError, MailbindError, SourceError, TemporaryError
 from ..messages import Flag
 from . import Batch, SourceItem, SourceSettingError, flags_for_folder
+from . import _imapwire as wire
 from ._files import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -60,30 +60,6 @@ class Security(StrEnum):
 
 
 _DEFAULT_PORTS = {Security.TLS: 993, Security.STARTTLS: 143, Security.PLAIN: 143}
-
-#: SPECIAL-USE folder attributes (RFC 6154), lower-cased, and the flag each gives its mail.
-_ROLE_ATTRIBUTES = {
-    "\\sent": Flag.SENT,
-    "\\drafts": Flag.DRAFT,
-    "\\junk": Flag.SPAM,
-    "\\trash": Flag.TRASH,
-}
-#: Folders that show mail held in other folders (Gmail's All Mail, Starred, Important).
-_VIRTUAL = frozenset({"\\all", "\\flagged", "\\important"})
-_UNSELECTABLE = frozenset({"\\noselect", "\\nonexistent"})
-#: Message flags, lower-cased, and what they mean to the rules.
-_MESSAGE_FLAGS = {"\\draft": Flag.DRAFT, "\\deleted": Flag.TRASH}
-#: Response codes (RFC 5530 and common ones) that say a failure will pass by itself.
-_TEMPORARY_CODES = re.compile(r"\[(UNAVAILABLE|INUSE|LIMIT|SERVERBUG|THROTTLED)\b", re.IGNORECASE)
-
-_LIST_LINE = re.compile(rb'^\((?P<attrs>[^)]*)\) (?P<delim>NIL|"(?:[^"\\]|\\.)*") ?(?P<name>.*)$')
-_FETCH_START = re.compile(rb"^\d+ \(")
-_UID = re.compile(rb"\bUID (\d+)")
-_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
-_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
-_EMPTY_BODY = re.compile(rb'\bBODY\[\](?:<\d+>)? (?:""|NIL)')
-_STATUS_ITEMS = re.compile(rb"\(([^()]*)\)\s*$")
-_QUOTED = re.compile(rb'"((?:[^"\\]|\\.)*)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +340,7 @@ class ImapSource:
         self, conn: imaplib.IMAP4, folder: ImapFolder, after: int, limit: int
     ) -> tuple[tuple[SourceItem, ...], tuple[int, int], bool]:
         """Up to *limit* messages above UID *after*: (items, (UIDVALIDITY, highest), more)."""
-        typ, _ = conn.select(_imap_string(folder.wire), readonly=True)
+        typ, _ = conn.select(wire.quote(folder.wire), readonly=True)
         if typ != "OK":
             raise TemporaryError(
                 f"The IMAP server {self.name} could not open the folder {folder.name!r}."
@@ -408,18 +384,17 @@ class ImapSource:
     def _search(self, conn: imaplib.IMAP4, after: int) -> tuple[int, ...]:
         typ, data = conn.uid("SEARCH", "UID", f"{after + 1}:*")
         self._check(typ, "search")
-        found = {int(n) for line in data if isinstance(line, bytes) for n in line.split()}
-        return tuple(sorted(uid for uid in found if uid > after))
+        return wire.search_uids(data, after)
 
     def _sizes(self, conn: imaplib.IMAP4, uids: list[int] | tuple[int, ...]) -> dict[int, int]:
-        typ, data = conn.uid("FETCH", _uid_set(uids), "(UID RFC822.SIZE)")
+        typ, data = conn.uid("FETCH", wire.uid_set(uids), "(UID RFC822.SIZE)")
         self._check(typ, "fetch sizes")
         wanted = set(uids)
         sizes: dict[int, int] = {}
-        for head, _ in _fetch_records(data):
-            uid, size = _UID.search(head), _SIZE.search(head)
-            if uid and size and int(uid[1]) in wanted:
-                sizes[int(uid[1])] = int(size[1])
+        for head, _ in wire.fetch_records(data):
+            uid, size = wire.fetched_number(head, "UID"), wire.fetched_number(head, "RFC822.SIZE")
+            if uid in wanted and size is not None:
+                sizes[uid] = size
         return sizes
 
     def _bodies(
@@ -441,18 +416,14 @@ class ImapSource:
         ):
             if not group:
                 continue
-            typ, data = conn.uid("FETCH", _uid_set(group), f"(UID FLAGS {section})")
+            typ, data = conn.uid("FETCH", wire.uid_set(group), f"(UID FLAGS {section})")
             self._check(typ, "fetch messages")
             wanted = set(group)
-            for head, literal in _fetch_records(data):
-                uid = _UID.search(head)
-                if uid is None or int(uid[1]) not in wanted:
-                    continue
-                if literal is None:
-                    if not _EMPTY_BODY.search(head):
-                        continue
-                    literal = b""
-                found[int(uid[1])] = (literal, _message_flags(head))
+            for head, literal in wire.fetch_records(data):
+                uid = wire.fetched_number(head, "UID")
+                body = wire.fetched_body(head, literal)
+                if uid in wanted and body is not None:
+                    found[uid] = (body, wire.message_flags(head))
         # An IMAP URL (RFC 5092): the source's name, the folder, UIDVALIDITY and the UID.
         prefix = f"{self.name}{quote(folder.name, safe='/&')};UIDVALIDITY={uidvalidity}/;UID="
         return tuple(
@@ -471,14 +442,12 @@ class ImapSource:
             raise TemporaryError(f"The IMAP server {self.name} refused to {what} just now.")
 
     def _status(self, conn: imaplib.IMAP4, folder: ImapFolder) -> tuple[int, int]:
-        typ, data = conn.status(_imap_string(folder.wire), "(UIDVALIDITY UIDNEXT)")
+        typ, data = conn.status(wire.quote(folder.wire), "(UIDVALIDITY UIDNEXT)")
         self._check(typ, f"report on the folder {folder.name!r}")
-        last = data[-1] if data else b""
-        match = _STATUS_ITEMS.search(last if isinstance(last, bytes) else b"")
-        items = dict(re.findall(rb"(\w+) (\d+)", match[1])) if match else {}
-        if b"UIDVALIDITY" not in items or b"UIDNEXT" not in items:
+        numbers = wire.status_numbers(data)
+        if "UIDVALIDITY" not in numbers or "UIDNEXT" not in numbers:
             raise SourceError(f"The IMAP server {self.name} does not report UIDVALIDITY.")
-        return int(items[b"UIDVALIDITY"]), int(items[b"UIDNEXT"])
+        return numbers["UIDVALIDITY"], numbers["UIDNEXT"]
 
     def _unselect(self, conn: imaplib.IMAP4) -> None:
         if conn.state != "SELECTED":
@@ -498,23 +467,23 @@ class ImapSource:
         else:
             typ, data = conn.list('""', '"*"')
         self._check(typ, "list folders")
-        listed = [entry for entry in map(_list_entry, data) if entry is not None]
-        marked = {flag for _, attrs, _ in listed for flag in _attribute_flags(attrs)}
+        listed = [entry for entry in map(wire.list_entry, data) if entry is not None]
+        marked = {flag for _, attrs, _ in listed for flag in wire.role_flags(attrs)}
         folders: dict[str, ImapFolder] = {}
         virtual: set[str] = set()
-        for wire, attrs, separator in listed:
-            if attrs & _UNSELECTABLE:
+        for spelled, attrs, separator in listed:
+            if attrs & wire.UNSELECTABLE:
                 continue
-            name = _decode_name(wire)
+            name = wire.decode_folder_name(spelled)
             name = "INBOX" if name.upper() == "INBOX" else name
             # A role no folder is marked with is found by name (Sent, Junk, Deleted Items...).
             last = name.rsplit(separator, 1)[-1] if separator else name
-            flags = _attribute_flags(attrs) | (flags_for_folder(last) - marked)
+            flags = wire.role_flags(attrs) | (flags_for_folder(last) - marked)
             if name in self._roles:
                 role = self._roles[name]
                 flags = frozenset((role,)) if role is not None else frozenset()
-            folders[name] = ImapFolder(name, flags, wire, separator)
-            if attrs & _VIRTUAL:
+            folders[name] = ImapFolder(name, flags, spelled, separator)
+            if attrs & wire.VIRTUAL:
                 virtual.add(name)
         if self._folders is not None:
             missing = [name for name in self._folders if name not in folders]
@@ -578,18 +547,18 @@ class ImapSource:
             )
         try:
             if self._oauth2 is not None:
-                conn.authenticate("XOAUTH2", _xoauth2(self.username, self._oauth2.reveal()))
+                conn.authenticate("XOAUTH2", wire.xoauth2(self.username, self._oauth2.reveal()))
             elif self._password is not None:
                 password = self._password.reveal()
                 if password.isascii() and self.username.isascii():
-                    conn.login(_imap_string(self.username), password)
+                    conn.login(wire.quote(self.username), password)
                 else:
                     plain = f"\0{self.username}\0{password}".encode()
                     conn.authenticate("PLAIN", lambda _: plain)
         except imaplib.IMAP4.abort:
             raise
         except imaplib.IMAP4.error as err:
-            if _TEMPORARY_CODES.search(str(err)):
+            if wire.temporary_code(str(err)):
                 raise TemporaryError(
                     f"The IMAP server {self.name} cannot log in {self.username!r} just now."
                 ) from err
@@ -693,115 +662,6 @@ def _number(conn: imaplib.IMAP4, code: str) -> int | None:
     if isinstance(value, bytes) and value.strip().isdigit():
         return int(value)
     return None
-
-
-def _imap_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _uid_set(uids: Iterable[int]) -> str:
-    """``1:3,7,9:10`` for 1, 2, 3, 7, 9, 10 (sorted input)."""
-    runs: list[list[int]] = []
-    for uid in uids:
-        if runs and uid == runs[-1][1] + 1:
-            runs[-1][1] = uid
-        else:
-            runs.append([uid, uid])
-    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)
-
-
-def _fetch_records(data: list[Any]) -> Iterator[tuple[bytes, bytes | None]]:
-    """Each FETCH response as (its text without literals, its literal or None)."""
-    head: bytes | None = None
-    literal: bytes | None = None
-    for part in data:
-        if isinstance(part, tuple):
-            text, value = part[0], part[1]
-            if head is not None and not _FETCH_START.match(text):
-                head, literal = head + text, value
-                continue
-            if head is not None:
-                yield head, literal
-            head, literal = text, value
-        elif isinstance(part, bytes):
-            if _FETCH_START.match(part):
-                if head is not None:
-                    yield head, literal
-                head, literal = part, None
-            elif head is not None:
-                head += part
-    if head is not None:
-        yield head, literal
-
-
-def _message_flags(head: bytes) -> frozenset[Flag]:
-    match = _FLAGS.search(head)
-    if match is None:
-        return frozenset()
-    return frozenset(
-        _MESSAGE_FLAGS[f]
-        for f in match[1].decode("ascii", "replace").lower().split()
-        if f in _MESSAGE_FLAGS
-    )
-
-
-def _list_entry(part: Any) -> tuple[str, frozenset[str], str] | None:
-    """(wire name, lower-cased attributes, separator) of one LIST response, or None."""
-    if isinstance(part, tuple):
-        line, literal = part[0], part[1]
-    elif isinstance(part, bytes):
-        line, literal = part, None
-    else:
-        return None
-    match = _LIST_LINE.match(line)
-    if match is None:
-        return None
-    attrs = frozenset(match["attrs"].decode("ascii", "replace").lower().split())
-    delim = match["delim"]
-    separator = "" if delim == b"NIL" else _imap_unstring(delim).decode("ascii", "replace")
-    if literal is not None:
-        raw = literal
-    else:
-        raw = match["name"].strip()
-        raw = _imap_unstring(raw) if raw.startswith(b'"') else raw.split(b" ")[0]
-    return raw.decode("utf-8", "replace"), attrs, separator
-
-
-def _imap_unstring(text: bytes) -> bytes:
-    match = _QUOTED.match(text)
-    body = match[1] if match else text.strip(b'"')
-    return re.sub(rb"\\(.)", rb"\1", body)
-
-
-def _attribute_flags(attrs: frozenset[str]) -> frozenset[Flag]:
-    return frozenset(_ROLE_ATTRIBUTES[a] for a in attrs if a in _ROLE_ATTRIBUTES)
-
-
-def _decode_name(wire: str) -> str:
-    """*wire* decoded from modified UTF-7; left as it is when it is not valid."""
-
-    def decode(match: re.Match[str]) -> str:
-        body = match[1].replace(",", "/")
-        if not body:
-            return "&"
-        data = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-        return data.decode("utf-16-be")
-
-    try:
-        return re.sub(r"&([A-Za-z0-9+,]*)-", decode, wire)
-    except (ValueError, UnicodeDecodeError):
-        return wire
-
-
-def _xoauth2(username: str, token: str) -> Callable[[bytes], bytes]:
-    """The SASL XOAUTH2 answers: the token first, then an empty line after a server error."""
-    first = f"user={username}\x01auth=Bearer {token}\x01\x01".encode()
-    answers = iter([first])
-
-    def answer(_challenge: bytes) -> bytes:
-        return next(answers, b"")
-
-    return answer
 
 
 def _reason(err: BaseException) -> str:
