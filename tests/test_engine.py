@@ -28,6 +28,7 @@ from mailbind.engine import (
     apply_policy_change,
     auto_contact_id,
     destroy_contact,
+    restore_contact,
     save_contact,
     soft_delete_contact,
     sync_mailbox,
@@ -414,3 +415,49 @@ def test_a_resync_is_asked_only_when_skipped_mail_may_come_back(
     change = apply_policy_change(store, ANNA, POLICY, new)
     assert change.resync is resync
     assert (store.load_state(ANNA.id).cursor is None) is resync
+
+
+_ADDRESSES = ["kim@client.example", "jo@other.example", "x@gmail.com", "paul@eu.acme.com"]
+contact_operations = st.lists(
+    st.tuples(
+        st.sampled_from(["save", "soft_delete", "restore", "destroy"]),
+        st.sampled_from(["c1", "c2", "c3"]),
+        st.sampled_from(_ADDRESSES),
+        st.lists(st.sampled_from(_ADDRESSES), max_size=2),
+        st.integers(min_value=0, max_value=3),
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=30)
+@given(contact_operations, st.sampled_from(["memory", "sqlite"]))
+def test_stored_links_always_equal_resolving_from_scratch(
+    operations: list[tuple[str, str, str, list[str], int]], kind: str
+) -> None:
+    """After any contact changes, each stored participant's contact is the one resolution picks."""
+    from mailbind.contacts import resolve_contact
+
+    store: Store = InMemoryStore() if kind == "memory" else SQLiteStore(":memory:")
+    sync_mailbox(ListSource(mixed_mailbox()), store, ANNA, POLICY, now=NOW)
+    for op, contact_id, primary, additional, days in operations:
+        index = store.contact_index()
+        if op == "save":
+            created = NOW - timedelta(days=days)
+            save_contact(store, Contact(contact_id, primary, additional, created_at=created))
+        elif contact_id not in index:
+            continue
+        elif op == "soft_delete":
+            soft_delete_contact(store, contact_id, at=NOW)
+        elif op == "restore":
+            restore_contact(store, contact_id)
+        else:
+            destroy_contact(store, contact_id)
+        contacts = list(store.contact_index())
+        for stored in store.mailbox_messages(ANNA.id):
+            for participant, linked in zip(
+                stored.message.participants, stored.contacts, strict=True
+            ):
+                if participant.address is not None:
+                    owner = resolve_contact(participant.address, contacts)
+                    assert linked == (owner and owner.id)

@@ -119,6 +119,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 # --- The contract --------------------------------------------------------------------------
 
 
+def test_every_store_is_a_store(store: Store) -> None:
+    """Each store satisfies the runtime-checkable protocol."""
+    assert isinstance(store, Store)
+
+
 def test_an_empty_store_knows_nothing(store: Store) -> None:
     """A new store has no mailboxes, messages, contacts, and a default state for any mailbox."""
     assert store.load_state("anyone") == MailboxState(None, SyncState())
