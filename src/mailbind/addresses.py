@@ -429,7 +429,7 @@ def _scan(value: str, literal: int = -1) -> tuple[list[_Entry], int]:
 
 def _cut_comments(value: str, start: int, end: int, comments: list[_Span]) -> str:
     """value[start:end] with each comment inside it replaced by a space."""
-    inside = [(s, e) for s, e in comments if start <= s < end]
+    inside = [(s, e) for s, e in comments if start <= s < end] if comments else None
     if not inside:
         return value[start:end]
     pieces, pos = [], start
@@ -449,6 +449,7 @@ def _tidy(addr: str) -> str:
 
 
 def _read_entry(value: str, entry: _Entry, role: Role) -> Participant:
+    """One entry of a header as a participant: its address, name, raw text and group."""
     start, end, group, angles, comments = entry
     raw = value[start:end].strip(_HEADER_SPACE)
     group_name = "" if group is None else _clean_name(group.strip(_HEADER_SPACE))
@@ -459,11 +460,13 @@ def _read_entry(value: str, entry: _Entry, role: Role) -> Participant:
         if value[gt : gt + 1] != ">":
             return Participant(role, None, "", raw, _OPEN_ANGLE, group_name)
         name, after = value[start:lt], gt
-        addr = _ROUTE.sub("", _tidy(_cut_comments(value, lt + 1, gt, comments)))
+        addr = _tidy(_cut_comments(value, lt + 1, gt, comments))
+        if addr.startswith("@"):
+            addr = _ROUTE.sub("", addr)
     else:
         name, after = "", start
         addr = _tidy(_cut_comments(value, start, end, comments))
-    if not name.strip(_HEADER_SPACE):
+    if comments and not name.strip(_HEADER_SPACE):
         # "jane@example.com (Jane Doe)": the old way to give a name.
         name = next((value[s + 1 : e] for s, e in comments if s >= after), "").removesuffix(")")
     name = _clean_name(name)
