@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
 import subprocess
 import sys
@@ -318,6 +320,23 @@ def test_a_record_below_everything_must_withhold() -> None:
             level=SharingLevel.SUBJECT,
         )
     assert str(caught.value) == "a message at level 'subject' must hold text as None (withheld)."
+
+
+def test_init_takes_every_field() -> None:
+    """The hand-written ``Message.__init__`` takes every field, with the declared defaults."""
+    parameters = inspect.signature(Message.__init__).parameters
+    for f in dataclasses.fields(Message):
+        assert f.name in parameters
+        if f.default is not dataclasses.MISSING:
+            assert parameters[f.name].default == f.default
+    values = {f.name: object() for f in dataclasses.fields(Message)}
+    values["level"] = SharingLevel.EVERYTHING
+    made = Message(**values)  # type: ignore[arg-type]
+    assert all(getattr(made, name) is value for name, value in values.items())
+    m = Message.build(sender="a@x.com", subject="s", message_id="<m@x>")
+    assert dataclasses.replace(m, subject="t") == Message.build(
+        sender="a@x.com", subject="t", message_id="<m@x>"
+    )
 
 
 def test_a_record_needs_a_real_level() -> None:

@@ -14,11 +14,11 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NoReturn
+from typing import Any
 
 from . import _mime
 from ._mime import Defect
@@ -44,9 +44,6 @@ class MessageError(MailbindError, ValueError):
     """A value given to `Message.build` has the wrong shape (a naive time, an unknown flag)."""
 
 
-_LEVEL_RANK = {"metadata": 0, "subject": 1, "everything": 2}
-
-
 class SharingLevel(StrEnum):
     """How much of a message other users may read, ordered METADATA < SUBJECT < EVERYTHING."""
 
@@ -54,32 +51,41 @@ class SharingLevel(StrEnum):
     SUBJECT = "subject"
     EVERYTHING = "everything"
 
+    # Every rule compares levels, so the comparisons read a plain attribute set once below.
+    _rank: int
+
     @property
     def rank(self) -> int:
         """0, 1 or 2: the position of the level in the order."""
-        return _LEVEL_RANK[self.value]
+        return self._rank
 
     def __lt__(self, other: object) -> bool:
-        if not isinstance(other, SharingLevel):
+        if other.__class__ is not SharingLevel:
             return NotImplemented
-        return self.rank < other.rank
+        return self._rank < other._rank
 
     def __le__(self, other: object) -> bool:
-        if not isinstance(other, SharingLevel):
+        if other.__class__ is not SharingLevel:
             return NotImplemented
-        return self.rank <= other.rank
+        return self._rank <= other._rank
 
     def __gt__(self, other: object) -> bool:
-        if not isinstance(other, SharingLevel):
+        if other.__class__ is not SharingLevel:
             return NotImplemented
-        return self.rank > other.rank
+        return self._rank > other._rank
 
     def __ge__(self, other: object) -> bool:
-        if not isinstance(other, SharingLevel):
+        if other.__class__ is not SharingLevel:
             return NotImplemented
-        return self.rank >= other.rank
+        return self._rank >= other._rank
 
-    __hash__ = StrEnum.__hash__
+    # Hash as the string it equals (``"metadata" == SharingLevel.METADATA``), in C.
+    __hash__ = str.__hash__
+
+
+for _rank, _level in enumerate(SharingLevel):
+    _level._rank = _rank
+del _rank, _level
 
 
 class Direction(StrEnum):
@@ -140,7 +146,7 @@ class Limits:
 _LIMIT_NAMES = ("max_bytes", "max_depth", "max_parts", "max_headers", "max_header_length")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Message:
     """One email as the rules see it."""
 
@@ -169,26 +175,59 @@ class Message:
     #: The identity across mailboxes: ``message_id`` or a ``sha256:`` fingerprint.
     key: str = ""
 
-    def __post_init__(self) -> None:
-        if self.level is not SharingLevel.EVERYTHING:
-            self._check_withheld()
-        if self.key:
-            return
-        key = self.message_id or _fingerprint(self)
-        object.__setattr__(self, "key", key)
-
-    def _check_withheld(self) -> None:
-        try:
-            level = SharingLevel(self.level)
-        except ValueError:
-            choices = ", ".join(level.value for level in SharingLevel)
-            raise MessageError(f"level must be one of {choices}, not {self.level!r}.") from None
-        object.__setattr__(self, "level", level)
-        for name in _WITHHELD[level]:
-            if getattr(self, name) is not None:
-                raise MessageError(
-                    f"a message at level {level.value!r} must hold {name} as None (withheld)."
-                )
+    # Written out rather than generated: the generated __init__ of a frozen dataclass looks up
+    # ``object.__setattr__`` anew for every field, which doubles the cost of building a message
+    # on the hot path; this one calls the slots' own setters. It must take every field above,
+    # in order, with the same defaults (a test checks).
+    def __init__(
+        self,
+        message_id: str | None,
+        sent_at: datetime | None,
+        participants: tuple[Participant, ...],
+        subject: str | None = "",
+        text: str | None = "",
+        html: str | None = "",
+        attachments: tuple[Attachment, ...] | None = (),
+        headers: tuple[tuple[str, str], ...] = (),
+        flags: frozenset[Flag] = frozenset(),
+        defects: tuple[str, ...] = (),
+        level: SharingLevel = SharingLevel.EVERYTHING,
+        key: str = "",
+    ) -> None:
+        if level is not _EVERYTHING and (
+            level.__class__ is not SharingLevel
+            or text is not None
+            or html is not None
+            or attachments is not None
+            or (subject is not None and level is _METADATA)
+        ):
+            level = _checked_level(level, subject, text, html, attachments)
+        (
+            set_message_id,
+            set_sent_at,
+            set_participants,
+            set_subject,
+            set_text,
+            set_html,
+            set_attachments,
+            set_headers,
+            set_flags,
+            set_defects,
+            set_level,
+            set_key,
+        ) = _SETTERS
+        set_message_id(self, message_id)
+        set_sent_at(self, sent_at)
+        set_participants(self, participants)
+        set_subject(self, subject)
+        set_text(self, text)
+        set_html(self, html)
+        set_attachments(self, attachments)
+        set_headers(self, headers)
+        set_flags(self, flags)
+        set_defects(self, defects)
+        set_level(self, level)
+        set_key(self, key or message_id or _fingerprint(self))
 
     @property
     def sender(self) -> Participant | None:
@@ -290,50 +329,87 @@ class Message:
         Raises `MessageError` (a `ValueError`) for a value of the wrong shape, a naive or
         unreadable *sent_at*, or an unknown flag.
         """
-        participants = _participants(sender, Role.FROM)
+        # The hot path of every ETL job: module constants instead of enum attribute look-ups,
+        # and positional arguments.
+        participants = _participants(sender, _FROM, _FROM_TABLE)
         if to:
-            participants += _participants(to, Role.TO)
+            participants += _participants(to, _TO, _TO_TABLE)
         if cc:
-            participants += _participants(cc, Role.CC)
+            participants += _participants(cc, _CC, _CC_TABLE)
         if bcc:
-            participants += _participants(bcc, Role.BCC)
-        if subject is None:
-            subject = ""
-        elif type(subject) is not str:
-            _wrong_type("subject", subject)
-        if text is None:
-            text = ""
-        elif type(text) is not str:
-            _wrong_type("text", text)
-        if html is None:
-            html = ""
-        elif type(html) is not str:
-            _wrong_type("html", html)
+            participants += _participants(bcc, _BCC, _BCC_TABLE)
+        if subject.__class__ is not str:
+            subject = _text("subject", subject)
+        if text.__class__ is not str:
+            text = _text("text", text)
+        if html.__class__ is not str:
+            html = _text("html", html)
         mid = normalize_message_id(message_id) if message_id else None
         return cls(
-            message_id=mid,
-            sent_at=_sent_at(sent_at) if sent_at is not None else None,
-            participants=participants,
-            subject=subject,
-            text=text,
-            html=html,
-            attachments=_attachments(attachments) if attachments else (),
-            headers=_headers(headers) if headers else (),
-            flags=_flags(flags) if flags else _NO_FLAGS,
-            key=mid or "",
+            mid,
+            _sent_at(sent_at) if sent_at is not None else None,
+            participants,
+            subject,
+            text,
+            html,
+            _attachments(attachments) if attachments else (),
+            _headers(headers) if headers else (),
+            _flags(flags) if flags else _NO_FLAGS,
+            (),
+            _EVERYTHING,
+            mid or "",
         )
 
+
+#: The slots' setters of `Message`, in field order, for its ``__init__``.
+_SETTERS: tuple[Callable[[Message, Any], None], ...] = tuple(
+    getattr(Message, f.name).__set__ for f in fields(Message)
+)
 
 Recipients = str | Iterable[str] | None
 AttachmentLike = Attachment | tuple[str, bytes] | tuple[str, bytes, str]
 
 _NO_FLAGS: frozenset[Flag] = frozenset()
+_EVERYTHING = SharingLevel.EVERYTHING
+_METADATA = SharingLevel.METADATA
+_FROM, _TO, _CC, _BCC = Role.FROM, Role.TO, Role.CC, Role.BCC
+
 _DEFAULT_LIMITS = Limits()
 _WITHHELD = {
     SharingLevel.EVERYTHING: frozenset(),
     SharingLevel.SUBJECT: frozenset({"text", "html", "attachments"}),
     SharingLevel.METADATA: frozenset({"subject", "text", "html", "attachments"}),
 }
+
+
+def _checked_level(
+    level: SharingLevel,
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    attachments: tuple[Attachment, ...] | None,
+) -> SharingLevel:
+    """*level* as a `SharingLevel`, after checking that the fields it withholds are None."""
+    if level.__class__ is not SharingLevel:
+        try:
+            level = SharingLevel(level)
+        except ValueError:
+            choices = ", ".join(member.value for member in SharingLevel)
+            raise MessageError(f"level must be one of {choices}, not {level!r}.") from None
+    if level is _EVERYTHING:
+        return level
+    held = (
+        ("subject", subject if level is _METADATA else None),
+        ("text", text),
+        ("html", html),
+        ("attachments", attachments),
+    )
+    for name, value in held:
+        if value is not None:
+            raise MessageError(
+                f"a message at level {level.value!r} must hold {name} as None (withheld)."
+            )
+    return level
 
 
 def normalize_message_id(value: str | None) -> str | None:
@@ -348,6 +424,11 @@ def normalize_message_id(value: str | None) -> str | None:
     """
     if not value:
         return None
+    if value[0] == "<" and value[-1] == ">" and value.find(">") == len(value) - 1:
+        value = value[1:-1]  # the common form: one bracketed identifier
+        if value and not value[0].isspace() and not value[-1].isspace():
+            return value
+        return value.strip() or None
     value = value.strip()
     if value.startswith("<"):
         end = value.find(">")
@@ -362,14 +443,24 @@ _CACHEABLE_LENGTH = 1000
 #: Entries remembered per role; the oldest go first beyond it.
 _CACHE_ENTRIES = 1 << 15
 _PARSED: dict[Role, dict[str, tuple[Participant, ...]]] = {role: {} for role in Role}
+_FROM_TABLE, _TO_TABLE, _CC_TABLE, _BCC_TABLE = (
+    _PARSED[Role.FROM],
+    _PARSED[Role.TO],
+    _PARSED[Role.CC],
+    _PARSED[Role.BCC],
+)
 
 
 def _parse_header(value: str, role: Role) -> tuple[Participant, ...]:
     """`parse_participants`, remembered in a bounded table per role: a mailbox repeats itself."""
     table = _PARSED[role]
     found = table.get(value)
-    if found is not None:
-        return found
+    return found if found is not None else _parse_new(value, role, table)
+
+
+def _parse_new(
+    value: str, role: Role, table: dict[str, tuple[Participant, ...]]
+) -> tuple[Participant, ...]:
     found = parse_participants(value, role)
     if len(value) <= _CACHEABLE_LENGTH:
         if len(table) >= _CACHE_ENTRIES:
@@ -381,24 +472,43 @@ def _parse_header(value: str, role: Role) -> tuple[Participant, ...]:
     return found
 
 
-def _participants(value: Recipients, role: Role) -> tuple[Participant, ...]:
-    if isinstance(value, str):
-        return _parse_header(value, role) if value else ()
+def _participants(
+    value: Recipients, role: Role, table: dict[str, tuple[Participant, ...]]
+) -> tuple[Participant, ...]:
+    """The participants of one header value or a list of them, through *table*."""
+    if value.__class__ is str:
+        found = table.get(value)
+        if found is not None:
+            return found
+        return _parse_new(value, role, table) if value else ()
     if value is None:
         return ()
-    if isinstance(value, bytes):
+    if isinstance(value, bytes | str):
+        if isinstance(value, str):  # a str subclass
+            return _parse_header(str(value), role)
         raise MessageError(f"{role.value} must be text, not bytes: {value!r}.")
-    found: list[Participant] = []
+    collected: list[Participant] = []
     for item in value:
-        if not isinstance(item, str):
-            raise MessageError(
-                f"{role.value} must hold header values as text, not {type(item).__name__}."
-            )
-        found.extend(_parse_header(item, role))
-    return tuple(found)
+        try:
+            found = table.get(item)
+        except TypeError:  # unhashable
+            found = None
+        if found is None:
+            if not isinstance(item, str):
+                raise MessageError(
+                    f"{role.value} must hold header values as text, not {type(item).__name__}."
+                )
+            found = _parse_new(item, role, table)
+        collected += found
+    return tuple(collected)
 
 
-def _wrong_type(name: str, value: object) -> NoReturn:
+def _text(name: str, value: object) -> str:
+    """*value* when it is text, ``""`` for None; anything else is a caller mistake."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
     raise MessageError(f"{name} must be text, not {type(value).__name__}.")
 
 
