@@ -611,6 +611,30 @@ def test_xoauth2_sends_the_bearer_token(scripted: Callable[..., ScriptedServer])
     assert base64.b64decode(answer) == b"user=jane\x01auth=Bearer ya29.tok\x01\x01"
 
 
+def test_a_token_function_gives_a_fresh_token_at_every_login(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    """A function as the OAuth2 token is called at each login, so tokens can be refreshed."""
+    server = scripted(
+        {
+            "AUTHENTICATE": (b"+ \r\n", b"{tag} OK welcome\r\n"),
+            "LIST": b'* LIST () "/" INBOX\r\n{tag} OK done\r\n',
+        }
+    )
+    tokens = iter(["first", "second", ""])
+    source = server.source(oauth2_token=lambda: next(tokens))
+    for _ in range(2):
+        source.folders()
+        source.close()
+    sent = [base64.b64decode(line) for line in server.received if line.startswith(b"dXNlcj1")]
+    assert [token.split(b"Bearer ")[1] for token in sent] == [b"first\x01\x01", b"second\x01\x01"]
+    with pytest.raises(SourceSettingError) as caught:
+        source.folders()
+    assert str(caught.value) == (
+        "The OAuth2 token function must return non-empty text without line breaks."
+    )
+
+
 def test_xoauth2_rejected_is_an_authentication_failure(
     scripted: Callable[..., ScriptedServer],
 ) -> None:

@@ -485,7 +485,8 @@ def test_importing_mailbind_loads_no_adapter() -> None:
     code = (
         "import sys, mailbind, mailbind.sources; "
         "bad = [m for m in ('mailbox', 'sqlite3', 'mailbind.sources.mbox', "
-        "'mailbind.sources.maildir', 'mailbind.sources.eml', 'mailbind.sources.jsonl') "
+        "'mailbind.sources.maildir', 'mailbind.sources.eml', 'mailbind.sources.jsonl', "
+        "'imaplib', 'mailbind.sources.imap') "
         "if m in sys.modules]; print(bad)"
     )
     import subprocess

@@ -25,7 +25,7 @@ import imaplib
 import re
 import socket
 import ssl
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -77,15 +77,22 @@ class ImapFolder:
 
 
 class _Secret:
-    """A credential that shows itself to no one but the login."""
+    """A credential, or what makes a fresh one, that shows itself to no one but the login."""
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str | Callable[[], str]) -> None:
         self._value = value
 
     def reveal(self) -> str:
-        return self._value
+        if not callable(self._value):
+            return self._value
+        token = self._value()
+        if not _usable_secret(token):
+            raise SourceSettingError(
+                "The OAuth2 token function must return non-empty text without line breaks."
+            )
+        return token
 
     def __repr__(self) -> str:
         return "<hidden>"
@@ -95,7 +102,8 @@ class ImapSource:
     """The messages of an IMAP account, folder by folder, oldest UID first.
 
     Credentials are either *password* (``LOGIN``, or ``AUTHENTICATE PLAIN`` when it is not
-    ASCII) or *oauth2_token* (``AUTHENTICATE XOAUTH2``), exactly one. *security* is ``"tls"``
+    ASCII) or *oauth2_token* (``AUTHENTICATE XOAUTH2``), exactly one; the token may be a
+    function, called for a fresh token at every login. *security* is ``"tls"``
     (default, port 993), ``"starttls"`` or ``"plain"`` (port 143); the connection never falls
     back to a weaker one. *folders* names the folders to read, in order; by default every
     selectable folder is read, INBOX first, except virtual ones (``\\All``, ``\\Flagged``)
@@ -133,7 +141,7 @@ class ImapSource:
         username: str,
         *,
         password: str | None = None,
-        oauth2_token: str | None = None,
+        oauth2_token: str | Callable[[], str] | None = None,
         port: int | None = None,
         security: Security | str = Security.TLS,
         folders: Iterable[str] | None = None,
@@ -155,7 +163,7 @@ class ImapSource:
                 "An IMAP source needs a password or an OAuth2 token (exactly one)."
             )
         secret = password if password is not None else oauth2_token
-        if not isinstance(secret, str) or not secret or _has_breaks(secret):
+        if not callable(secret) and not _usable_secret(secret):
             # The value is a secret: the message never shows it.
             raise SourceSettingError(
                 "An IMAP password or token must be non-empty text without line breaks."
@@ -202,7 +210,7 @@ class ImapSource:
         url: str,
         *,
         password: str | None = None,
-        oauth2_token: str | None = None,
+        oauth2_token: str | Callable[[], str] | None = None,
         **options: Any,
     ) -> ImapSource:
         """A source for ``imap://user@host:port/?security=starttls&folders=INBOX,Sent``.
@@ -606,6 +614,10 @@ class ImapSource:
 
 def _has_breaks(text: str) -> bool:
     return any(ch in text for ch in "\r\n\0")
+
+
+def _usable_secret(secret: object) -> bool:
+    return isinstance(secret, str) and bool(secret) and not _has_breaks(secret)
 
 
 def _flag(value: Flag | str) -> Flag:
