@@ -76,22 +76,25 @@ def _level(value: object) -> SharingLevel:
     raise MessageError(f"level must be one of {choices}, not {value!r}.")
 
 
+_SUBJECT = SharingLevel.SUBJECT
+
+
 def _redact_message(message: Message, level: SharingLevel) -> Message:
     kept = _KEPT_HEADERS[level]
     headers = message.headers
     if headers:
         headers = tuple(pair for pair in headers if pair[0].lower() in kept)
     return Message(
-        message_id=message.message_id,
-        sent_at=message.sent_at,
-        participants=message.participants,
-        subject=message.subject if level is SharingLevel.SUBJECT else None,
-        text=None,
-        html=None,
-        attachments=None,
-        headers=headers,
-        flags=message.flags,
-        defects=message.defects,
-        level=level,
-        key=message.key,
+        message.message_id,
+        message.sent_at,
+        message.participants,
+        message.subject if level is _SUBJECT else None,
+        None,
+        None,
+        None,
+        headers,
+        message.flags,
+        message.defects,
+        level,
+        message.key,
     )
