@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from .addresses import Address, Role, parse_address
 from .errors import InvalidAddressError, PolicyError
@@ -114,23 +115,27 @@ class Holding:
     direction: Direction
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A stored message whose decision differs under a new policy."""
+#: What the rules read: a message or a calendar event.
+Mail = TypeVar("Mail", bound=Message | Event)
 
-    message: Message
+
+@dataclass(frozen=True, slots=True)
+class Change(Generic[Mail]):
+    """A stored message (or event) whose decision differs under a new policy."""
+
+    message: Mail
     before: Decision
     after: Decision
 
 
 @dataclass(frozen=True, slots=True)
-class Reevaluation:
-    """The exact effect of a policy change on one mailbox's messages."""
+class Reevaluation(Generic[Mail]):
+    """The exact effect of a policy change on one mailbox's messages (or events)."""
 
     #: Synced before, excluded now: remove from the mailbox.
-    remove: tuple[Change, ...]
+    remove: tuple[Change[Mail], ...]
     #: Excluded before, synced now: bring back.
-    restore: tuple[Change, ...]
+    restore: tuple[Change[Mail], ...]
     #: How many messages keep their synced-or-not state.
     unchanged: int
 
@@ -491,15 +496,15 @@ def visible_level(viewer: Address | str, holdings: Iterable[Holding]) -> Sharing
 
 
 def reevaluate(
-    messages: Iterable[Message], mailbox: Mailbox, old_policy: Policy, new_policy: Policy
-) -> Reevaluation:
+    messages: Iterable[Mail], mailbox: Mailbox, old_policy: Policy, new_policy: Policy
+) -> Reevaluation[Mail]:
     """The exact effect on *mailbox* of changing *old_policy* to *new_policy*.
 
     Each message is decided under both policies with `decide`: synced before and not now means
     remove; the reverse means restore. Messages are read once, in order.
     """
-    remove: list[Change] = []
-    restore: list[Change] = []
+    remove: list[Change[Mail]] = []
+    restore: list[Change[Mail]] = []
     unchanged = 0
     for message in messages:
         before = decide(message, mailbox, old_policy)
