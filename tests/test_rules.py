@@ -16,6 +16,7 @@ from mailbind import (
     Canonicalization,
     Decision,
     Direction,
+    Event,
     Flag,
     Holding,
     InvalidAddressError,
@@ -853,6 +854,15 @@ def test_reevaluate_under_the_same_policy_changes_nothing(
     """An unchanged policy removes and restores nothing."""
     result = reevaluate(stored, mailbox, policy, policy)
     assert (result.remove, result.restore, result.unchanged) == ((), (), len(stored))
+
+
+def test_reevaluate_takes_events() -> None:
+    """Calendar events go through the same re-evaluation and come back as events."""
+    internal = Event.build(uid="standup", organizer="boss@acme.com", attendees=["anna@acme.com"])
+    allowing = Policy(org_domains="acme.com", sync_internal=True)
+    result = reevaluate([internal], ANNA, ACME, allowing)
+    assert [change.message for change in result.restore] == [internal]
+    assert result.restore[0].before.reasons == (Reason.INTERNAL,)
 
 
 def test_decision_is_a_frozen_record() -> None:
