@@ -391,55 +391,39 @@ class CuttingProxy:
             with self._lock:
                 self._open += [client, server]
             cut = threading.Event()
-            threading.Thread(target=self._pump_up, args=(client, server, cut), daemon=True).start()
-            threading.Thread(
-                target=self._pump_down, args=(server, client, cut), daemon=True
-            ).start()
+            for ends in ((client, server, cut, True), (server, client, cut, False)):
+                threading.Thread(target=self._pump, args=ends, daemon=True).start()
 
-    def _pump_up(self, client: socket.socket, server: socket.socket, cut: threading.Event) -> None:
-        while True:
-            try:
-                data = client.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            with self._lock:
-                if self._marker is not None and self._marker in data:
-                    self._marker = None
-                    cut.set()
-            try:
-                server.sendall(data)
-            except OSError:
-                break
-        _close(client)
-        _close(server)
-
-    def _pump_down(
-        self, server: socket.socket, client: socket.socket, cut: threading.Event
+    def _pump(
+        self, source: socket.socket, target: socket.socket, cut: threading.Event, up: bool
     ) -> None:
+        """Copy one direction; upwards watch for the marker, downwards spend the budget."""
         budget: int | None = None
         while True:
             try:
-                data = server.recv(65536)
+                data = source.recv(65536)
             except OSError:
                 data = b""
             if not data:
                 break
-            if cut.is_set():
-                if budget is None:
-                    budget = self._after
+            if up:
+                with self._lock:
+                    if self._marker is not None and self._marker in data:
+                        self._marker = None
+                        cut.set()
+            elif cut.is_set():
+                budget = self._after if budget is None else budget
                 data = data[:budget]
                 budget -= len(data)
             try:
-                client.sendall(data)
+                target.sendall(data)
             except OSError:
                 break
             if budget is not None and budget <= 0:
                 self.cuts += 1
                 break
-        _close(client)
-        _close(server)
+        _close(source)
+        _close(target)
 
 
 def _close(sock: socket.socket) -> None:

@@ -52,12 +52,13 @@ class Account:
     password: str
 
     def source(self, *, port: int | None = None, **options: object) -> ImapSource:
-        """An `ImapSource` for this account over plain loopback."""
+        """An `ImapSource` for this account over plain loopback, with its password unless told."""
         options.setdefault("security", "plain")
+        if "oauth2_token" not in options:
+            options.setdefault("password", self.password)
         return ImapSource(
             self.server.host,
             self.user,
-            password=self.password,
             port=port or self.server.port,
             **options,  # type: ignore[arg-type]
         )
@@ -350,13 +351,7 @@ def test_server_down_is_temporary_and_sync_resumes_in_place(account: Account) ->
 
 def test_wrong_password_is_an_authentication_failure(account: Account) -> None:
     """A rejected login raises AuthenticationError, without the password anywhere."""
-    source = ImapSource(
-        account.server.host,
-        account.user,
-        password="wrong-Pa55",
-        port=account.server.port,
-        security="plain",
-    )
+    source = account.source(password="wrong-Pa55")
     with pytest.raises(AuthenticationError) as caught:
         source.fetch(None)
     assert str(caught.value) == (
@@ -389,13 +384,7 @@ def test_awkward_passwords_log_in(server: Dovecot, password: str) -> None:
 
 def test_xoauth2_refused_by_the_server_is_an_authentication_failure(account: Account) -> None:
     """An OAuth2 token the server does not accept is an authentication failure."""
-    source = ImapSource(
-        account.server.host,
-        account.user,
-        oauth2_token="ya29.token",
-        port=account.server.port,
-        security="plain",
-    )
+    source = account.source(oauth2_token="ya29.token")
     with pytest.raises(AuthenticationError):
         source.fetch(None)
 
