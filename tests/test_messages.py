@@ -171,7 +171,7 @@ def test_build_send_times(value: datetime | str | None, expected: datetime | Non
         ({"subject": b"Quote"}, "subject must be text, not bytes."),
         ({"text": 3}, "text must be text, not int."),
         ({"html": ["<p>"]}, "html must be text, not list."),
-        ({"to": b"b@y.com"}, "to must be text, not bytes: b'b@y.com'."),
+        ({"to": b"b@y.com, c@z.com"}, "to must be text, not bytes."),
         ({"cc": [None]}, "cc must hold header values as text, not NoneType."),
         (
             {"attachments": [("a.pdf", "not bytes")]},

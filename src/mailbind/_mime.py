@@ -129,7 +129,6 @@ def _read(raw: bytes, limits: Limits, mail: ParsedMail) -> None:
         defects.append(Defect.TOO_LARGE)
         end = limits.max_bytes
     fields, body_start = _read_headers(raw, 0, end, limits, defects, top=True)
-    content_type = content_disposition = transfer_encoding = ""
     seen_message_id = seen_subject = False
     for name, value in fields:
         lower = name.lower()
@@ -151,12 +150,6 @@ def _read(raw: bytes, limits: Limits, mail: ParsedMail) -> None:
             if not seen_subject:
                 seen_subject = True
                 mail.subject = decoded
-        elif lower == "content-type":
-            content_type = content_type or value
-        elif lower == "content-disposition":
-            content_disposition = content_disposition or value
-        elif lower == "content-transfer-encoding":
-            transfer_encoding = transfer_encoding or value
         elif lower == "x-gmail-labels":
             for label in decoded.split(","):
                 flag = GMAIL_LABELS.get(label.strip().strip('"').lower())
@@ -164,9 +157,7 @@ def _read(raw: bytes, limits: Limits, mail: ParsedMail) -> None:
                     mail.flags.add(flag)
     if too_large:
         return
-    _read_body(
-        raw, body_start, end, (content_type, content_disposition, transfer_encoding), limits, mail
-    )
+    _read_body(raw, body_start, end, _content_headers(fields), limits, mail)
 
 
 # --- Headers -------------------------------------------------------------------------------

@@ -486,7 +486,8 @@ def _participants(
     if isinstance(value, bytes | str):
         if isinstance(value, str):  # a str subclass
             return _parse_header(str(value), role)
-        raise MessageError(f"{role.value} must be text, not bytes: {value!r}.")
+        # The value is not shown: a header may name many people.
+        raise MessageError(f"{role.value} must be text, not bytes.")
     collected: list[Participant] = []
     for item in value:
         try:
