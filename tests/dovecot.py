@@ -18,6 +18,7 @@ so the scratch folder sits directly under ``/tmp``; ``/usr/sbin`` is not on ever
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import grp
 import imaplib
 import os
@@ -30,7 +31,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,28 @@ def version() -> tuple[int, int] | None:
         return None
     match = re.match(r"(\d+)\.(\d+)", out.strip())
     return (int(match[1]), int(match[2])) if match else None
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+#: Linux's prctl, loaded before any fork: the child only calls it.
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the server's process before it starts: die when the test process does.
+
+    A test run killed half way (a time-out, Ctrl-C twice) then leaves no server behind; its
+    children end when the master does.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _free_port() -> int:
@@ -240,6 +263,7 @@ class Dovecot:
             stderr=subprocess.PIPE,
             # Its own process group, so `kill` ends the master and every child at once.
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
