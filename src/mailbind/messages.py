@@ -2,13 +2,16 @@
 
 Invariants:
 - A `Message` is immutable; its tuples hold every participant in header order, none dropped.
-- ``Message.from_bytes`` never raises on real mail: what it could not read becomes a defect code
-  in ``defects`` (``too_large``, ``too_deep``, ...), and every limit in `Limits` is enforced so
-  hostile input finishes in bounded time and memory.
+- ``Message.from_bytes`` never raises on any bytes: what it could not read becomes a `Defect`
+  code in ``defects``, and every limit in `Limits` is enforced (by `mailbind._mime`) so hostile
+  input finishes in time and memory proportional to its size.
 - A field that redaction removed is ``None`` (withheld), never emptied: a blank subject is ``""``.
-  ``level`` says how much of the message the record holds.
-- ``key`` identifies the message across mailboxes: its Message-ID, or a stable fingerprint when
-  the Message-ID is missing or blank. It is computed once, at construction.
+  ``level`` says how much of the message the record holds; a record below ``EVERYTHING`` that
+  holds a field its level withholds cannot be made.
+- ``key`` identifies the message across mailboxes: its Message-ID, or a stable ``sha256:``
+  fingerprint (never ``hash()``) when the Message-ID is missing or blank. It is computed once,
+  at construction.
+- ``Message.build`` remembers parsed header values per role in bounded tables.
 """
 
 from __future__ import annotations
