@@ -19,8 +19,9 @@ import sys
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -535,17 +536,16 @@ class ContactIndex:
 # The pickled form is column-oriented and holds no derived table (those are rebuilt on load in
 # linear time). Strings of one column are joined by NUL, which no identity key holds (ids and
 # names that do are kept as a list); values that repeat (a domain with its registrable domain, a
-# time zone, a company) are written once in a table and referred to by number; a local part is
-# left out when the key repeats it; times are wall-clock microseconds with fold and zone, so
-# they come back exactly. Layout 1 is a dict of these columns under "v": 1.
+# company) are written once in a table and referred to by number; a local part is left out when
+# the key repeats it. Times stay datetimes, which pickle compactly and exactly. Layout 1 is a
+# dict of these columns under "v": 1.
 _STATE_VERSION = 1
 _SEPARATOR = "\x00"
 _ADDRESS_FIELDS = tuple(f.name for f in Address.__dataclass_fields__.values() if f.init)
 #: Address fields other than the key and the local part, stored together through a table.
 _SHARED_FIELDS = tuple(n for n in _ADDRESS_FIELDS if n not in ("key", "local"))
-_CONTACT_FIELDS = tuple(Contact.__dataclass_fields__)
-_WALL_EPOCH = datetime(1, 1, 1)
-_MICROSECOND = timedelta(microseconds=1)
+_shared_values = attrgetter(*_SHARED_FIELDS)
+_CONTACT_SLOTS = tuple(Contact.__dict__[name].__set__ for name in Contact.__dataclass_fields__)
 
 
 def _join(values: list[str]) -> str | list[str]:
@@ -560,12 +560,11 @@ def _split(value: str | list[str], count: int) -> list[str]:
     return value.split(_SEPARATOR) if count else []
 
 
-def _numbers(values: Iterable[int]) -> tuple[str, bytes]:
+def _numbers(values: list[int]) -> tuple[str, bytes]:
     """Non-negative integers as little-endian bytes of the smallest item size that fits."""
-    numbers = list(values)
-    top = max(numbers, default=0)
+    top = max(values, default=0)
     code = next(c for c in "BHILQ" if top < 1 << (8 * array(c).itemsize))
-    packed = array(code, numbers)
+    packed = array(code, values)
     if sys.byteorder == "big":
         packed.byteswap()
     return code, packed.tobytes()
@@ -586,54 +585,35 @@ def _tabled(values: Iterable[object]) -> tuple[list[object], tuple[str, bytes]]:
     return list(table), _numbers(positions)
 
 
-def _untabled(packed: tuple[list[object], tuple[str, bytes]]) -> list[object]:
+def _untabled(packed: tuple[list[Any], tuple[str, bytes]]) -> list[Any]:
     table, positions = packed
-    return [table[i] for i in _unnumbers(positions)]
-
-
-def _pack_times(times: list[datetime]) -> dict[str, object]:
-    return {
-        "wall": _numbers(
-            (t.replace(tzinfo=None, fold=0) - _WALL_EPOCH) // _MICROSECOND for t in times
-        ),
-        "fold": bytes(t.fold for t in times),
-        "zone": _tabled(t.tzinfo for t in times),
-    }
-
-
-def _unpack_times(packed: dict[str, Any]) -> list[datetime]:
-    wall = _unnumbers(packed["wall"])
-    zones: list[Any] = _untabled(packed["zone"])
-    return [
-        (_WALL_EPOCH + timedelta(microseconds=us)).replace(tzinfo=zone, fold=fold)
-        for us, zone, fold in zip(wall, zones, packed["fold"], strict=True)
-    ]
+    return list(map(table.__getitem__, _unnumbers(positions)))
 
 
 def _pack(index: ContactIndex) -> dict[str, object]:
     contacts = list(index._by_id.values())
     addresses = [a for c in contacts for a in (c.primary, *c.additional)]
-    keys = [a.key for a in addresses]
     canon = index._canonicalization
+    keys = [a.key for a in addresses]
     return {
         "v": _STATE_VERSION,
         "canonicalization": (canon.strip_subaddress, canon.fold_gmail),
         "count": len(contacts),
         "ids": _join([c.id for c in contacts]),
-        "additional": _numbers(len(c.additional) for c in contacts),
-        "created": _pack_times([c.created_at for c in contacts]),
+        "additional": _numbers([len(c.additional) for c in contacts]),
+        "created": [c.created_at for c in contacts],
         "deleted": {i: c.deleted_at for i, c in enumerate(contacts) if c.deleted_at is not None},
         "first": _join([c.first_name for c in contacts]),
         "last": _join([c.last_name for c in contacts]),
         "company": _tabled(c.company_domain for c in contacts),
         "keys": _join(keys),
-        # Local parts as written, where the key does not repeat them.
+        # Local parts as written, where the key does not begin with them.
         "locals": {
             i: a.local
             for i, (a, k) in enumerate(zip(addresses, keys, strict=True))
             if k[: k.rindex("@")] != a.local
         },
-        "shared": _tabled(tuple(getattr(a, n) for n in _SHARED_FIELDS) for a in addresses),
+        "shared": _tabled(map(_shared_values, addresses)),
         "suppressed": [(s.key, s.reason.value, s.contact_id) for s in index._suppressed.values()],
     }
 
@@ -642,44 +622,39 @@ def _unpack(index: ContactIndex, packed: object) -> None:
     if not (isinstance(packed, dict) and packed.get("v") == _STATE_VERSION):
         raise ContactError("This pickled ContactIndex was written by another version of mailbind.")
     state: dict[str, Any] = packed
-    count = state["count"]
-    counts = _unnumbers(state["additional"])
+    count: int = state["count"]
     keys = _split(state["keys"], count)
-    locals_ = state["locals"]
-    shared: list[Any] = _untabled(state["shared"])
-    addresses = []
-    for i, (key, rest) in enumerate(zip(keys, shared, strict=True)):
-        local = locals_.get(i)
-        values = dict(zip(_SHARED_FIELDS, rest, strict=True))
-        values["key"] = key
-        values["local"] = key[: key.rindex("@")] if local is None else local
-        addresses.append(Address(**values))
-    ids = _split(state["ids"], count)
-    created = _unpack_times(state["created"])
+    locals_ = [k[: k.rindex("@")] for k in keys]
+    for i, local in state["locals"].items():
+        locals_[i] = local
+    shared = _untabled(state["shared"])
+    addresses = [
+        Address(key, local, *rest) for key, local, rest in zip(keys, locals_, shared, strict=True)
+    ]
+    counts = _unnumbers(state["additional"])
+    created = state["created"]
     deleted = state["deleted"]
     first = _split(state["first"], count)
     last = _split(state["last"], count)
     company = _untabled(state["company"])
-    new_contact = object.__new__
-    set_ = object.__setattr__
+    set_id, set_primary, set_more, set_created, set_deleted, set_first, set_last, set_company = (
+        _CONTACT_SLOTS
+    )
+    new = object.__new__
     contacts = []
     at = 0
-    for i, contact_id in enumerate(ids):
-        contact = new_contact(Contact)
+    for i, contact_id in enumerate(_split(state["ids"], count)):
+        contact = new(Contact)
         n = counts[i]
-        row = (
-            contact_id,
-            addresses[at],
-            tuple(addresses[at + 1 : at + 1 + n]),
-            created[i],
-            deleted.get(i),
-            first[i],
-            last[i],
-            company[i],
-        )
+        set_id(contact, contact_id)
+        set_primary(contact, addresses[at])
+        set_more(contact, tuple(addresses[at + 1 : at + 1 + n]) if n else ())
+        set_created(contact, created[i])
+        set_deleted(contact, deleted.get(i))
+        set_first(contact, first[i])
+        set_last(contact, last[i])
+        set_company(contact, company[i])
         at += 1 + n
-        for name, value in zip(_CONTACT_FIELDS, row, strict=True):
-            set_(contact, name, value)
         contacts.append(contact)
     strip, fold = state["canonicalization"]
     ContactIndex.__init__(
