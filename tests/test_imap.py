@@ -187,6 +187,20 @@ def test_every_folder_once_inbox_first(account: Account) -> None:
         assert source.fetch(cursor).items == ()
 
 
+def test_status_per_folder_without_list_status(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Servers without LIST-STATUS are asked with STATUS, folder by folder, to the same end."""
+    monkeypatch.setattr(ImapSource, "_list_status", False)
+    account.append("INBOX", mail("i1"), mail("i2"))
+    account.append("Sent", mail("s1"))
+    with account.source() as source:
+        found, cursor, _ = fetch_all(source, (1,))
+        assert tags(found) == ["i1", "i2", "s1"]
+        account.append("Sent", mail("s2"))
+        assert tags(source.fetch(cursor).items) == ["s2"]
+
+
 def test_appended_mail_arrives_incrementally_in_any_folder(account: Account) -> None:
     """Mail appended after a sync, in any folder, is all the next sync yields."""
     account.append("INBOX", mail("old"))
@@ -665,7 +679,9 @@ def test_roles_come_from_names_without_special_use(scripted: Callable[..., Scrip
         ('Say "hi"', set(), ""),
         ("Spam", {Flag.SPAM}, "."),
     ]
-    assert b'LIST "" "*"' in server.received[2]
+    assert [line.split(b" ", 1)[1] for line in server.received if b" LIST " in line] == [
+        b'LIST "" "*"'
+    ]
 
 
 # --- What syncing leaves alone, and what it reports -----------------------------------------------
@@ -1055,6 +1071,22 @@ def test_fetch_records_give_uid_size_body_and_flags(
 def test_list_responses(part: object, entry: tuple[str, set[str], str] | None) -> None:
     """LIST lines give the name, attributes and separator; unreadable lines give None."""
     assert wire.list_entry(part) == entry
+
+
+def test_list_status_answers() -> None:
+    """The STATUS answers LIST-STATUS sends are read by folder, quoted or literal names too."""
+    data = [
+        b"INBOX (UIDVALIDITY 1 UIDNEXT 5)",
+        b'"Sent Items" (UIDVALIDITY 2 UIDNEXT 9)',
+        (b"{8}", b"Entw&APw"),
+        b" (UIDVALIDITY 3 UIDNEXT 1)",
+        None,
+    ]
+    assert wire.status_entries(data) == {
+        "INBOX": {"UIDVALIDITY": 1, "UIDNEXT": 5},
+        "Sent Items": {"UIDVALIDITY": 2, "UIDNEXT": 9},
+        "Entw&APw": {"UIDVALIDITY": 3, "UIDNEXT": 1},
+    }
 
 
 def test_status_and_response_codes() -> None:

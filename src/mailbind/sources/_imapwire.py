@@ -32,6 +32,7 @@ __all__ = [
     "quote",
     "role_flags",
     "search_uids",
+    "status_entries",
     "status_numbers",
     "temporary_code",
     "uid_set",
@@ -140,6 +141,24 @@ def status_numbers(data: list[Any]) -> dict[str, int]:
     if match is None:
         return {}
     return {name.decode(): int(n) for name, n in re.findall(rb"([\w.]+) (\d+)", match[1])}
+
+
+def status_entries(data: list[Any]) -> dict[str, dict[str, int]]:
+    """Every STATUS response's numbers (as LIST-STATUS sends them), by wire folder name."""
+    entries: dict[str, dict[str, int]] = {}
+    name: bytes | None = None
+    for part in data:
+        if isinstance(part, tuple):
+            name = part[1]  # A name sent as a literal; its numbers follow on the next line.
+            continue
+        if not isinstance(part, bytes):
+            continue
+        if name is None:
+            text = part.strip()
+            name = _unquote(text) if text.startswith(b'"') else text.split(b" ")[0]
+        entries[name.decode("utf-8", "replace")] = status_numbers([part])
+        name = None
+    return entries
 
 
 def search_uids(data: list[Any], after: int) -> tuple[int, ...]:

@@ -116,6 +116,9 @@ class ImapSource:
     threads.
     """
 
+    #: Whether to ask for folder numbers with LIST (RFC 5819) when the server can answer.
+    _list_status = True
+
     __slots__ = (
         "_batch_bytes",
         "_conn",
@@ -127,6 +130,7 @@ class ImapSource:
         "_pending",
         "_roles",
         "_skip",
+        "_statuses",
         "_timeout",
         "host",
         "name",
@@ -201,6 +205,8 @@ class ImapSource:
         self._conn: imaplib.IMAP4 | None = None
         #: UIDs found by the last search and not handed out yet: (folder, UIDVALIDITY, after, UIDs).
         self._pending: tuple[str, int, int, tuple[int, ...]] | None = None
+        #: UIDVALIDITY and UIDNEXT by folder from the last LIST, when the server sends them.
+        self._statuses: dict[str, dict[str, int]] = {}
         at = f"[{host}]" if ":" in host else host
         self.name = f"imap://{quote(username, safe='')}@{at}:{port}/"
 
@@ -450,9 +456,11 @@ class ImapSource:
             raise TemporaryError(f"The IMAP server {self.name} refused to {what} just now.")
 
     def _status(self, conn: imaplib.IMAP4, folder: ImapFolder) -> tuple[int, int]:
-        typ, data = conn.status(wire.quote(folder.wire), "(UIDVALIDITY UIDNEXT)")
-        self._check(typ, f"report on the folder {folder.name!r}")
-        numbers = wire.status_numbers(data)
+        numbers = self._statuses.pop(folder.wire, {})
+        if not numbers:
+            typ, data = conn.status(wire.quote(folder.wire), "(UIDVALIDITY UIDNEXT)")
+            self._check(typ, f"report on the folder {folder.name!r}")
+            numbers = wire.status_numbers(data)
         if "UIDVALIDITY" not in numbers or "UIDNEXT" not in numbers:
             raise SourceError(f"The IMAP server {self.name} does not report UIDVALIDITY.")
         return numbers["UIDVALIDITY"], numbers["UIDNEXT"]
@@ -470,11 +478,17 @@ class ImapSource:
 
     def _list(self, conn: imaplib.IMAP4) -> tuple[ImapFolder, ...]:
         caps = conn.capabilities
+        returns = []
         if "LIST-EXTENDED" in caps and "SPECIAL-USE" in caps:
-            typ, data = conn.list('""', '"*" RETURN (SPECIAL-USE)')
-        else:
-            typ, data = conn.list('""', '"*"')
+            returns.append("SPECIAL-USE")
+        status = self._list_status and "LIST-STATUS" in caps
+        if status:
+            # Every folder's UIDVALIDITY and UIDNEXT in the same answer: no STATUS per folder.
+            returns.append("STATUS (UIDVALIDITY UIDNEXT)")
+        pattern = '"*"' + (f" RETURN ({' '.join(returns)})" if returns else "")
+        typ, data = conn.list('""', pattern)
         self._check(typ, "list folders")
+        self._statuses = wire.status_entries(conn.response("STATUS")[1]) if status else {}
         listed = [entry for entry in map(wire.list_entry, data) if entry is not None]
         marked = {flag for _, attrs, _ in listed for flag in wire.role_flags(attrs)}
         folders: dict[str, ImapFolder] = {}
@@ -542,6 +556,11 @@ class ImapSource:
                     raise SourceError(f"The IMAP server {self.name} does not offer STARTTLS.")
                 conn.starttls(ssl_context=context)
             self._login(conn)
+            # Servers announce more after login (LIST-STATUS, SPECIAL-USE); imaplib keeps the
+            # list from the greeting.
+            typ, data = conn.capability()
+            if typ == "OK" and data and isinstance(data[-1], bytes):
+                conn.capabilities = tuple(data[-1].decode("ascii", "replace").upper().split())
         except BaseException:
             _shut(conn)
             raise
