@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
@@ -815,6 +816,20 @@ def test_credentials_never_show() -> None:
         )
 
 
+@given(secret=st.text(st.characters(blacklist_characters="\r\n\x00"), min_size=1, max_size=20))
+def test_no_password_shows_in_names_reprs_or_url_errors(secret: str) -> None:
+    """Property: whatever the password, neither the source nor a URL error shows it."""
+    password = "Zq#" + secret
+    source = ImapSource("mail.example.com", "jane", password=password)
+    assert "Zq#" not in f"{source!r} {source.name}"
+    url = f"imap://jane:{quote(password, safe='')}@mail.example.com/"
+    raw = f"imap://jane:{password}@mail.example.com/"
+    for attempt in (url, url.replace("imap:", "http:"), raw, raw.replace("imap:", "http:")):
+        with pytest.raises(SourceSettingError) as caught:
+            ImapSource.from_url(attempt, password="x")
+        assert "Zq" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
@@ -865,6 +880,11 @@ def test_from_url_names() -> None:
             "An IMAP URL reads imap://user@host:port/, not 'imap://jane@host/INBOX'.",
         ),
         ("imap://jane@host:99999/", "Not an IMAP URL: 'imap://jane@host:99999/'."),
+        ("imap://jane:hunter2/x@host:99999/", "Not an IMAP URL: 'imap://jane:***@host:99999/'."),
+        (
+            "ftp://jane:hunter2@host/",
+            "An IMAP URL starts with imap:// or imaps://, not 'ftp://jane:***@host/'.",
+        ),
         ("imap://jane@host/?user=x", "An IMAP URL takes security, folders and skip, not 'user'."),
         ("imaps://jane@host/?security=plain", "An imaps:// URL always uses security 'tls'."),
         (

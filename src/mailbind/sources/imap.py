@@ -664,7 +664,13 @@ def _folder_names(folders: Iterable[str] | None) -> tuple[str, ...] | None:
 
 
 def _without_password(url: str) -> str:
-    return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", url)
+    """*url* with anything after a colon in its user part hidden, for error messages."""
+    scheme, slashes, rest = url.partition("//")
+    if not slashes or "@" not in rest:
+        return url
+    user, _, host = rest.rpartition("@")
+    name, colon, _ = user.partition(":")
+    return f"{scheme}//{name}{':***' if colon else ''}@{host}"
 
 
 def _read_cursor(cursor: str | None) -> tuple[dict[str, tuple[int, int]], bool]:
