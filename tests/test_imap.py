@@ -685,6 +685,26 @@ def test_roles_come_from_names_without_special_use(scripted: Callable[..., Scrip
     ]
 
 
+def test_a_folder_name_in_raw_utf8_is_a_clear_error(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    """A name sent in raw UTF-8 (against RFC 3501) cannot be sent back: the error says so."""
+    server = scripted(
+        {
+            **LOGGED_IN,
+            "LIST": '* LIST () "/" INBOX\r\n* LIST () "/" "Entwürfe"\r\n{tag} OK done\r\n'.encode(),
+            "STATUS": b"* STATUS INBOX (UIDVALIDITY 1 UIDNEXT 1)\r\n{tag} OK done\r\n",
+        }
+    )
+    source = server.source()
+    with pytest.raises(SourceError) as caught:
+        source.fetch(None)
+    assert str(caught.value) == (
+        f"The IMAP server {source.name} uses a name that cannot be sent back while reading the "
+        "folder 'Entwürfe'; name the folders to read with folders=."
+    )
+
+
 # --- What syncing leaves alone, and what it reports -----------------------------------------------
 
 

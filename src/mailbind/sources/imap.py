@@ -626,6 +626,13 @@ class ImapSource:
             raise SourceError(
                 f"The IMAP server {self.name} refused a command while {doing}."
             ) from err
+        except UnicodeEncodeError as err:
+            # A folder name in raw UTF-8 (not modified UTF-7) cannot be sent back by imaplib.
+            self._discard()
+            raise SourceError(
+                f"The IMAP server {self.name} uses a name that cannot be sent back while {doing}; "
+                "name the folders to read with folders=."
+            ) from err
 
 
 # --- Helpers ----------------------------------------------------------------------------------
