@@ -1,0 +1,257 @@
+"""The ``mailbind`` command: sync mailboxes, preview decisions, read mail as a colleague would.
+
+Invariants:
+- `main` returns the exit code and never raises for a user's mistake: every failure ends with
+  one line on stderr, ``mailbind: error: ...``, and a code from `ExitCode` (docs/cli.md).
+- Built on the standard library's ``argparse``; ``rich`` draws the progress bar when installed
+  (``pip install 'mailbind[cli]'``) and is never needed.
+- The command line is an adapter: it reads the clock, the environment and files, and passes
+  values to the pure core. ``import mailbind`` never loads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn, TextIO
+
+from ..errors import MailbindError
+from .exits import ExitCode, Failure, code_for
+from .settings import (
+    add_canonicalization_options,
+    add_database_option,
+    add_mailbox_options,
+    repeatable,
+)
+from .text import clean
+
+__all__ = ["ExitCode", "main"]
+
+_Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes end in one line and `ExitCode.USAGE`."""
+
+    def error(self, message: str) -> NoReturn:
+        raise Failure(ExitCode.USAGE, f"{message} (see `{self.prog} --help`).")
+
+
+def _time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"the time needs a UTC offset: {text!r}")
+    return moment
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    """Options every command takes: the hidden ``--now`` that tests use."""
+    parser.add_argument("--now", type=_time, help=argparse.SUPPRESS)
+
+
+def _version() -> str:
+    try:
+        return version("mailbind")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for every command."""
+    parser = _Parser(
+        prog="mailbind",
+        description="Sync email into a CRM by mailbind's rules, preview every decision, and "
+        "read a contact's mail as a colleague may.",
+        epilog="Start with `mailbind sync --sample`. Every command, option and exit code: "
+        "docs/cli.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"mailbind {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sync = commands.add_parser(
+        "sync",
+        help="sync mailboxes into the database",
+        description="Sync a mailbox (SOURCE with --owner) or every mailbox of a config file "
+        "into the database, then print what was synced and why the rest was skipped.",
+    )
+    add_mailbox_options(sync)
+    add_database_option(sync)
+    run = sync.add_argument_group("running")
+    run.add_argument(
+        "--watch", action="store_true", help="keep syncing on the schedule until Ctrl-C"
+    )
+    run.add_argument(
+        "--interval",
+        type=_positive,
+        default=10,
+        metavar="MINUTES",
+        help="minutes between passes with --watch (default: 10)",
+    )
+    run.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=500,
+        metavar="N",
+        help="messages stored per transaction (default: 500)",
+    )
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument("--json", action="store_true", help="print each report as a JSON line")
+    _common(sync)
+    sync.set_defaults(run=_load("sync"))
+
+    explain = commands.add_parser(
+        "explain",
+        help="preview every decision without writing anything",
+        description="A dry run: for every message, whether it would sync and why, its "
+        "direction and sharing level, and for every participant the contact it would be "
+        "linked to or why none would be created. Nothing is written.",
+    )
+    add_mailbox_options(explain)
+    add_database_option(explain, required=False)
+    explain.add_argument("--json", action="store_true", help="one JSON object per message")
+    explain.add_argument("--batch-size", type=_positive, default=500, help=argparse.SUPPRESS)
+    _common(explain)
+    explain.set_defaults(run=_load("explain"))
+
+    emails = commands.add_parser(
+        "emails",
+        help="a contact's or company's messages as a viewer may read them",
+        description="The messages linked to a contact or a company, redacted to what the "
+        "viewer may read: withheld fields show as (withheld).",
+    )
+    whose = emails.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--contact", metavar="ADDRESS", help="an address of the contact")
+    whose.add_argument("--company", metavar="DOMAIN", help="the company's domain")
+    emails.add_argument(
+        "--viewer", required=True, metavar="ADDRESS", help="who is reading (a user's address)"
+    )
+    emails.add_argument("--full", action="store_true", help="show whole bodies")
+    emails.add_argument("--json", action="store_true", help="one JSON object per message")
+    add_database_option(emails)
+    add_canonicalization_options(emails)
+    _common(emails)
+    emails.set_defaults(run=_load("emails"))
+
+    _contacts(commands)
+    return parser
+
+
+def _contacts(commands: argparse._SubParsersAction[_Parser]) -> None:
+    contacts = commands.add_parser(
+        "contacts",
+        help="list, add, edit, delete, restore and destroy contacts",
+        description="Manage contacts by hand. Deleting suppresses the contact's addresses, so "
+        "they are never created automatically again; messages follow every change.",
+    )
+    actions = contacts.add_subparsers(dest="action", metavar="ACTION", required=True)
+    parsers = {
+        "list": actions.add_parser("list", help="every contact, deleted ones marked"),
+        "add": actions.add_parser("add", help="create a contact by hand"),
+        "edit": actions.add_parser("edit", help="change a contact's addresses or names"),
+        "delete": actions.add_parser(
+            "delete", help="soft-delete: it keeps its messages and is never re-created"
+        ),
+        "restore": actions.add_parser("restore", help="undo a delete"),
+        "destroy": actions.add_parser(
+            "destroy", help="delete for good: its messages pass to the next contact or nobody"
+        ),
+        "suppressed": actions.add_parser(
+            "suppressed", help="addresses never created automatically"
+        ),
+        "suppress": actions.add_parser(
+            "suppress", help="never create a contact for an address automatically"
+        ),
+    }
+    for name in ("list", "suppressed"):
+        parsers[name].add_argument("--json", action="store_true", help="one JSON object a line")
+    for name in ("edit", "delete", "restore", "destroy"):
+        parsers[name].add_argument(
+            "contact", metavar="CONTACT", help="the contact's id or one of its addresses"
+        )
+    parsers["suppress"].add_argument("address", metavar="ADDRESS")
+    parsers["destroy"].add_argument(
+        "--yes", action="store_true", help="do not ask for confirmation"
+    )
+    add, edit = parsers["add"], parsers["edit"]
+    add.add_argument("--primary", required=True, metavar="ADDRESS", help="the primary address")
+    repeatable(add, "--additional", "ADDRESS", "another address")
+    add.add_argument("--id", help="the contact's id (default: made from the address)")
+    edit.add_argument("--primary", metavar="ADDRESS", help="a new primary address")
+    repeatable(edit, "--add-address", "ADDRESS", "add an address")
+    repeatable(edit, "--remove-address", "ADDRESS", "remove an additional address")
+    for parser in (add, edit):
+        parser.add_argument("--first", metavar="NAME", help="the first name")
+        parser.add_argument("--last", metavar="NAME", help="the last name")
+        parser.add_argument(
+            "--company",
+            metavar="DOMAIN",
+            help="the company's domain (default for add: the work domain of the address)",
+        )
+    for parser in parsers.values():
+        add_database_option(parser)
+        add_canonicalization_options(parser)
+        _common(parser)
+    contacts.set_defaults(run=_load("contacts"))
+
+
+def _load(name: str) -> _Command:
+    """The ``run`` function of command *name*, imported when the command runs."""
+
+    def command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+        from importlib import import_module
+
+        run: _Command = import_module(f"{__name__}.{name}").run
+        return run(args, out, err)
+
+    return command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``mailbind`` command with *argv* (default: ``sys.argv[1:]``); the exit code."""
+    out, err = sys.stdout, sys.stderr
+    for stream in (out, err):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+    try:
+        args = build_parser().parse_args(argv)
+        code = int(args.run(args, out, err))
+    except SystemExit as stop:  # --help and --version
+        return stop.code if isinstance(stop.code, int) else 0
+    except Failure as failure:
+        return _fail(err, failure.code, failure.message)
+    except MailbindError as error:
+        return _fail(err, code_for(error), str(error))
+    except KeyboardInterrupt:
+        print("\nmailbind: interrupted; everything stored before is kept.", file=err)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (``mailbind emails ... | head``): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        return 0
+    return code
+
+
+def _fail(err: TextIO, code: ExitCode, message: str) -> int:
+    print(f"mailbind: error: {clean(message)}", file=err)
+    return int(code)

@@ -1,0 +1,227 @@
+"""``mailbind emails``: a contact's or a company's messages as one viewer may read them.
+
+Invariants:
+- Every message is shown through `StoredMessage.seen_by`: what the viewer may not read is
+  withheld by `redact`, and shown as ``(withheld)`` (``null`` in JSON, named in ``withheld``),
+  never as a blank.
+- Every text from a message is printed through `clean` (text) or `json_line` (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from collections import Counter
+from typing import TextIO
+
+from ..addresses import Address, Participant, Role, parse_address
+from ..domains import registrable_domain, to_ascii_domain, to_unicode_domain
+from ..errors import InvalidAddressError
+from ..messages import Direction, Message, SharingLevel
+from ..stores import Company, StoredMessage
+from ..stores.sqlite import SQLiteStore
+from .contacts import contact_line
+from .exits import ExitCode, Failure
+from .settings import canonicalization, open_store
+from .text import clean, counted, json_line, terminal_width, when
+
+__all__ = ["run"]
+
+#: Body lines shown per message unless ``--full``.
+BODY_LINES = 8
+WITHHELD = "(withheld)"
+#: Width of the field labels (``Attachments: ``).
+_LABEL = 13
+_LABELS = {
+    Role.FROM: "From",
+    Role.TO: "To",
+    Role.CC: "Cc",
+    Role.BCC: "Bcc",
+    Role.SENDER: "Sender",
+    Role.REPLY_TO: "Reply-To",
+}
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Show the messages; the exit code."""
+    viewer = _viewer(args.viewer)
+    with open_store(args.db, create=False) as store:
+        title, messages = _find(store, args)
+        if args.json:
+            for stored in messages:
+                out.write(json_line(_record(stored, viewer)) + "\n")
+            return ExitCode.OK
+        _show(out, title, messages, viewer, full=args.full)
+    return ExitCode.OK
+
+
+def _viewer(text: str) -> Address:
+    try:
+        return parse_address(text)
+    except InvalidAddressError:
+        raise Failure(ExitCode.USAGE, f"The viewer is not a readable address: {text!r}.") from None
+
+
+def _find(store: SQLiteStore, args: argparse.Namespace) -> tuple[str, tuple[StoredMessage, ...]]:
+    """A title and the messages of the contact or company asked for."""
+    if args.contact is not None:
+        index = store.contact_index(canonicalization(args))
+        try:
+            contact = index.resolve(args.contact)
+        except InvalidAddressError:
+            raise Failure(
+                ExitCode.USAGE, f"The contact is not a readable address: {args.contact!r}."
+            ) from None
+        if contact is None:
+            raise Failure(ExitCode.NOT_FOUND, f"No contact has the address {args.contact!r}.")
+        names = {c.domain: c for c in store.companies()}
+        return contact_line(contact, names), store.messages_for_contact(contact.id)
+    company = _company(store, args.company)
+    shown = f"{clean(company.name)} ({clean(to_unicode_domain(company.domain) or company.domain)})"
+    return shown, store.messages_for_company(company.domain)
+
+
+def _company(store: SQLiteStore, text: str) -> Company:
+    ascii_domain = to_ascii_domain(text.strip().removeprefix("@"))
+    domain = None if ascii_domain is None else registrable_domain(ascii_domain) or ascii_domain
+    for company in store.companies():
+        if company.domain == domain:
+            return company
+    raise Failure(ExitCode.NOT_FOUND, f"No company has the domain {text!r}.")
+
+
+def _withheld(message: Message) -> list[str]:
+    fields = ("subject", "text", "html", "attachments")
+    return [name for name in fields if getattr(message, name) is None]
+
+
+def _record(stored: StoredMessage, viewer: Address) -> dict[str, object]:
+    """A message as *viewer* may read it, as a JSON object."""
+    message = stored.seen_by(viewer)
+    attachments = message.attachments
+    return {
+        "key": message.key,
+        "message_id": message.message_id,
+        "sent_at": None if message.sent_at is None else message.sent_at.isoformat(),
+        "level": message.level.value,
+        "held_by": [
+            {"mailbox": holding.mailbox.id, "direction": holding.direction.value}
+            for holding in stored.holdings
+        ],
+        "participants": [
+            {
+                "role": p.role.value,
+                "address": None if p.address is None else str(p.address),
+                "name": p.name,
+                "raw": None if p.address is not None else p.raw,
+            }
+            for p in message.participants
+        ],
+        "subject": message.subject,
+        "text": message.text,
+        "html": message.html,
+        "attachments": None
+        if attachments is None
+        else [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in attachments
+        ],
+        "withheld": _withheld(message),
+    }
+
+
+def _show(
+    out: TextIO, title: str, messages: tuple[StoredMessage, ...], viewer: Address, *, full: bool
+) -> None:
+    write = out.write
+    seen = [(stored, stored.seen_by(viewer)) for stored in messages]
+    levels = Counter(message.level for _, message in seen)
+    shown = ", ".join(
+        f"{levels[level]} at level {level}" for level in reversed(SharingLevel) if levels[level]
+    )
+    write(f"{title}\n{counted(len(messages), 'message')} as {clean(str(viewer))} may read them")
+    write(f": {shown}.\n" if shown else ".\n")
+    if levels[SharingLevel.SUBJECT] or levels[SharingLevel.METADATA]:
+        write(
+            "At level subject the body and attachments are withheld; at level metadata the "
+            "subject too.\n"
+        )
+    width = terminal_width(out)
+    for stored, message in seen:
+        write(f"\n{when(message.sent_at)}  ·  {_holders(stored)}  ·  level {message.level}\n")
+        for role, names in _by_role(message.participants):
+            label = f"{_LABELS[role]}:"
+            for name in names:
+                write(f"  {label:<{_LABEL}}{name}\n")
+                label = ""
+        if message.subject is None:
+            subject = WITHHELD
+        else:
+            subject = clean(message.subject) if message.subject else "(no subject)"
+        write(f"  {'Subject:':<{_LABEL}}{subject}\n")
+        for line in _body(message, full=full, width=width - 2 - _LABEL):
+            write(f"  {line}".rstrip() + "\n")
+        if message.attachments is None:
+            write(f"  {'Attachments:':<{_LABEL}}{WITHHELD}\n")
+        elif message.attachments:
+            files = ", ".join(
+                f"{clean(a.filename) or '(no name)'} ({_size(a.size)})" for a in message.attachments
+            )
+            write(f"  {'Attachments:':<{_LABEL}}{files}\n")
+    out.flush()
+
+
+def _holders(stored: StoredMessage) -> str:
+    """``received by anna@acme.com``, ``sent by tom@acme.com, received by anna@acme.com``."""
+    parts = []
+    for direction in Direction:
+        ids = [clean(h.mailbox.id) for h in stored.holdings if h.direction is direction]
+        if ids:
+            verb = "sent by" if direction is Direction.OUTGOING else "received by"
+            parts.append(f"{verb} {' and '.join(ids)}")
+    return ", ".join(parts) or "held by no mailbox"
+
+
+def _by_role(participants: tuple[Participant, ...]) -> list[tuple[Role, list[str]]]:
+    """The participants grouped by role, in the order the roles first appear."""
+    groups: dict[Role, list[str]] = {}
+    for participant in participants:
+        groups.setdefault(participant.role, []).append(_party(participant))
+    return list(groups.items())
+
+
+def _party(participant: Participant) -> str:
+    address = participant.address
+    if address is None:
+        return f"{clean(participant.raw)} (unreadable)"
+    name = clean(participant.name)
+    return f"{name} <{clean(str(address))}>" if name else clean(str(address))
+
+
+def _body(message: Message, *, full: bool, width: int) -> list[str]:
+    """The body lines to show, labelled, wrapped to *width* cells."""
+    label = f"{'Body:':<{_LABEL}}"
+    if message.text is None:
+        return [label + WITHHELD]
+    text = message.text.strip("\n")
+    if not text:
+        if message.html:
+            return [label + f"(HTML only, {len(message.html):,} characters; not shown)"]
+        return [label + "(empty)"]
+    lines = [
+        wrapped
+        for line in text.splitlines()
+        for wrapped in (textwrap.wrap(clean(line), max(width, 40)) or [""])
+    ]
+    more = 0 if full else max(len(lines) - BODY_LINES, 0)
+    if more:
+        lines = [*lines[:BODY_LINES], f"... ({counted(more, 'more line')}; --full shows them)"]
+    return [label + lines[0], *(" " * _LABEL + line for line in lines[1:])]
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"

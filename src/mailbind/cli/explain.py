@@ -1,0 +1,307 @@
+"""``mailbind explain``: the privacy preview, a dry run that writes nothing.
+
+Invariants:
+- Nothing is written: the contacts a sync would create live in a `ContactIndex` in memory, and
+  a database given with ``--db`` is only read (its contacts and suppressions).
+- The answers are the engine's: messages are read in the engine's batches, decided with
+  `decide`, and contacts planned with `plan_contacts` from the synced messages of each batch,
+  then created in the index under the engine's ids; each participant of a synced message shows
+  the contact it would be linked to, or the `SkipReason` that kept it from getting one.
+- Every text from a message is printed through `clean` (tables) or `json_line` (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TextIO
+
+from ..addresses import Participant
+from ..contacts import Contact, ContactIndex
+from ..engine import auto_contact_id
+from ..messages import Message
+from ..planning import SkipReason, plan_contacts
+from ..policy import Mailbox, Policy
+from ..rules import Decision, Reason, decide
+from ..sources import MessageSource
+from . import clock
+from .exits import ExitCode
+from .settings import Target, load_setup, open_mail, open_store
+from .text import clean, counted, cut, json_line, pad, terminal_width, width
+
+__all__ = ["run"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Party:
+    """One participant and the contact a sync would link it to, or why none."""
+
+    participant: Participant
+    contact: Contact | None
+    #: True when the sync would create the contact for this very message.
+    new: bool
+    why_not: SkipReason | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Explained:
+    """One message, its decision, and its participants."""
+
+    location: str
+    message: Message
+    decision: Decision
+    parties: tuple[_Party, ...]
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Explain every message of every mailbox; the exit code."""
+    now = args.now or clock.now()
+    with ExitStack() as stack:
+        setup = load_setup(args, "explain", stack)
+        mail = [(target, open_mail(target, stack)) for target in setup.targets]
+        canon = setup.policy.canonicalization
+        if args.db is not None:
+            store = stack.enter_context(open_store(args.db, create=False))
+            index = store.contact_index(canon)
+        else:
+            index = ContactIndex(canonicalization=canon)
+        show = _JsonLines(out) if args.json else _Table(out)
+        for target, source in mail:
+            show.start(target)
+            for item in _explain(source, target.mailbox, setup.policy, index, now, args.batch_size):
+                show.message(item)
+            show.end()
+    return ExitCode.OK
+
+
+def _explain(
+    source: MessageSource,
+    mailbox: Mailbox,
+    policy: Policy,
+    index: ContactIndex,
+    now: datetime,
+    batch_size: int,
+) -> Iterator[_Explained]:
+    """Every message of *source* as a sync would see it; *index* takes the contacts it creates."""
+    cursor: str | None = None
+    key = policy.key
+    while True:
+        batch = source.fetch(cursor, limit=batch_size)
+        messages = [item.message() for item in batch.items]
+        decisions = [decide(message, mailbox, policy) for message in messages]
+        synced = [(m, d) for m, d in zip(messages, decisions, strict=True) if d.synced]
+        why_not: dict[str, SkipReason] = {}
+        introduced: dict[str, str] = {}
+        if synced and mailbox.create_contacts:
+            plan = plan_contacts(
+                [m for m, _ in synced], mailbox, policy, index, decisions=[d for _, d in synced]
+            )
+            for proposal in plan.new:
+                created = Contact(
+                    auto_contact_id(proposal.key),
+                    proposal.address,
+                    created_at=now,
+                    first_name=proposal.first_name,
+                    last_name=proposal.last_name,
+                    company_domain=proposal.company_domain,
+                )
+                index.upsert(created)
+                introduced[created.id] = proposal.message_key
+            why_not = {s.key: s.reason for s in plan.skipped if s.key is not None}
+        for item, message, decision in zip(batch.items, messages, decisions, strict=True):
+            parties = []
+            for participant in message.participants:
+                address = participant.address
+                contact: Contact | None = None
+                reason: SkipReason | None
+                if address is None:
+                    reason = SkipReason.UNREADABLE
+                elif not decision.synced:
+                    reason = SkipReason.MESSAGE_NOT_SYNCED
+                else:
+                    contact = index.resolve(address)
+                    reason = None
+                    if contact is None:
+                        reason = (
+                            why_not.get(key(address), SkipReason.OUTSIDE_SCOPE)
+                            if mailbox.create_contacts
+                            else SkipReason.DISABLED
+                        )
+                new = contact is not None and introduced.get(contact.id) == message.key
+                parties.append(_Party(participant, contact, new, reason))
+            yield _Explained(item.location, message, decision, tuple(parties))
+        cursor = batch.cursor
+        if batch.done:
+            return
+
+
+def _contact_name(contact: Contact) -> str:
+    name = f"{contact.first_name} {contact.last_name}".strip()
+    return name or str(contact.primary)
+
+
+# --- JSON lines -------------------------------------------------------------------------------
+
+
+class _JsonLines:
+    """One JSON object per message."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.mailbox = ""
+
+    def start(self, target: Target) -> None:
+        self.mailbox = target.mailbox.id
+
+    def message(self, item: _Explained) -> None:
+        message, decision = item.message, item.decision
+        record = {
+            "mailbox": self.mailbox,
+            "location": item.location,
+            "key": message.key,
+            "message_id": message.message_id,
+            "sent_at": None if message.sent_at is None else message.sent_at.isoformat(),
+            "subject": message.subject,
+            "synced": decision.synced,
+            "reasons": [reason.value for reason in decision.reasons],
+            "direction": decision.direction.value,
+            "level": decision.level.value,
+            "defects": list(message.defects),
+            "participants": [_party_record(party) for party in item.parties],
+        }
+        self.out.write(json_line(record) + "\n")
+
+    def end(self) -> None:
+        self.out.flush()
+
+
+def _party_record(party: _Party) -> dict[str, object]:
+    participant, contact = party.participant, party.contact
+    address = participant.address
+    return {
+        "role": participant.role.value,
+        "address": None if address is None else str(address),
+        "name": participant.name,
+        "raw": participant.raw if address is None else None,
+        "problem": participant.problem,
+        "contact": None
+        if contact is None
+        else {
+            "id": contact.id,
+            "name": _contact_name(contact),
+            "new": party.new,
+            "deleted": contact.deleted,
+        },
+        "no_contact": None if party.why_not is None else party.why_not.value,
+    }
+
+
+# --- The table --------------------------------------------------------------------------------
+
+#: Width of the participant role column.
+_ROLE = 9
+#: Most cells the participant column takes.
+_PARTY = 36
+#: Cells always left for what becomes of a participant (``no contact: message_not_synced``).
+_NOTE = 30
+
+
+class _Table:
+    """A readable block per message, laid out in the terminal's width."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.total = terminal_width(out)
+        self.number = 0
+        self.decided: Counter[bool] = Counter()
+        self.reasons: Counter[Reason] = Counter()
+        self.why_not: Counter[SkipReason] = Counter()
+        self.created = 0
+
+    def start(self, target: Target) -> None:
+        self.number = 0
+        self.decided.clear()
+        self.reasons.clear()
+        self.why_not.clear()
+        self.created = 0
+        mailbox = target.mailbox
+        self.out.write(
+            f"{clean(mailbox.id)} from {clean(target.label)}: a dry run, nothing is written.\n"
+            f"Sharing: received mail at level {mailbox.incoming}, sent mail at level "
+            f"{mailbox.outgoing}.\n\n"
+        )
+
+    def message(self, item: _Explained) -> None:
+        self.number += 1
+        message, decision = item.message, item.decision
+        self.decided[decision.synced] += 1
+        self.reasons.update(decision.reasons)
+        date = "(no date)" if message.sent_at is None else f"{message.sent_at:%Y-%m-%d %H:%M}"
+        verdict = "synced" if decision.synced else "skipped"
+        reasons = ", ".join(reason.value for reason in decision.reasons)
+        head = (
+            f"{self.number:>4}  {date:<16}  {verdict:<7}  {decision.direction.value:<8}  "
+            f"{decision.level.value:<10}  "
+        )
+        write = self.out.write
+        if self.number > 1:
+            write("\n")
+        if width(head) + width(reasons) <= self.total:
+            write(f"{head}{reasons}\n")
+        else:
+            write(f"{head.rstrip()}\n{'':6}reasons: {reasons}\n")
+        subject = "(no subject)" if not message.subject else clean(message.subject)
+        write(f"{'':6}{cut('subject: ' + subject, self.total - 6)}\n")
+        if message.defects:
+            defects = ", ".join(clean(d) for d in message.defects)
+            write(f"{'':6}{cut('defects: ' + defects, self.total - 6)}\n")
+        shown = [self._party(party) for party in item.parties]
+        longest = max((width(text) for text, _ in shown), default=0)
+        column = min(_PARTY, self.total - 6 - _ROLE - 2 - _NOTE, longest)
+        rest = self.total - 6 - _ROLE - column - 2
+        for (text, note), party in zip(shown, item.parties, strict=True):
+            role = party.participant.role.value.replace("_", "-")
+            write(f"{'':6}{pad(role, _ROLE)}{pad(text, column)}  {cut(note, rest)}".rstrip() + "\n")
+
+    def _party(self, party: _Party) -> tuple[str, str]:
+        """The participant and what becomes of it, as two clean cells."""
+        participant, contact = party.participant, party.contact
+        address = participant.address
+        text = clean(participant.raw or "(empty)") if address is None else clean(str(address))
+        if contact is not None:
+            self.created += party.new
+            state = " (deleted)" if contact.deleted else ""
+            lead = "new contact" if party.new else "contact"
+            return text, f"{lead}: {clean(_contact_name(contact))}{state}"
+        if party.why_not is not None:
+            self.why_not[party.why_not] += 1
+            return text, f"no contact: {party.why_not.value}"
+        return text, ""
+
+    def end(self) -> None:
+        write = self.out.write
+        synced, skipped = self.decided[True], self.decided[False]
+        write(
+            f"\n{counted(self.number, 'message')}: {synced} would sync, {skipped} would be "
+            f"skipped.\n{counted(self.created, 'contact')} would be created. Nothing was written.\n"
+        )
+        legends = (
+            ("Why a message syncs or not:", [r for r in Reason if r in self.reasons]),
+            ("Why a participant gets no contact:", [r for r in SkipReason if r in self.why_not]),
+        )
+        for title, codes in legends:
+            if not codes:
+                continue
+            write(f"\n{title}\n")
+            size = max(width(code.value) for code in codes)
+            for code in codes:
+                lines = textwrap.wrap(code.description, self.total - size - 4)
+                write(f"  {code.value:<{size}}  {lines[0]}\n")
+                write("".join(f"{'':{size + 4}}{line}\n" for line in lines[1:]))
+        write("\n")
+        self.out.flush()

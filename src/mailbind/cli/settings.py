@@ -1,0 +1,507 @@
+"""What to sync: the policy and the mailboxes, from command-line options or a TOML config file.
+
+Invariants:
+- Options and config keys are the parameters of `Policy` and `Mailbox`; a mistake in either is
+  reported in one sentence naming the file and the table (`ExitCode.CONFIG`) or the option
+  (`ExitCode.USAGE`), before any database is opened or any mail is read.
+- Relative ``source`` paths in a config file start at the file's folder; the bundled sample is
+  read through `importlib.resources`, so it works from an installed wheel.
+- A password never comes from the command line: it is read from an environment variable or,
+  on a terminal, from a prompt; it never appears in any output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import getpass
+import inspect
+import os
+import sys
+import tomllib
+from contextlib import ExitStack
+from dataclasses import dataclass
+from importlib.resources import as_file, files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..addresses import Canonicalization
+from ..errors import PolicyError
+from ..policy import ContactScope, Mailbox, Policy
+from ..providers import is_free_provider
+from ..sources import FORMATS, MessageSource, SourceSettingError, open_source
+from ..sources._files import source_error
+from ..stores.sqlite import SQLiteStore
+from .exits import ExitCode, Failure
+
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_PASSWORD_ENV",
+    "Setup",
+    "Target",
+    "add_database_option",
+    "add_mailbox_options",
+    "canonicalization",
+    "load_setup",
+    "open_mail",
+    "open_store",
+    "repeatable",
+]
+
+DEFAULT_DB = "mailbind.sqlite"
+DEFAULT_PASSWORD_ENV = "MAILBIND_IMAP_PASSWORD"  # noqa: S105 - a variable's name, not a secret
+LEVELS = ("metadata", "subject", "everything")
+
+#: Options that describe one mailbox or the policy; they cannot be mixed with a config file.
+_OPTION_NAMES = {
+    "owner": "--owner",
+    "alias": "--alias",
+    "mailbox_id": "--mailbox-id",
+    "incoming": "--incoming",
+    "outgoing": "--outgoing",
+    "no_create_contacts": "--no-create-contacts",
+    "contact_scope": "--contact-scope",
+    "include_free_providers": "--include-free-providers",
+    "format": "--format",
+    "org_domain": "--org-domain",
+    "member": "--member",
+    "external": "--external",
+    "block": "--block",
+    "sync_internal": "--sync-internal",
+    "include_group_emails": "--include-group-emails",
+    "strip_subaddress": "--strip-subaddress",
+    "fold_gmail": "--fold-gmail",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One mailbox to sync and where its mail is."""
+
+    mailbox: Mailbox
+    #: A file or folder path, or an ``imap://`` URL.
+    source: str
+    #: The file format, or None to guess it.
+    format: str | None
+    #: The environment variable holding the IMAP password.
+    password_env: str
+    #: How the source is shown (as written in the config file or on the command line).
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """The policy and the mailboxes one command works on."""
+
+    policy: Policy
+    targets: tuple[Target, ...]
+    #: True when the bundled sample was asked for.
+    sample: bool
+
+
+# --- Options --------------------------------------------------------------------------------
+
+
+def add_database_option(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--db PATH`` (default ``./mailbind.sqlite``)."""
+    if required:
+        parser.add_argument(
+            "--db",
+            default=DEFAULT_DB,
+            metavar="PATH",
+            help=f"the SQLite database (default: ./{DEFAULT_DB})",
+        )
+    else:
+        parser.add_argument(
+            "--db",
+            metavar="PATH",
+            help="take known contacts and suppressions from this database (never written)",
+        )
+
+
+def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
+    """SOURCE, the mailbox and policy options, and ``--config`` / ``--sample``."""
+    parser.add_argument(
+        "source",
+        nargs="?",
+        metavar="SOURCE",
+        help="an mbox file, a Maildir or .eml folder, a .jsonl file, or imap://user@host/",
+    )
+    what = parser.add_argument_group("where the settings come from")
+    given = what.add_mutually_exclusive_group()
+    given.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a TOML file with a [policy] and one [[mailbox]] per mailbox (docs/config.md)",
+    )
+    given.add_argument(
+        "--sample",
+        action="store_true",
+        help="the sample organisation and mailboxes that ship with mailbind",
+    )
+    mailbox = parser.add_argument_group("the mailbox (with SOURCE)")
+    mailbox.add_argument("--owner", metavar="ADDRESS", help="the mailbox owner's address")
+    repeatable(mailbox, "--alias", "ADDRESS", "another address of the owner")
+    mailbox.add_argument(
+        "--mailbox-id", metavar="ID", help="the mailbox's id in the database (default: --owner)"
+    )
+    for direction, mail in (("incoming", "received"), ("outgoing", "sent")):
+        mailbox.add_argument(
+            f"--{direction}",
+            choices=LEVELS,
+            metavar="LEVEL",
+            help=f"what colleagues may read of mail the owner {mail}: "
+            "metadata (default), subject or everything",
+        )
+    mailbox.add_argument(
+        "--no-create-contacts",
+        action="store_true",
+        help="never create contacts from this mailbox",
+    )
+    mailbox.add_argument(
+        "--contact-scope",
+        choices=[scope.value for scope in ContactScope],
+        help="which mail may create contacts (default: sent_and_received)",
+    )
+    mailbox.add_argument(
+        "--include-free-providers",
+        action="store_true",
+        help="also create contacts on Gmail, GMX, ... addresses",
+    )
+    mailbox.add_argument(
+        "--format", choices=sorted(FORMATS), help="the source's format (default: guessed)"
+    )
+    mailbox.add_argument(
+        "--password-env",
+        metavar="NAME",
+        help=f"the environment variable with the IMAP password (default: {DEFAULT_PASSWORD_ENV})",
+    )
+    policy = parser.add_argument_group("the organisation's policy (with SOURCE)")
+    repeatable(
+        policy, "--org-domain", "DOMAIN", "a domain of the organisation (default: the owner's)"
+    )
+    repeatable(policy, "--member", "ADDRESS", "a colleague on another domain")
+    repeatable(
+        policy,
+        "--external",
+        "ADDRESS",
+        "an address on the organisation's domain that is not a colleague",
+    )
+    repeatable(policy, "--block", "ENTRY", "never sync mail with this address or @domain")
+    policy.add_argument(
+        "--sync-internal", action="store_true", help="sync mail among colleagues too"
+    )
+    policy.add_argument(
+        "--include-group-emails",
+        action="store_true",
+        help="sync incoming bulk mail and mail from role addresses too",
+    )
+    add_canonicalization_options(policy)
+
+
+def repeatable(group: Any, flag: str, metavar: str, meaning: str) -> None:
+    """An option that may be given several times; its values collect in a list."""
+    group.add_argument(flag, action="append", metavar=metavar, help=f"{meaning} (repeatable)")
+
+
+def add_canonicalization_options(group: Any) -> None:
+    """``--strip-subaddress`` and ``--fold-gmail``."""
+    group.add_argument(
+        "--strip-subaddress",
+        action="store_true",
+        help="compare jane+tag@x.com as jane@x.com",
+    )
+    group.add_argument(
+        "--fold-gmail",
+        action="store_true",
+        help="ignore dots in Gmail addresses and read googlemail.com as gmail.com",
+    )
+
+
+def canonicalization(args: argparse.Namespace) -> Canonicalization:
+    """The canonicalisation the switches ask for."""
+    return Canonicalization(
+        strip_subaddress=bool(getattr(args, "strip_subaddress", False)),
+        fold_gmail=bool(getattr(args, "fold_gmail", False)),
+    )
+
+
+# --- The setup ------------------------------------------------------------------------------
+
+
+def load_setup(args: argparse.Namespace, command: str, stack: ExitStack) -> Setup:
+    """The policy and mailboxes *args* describe; bundled files stay readable while *stack* is open.
+
+    Raises `Failure` for a mistake in the options or in the config file.
+    """
+    given = [flag for name, flag in _OPTION_NAMES.items() if getattr(args, name, None)]
+    if args.config is not None or args.sample:
+        origin = "--sample" if args.sample else "--config"
+        if args.source is not None:
+            raise Failure(
+                ExitCode.USAGE,
+                f"Give a SOURCE or {origin}, not both (see `mailbind {command} --help`).",
+            )
+        if given:
+            raise Failure(
+                ExitCode.USAGE,
+                f"{given[0]} cannot be combined with {origin}: the file sets the mailboxes "
+                "and the policy.",
+            )
+        if args.sample:
+            config: Traversable = files("mailbind").joinpath("data", "sample.toml")
+            return _from_config(config, "sample.toml", args, stack, sample=True)
+        return _from_config(Path(args.config), args.config, args, stack, sample=False)
+    if args.source is None:
+        raise Failure(
+            ExitCode.USAGE,
+            f"Give a SOURCE, --config FILE or --sample (see `mailbind {command} --help`).",
+        )
+    if not args.owner:
+        raise Failure(
+            ExitCode.USAGE, "--owner is required with a SOURCE: the address of the mailbox's owner."
+        )
+    mailbox = Mailbox(
+        args.owner,
+        args.alias or (),
+        args.incoming or "metadata",
+        args.outgoing or "metadata",
+        create_contacts=not args.no_create_contacts,
+        contact_scope=args.contact_scope or ContactScope.SENT_AND_RECEIVED,
+        skip_free_providers=not args.include_free_providers,
+        id=args.mailbox_id,
+    )
+    domains = args.org_domain or _owner_domain(mailbox)
+    policy = Policy(
+        domains,
+        args.member or (),
+        args.external or (),
+        args.block or (),
+        sync_internal=args.sync_internal,
+        exclude_group_emails=not args.include_group_emails,
+        canonicalization=canonicalization(args),
+    )
+    source = args.source if _is_url(args.source) else os.path.expanduser(args.source)
+    target = Target(mailbox, source, args.format, _password_env(args, None), args.source)
+    return Setup(policy, (target,), sample=False)
+
+
+def _owner_domain(mailbox: Mailbox) -> tuple[str, ...]:
+    """The owner's organisation domain, the default when no --org-domain is given."""
+    owner = mailbox.owner
+    if owner.registrable is None or is_free_provider(owner):
+        return ()
+    return (owner.registrable,)
+
+
+def _password_env(args: argparse.Namespace, configured: object) -> str:
+    given = getattr(args, "password_env", None)
+    if given:
+        return str(given)
+    return configured if isinstance(configured, str) and configured else DEFAULT_PASSWORD_ENV
+
+
+# --- The config file ------------------------------------------------------------------------
+
+
+def _parameters(cls: type) -> frozenset[str]:
+    signature = inspect.signature(cls)
+    return frozenset(name for name in signature.parameters if name != "self")
+
+
+_POLICY_KEYS = _parameters(Policy)
+_CANONICALIZATION_KEYS = frozenset({"strip_subaddress", "fold_gmail"})
+_MAILBOX_KEYS = _parameters(Mailbox) | {"source", "format", "password_env"}
+_BOOLEANS = frozenset(
+    {
+        "sync_internal",
+        "exclude_group_emails",
+        "strip_subaddress",
+        "fold_gmail",
+        "create_contacts",
+        "skip_free_providers",
+    }
+)
+_LISTS = frozenset(
+    {
+        "org_domains",
+        "members",
+        "externals",
+        "blocklist",
+        "free_providers",
+        "role_addresses",
+        "aliases",
+    }
+)
+
+
+class _Config:
+    """Reads one config file's tables, naming the file and the table in every error."""
+
+    def __init__(self, shown: str) -> None:
+        self.shown = shown
+
+    def fail(self, where: str, sentence: str) -> Failure:
+        return Failure(ExitCode.CONFIG, f"{self.shown}, {where}: {sentence}")
+
+    def table(self, value: object, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"Expected a table, not {type(value).__name__}.")
+        return value
+
+    def check(self, table: dict[str, Any], known: frozenset[str], where: str) -> None:
+        for key, value in table.items():
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else "."
+                raise self.fail(where, f"Unknown key {key!r}{hint}")
+            if key in _BOOLEANS and not isinstance(value, bool):
+                raise self.fail(where, f"{key} must be true or false, not {value!r}.")
+            if key in _LISTS and not (
+                isinstance(value, str)
+                or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+            ):
+                raise self.fail(where, f"{key} must be a list of strings, not {value!r}.")
+
+    def policy(self, data: dict[str, Any]) -> Policy:
+        table = dict(self.table(data.get("policy", {}), "[policy]"))
+        canon = self.table(table.pop("canonicalization", {}), "[policy.canonicalization]")
+        self.check(canon, _CANONICALIZATION_KEYS, "[policy.canonicalization]")
+        self.check(table, _POLICY_KEYS - {"canonicalization"}, "[policy]")
+        try:
+            return Policy(**table, canonicalization=Canonicalization(**canon))
+        except PolicyError as err:
+            raise self.fail("[policy]", str(err)) from None
+
+    def mailbox(self, value: object, number: int) -> tuple[Mailbox, dict[str, Any]]:
+        where = f"[[mailbox]] {number}"
+        table = dict(self.table(value, where))
+        self.check(table, _MAILBOX_KEYS, where)
+        extra: dict[str, Any] = {
+            key: table.pop(key) for key in ("source", "format", "password_env") if key in table
+        }
+        if not isinstance(extra.get("source"), str) or not extra["source"].strip():
+            raise self.fail(where, "Every mailbox needs a source: a path or an imap:// URL.")
+        form = extra.get("format")
+        if form is not None and (not isinstance(form, str) or form not in FORMATS):
+            choices = ", ".join(sorted(FORMATS))
+            raise self.fail(where, f"The format must be one of {choices}, not {form!r}.")
+        env = extra.get("password_env")
+        if env is not None and (not isinstance(env, str) or not env):
+            raise self.fail(where, f"password_env must name an environment variable, not {env!r}.")
+        if "owner" not in table:
+            raise self.fail(where, "Every mailbox needs an owner address.")
+        try:
+            return Mailbox(**table), extra
+        except PolicyError as err:
+            raise self.fail(where, str(err)) from None
+
+
+def _from_config(
+    config: Traversable, shown: str, args: argparse.Namespace, stack: ExitStack, *, sample: bool
+) -> Setup:
+    try:
+        text = config.read_bytes()
+    except OSError as err:
+        raise Failure(ExitCode.INPUT, str(source_error("config file", shown, err))) from None
+    reader = _Config(shown)
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise Failure(ExitCode.CONFIG, f"{shown} is not a valid TOML file: {err}.") from None
+    for key in data:
+        if key not in ("policy", "mailbox"):
+            raise reader.fail(f"[{key}]", "Unknown table; the file takes [policy] and [[mailbox]].")
+    policy = reader.policy(data)
+    tables = data.get("mailbox", [])
+    if not isinstance(tables, list) or not tables:
+        raise Failure(ExitCode.CONFIG, f"{shown} names no [[mailbox]].")
+    targets: list[Target] = []
+    seen: set[str] = set()
+    for number, table in enumerate(tables, start=1):
+        mailbox, extra = reader.mailbox(table, number)
+        if mailbox.id in seen:
+            raise reader.fail(
+                f"[[mailbox]] {number}", f"The mailbox id {mailbox.id!r} is used twice."
+            )
+        seen.add(mailbox.id)
+        source = extra["source"]
+        if not _is_url(source):
+            source = _resolve(config, source, stack, sample=sample)
+        targets.append(
+            Target(
+                mailbox,
+                source,
+                extra.get("format"),
+                _password_env(args, extra.get("password_env")),
+                extra["source"],
+            )
+        )
+    return Setup(policy, tuple(targets), sample=sample)
+
+
+def _resolve(config: Traversable, source: str, stack: ExitStack, *, sample: bool) -> str:
+    """*source* as a real path: relative ones start at the config file's folder."""
+    if sample:
+        return os.fspath(stack.enter_context(as_file(files("mailbind").joinpath("data", source))))
+    path = os.path.expanduser(source)
+    if os.path.isabs(path):
+        return path
+    folder = os.path.dirname(os.path.abspath(os.fspath(config)))  # type: ignore[call-overload]
+    return os.path.join(folder, path)
+
+
+# --- Sources and the store ------------------------------------------------------------------
+
+
+def _is_url(source: str) -> bool:
+    return source.lower().startswith(("imap://", "imaps://"))
+
+
+def open_mail(target: Target, stack: ExitStack) -> MessageSource:
+    """The source of *target*'s mail, closed when *stack* closes.
+
+    Raises `Failure` for a missing file or a missing password; an IMAP source connects only
+    when it is first read.
+    """
+    if not _is_url(target.source):
+        if not os.path.exists(target.source):
+            raise Failure(
+                ExitCode.INPUT, f"Cannot read the mail source {target.source!r}: it does not exist."
+            )
+        return open_source(target.source, target.format)
+    from ..sources.imap import ImapSource
+
+    parts = urlsplit(target.source)
+    if parts.password is not None:
+        raise SourceSettingError(
+            "An IMAP URL may not hold a password; set the environment variable "
+            f"{target.password_env} instead."
+        )
+    shown = f"{parts.username or ''}@{parts.hostname or ''}"
+    password = os.environ.get(target.password_env)
+    if password is None:
+        if not sys.stdin.isatty():
+            raise Failure(
+                ExitCode.AUTHENTICATION,
+                f"No password for {shown}: set the environment variable {target.password_env}, "
+                "or run mailbind in a terminal to be asked for it.",
+            )
+        password = getpass.getpass(f"IMAP password for {shown}: ")
+    source = ImapSource.from_url(target.source, password=password)
+    stack.callback(source.close)
+    return source
+
+
+def open_store(path: str, *, create: bool) -> SQLiteStore:
+    """The SQLite store at *path*; unless *create*, the file must exist already."""
+    if os.path.isdir(path):
+        raise Failure(ExitCode.DATABASE, f"The database {path!r} is a folder, not a file.")
+    if not create and not os.path.exists(path):
+        raise Failure(
+            ExitCode.DATABASE,
+            f"No database at {path!r}: run `mailbind sync` first, or give --db PATH.",
+        )
+    return SQLiteStore(path)
