@@ -519,7 +519,7 @@ def test_contacts_lifecycle_relinks_and_suppresses(
         ],
     )
     code, _, err = run(capsys, "emails", "--contact", FRANK, "--viewer", TOM, "--db", synced)
-    assert (code, err) == (8, f"mailbind: error: No contact has the address '{FRANK}'.\n")
+    assert (code, err) == (8, f"mailbind: error: No contact has the id or address '{FRANK}'.\n")
 
     # Another mailbox reads the same mail from the start: Frank is not created again.
     code, out, _ = sh(
@@ -869,6 +869,28 @@ def test_no_password_without_a_terminal_exits_6(
         "",
         "mailbind: error: No password for kim@mail.example: set the environment variable "
         "MAILBIND_IMAP_PASSWORD, or run mailbind in a terminal to be asked for it.\n",
+    )
+
+
+def test_imap_mailboxes_in_a_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config mailbox may read IMAP with its own password variable; a bad URL is exit 5."""
+    monkeypatch.delenv("CRM_PW", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    imap = '[[mailbox]]\nowner = "kim@acme.example"\nsource = "imap://kim@mail.example/'
+    path = write(tmp_path / "imap.toml", imap + '"\npassword_env = "CRM_PW"\n')
+    assert run(capsys, "sync", "--config", path)[::2] == (
+        6,
+        "mailbind: error: No password for kim@mail.example: set the environment variable "
+        "CRM_PW, or run mailbind in a terminal to be asked for it.\n",
+    )
+    monkeypatch.setenv("CRM_PW", "pw")
+    path = write(tmp_path / "imap.toml", imap + '?tls=yes"\npassword_env = "CRM_PW"\n')
+    assert run(capsys, "sync", "--config", path)[::2] == (
+        5,
+        f"mailbind: error: {path}, [[mailbox]] 1: An IMAP URL takes security, folders and skip, "
+        "not 'tls'.\n",
     )
 
 

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         "viewer may read: withheld fields show as (withheld).",
     )
     whose = emails.add_mutually_exclusive_group(required=True)
-    whose.add_argument("--contact", metavar="ADDRESS", help="an address of the contact")
+    whose.add_argument("--contact", metavar="ADDRESS", help="an address of the contact (or its id)")
     whose.add_argument("--company", metavar="DOMAIN", help="the company's domain")
     emails.add_argument(
         "--viewer", required=True, metavar="ADDRESS", help="who is reading (a user's address)"

@@ -31,7 +31,7 @@ from .exits import ExitCode, Failure
 from .settings import canonicalization, open_store
 from .text import clean, counted, json_line
 
-__all__ = ["contact_line", "run"]
+__all__ = ["contact_line", "find_contact", "run"]
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -62,7 +62,7 @@ def _address(text: str, what: str) -> str:
     return text
 
 
-def _find(index: ContactIndex, text: str) -> Contact:
+def find_contact(index: ContactIndex, text: str) -> Contact:
     """The contact with id *text*, or the one its address resolves to."""
     contact = index.get(text)
     if contact is None and "@" in text:
@@ -202,7 +202,7 @@ def _add(store: SQLiteStore, index: ContactIndex, args: argparse.Namespace, out:
 
 def _change(store: SQLiteStore, index: ContactIndex, args: argparse.Namespace, out: TextIO) -> None:
     action = args.action
-    contact = _find(index, args.contact)
+    contact = find_contact(index, args.contact)
     companies = {c.domain: c for c in store.companies()}
     shown = f"{clean(contact.id)} ({contact_line(contact, companies)})"
     if action == "edit":

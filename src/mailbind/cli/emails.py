@@ -20,7 +20,7 @@ from ..errors import InvalidAddressError
 from ..messages import Direction, Message, SharingLevel
 from ..stores import Company, StoredMessage
 from ..stores.sqlite import SQLiteStore
-from .contacts import contact_line
+from .contacts import contact_line, find_contact
 from .exits import ExitCode, Failure
 from .settings import canonicalization, open_store
 from .text import clean, counted, json_line, terminal_width, when
@@ -65,15 +65,7 @@ def _viewer(text: str) -> Address:
 def _find(store: SQLiteStore, args: argparse.Namespace) -> tuple[str, tuple[StoredMessage, ...]]:
     """A title and the messages of the contact or company asked for."""
     if args.contact is not None:
-        index = store.contact_index(canonicalization(args))
-        try:
-            contact = index.resolve(args.contact)
-        except InvalidAddressError:
-            raise Failure(
-                ExitCode.USAGE, f"The contact is not a readable address: {args.contact!r}."
-            ) from None
-        if contact is None:
-            raise Failure(ExitCode.NOT_FOUND, f"No contact has the address {args.contact!r}.")
+        contact = find_contact(store.contact_index(canonicalization(args)), args.contact)
         names = {c.domain: c for c in store.companies()}
         return contact_line(contact, names), store.messages_for_contact(contact.id)
     company = _company(store, args.company)

@@ -89,6 +89,8 @@ class Target:
     password_env: str
     #: How the source is shown (as written in the config file or on the command line).
     label: str
+    #: Where the mailbox is configured (``mailbind.toml, [[mailbox]] 2``); "" for options.
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +439,7 @@ def _from_config(
                 extra.get("format"),
                 _password_env(args, extra.get("password_env")),
                 extra["source"],
+                f"{shown}, [[mailbox]] {number}",
             )
         )
     return Setup(policy, tuple(targets), sample=sample)
@@ -472,6 +475,15 @@ def open_mail(target: Target, stack: ExitStack) -> MessageSource:
                 ExitCode.INPUT, f"Cannot read the mail source {target.source!r}: it does not exist."
             )
         return open_source(target.source, target.format)
+    try:
+        return _open_imap(target, stack)
+    except SourceSettingError as err:
+        if not target.where:
+            raise
+        raise Failure(ExitCode.CONFIG, f"{target.where}: {err}") from None
+
+
+def _open_imap(target: Target, stack: ExitStack) -> MessageSource:
     from ..sources.imap import ImapSource
 
     parts = urlsplit(target.source)
