@@ -13,12 +13,15 @@ import socketserver
 import subprocess
 import sys
 import threading
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import mailbind.cli.sync as cli_sync
 from mailbind.cli import ExitCode, main
@@ -1030,6 +1033,38 @@ def test_json_lines_stay_valid_and_safe() -> None:
     assert line.isprintable()
     assert json.loads(line) == record
     assert "ü 高" in line
+
+
+def _unsafe_left(text: str) -> list[str]:
+    """The characters of *text* a terminal could act on."""
+    return [
+        c
+        for c in text
+        if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") and c not in "\u200c\u200d"
+    ]
+
+
+@given(st.text())
+def test_cleaned_text_holds_nothing_a_terminal_acts_on(text: str) -> None:
+    """Whatever a message holds, `clean` leaves no control, separator or format character."""
+    assert _unsafe_left(clean(text)) == []
+
+
+@given(st.text())
+def test_json_lines_round_trip_and_hold_nothing_a_terminal_acts_on(text: str) -> None:
+    """Whatever a message holds, its JSON line reads back equal and is safe to print."""
+    line = json_line({"text": text})
+    assert json.loads(line) == {"text": text}
+    assert _unsafe_left(line) == []
+
+
+@given(st.text(), st.integers(min_value=0, max_value=120))
+def test_cut_never_overflows(text: str, cells: int) -> None:
+    """`cut` keeps a cell within its width, and keeps short text whole."""
+    shown = cut(clean(text), cells)
+    assert width(shown) <= cells
+    if width(clean(text)) <= cells:
+        assert shown == clean(text)
 
 
 def test_widths_count_terminal_cells() -> None:
