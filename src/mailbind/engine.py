@@ -181,12 +181,15 @@ def _process(
     tally.reset = tally.reset or batch.reset
     messages = [item.message(limits) for item in batch.items]
     decisions = [decide(message, mailbox, policy) for message in messages]
-    synced = [m for m, d in zip(messages, decisions, strict=True) if d.synced]
+    synced = [(m, d) for m, d in zip(messages, decisions, strict=True) if d.synced]
     contacts: list[Contact] = []
     companies: dict[str, Company] = {}
     owners: list[OwnerChange] = []
     if synced and mailbox.create_contacts:
-        for new in plan_contacts(synced, mailbox, policy, index).new:
+        plan = plan_contacts(
+            [m for m, _ in synced], mailbox, policy, index, decisions=[d for _, d in synced]
+        )
+        for new in plan.new:
             contact = Contact(
                 auto_contact_id(new.key),
                 new.address,
