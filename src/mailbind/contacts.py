@@ -305,27 +305,32 @@ class ContactIndex:
         self._load(contacts)
 
     def _load(self, contacts: Iterable[Contact]) -> None:
-        by_id = self._by_id
-        owner = self._owner
+        """Add *contacts* in one pass: one dictionary step per id and per address.
+
+        Each key goes to the first contact claiming it; a key another contact claimed already
+        is settled by rank in `_contend`, so the result does not depend on the order.
+        """
+        enter = self._by_id.setdefault
+        claim = self._owner.setdefault
         canon = self._canon
-        claim = owner.setdefault
+        contend = self._contend
         for value in contacts:
             contact = value if type(value) is Contact else _check_contact(value)
-            if contact.id in by_id:
+            if enter(contact.id, contact) is not contact:
                 raise _duplicate(contact.id)
-            by_id[contact.id] = contact
-            if canon is None:
-                key = contact.primary.key
-                if claim(key, contact) is not contact:
-                    self._contend(key, contact)
+            if canon is not None:
+                for key in _contact_keys(contact, canon):
+                    if claim(key, contact) is not contact:
+                        contend(key, contact)
+                continue
+            key = contact.primary.key
+            if claim(key, contact) is not contact:
+                contend(key, contact)
+            if contact.additional:
                 for address in contact.additional:
                     key = address.key
                     if claim(key, contact) is not contact:
-                        self._contend(key, contact)
-            else:
-                for key in _contact_keys(contact, canon):
-                    if claim(key, contact) is not contact:
-                        self._contend(key, contact)
+                        contend(key, contact)
 
     def _contend(self, key: str, contact: Contact) -> None:
         """Add *contact* as a candidate for *key*, which another contact already holds."""

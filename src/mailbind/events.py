@@ -76,6 +76,14 @@ def _people(value: object, role: Role, what: str) -> tuple[Participant, ...]:
     return tuple(out)
 
 
+def _flags(flags: Iterable[Flag | str]) -> frozenset[Flag]:
+    try:
+        return frozenset(Flag(f) for f in ((flags,) if isinstance(flags, str) else flags))
+    except ValueError:
+        choices = ", ".join(f.value for f in Flag)
+        raise EventError(f"Event flags must be among {choices}, not {flags!r}.") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One calendar event as the rules see it."""
@@ -180,11 +188,7 @@ class Event:
         defects: list[str] = []
         if len(organizers) > 1:
             defects.append("several_organizers")
-        try:
-            flag_set = frozenset(Flag(f) for f in ((flags,) if isinstance(flags, str) else flags))
-        except ValueError:
-            choices = ", ".join(f.value for f in Flag)
-            raise EventError(f"Event flags must be among {choices}, not {flags!r}.") from None
+        flag_set = _flags(flags)
         if not isinstance(sequence, int):
             raise EventError(f"The event sequence must be an integer, not {sequence!r}.")
         return cls(
@@ -233,7 +237,7 @@ class Event:
             calendars = icalendar.Component.from_ical(data, multiple=True)
         except ValueError:
             raise EventError("The data is not readable iCalendar text.") from None
-        flag_set = frozenset(Flag(f) for f in ((flags,) if isinstance(flags, str) else flags))
+        flag_set = _flags(flags)
         events: list[Event] = []
         for calendar in calendars:
             method = _plain(calendar.get("METHOD")).upper()
@@ -300,7 +304,10 @@ def _participant(prop: Any, role: Role) -> Participant:
     entries = parse_participants(text, role) if text and "," not in text else ()
     if len(entries) == 1 and entries[0].address is not None:
         return replace(entries[0], name=name or entries[0].name, raw=raw)
-    problem = entries[0].problem if len(entries) == 1 else "unreadable_address"
+    if len(entries) == 1 and entries[0].problem:
+        problem = entries[0].problem
+    else:
+        problem = "The calendar entry does not hold one address." if text else "No address."
     return Participant(role=role, address=None, name=name, raw=raw, problem=problem)
 
 

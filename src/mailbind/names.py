@@ -77,6 +77,10 @@ _SUFFIXES = frozenset(
 _TRAILER = re.compile(r"\s+(?:[|/\u2013\u2014]|-|via|at)\s+.*$", re.IGNORECASE)
 #: Bracketed remarks: "Jane Doe (Acme)", "Jane Doe [EXTERNAL]".
 _BRACKETS = re.compile(r"\s*[(\[{<][^)\]}>]*[)\]}>]\s*")
+#: One word of letters joined by dots or underscores, as local parts are written.
+_LOCAL_LIKE = re.compile(r"[^\W\d_]+(?:[._][^\W\d_]+)+")
+#: The first letter of a word and of each part after ``-``, ``.`` or an apostrophe.
+_PART_START = re.compile(r"(?:^|(?<=[-.'’]))[^\W\d_]")
 _QUOTES = "\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb"
 
 
@@ -95,8 +99,8 @@ def _bare(word: str) -> str:
 
 
 def _capitalise(word: str) -> str:
-    """First letter of each hyphenated part upper-case, the rest lower-case."""
-    return "-".join(p[:1].upper() + p[1:].lower() for p in word.split("-"))
+    """*word* in lower case with each part's first letter upper-case (``Jean-Luc``, ``O'Brien``)."""
+    return _PART_START.sub(lambda m: m.group(0).upper(), word.lower())
 
 
 def _split(words: list[str]) -> tuple[str, str] | None:
@@ -123,6 +127,9 @@ def name_from_display(display: str) -> tuple[str, str] | None:
     if not isinstance(display, str) or "@" in display:
         return None
     text = unicodedata.normalize("NFC", " ".join(display.split()))
+    if _LOCAL_LIKE.fullmatch(text):
+        # "jane.doe" or "jane_doe": a local part used as a display name.
+        return name_from_local(text)
     text = text.strip(_QUOTES + " ")
     text = _BRACKETS.sub(" ", text).strip(_QUOTES + " ")
     text = _TRAILER.sub("", text)
