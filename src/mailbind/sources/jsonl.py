@@ -28,7 +28,7 @@ from ..messages import Message
 from . import SourceItem
 from ._files import Resume, StreamSource, pieces
 
-__all__ = ["JsonLinesSource"]
+__all__ = ["JsonLinesSource", "message_from_record"]
 
 #: Text of an over-long line kept in its problem message, so that it can be found.
 _SHOWN = 1024
@@ -111,9 +111,21 @@ def _fields(data: bytes) -> object:
 
 def _record(data: bytes) -> Message:
     """The message one line describes; never raises."""
-    fields = _fields(data)
-    if not isinstance(fields, dict):
-        return _problem(data.decode("utf-8", "replace").rstrip("\r\n"), "bad_json_line")
+    return message_from_record(_fields(data), data)
+
+
+def message_from_record(record: object, line: str | bytes | None = None) -> Message:
+    """The message one decoded JSON-lines record describes (the fields above); never raises.
+
+    *record* is the decoded JSON value of a line, *line* the line itself, kept as the text of a
+    message that records a problem (the record written as JSON when not given): a value that
+    is not an object gives a message whose defect is ``bad_json_line``, an object with a field
+    of the wrong shape one whose defect is ``bad_json_record``. An unreadable or naive
+    ``sent_at`` leaves the time out with ``bad_date``.
+    """
+    if not isinstance(record, dict):
+        return _problem(_line_text(record, line), "bad_json_line")
+    fields: dict[str, Any] = record
     defects: list[str] = []
     sent_at = _sent_at(fields.get("sent_at"), defects)
     try:
@@ -131,10 +143,21 @@ def _record(data: bytes) -> Message:
             flags=fields.get("flags") or (),
         )
     except (MailbindError, TypeError, AttributeError):
-        return _problem(data.decode("utf-8", "replace").rstrip("\r\n"), "bad_json_record")
+        return _problem(_line_text(record, line), "bad_json_record")
     if defects:
         return replace(message, defects=message.defects + tuple(defects))
     return message
+
+
+def _line_text(record: object, line: str | bytes | None) -> str:
+    """The text a problem message keeps: the line as read, or the record written as JSON."""
+    if isinstance(line, bytes):
+        return line.decode("utf-8", "replace").rstrip("\r\n")
+    if isinstance(line, str):
+        return line.rstrip("\r\n")
+    if record is _NOT_JSON:
+        return ""
+    return json.dumps(record, ensure_ascii=False, default=repr)
 
 
 def _sent_at(value: Any, defects: list[str]) -> datetime | None:
