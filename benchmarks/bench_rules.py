@@ -324,6 +324,16 @@ def corpus(count: int, addresses: int, seed: int) -> tuple[list[str], list[str]]
     return lines, owners
 
 
+def distinct_entries(lines: list[str]) -> int:
+    """How many different address entries the corpus names (each parsed once when cold)."""
+    seen: set[str] = set()
+    for line in lines:
+        d = json.loads(line)
+        seen.add(d["from"])
+        seen.update(d["to"], d["cc"], d.get("bcc", ()))
+    return len(seen)
+
+
 # --- The policy ----------------------------------------------------------------------------
 
 BLOCKLIST = ("@competitor-news.com", "spam@web.de", "@lists.acme-mx.net")
@@ -548,7 +558,7 @@ def main(argv: list[str] | None = None) -> None:
     size = sum(map(len, lines))
     print(
         f"corpus: {len(lines):,} lines, {size / 1e6:.1f} MB ({size / len(lines):,.0f} characters"
-        f" a line), made in {made:.1f} s"
+        f" a line), made in {made:.1f} s; {distinct_entries(lines):,} distinct address entries"
     )
     if args.write:
         with open(args.write, "w", encoding="utf-8") as file:
