@@ -25,7 +25,7 @@ from .addresses import Address
 from .contacts import Contact, ContactIndex, OwnerChange, SuppressionReason
 from .errors import ContactError, SourceError
 from .messages import Limits
-from .planning import plan_contacts
+from .planning import NewContact, plan_contacts
 from .policy import Mailbox, Policy
 from .rules import Decision, Reason, decide, reevaluate
 from .schedule import DEFAULT_SCHEDULE, Schedule, SyncState, failed, request, succeeded
@@ -44,6 +44,7 @@ __all__ = [
     "PolicyChange",
     "SyncReport",
     "apply_policy_change",
+    "auto_contact",
     "auto_contact_id",
     "destroy_contact",
     "restore_contact",
@@ -60,6 +61,18 @@ _POLICY_REASONS = frozenset({Reason.INTERNAL, Reason.BLOCKLISTED, Reason.GROUP_S
 def auto_contact_id(key: str) -> str:
     """The id of the contact created automatically for the address *key*: stable across runs."""
     return "auto-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+
+
+def auto_contact(new: NewContact, now: datetime) -> Contact:
+    """The contact a sync creates for the proposal *new*, created at *now*."""
+    return Contact(
+        auto_contact_id(new.key),
+        new.address,
+        created_at=now,
+        first_name=new.first_name,
+        last_name=new.last_name,
+        company_domain=new.company_domain,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,14 +203,7 @@ def _process(
             [m for m, _ in synced], mailbox, policy, index, decisions=[d for _, d in synced]
         )
         for new in plan.new:
-            contact = Contact(
-                auto_contact_id(new.key),
-                new.address,
-                created_at=now,
-                first_name=new.first_name,
-                last_name=new.last_name,
-                company_domain=new.company_domain,
-            )
+            contact = auto_contact(new, now)
             owners.extend(index.upsert(contact))
             contacts.append(contact)
             if new.company_domain is not None:

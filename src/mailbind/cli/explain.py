@@ -23,7 +23,7 @@ from typing import TextIO
 
 from ..addresses import Participant
 from ..contacts import Contact, ContactIndex
-from ..engine import auto_contact_id
+from ..engine import auto_contact
 from ..messages import Message
 from ..planning import SkipReason, plan_contacts
 from ..policy import Mailbox, Policy
@@ -102,14 +102,7 @@ def _explain(
                 [m for m, _ in synced], mailbox, policy, index, decisions=[d for _, d in synced]
             )
             for proposal in plan.new:
-                created = Contact(
-                    auto_contact_id(proposal.key),
-                    proposal.address,
-                    created_at=now,
-                    first_name=proposal.first_name,
-                    last_name=proposal.last_name,
-                    company_domain=proposal.company_domain,
-                )
+                created = auto_contact(proposal, now)
                 index.upsert(created)
                 introduced[created.id] = proposal.message_key
             why_not = {s.key: s.reason for s in plan.skipped if s.key is not None}
