@@ -546,33 +546,26 @@ def _own_keys(mailbox: Mailbox, policy: Policy) -> set[str]:
     return {policy.key(a) for a in mailbox.addresses}
 
 
-def _outgoing(message: Message, mailbox: Mailbox, policy: Policy) -> bool:
-    labels = {
+def _labels(message: Message) -> set[str]:
+    return {
         label.strip().lower()
         for name, value in message.headers
         if name.lower() == "x-gmail-labels"
         for label in value.split(",")
     }
+
+
+def _outgoing(message: Message, mailbox: Mailbox, policy: Policy) -> bool:
     own = _own_keys(mailbox, policy)
-    return (
-        Flag.SENT in message.flags
-        or "sent" in labels
-        or any(
-            p.address is not None and policy.key(p.address) in own
-            for p in message.participants
-            if p.role is Role.FROM
-        )
+    return _flagged(message, Flag.SENT) or any(
+        p.address is not None and policy.key(p.address) in own
+        for p in message.participants
+        if p.role is Role.FROM
     )
 
 
 def _flagged(message: Message, flag: Flag) -> bool:
-    labels = {
-        label.strip().lower()
-        for name, value in message.headers
-        if name.lower() == "x-gmail-labels"
-        for label in value.split(",")
-    }
-    return flag in message.flags or flag.value in labels
+    return flag in message.flags or flag.value in _labels(message)
 
 
 def _blocked_plainly(address: Address, policy: Policy) -> bool:
