@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from mailbind import (
     AuthenticationError,
+    Canonicalization,
     Contact,
+    ContactError,
     Flag,
     Mailbox,
     Message,
@@ -374,6 +376,33 @@ def test_deleted_contacts_are_never_created_again(store: Store) -> None:
     assert still is not None
     assert still.deleted_at == NOW
     assert [s.message.key for s in store.messages_for_contact(kim)][-1] == "m10@mail.example"
+
+
+def test_a_kept_index_serves_several_passes_and_learns_their_contacts(store: Store) -> None:
+    """Passes given one index store what passes that load it would, and add their contacts."""
+    index = store.contact_index(POLICY.canonicalization)
+    source = ListSource(mixed_mailbox())
+    first = sync_mailbox(source, store, ANNA, POLICY, now=NOW, index=index)
+    assert first.contacts_created == 2
+    assert sorted(c.id for c in index) == sorted(c.id for c in store.contact_index())
+    source.append(mail(7, "kim@client.example"), mail(8, "new@client.example"))
+    second = sync_mailbox(source, store, ANNA, POLICY, now=LATER, index=index)
+    assert (second.seen, second.contacts_created, second.participants_linked) == (2, 1, 2)
+    assert index.resolve("new@client.example") is not None
+    assert sorted(c.id for c in index) == sorted(c.id for c in store.contact_index())
+
+
+def test_an_index_under_another_canonicalization_is_refused(store: Store) -> None:
+    """A kept index must compare addresses as the policy does; nothing is stored otherwise."""
+    index = store.contact_index(Canonicalization(strip_subaddress=True))
+    with pytest.raises(ContactError) as caught:
+        sync_mailbox(ListSource(mixed_mailbox()), store, ANNA, POLICY, now=NOW, index=index)
+    assert str(caught.value) == (
+        "The contact index and the policy must use the same canonicalization: "
+        "Canonicalization(strip_subaddress=True, fold_gmail=False) is not "
+        "Canonicalization(strip_subaddress=False, fold_gmail=False)."
+    )
+    assert store.load_state(ANNA.id) == MailboxState()
 
 
 def test_contact_creation_follows_the_mailbox_switch(store: Store) -> None:

@@ -25,7 +25,7 @@ from .addresses import Address
 from .contacts import Contact, ContactIndex, OwnerChange, SuppressionReason
 from .errors import ContactError, SourceError
 from .messages import Limits
-from .planning import NewContact, plan_contacts
+from .planning import NewContact, check_canonicalization, plan_contacts
 from .policy import Mailbox, Policy
 from .rules import Decision, Reason, decide, reevaluate
 from .schedule import DEFAULT_SCHEDULE, Schedule, SyncState, failed, request, succeeded
@@ -142,6 +142,7 @@ def sync_mailbox(
     limits: Limits | None = None,
     progress: Callable[[SyncReport], None] | None = None,
     schedule: Schedule = DEFAULT_SCHEDULE,
+    index: ContactIndex | None = None,
 ) -> SyncReport:
     """Sync *mailbox* from *source* into *store* until the source has nothing more.
 
@@ -150,12 +151,21 @@ def sync_mailbox(
     transaction; *progress* is called with the running report after each. The last batch also
     stores the sync state `succeeded` at *now*. A source failure stores the state `failed` at
     *now* (back-off, or a stop on `AuthenticationError`) and is raised again.
+
+    *index* is the store's contacts as a `ContactIndex` under the policy's canonicalisation,
+    which the caller keeps (passes over several mailboxes, or a watch that syncs every few
+    minutes, then load the contacts once); the contacts the pass creates are added to it. It
+    must hold every contact change made to the store since it was loaded. When None, the pass
+    loads it from the store.
     """
     if batch_size < 1:
         raise SourceSettingError(f"The batch size must be at least 1, not {batch_size!r}.")
+    if index is None:
+        index = store.contact_index(policy.canonicalization)
+    else:
+        check_canonicalization(index, policy)
     stored = store.load_state(mailbox.id)
     cursor, state = stored.cursor, stored.sync
-    index = store.contact_index(policy.canonicalization)
     tally = _Tally()
     while True:
         try:

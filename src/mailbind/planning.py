@@ -145,6 +145,15 @@ def _order(when: datetime | None, item_key: str, participant: Participant) -> _O
     )
 
 
+def check_canonicalization(index: ContactIndex, policy: Policy) -> None:
+    """Raise `ContactError` unless *index* compares addresses as *policy* does."""
+    if index.canonicalization != policy.canonicalization:
+        raise ContactError(
+            "The contact index and the policy must use the same canonicalization: "
+            f"{index.canonicalization!r} is not {policy.canonicalization!r}."
+        )
+
+
 def plan_contacts(
     messages: Iterable[Message | Event],
     mailbox: Mailbox,
@@ -160,11 +169,7 @@ def plan_contacts(
     ones qualify by RULES 6.2. Names come from the display name, else from the local part; a
     work address also names its company.
     """
-    if index.canonicalization != policy.canonicalization:
-        raise ContactError(
-            "The contact index and the policy must use the same canonicalization: "
-            f"{index.canonicalization!r} is not {policy.canonicalization!r}."
-        )
+    check_canonicalization(index, policy)
     own = mailbox.keys_under(policy.canonicalization)
     key_of = policy.key
     enabled = mailbox.create_contacts
