@@ -94,6 +94,25 @@ def test_parse_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert long_value not in table
 
 
+def test_parse_cache_is_full_then_starts_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full table of parsed header values is emptied, then remembers the new value."""
+    monkeypatch.setattr(messages_module, "_CACHE_ENTRIES", 8)
+    table = messages_module._PARSED[Role.CC]
+    table.clear()
+    for n in range(9):
+        Message.build(sender="", cc=f"person{n}@afresh.example")
+    assert list(table) == ["person8@afresh.example"]
+
+
+def test_message_headers_are_remembered_once() -> None:
+    """Header values read for messages stay out of `parse_participants`' own table."""
+    from mailbind.addresses import _read_header_cached
+
+    before = _read_header_cached.cache_info().currsize
+    Message.from_bytes(b"From: Once Only <once.only@remembered.example>\r\n\r\nbody")
+    assert _read_header_cached.cache_info().currsize == before
+
+
 def test_build_fields() -> None:
     """Subject, bodies, headers and flags are kept as given; None text counts as blank."""
     m = Message.build(

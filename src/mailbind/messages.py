@@ -25,7 +25,7 @@ from typing import Any
 
 from . import _mime
 from ._mime import Defect
-from .addresses import Participant, Role, parse_participants
+from .addresses import Participant, Role, _read_header
 from .errors import MailbindError
 
 __all__ = [
@@ -464,13 +464,14 @@ def _parse_header(value: str, role: Role) -> tuple[Participant, ...]:
 def _parse_new(
     value: str, role: Role, table: dict[str, tuple[Participant, ...]]
 ) -> tuple[Participant, ...]:
-    found = parse_participants(value, role)
+    # Read past the parser's own table: this one remembers the value, and remembering it
+    # twice would double what a long sync holds for headers seen once.
+    found = _read_header(value, role)
     if len(value) <= _CACHEABLE_LENGTH:
         if len(table) >= _CACHE_ENTRIES:
-            try:
-                del table[next(iter(table))]
-            except (KeyError, RuntimeError, StopIteration):  # another thread got there first
-                table.clear()
+            # Start afresh: dropping the oldest entry one at a time costs time in proportion
+            # to the table (a dict skips the slots freed at its front), on every new value.
+            table.clear()
         table[value] = found
     return found
 
