@@ -271,7 +271,7 @@ CUSTOMER_LINES = (
     "From what I understand, {topic} can start as soon as the paperwork is done.",
 )
 REPLY_LINES = (
-    "Thanks for your message. I attached what we discussed about {topic}.",
+    "Thanks for your message. Here are my notes from our discussion of {topic}.",
     "Good news: we can confirm the schedule for {topic}.",
     "I checked with our engineers; {topic} needs one more workshop, ideally next week.",
     "Here is a summary of {topic} for your procurement team.",
@@ -279,7 +279,7 @@ REPLY_LINES = (
 )
 
 
-ROUNDS = ("", "follow-up", "contract", "final")
+ROUNDS = ("", "follow-up", "terms", "final terms")
 
 
 def customer_threads(sample: Sample) -> Mail:
@@ -300,7 +300,7 @@ def customer_threads(sample: Sample) -> Mail:
         for index, (people, (subject, topic)) in enumerate(accounts):
             lead = people[round_ % len(people)]
             others = [p for p in people if p is not lead]
-            title = subject if round_ == 0 else f"{subject} ({ROUNDS[round_]})"
+            title = subject if round_ == 0 else f"{subject} – {ROUNDS[round_]}"
             first = sample.add(
                 lead,
                 [MARIA],

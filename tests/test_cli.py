@@ -433,7 +433,7 @@ def test_emails_show_a_colleague_what_each_mailbox_shares(
     ]
     assert lines[4] == f"2025-01-20 12:56 -05:00  ·  received by {MARIA}  ·  level subject"
     assert lines[8:11] == [
-        "  Subject:     Renewal of the Globex support contract (contract)",
+        "  Subject:     Renewal of the Globex support contract – terms",
         "  Body:        (withheld)",
         "  Attachments: (withheld)",
     ]
@@ -457,7 +457,7 @@ def test_emails_json_marks_withheld_fields(synced: str, capsys: pytest.CaptureFi
     )
     first = json_lines(out)[0]
     assert code == 0
-    assert first["subject"] == "Renewal of the Globex support contract (contract)"
+    assert first["subject"] == "Renewal of the Globex support contract – terms"
     assert (first["text"], first["attachments"]) == (None, None)
     assert first["withheld"] == ["text", "html", "attachments"]
     assert first["held_by"] == [{"mailbox": MARIA, "direction": "incoming"}]
@@ -1130,7 +1130,7 @@ def test_python_m_mailbind_syncs_the_sample_and_shows_a_colleagues_view(tmp_path
     assert (shown.returncode, shown.stderr) == (0, "")
     lines = shown.stdout.splitlines()
     assert lines.count("  Body:        (withheld)") == 2
-    assert lines.count("  Subject:     Re: Renewal of the Globex support contract (contract)") == 3
+    assert lines.count("  Subject:     Re: Renewal of the Globex support contract – terms") == 3
     assert "  Body:        Hi Frank," in lines
     failed = mailbind("emails", "--contact", FRANK, "--viewer", TOM, "--db", str(tmp_path / "no"))
     assert (failed.returncode, failed.stdout) == (4, "")
