@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ._files import _FORMATS, MANIFEST, _format, write_results
+from ._files import _FORMATS, MANIFEST, _format, _optional, write_results
 from ._partition import Item, Result, run_local
 from ._snapshot import Snapshot
 
@@ -84,14 +84,7 @@ def _write_part(items: Iterable[Item], snapshot: Snapshot, path: str, fmt: str) 
 
 
 def _dask() -> Any:
-    try:
-        dask = importlib.import_module("dask")
-        importlib.import_module("dask.bag")
-    except ImportError as err:
-        raise ImportError(
-            "Backfills on Dask need the optional 'dask' package: pip install 'mailbind[dask]'."
-        ) from err
-    return dask
+    return _optional("dask", "bag", "Backfills on Dask need", "'mailbind[dask]'")
 
 
 def to_dask_bag(

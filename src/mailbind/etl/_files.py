@@ -39,15 +39,18 @@ def _format(value: str) -> str:
     return value
 
 
-def _pyarrow() -> Any:
+def _optional(name: str, submodule: str, needs: str, install: str) -> Any:
+    """The optional package *name*, with its *submodule* loaded; else what installs it."""
     try:
-        pyarrow = importlib.import_module("pyarrow")
-        importlib.import_module("pyarrow.parquet")
+        module = importlib.import_module(name)
+        importlib.import_module(f"{name}.{submodule}")
     except ImportError as err:
-        raise ImportError(
-            "Writing Parquet needs the optional 'pyarrow' package: pip install pyarrow."
-        ) from err
-    return pyarrow
+        raise ImportError(f"{needs} the optional {name!r} package: pip install {install}.") from err
+    return module
+
+
+def _pyarrow() -> Any:
+    return _optional("pyarrow", "parquet", "Writing Parquet needs", "pyarrow")
 
 
 def _arrow_schema(pa: Any) -> Any:
