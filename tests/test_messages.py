@@ -104,6 +104,19 @@ def test_parse_cache_is_full_then_starts_afresh(monkeypatch: pytest.MonkeyPatch)
     assert list(table) == ["person8@afresh.example"]
 
 
+def test_headers_read_from_bytes_have_a_smaller_table_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Header values of mail read from bytes fill their own bounded table, not build's."""
+    monkeypatch.setattr(messages_module, "_READ_CACHE_ENTRIES", 4)
+    table = messages_module._READ[Role.TO]
+    table.clear()
+    for n in range(6):
+        Message.from_bytes(b"From: a@x.example\r\nTo: reader%d@own.example\r\n\r\n" % n)
+    assert list(table) == ["reader4@own.example", "reader5@own.example"]
+    assert "reader5@own.example" not in messages_module._PARSED[Role.TO]
+
+
 def test_message_headers_are_remembered_once() -> None:
     """Header values read for messages stay out of `parse_participants`' own table."""
     from mailbind.addresses import _read_header_cached
