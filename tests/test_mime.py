@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbind._mime import Defect, _split
+from mailbind import _mime
+from mailbind._mime import Defect, _read_headers, _split
+from mailbind.messages import Limits
 
 
 def _split_by_regex(
@@ -94,3 +96,98 @@ def test_split_examples(
 ) -> None:
     """Delimiters start a line, may end in blanks and a CR, and ``--`` closes the list."""
     assert _split_with_defects(raw, start, len(raw), "b", 10) == expected
+
+
+def _read_headers_reference(
+    raw: bytes, pos: int, end: int, limits: Limits, defects: list[Defect], *, top: bool
+) -> tuple[list[tuple[str, str]], int]:
+    """The header reader as first written, one regular expression call per step."""
+    fields: list[tuple[str, str]] = []
+    max_length = limits.max_header_length
+    if top and raw.startswith(b"From ", pos, end):  # an mbox separator line
+        newline = raw.find(b"\n", pos, end)
+        pos = end if newline < 0 else newline + 1
+    while pos < end:
+        newline = raw.find(b"\n", pos, end)
+        stop = end if newline < 0 else newline
+        if stop > pos and raw[stop - 1] == 13:  # CR of CRLF
+            stop -= 1
+        if stop == pos:  # the blank line
+            return fields, (end if newline < 0 else newline + 1)
+        if raw[pos] in (32, 9):  # a continuation with no field before it
+            defects.append(Defect.BAD_HEADER_LINE)
+            pos = _mime._continued_end(raw, pos, end)
+            continue
+        colon = raw.find(b":", pos, min(stop, pos + 256))
+        name = raw[pos:colon].rstrip(b" \t") if colon > pos else b""
+        if not name or not _mime._FIELD_NAME.fullmatch(name):
+            defects.append(Defect.MISSING_HEADER_BODY_SEPARATOR)
+            return fields, pos
+        if len(fields) >= limits.max_headers:
+            defects.append(Defect.TOO_MANY_HEADERS)
+            blank = _mime._BLANK_LINE.search(raw, pos - 1, end)
+            return fields, (end if blank is None else blank.end())
+        field_end = end if newline < 0 else _mime._continued_end(raw, newline + 1, end)
+        value_end = field_end
+        if value_end > colon and raw[value_end - 1] == 10:
+            value_end -= 1
+            if value_end > colon and raw[value_end - 1] == 13:
+                value_end -= 1
+        blanks = _mime._BLANKS.match(raw, colon + 1, stop)
+        start = colon + 1 if blanks is None else blanks.end()
+        if value_end - start > max_length:
+            defects.append(Defect.HEADER_TOO_LONG)
+            value_end = start + max_length
+        value = raw[start:value_end]
+        if b"\n" in value:
+            value = _mime._LINE_BREAK.sub(b"", value)
+        fields.append((_mime._bytes_text(name), _mime._bytes_text(value).strip()))
+        pos = field_end
+    return fields, end
+
+
+_header_bytes = st.lists(
+    st.sampled_from(
+        [
+            b"From: a@x.example",
+            b"From ",
+            b"Subject:",
+            b"To :",
+            b"X-\xc3\xa9:",
+            b"\xff",
+            b"Bad Name: x",
+            b": no name",
+            b" ",
+            b"\t",
+            b"  value",
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b"text",
+            b"caf\xc3\xa9",
+            b"\x96",
+            b":",
+        ]
+    ),
+    max_size=30,
+).map(b"".join)
+
+
+@settings(max_examples=1000)
+@given(
+    raw=_header_bytes,
+    top=st.booleans(),
+    max_headers=st.integers(1, 6),
+    max_length=st.integers(1, 40),
+)
+def test_read_headers_matches_the_reference(
+    raw: bytes, top: bool, max_headers: int, max_length: int
+) -> None:
+    """The header reader's shortcuts change nothing it reads, where the body starts or a defect."""
+    limits = Limits(max_headers=max_headers, max_header_length=max_length)
+    ours: list[Defect] = []
+    theirs: list[Defect] = []
+    assert _read_headers(raw, 0, len(raw), limits, ours, top=top) == _read_headers_reference(
+        raw, 0, len(raw), limits, theirs, top=top
+    )
+    assert ours == theirs

@@ -179,6 +179,8 @@ def _read_headers(
     """
     fields: list[tuple[str, str]] = []
     max_length = limits.max_header_length
+    max_headers = limits.max_headers
+    names = _NAMES
     if top and raw.startswith(b"From ", pos, end):  # an mbox separator line
         newline = raw.find(b"\n", pos, end)
         pos = end if newline < 0 else newline + 1
@@ -195,30 +197,55 @@ def _read_headers(
             continue
         colon = raw.find(b":", pos, min(stop, pos + 256))
         name = raw[pos:colon].rstrip(b" \t") if colon > pos else b""
-        if not name or not _FIELD_NAME.fullmatch(name):
-            defects.append(Defect.MISSING_HEADER_BODY_SEPARATOR)
-            return fields, pos
-        if len(fields) >= limits.max_headers:
+        name_text = names.get(name)
+        if name_text is None:
+            if not name or not _FIELD_NAME.fullmatch(name):
+                defects.append(Defect.MISSING_HEADER_BODY_SEPARATOR)
+                return fields, pos
+            name_text = _bytes_text(name)
+            if len(names) >= _NAMES_KEPT:
+                names.clear()
+            names[name] = name_text
+        if len(fields) >= max_headers:
             defects.append(Defect.TOO_MANY_HEADERS)
             blank = _BLANK_LINE.search(raw, pos - 1, end)
             return fields, (end if blank is None else blank.end())
-        field_end = end if newline < 0 else _continued_end(raw, newline + 1, end)
+        if newline < 0:
+            field_end = end
+        elif newline + 1 < end and raw[newline + 1] in (32, 9):
+            field_end = _continued_end(raw, newline + 1, end)
+        else:  # the common case: no continuation line
+            field_end = newline + 1
         value_end = field_end
         if value_end > colon and raw[value_end - 1] == 10:
             value_end -= 1
             if value_end > colon and raw[value_end - 1] == 13:
                 value_end -= 1
-        blanks = _BLANKS.match(raw, colon + 1, stop)
-        start = colon + 1 if blanks is None else blanks.end()
+        start = colon + 1
+        if start < stop and raw[start] == 32:
+            start += 1
+        if start < stop and raw[start] in (32, 9):
+            blanks = _BLANKS.match(raw, start, stop)
+            start = stop if blanks is None else blanks.end()
         if value_end - start > max_length:
             defects.append(Defect.HEADER_TOO_LONG)
             value_end = start + max_length
         value = raw[start:value_end]
         if b"\n" in value:
             value = _LINE_BREAK.sub(b"", value)
-        fields.append((_bytes_text(name), _bytes_text(value).strip()))
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = _bytes_text(value)
+        fields.append((name_text, text.strip()))
         pos = field_end
     return fields, end
+
+
+#: Field names read so far (bytes as written -> text); past `_NAMES_KEPT` it starts afresh.
+#: Mail uses few names, so most fields skip checking and decoding theirs.
+_NAMES: dict[bytes, str] = {}
+_NAMES_KEPT = 512
 
 
 #: Continuation lines: each starts with white space.
