@@ -336,6 +336,19 @@ def test_the_snapshot_limits_bound_rfc5322_reading() -> None:
     assert (result["defects"], result["synced"]) == (["too_large"], True)
 
 
+def test_a_json_line_over_the_size_limit_is_recorded_not_read() -> None:
+    """A line longer than the snapshot's size limit keeps its start and the defect too_large."""
+    snap = Snapshot([ANNA], POLICY, limits=replace(SNAPSHOT.limits, max_bytes=2000))
+    huge = line(mailbox="anna@acme.com", sender="kim@client.example", text="x" * 5000)
+    lost, kept = run_local([huge, RawMessage("anna@acme.com", huge)], snap)
+    assert (lost["problem"], lost["defects"], kept["problem"], kept["defects"]) == (
+        "no_mailbox",
+        ["too_large"],
+        None,
+        ["too_large"],
+    )
+
+
 def test_a_raw_message_names_mailboxes_over_the_record() -> None:
     """The mailboxes of a `RawMessage` win over the ``mailbox`` field of the record it holds."""
     record = {"mailbox": "nobody@acme.com", "sender": "kim@client.example"}

@@ -145,11 +145,22 @@ def _loads(line: str) -> object:
         return None
 
 
+#: Text of an over-long line kept in its message, so that it can be found.
+_SHOWN = 1024
+
+
+def _too_large(line: str) -> Message:
+    """A message recording a JSON line longer than `Limits.max_bytes`, as the source does."""
+    return Message(None, None, (), text=line[:_SHOWN], defects=("too_large",))
+
+
 def _read(item: Item, limits: Limits) -> tuple[Message, tuple[str, ...], str] | None:
     """The message *item* holds, the ids of its mailboxes and its location; None when blank."""
     if isinstance(item, str):
         if not item.strip():
             return None
+        if len(item) > limits.max_bytes:
+            return _too_large(item), (), ""
         fields = _loads(item)
         ids = _mailbox_ids(fields.get("mailbox")) if isinstance(fields, dict) else ()
         return message_from_record(fields, item), ids, ""
