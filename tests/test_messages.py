@@ -371,6 +371,37 @@ def test_init_takes_every_field() -> None:
     )
 
 
+def test_the_fast_constructor_lays_out_a_message_as_init_does() -> None:
+    """`_message`, the hot paths' constructor, makes a frozen `Message` equal to ``Message()``."""
+    names = tuple(f.name for f in dataclasses.fields(Message))
+    assert messages_module._Unfrozen.__slots__ == Message.__slots__ == names
+    values = {name: object() for name in names}
+    values["level"] = SharingLevel.EVERYTHING
+    made = messages_module._message(**values)  # type: ignore[arg-type]
+    assert type(made) is Message
+    assert all(getattr(made, name) is value for name, value in values.items())
+    assert made == Message(**values)  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.subject = "changed"  # type: ignore[misc]
+
+
+@given(messages(), st.sampled_from(list(SharingLevel)))
+@settings(max_examples=50)
+def test_the_fast_constructor_agrees_with_init(message: Message, level: SharingLevel) -> None:
+    """Built and redacted messages equal those ``Message(...)`` makes of the same fields."""
+    values = [getattr(message, f.name) for f in dataclasses.fields(Message)]
+    if level is not SharingLevel.EVERYTHING:
+        subject = None if level is SharingLevel.METADATA else message.subject
+        values[3:7] = [subject, None, None, None]
+    values[10] = level
+    for key in (message.key, ""):  # given, and filled in (Message-ID or fingerprint)
+        values[11] = key
+        made = messages_module._message(*values)
+        expected = Message(*values)
+        assert made == expected
+        assert made.key == expected.key
+
+
 def test_a_record_needs_a_real_level() -> None:
     """A level that is no `SharingLevel` is refused."""
     with pytest.raises(MessageError) as caught:

@@ -338,14 +338,16 @@ class Message:
         unreadable *sent_at*, or an unknown flag.
         """
         # The hot path of every ETL job: module constants instead of enum attribute look-ups,
-        # and positional arguments.
-        participants = _participants(sender, _FROM, _FROM_TABLE)
+        # one list for every role's participants, and a record made without `__init__`'s
+        # checks, which these values pass by construction.
+        participants: list[Participant] = []
+        _collect(participants, sender, _FROM, _FROM_TABLE)
         if to:
-            participants += _participants(to, _TO, _TO_TABLE)
+            _collect(participants, to, _TO, _TO_TABLE)
         if cc:
-            participants += _participants(cc, _CC, _CC_TABLE)
+            _collect(participants, cc, _CC, _CC_TABLE)
         if bcc:
-            participants += _participants(bcc, _BCC, _BCC_TABLE)
+            _collect(participants, bcc, _BCC, _BCC_TABLE)
         if subject.__class__ is not str:
             subject = _text("subject", subject)
         if text.__class__ is not str:
@@ -353,10 +355,11 @@ class Message:
         if html.__class__ is not str:
             html = _text("html", html)
         mid = normalize_message_id(message_id) if message_id else None
-        return cls(
+        made = _message if cls is Message else cls
+        return made(
             mid,
             _sent_at(sent_at) if sent_at is not None else None,
-            participants,
+            tuple(participants),
             subject,
             text,
             html,
@@ -374,10 +377,63 @@ _SETTERS: tuple[Callable[[Message, Any], None], ...] = tuple(
     getattr(Message, f.name).__set__ for f in fields(Message)
 )
 
+
+class _Unfrozen:
+    """A `Message` being made: the same slots, in the same order, without the frozen guard.
+
+    Storing into a slot of this class is a plain attribute store; storing into one of a frozen
+    dataclass is a descriptor call, and a message has twelve. `_message` fills one of these
+    and then makes it a `Message`, which the identical layout allows (a test checks it).
+    """
+
+    __slots__ = Message.__slots__
+
+
+def _message(
+    message_id: str | None,
+    sent_at: datetime | None,
+    participants: tuple[Participant, ...],
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    attachments: tuple[Attachment, ...] | None,
+    headers: tuple[tuple[str, str], ...],
+    flags: frozenset[Flag],
+    defects: tuple[str, ...],
+    level: SharingLevel,
+    key: str,
+) -> Message:
+    """``Message(...)`` for values its ``__init__`` would accept unchanged, made cheaply.
+
+    For the hot paths (`Message.build`, redaction) whose values are right by construction:
+    *level* a `SharingLevel` whose withheld fields are None. An empty *key* is filled as
+    ``__init__`` fills it.
+    """
+    made: Any = _Unfrozen()
+    made.message_id = message_id
+    made.sent_at = sent_at
+    made.participants = participants
+    made.subject = subject
+    made.text = text
+    made.html = html
+    made.attachments = attachments
+    made.headers = headers
+    made.flags = flags
+    made.defects = defects
+    made.level = level
+    made.key = key
+    made.__class__ = Message
+    if not key:
+        _SETTERS[-1](made, message_id or _fingerprint(made))
+    message: Message = made
+    return message
+
+
 Recipients = str | Iterable[str] | None
 AttachmentLike = Attachment | tuple[str, bytes] | tuple[str, bytes, str]
 
 _NO_FLAGS: frozenset[Flag] = frozenset()
+_FROM_ISO = datetime.fromisoformat
 _EVERYTHING = SharingLevel.EVERYTHING
 _METADATA = SharingLevel.METADATA
 _FROM, _TO, _CC, _BCC = Role.FROM, Role.TO, Role.CC, Role.BCC
@@ -491,36 +547,39 @@ def _parse_new(
     return found
 
 
-def _participants(
-    value: Recipients, role: Role, table: dict[str, tuple[Participant, ...]]
-) -> tuple[Participant, ...]:
-    """The participants of one header value or a list of them, through *table*."""
-    if value.__class__ is str:
-        found = table.get(value)
-        if found is not None:
-            return found
-        return _parse_new(value, role, table) if value else ()
-    if value is None:
-        return ()
-    if isinstance(value, bytes | str):
-        if isinstance(value, str):  # a str subclass
-            return _parse_header(str(value), role)
-        # The value is not shown: a header may name many people.
-        raise MessageError(f"{role.value} must be text, not bytes.")
-    collected: list[Participant] = []
-    for item in value:
-        try:
-            found = table.get(item)
-        except TypeError:  # unhashable
-            found = None
+def _collect(
+    out: list[Participant],
+    value: Recipients,
+    role: Role,
+    table: dict[str, tuple[Participant, ...]],
+) -> None:
+    """Add the participants of one header value, or of a list of them, to *out*, via *table*."""
+    kind = value.__class__
+    if kind is str:
+        found = table.get(value)  # type: ignore[arg-type]
+        if found is None:
+            found = _parse_new(value, role, table) if value else ()  # type: ignore[arg-type]
+        out += found
+        return
+    if kind is not list and kind is not tuple:
+        if value is None:
+            return
+        if isinstance(value, bytes | str):
+            if isinstance(value, str):  # a str subclass
+                out += _parse_header(str(value), role)
+                return
+            # The value is not shown: a header may name many people.
+            raise MessageError(f"{role.value} must be text, not bytes.")
+    get = table.get
+    for item in value:  # type: ignore[union-attr]  # None returned above
+        found = get(item) if item.__class__ is str else None
         if found is None:
             if not isinstance(item, str):
                 raise MessageError(
                     f"{role.value} must hold header values as text, not {type(item).__name__}."
                 )
             found = _parse_new(item, role, table)
-        collected += found
-    return tuple(collected)
+        out += found
 
 
 def _text(name: str, value: object) -> str:
@@ -535,11 +594,13 @@ def _text(name: str, value: object) -> str:
 def _sent_at(value: datetime | str) -> datetime:
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            value = _FROM_ISO(value)
         except ValueError:
             raise MessageError(
                 f"sent_at must be an ISO 8601 date and time, not {value!r}."
             ) from None
+        if value.tzinfo is not None:
+            return value  # a fixed offset, whose `utcoffset` is never None
     elif not isinstance(value, datetime):
         raise MessageError(f"sent_at must be a datetime, not {type(value).__name__}.")
     if value.utcoffset() is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import overload
 
 from .events import Event, redact_event
-from .messages import Message, MessageError, SharingLevel
+from .messages import Message, MessageError, SharingLevel, _message
 
 __all__ = ["METADATA_HEADERS", "SUBJECT_HEADERS", "redact"]
 
@@ -59,7 +59,7 @@ def redact(message: Message | Event, level: SharingLevel | str) -> Message | Eve
     """
     if level.__class__ is not SharingLevel:
         level = _level(level)
-    if level >= message.level:
+    if level._rank >= message.level._rank:
         return message
     if isinstance(message, Event):
         return redact_event(message, level)
@@ -84,7 +84,7 @@ def _redact_message(message: Message, level: SharingLevel) -> Message:
     headers = message.headers
     if headers:
         headers = tuple(pair for pair in headers if pair[0].lower() in kept)
-    return Message(
+    return _message(
         message.message_id,
         message.sent_at,
         message.participants,
