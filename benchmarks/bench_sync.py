@@ -18,7 +18,10 @@ HTML alternatives and a few attachments. Then, for each file, it measures:
    (the message as a JSON document, one row per participant, a link and a decision per
    message) in the same schema, 500 messages a transaction; no rules;
 2. mailbind: ``sync_mailbox(MboxSource(path), SQLiteStore(db), mailbox, policy, now=...)``,
-   which also decides every message, links participants to contacts and creates contacts.
+   which also decides every message, links participants to contacts and creates contacts;
+3. the reading step of each alone: iterating ``mailbox.mbox`` (which parses each message's
+   MIME structure, and decodes nothing), and ``MboxSource`` batches made into messages with
+   ``Message.from_bytes`` (bodies decoded, participants read).
 
 Each measurement runs in a fresh subprocess, so its peak memory is that process's own
 ``ru_maxrss`` (resident set size, imports included; the figure after imports is shown too).
@@ -429,6 +432,43 @@ def sync(mbox_path: str, db_path: str, profile: bool = False) -> dict[str, Any]:
     }
 
 
+def floor_reading(mbox_path: str, db_path: str) -> dict[str, Any]:
+    """The floor's first step alone: iterate ``mailbox.mbox`` (each message parsed)."""
+    import mailbox
+
+    base = _rss()
+    started, cpu = time.perf_counter(), time.process_time()
+    count = sum(1 for _ in mailbox.mbox(mbox_path, create=False))
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"seconds": seconds, "cpu": cpu, "seen": count, "rss_base": base, "rss": _rss()}
+
+
+def reading(mbox_path: str, db_path: str) -> dict[str, Any]:
+    """mailbind's first step alone: ``MboxSource`` batches, each item made a `Message`."""
+    from mailbind.sources.mbox import MboxSource
+
+    base = _rss()
+    started, cpu = time.perf_counter(), time.process_time()
+    source, cursor, count = MboxSource(mbox_path), None, 0
+    while True:
+        batch = source.fetch(cursor, limit=BATCH)
+        count += sum(1 for item in batch.items if item.message() is not None)
+        cursor = batch.cursor
+        if batch.done:
+            break
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"seconds": seconds, "cpu": cpu, "seen": count, "rss_base": base, "rss": _rss()}
+
+
+CHILDREN = {"floor": floor, "floor-reading": floor_reading, "sync": sync, "reading": reading}
+LABELS = {
+    "floor": "floor: `mailbox` + `email` + `executemany`",
+    "floor-reading": "floor, reading alone: iterating `mailbox.mbox`",
+    "sync": "mailbind: `sync_mailbox`",
+    "reading": "mailbind, reading alone: `MboxSource` + `Message.from_bytes`",
+}
+
+
 def _rss() -> int:
     """This process's peak resident set size so far, in bytes."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -490,8 +530,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.child:
         what, mbox_path, db_path = args.child
-        result = floor(mbox_path, db_path) if what == "floor" else sync(mbox_path, db_path)
-        print(json.dumps(result))
+        print(json.dumps(CHILDREN[what](mbox_path, db_path)))
         return
 
     folder = args.keep or tempfile.mkdtemp(prefix="mailbind-bench-")
@@ -516,14 +555,18 @@ def main(argv: list[str] | None = None) -> None:
         rows = []
         for count, path in files.items():
             db = os.path.join(folder, f"bench-{count}.sqlite")
-            floor_r, ours = best_of(
-                args.repeat,
-                [
-                    lambda p=path, d=db: run_child("floor", p, d),
-                    lambda p=path, d=db: run_child("sync", p, d),
-                ],
+            results = dict(
+                zip(
+                    CHILDREN,
+                    best_of(
+                        args.repeat,
+                        [lambda w=what, p=path, d=db: run_child(w, p, d) for what in CHILDREN],
+                    ),
+                    strict=True,
+                )
             )
-            rows.append((count, floor_r, ours))
+            rows.append((count, results))
+            ours = results["sync"]
             skipped = ", ".join(f"{k} {v:,}" for k, v in ours["skipped"].items())
             print(
                 f"{count:,} messages: mailbind synced {ours['stored']:,}, created "
@@ -536,12 +579,14 @@ def main(argv: list[str] | None = None) -> None:
             "| peak RSS | RSS after imports |"
         )
         print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for count, floor_r, ours in rows:
-            for label, r in (("floor: `mailbox` + `executemany`", floor_r), ("mailbind", ours)):
+        for count, results in rows:
+            base = results["floor"]
+            for what in ("floor", "sync", "floor-reading", "reading"):
+                r = results[what]
                 print(
-                    f"| {count:,} | {label} | {r['cpu']:.1f} | {count / r['cpu']:,.0f} | "
-                    f"{r['cpu'] / floor_r['cpu']:.2f} | {r['seconds']:.1f} | "
-                    f"{r['seconds'] / floor_r['seconds']:.2f} | "
+                    f"| {count:,} | {LABELS[what]} | {r['cpu']:.1f} | {count / r['cpu']:,.0f} | "
+                    f"{r['cpu'] / base['cpu']:.2f} | {r['seconds']:.1f} | "
+                    f"{r['seconds'] / base['seconds']:.2f} | "
                     f"{r['rss'] / 2**20:.0f} MiB | {r['rss_base'] / 2**20:.0f} MiB |"
                 )
     finally:
