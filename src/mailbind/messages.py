@@ -488,11 +488,10 @@ def normalize_message_id(value: str | None) -> str | None:
     """
     if not value:
         return None
-    if value[0] == "<" and value[-1] == ">" and value.find(">") == len(value) - 1:
-        value = value[1:-1]  # the common form: one bracketed identifier
-        if value and not value[0].isspace() and not value[-1].isspace():
-            return value
-        return value.strip() or None
+    if value[0] == "<" and value[-1] == ">":
+        inner = value[1:-1]
+        if ">" not in inner:  # the common form: one bracketed identifier
+            return inner.strip() or None
     value = value.strip()
     if value.startswith("<"):
         end = value.find(">")
@@ -635,6 +634,10 @@ def _attachments(values: Iterable[AttachmentLike]) -> tuple[Attachment, ...]:
 
 
 def _headers(values: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    if values.__class__ is dict:  # the common form, as JSON gives it
+        items = tuple(values.items())
+        if all(name.__class__ is str and value.__class__ is str for name, value in items):
+            return items
     pairs = values.items() if isinstance(values, Mapping) else values
     found: list[tuple[str, str]] = []
     for pair in pairs:
@@ -674,27 +677,34 @@ def _fingerprint(message: Message) -> str:
     key, or raw text when unreadable), the subject and both bodies with line endings and
     trailing white space normalised. Bcc is left out: only the sender's copy names it.
     """
-    digest = hashlib.sha256(b"mailbind-message-v1")
+    chunks = [b"mailbind-message-v1"]
+    add = chunks.append
     sent_at = message.sent_at
-    _feed(digest, sent_at.astimezone(UTC).isoformat() if sent_at is not None else None)
+    _feed(add, sent_at.astimezone(UTC).isoformat() if sent_at is not None else None)
     for p in message.participants:
-        if p.role is Role.BCC:
+        role = p.role
+        if role is _BCC:
             continue
-        _feed(digest, p.role.value)
-        _feed(digest, p.address.key if p.address is not None else p.raw)
-    _feed(digest, message.subject)
-    _feed(digest, _body(message.text))
-    _feed(digest, _body(message.html))
-    return "sha256:" + digest.hexdigest()
+        add(_ROLE_FED[role])
+        _feed(add, p.address.key if p.address is not None else p.raw)
+    _feed(add, message.subject)
+    _feed(add, _body(message.text))
+    _feed(add, _body(message.html))
+    return "sha256:" + hashlib.sha256(b"".join(chunks)).hexdigest()
 
 
-def _feed(digest: Any, value: str | None) -> None:
+def _feed(add: Callable[[bytes], None], value: str | None) -> None:
+    """Add *value* to a fingerprint's input: its UTF-8 length and bytes, or ``-`` for None."""
     if value is None:
-        digest.update(b"-")
+        add(b"-")
         return
     data = value.encode("utf-8", "surrogatepass")
-    digest.update(b"%d:" % len(data))
-    digest.update(data)
+    add(b"%d:" % len(data))
+    add(data)
+
+
+#: Each role as `_feed` gives it to a fingerprint.
+_ROLE_FED = {role: b"%d:%s" % (len(role.value), role.value.encode()) for role in Role}
 
 
 def _body(value: str | None) -> str | None:
