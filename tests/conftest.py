@@ -1,14 +1,20 @@
-"""Test-wide settings: deterministic Hypothesis, and no network for any test."""
+"""Test-wide settings: deterministic Hypothesis, no network for any test, and each store kind."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from mailbind.stores import Store
+from mailbind.stores.sqlite import SQLiteStore
+from mailbind.testing import InMemoryStore
 
 settings.register_profile(
     "default",
@@ -55,3 +61,14 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each store kind, empty."""
+    if request.param == "memory":
+        yield InMemoryStore()
+        return
+    db = SQLiteStore(tmp_path / "mail.sqlite")
+    yield db
+    db.close()

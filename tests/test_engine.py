@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -73,17 +71,6 @@ def mixed_mailbox() -> list[Message]:
         mail(5, "anna@acme.com", to="Kim Lee <kim@client.example>, Jo <jo@other.example>"),
         mail(6, "Kim Lee <kim@client.example>", cc="x@gmail.com"),
     ]
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Each store kind, empty."""
-    if request.param == "memory":
-        yield InMemoryStore()
-        return
-    db = SQLiteStore(tmp_path / "mail.sqlite")
-    yield db
-    db.close()
 
 
 def test_a_pass_reports_what_it_did(store: Store) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,17 +102,6 @@ def batch(
 def contact(contact_id: str, address: str, days: int = 0, **more: object) -> Contact:
     """A contact created *days* before NOW."""
     return Contact(contact_id, address, created_at=NOW - timedelta(days=days), **more)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Each store kind, empty."""
-    if request.param == "memory":
-        yield InMemoryStore()
-        return
-    db = SQLiteStore(tmp_path / "mail.sqlite")
-    yield db
-    db.close()
 
 
 # --- The contract --------------------------------------------------------------------------
