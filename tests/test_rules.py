@@ -3,6 +3,7 @@ visibility and re-evaluation (RULES 2, 3 and 4.3)."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -667,6 +668,40 @@ def test_decide_is_deterministic(message: Message, mailbox: Mailbox, policy: Pol
         pickle.loads(pickle.dumps(policy)),
     )
     assert first == again == fresh
+
+
+@settings(max_examples=50)
+@given(message=MESSAGES, mailbox=mailboxes(), first=policies(), second=policies())
+def test_policies_taking_turns_decide_as_fresh_ones(
+    message: Message, mailbox: Mailbox, first: Policy, second: Policy
+) -> None:
+    """Facts an address keeps for one policy never answer for another (as in `reevaluate`)."""
+    turns = [decide(message, mailbox, policy) for policy in (first, second, first, second)]
+    fresh = [decide(message, mailbox, pickle.loads(pickle.dumps(p))) for p in (first, second)]
+    assert turns == fresh * 2
+
+
+def test_an_address_keeps_a_policys_facts_outside_its_fields() -> None:
+    """The facts an address keeps are not compared, shown or pickled, and are tagged by policy."""
+    message = mail(to="Paul <paul@client.example>")
+    decide(message, ANNA, ACME)
+    (address,) = [p.address for p in message.participants if p.role is Role.TO]
+    assert address is not None
+    assert address._facts[5] is ACME._token
+    plain = parse_address("paul@client.example")
+    assert address == plain
+    assert repr(address) == repr(plain)
+    assert [f.name for f in dataclasses.fields(Address)] == [
+        "key",
+        "local",
+        "domain",
+        "ascii_domain",
+        "registrable",
+        "strict",
+    ]
+    copied = pickle.loads(pickle.dumps(address))
+    assert copied == address
+    assert not hasattr(copied, "_facts")
 
 
 FREE_OWNERS = ("jane.doe@gmail.com", "bob@outlook.com")

@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -51,8 +52,25 @@ class Role(StrEnum):
     REPLY_TO = "reply_to"
 
 
+class _FactsSlot:
+    """The one private slot of an `Address` outside its fields: what a policy says of it.
+
+    `mailbind.rules` keeps there the facts (colleague, blocked, ...) that the last policy to
+    look at the address found, tagged with that policy, so that a message's participants are
+    judged without a table look-up each. It is no field: it is never compared, hashed, shown
+    or pickled, and an address without it simply has its facts looked up again.
+    """
+
+    __slots__ = ("_facts",)
+    _facts: tuple[object, ...]
+
+
+#: Store facts in the slot of an `Address` (frozen otherwise).
+_set_facts: Callable[[_FactsSlot, tuple[object, ...]], None] = _FactsSlot.__dict__["_facts"].__set__
+
+
 @dataclass(frozen=True, slots=True)
-class Address:
+class Address(_FactsSlot):
     """One email address, compared by its identity key.
 
     Make one with `parse_address`; the fields are filled by the parser.

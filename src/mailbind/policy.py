@@ -265,6 +265,8 @@ class Policy:
     _blocked_domains: frozenset[str] = field(init=False, repr=False, compare=False)
     #: Per-address facts the rules computed under this policy, by identity key (a cache).
     _facts: dict[str, Any] = field(init=False, repr=False, compare=False)
+    #: What tags those facts as this policy's where an `Address` keeps them (a cache).
+    _token: object = field(init=False, repr=False, compare=False)
 
     def __init__(
         self,
@@ -325,9 +327,12 @@ class Policy:
             frozenset(entry[1:] for entry in self.blocklist if entry.startswith("@")),
         )
         set_(self, "_facts", {})
+        set_(self, "_token", object())
 
     def __getstate__(self) -> dict[str, Any]:
-        return _state(self, ("_member_keys", "_external_keys", "_blocked_domains", "_facts"))
+        return _state(
+            self, ("_member_keys", "_external_keys", "_blocked_domains", "_facts", "_token")
+        )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from .addresses import Address, Role, parse_address
+from .addresses import Address, Role, _set_facts, parse_address
 from .errors import InvalidAddressError, PolicyError
 from .events import Event
 from .messages import Direction, Flag, Message, SharingLevel
@@ -240,8 +240,10 @@ def _source_flags(message: Message | Event) -> frozenset[Flag]:
 
 # --- Facts about one address under one policy ----------------------------------------------
 
-#: (comparison key, colleague, blocked, impersonal, free provider)
-_Facts = tuple[str, bool, bool, bool, bool]
+#: (comparison key, colleague, blocked, impersonal, free provider, the policy's token)
+_Facts = tuple[str, bool, bool, bool, bool, object]
+#: What an address that holds no facts yet is read as: the facts of no policy.
+_NO_FACTS: _Facts = ("", False, False, False, False, None)
 
 
 def _domain_blocked(key: str, domains: frozenset[str]) -> bool:
@@ -270,11 +272,16 @@ def _compute_facts(address: Address, policy: Policy) -> _Facts:
         blocked,
         is_impersonal(address, policy.role_addresses),
         is_free_provider(address, policy.free_providers),
+        policy._token,
     )
 
 
 def _facts(address: Address, policy: Policy) -> _Facts:
-    """What *policy* says of *address*, from the policy's bounded cache."""
+    """What *policy* says of *address*, from the policy's bounded cache.
+
+    The facts are also left in the address itself, tagged with the policy's token, where
+    `_observe` finds them without a look-up (the next policy to look replaces them).
+    """
     cache = policy._facts
     facts: _Facts | None = cache.get(address.key)
     if facts is None:
@@ -282,6 +289,7 @@ def _facts(address: Address, policy: Policy) -> _Facts:
         if len(cache) >= FACTS_CACHE_SIZE:
             cache.clear()
         cache[address.key] = facts
+    _set_facts(address, facts)
     return facts
 
 
@@ -343,8 +351,7 @@ def _observe(message: Message | Event, mailbox: Mailbox, policy: Policy) -> int:
     """What one pass over the message's participants, headers and flags found, as bits."""
     canon = policy.canonicalization
     own = mailbox.keys_under(canon) if canon.strip_subaddress or canon.fold_gmail else mailbox._keys
-    cache = policy._facts
-    get = cache.get
+    token = policy._token
     bits = 0
     if message.headers:
         bulk, flags = _header_facts(message)
@@ -365,10 +372,13 @@ def _observe(message: Message | Event, mailbox: Mailbox, policy: Policy) -> int:
             if role is not _SENDER and role is not _REPLY_TO:
                 bits |= _PRESENT | _UNREADABLE
             continue
-        facts = get(address.key)
-        if facts is None:
+        try:
+            facts = address._facts
+        except AttributeError:
+            facts = _NO_FACTS
+        if facts[5] is not token:
             facts = _facts(address, policy)
-        key, colleague, blocked, impersonal, _ = facts
+        key, colleague, blocked, impersonal, _, _ = facts
         if blocked and key not in own:
             bits |= _BLOCKED
         if role is _SENDER or role is _REPLY_TO:
@@ -381,7 +391,7 @@ def _observe(message: Message | Event, mailbox: Mailbox, policy: Policy) -> int:
                 bits |= _OUTGOING
             elif impersonal:
                 bits |= _IMPERSONAL
-    owner = get(mailbox.owner.key)
+    owner = policy._facts.get(mailbox.owner.key)
     if owner is None:
         owner = _facts(mailbox.owner, policy)
     if owner[4]:
