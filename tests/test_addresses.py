@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from email_validator import EmailNotValidError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from mailbind import (
     InvalidAddressError,
     Participant,
     Role,
+    addresses,
     parse_address,
     parse_participants,
 )
@@ -303,6 +305,75 @@ def test_nfc_and_nfd_spellings_are_one_identity(text: str) -> None:
     assert nfc == nfd
     assert nfc.key == unicodedata.normalize("NFC", nfc.key)
     assert nfd.local == unicodedata.normalize("NFC", nfd.local)
+
+
+#: Characters that decide how email-validator reads a local part: ASCII atext and specials,
+#: letters that NFC composes or decomposes, combining marks (first or not), the Kelvin sign
+#: (NFC makes it ASCII), joiners, separators, controls and a surrogate.
+LOCAL_PART_CHARACTERS = st.sampled_from(
+    [
+        *"aZ09.!#$%&'*+-/=?^_`{|}~\"@<>\\ ,;:()[]",
+        *("ü", "é", "ß", "ж", "δ", "中", "😀", "e\u0301", "\u0301", "\u0338", "\u212a"),
+        *("\u200d", "\u00a0", "\u2028", "\x00", "\ud800", "\ufb01", "\u0345", "\u00ad"),
+        *("\U000e0001", "\u0378"),
+    ]
+)
+
+
+def _validated_local(local: str) -> tuple[str, str] | str:
+    """`_strict_local` as email-validator alone answers it, without the fast paths."""
+    try:
+        checked = addresses.validate(f"{local}@a")
+    except (EmailNotValidError, ValueError) as err:
+        return str(err)
+    written = checked.local_part if local.startswith('"') else local
+    return written, checked.local_part
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(LOCAL_PART_CHARACTERS, min_size=1, max_size=20).map("".join)
+    | st.lists(st.sampled_from(["ü", "ж", "a", ".", "😀"]), min_size=60, max_size=130).map("".join)
+    | st.text(st.characters(exclude_categories=()), min_size=1, max_size=30)
+)
+def test_the_internationalised_fast_path_agrees_with_email_validator(local: str) -> None:
+    """A non-ASCII local part read without email-validator reads as email-validator reads it."""
+    fast = addresses._intl_dot_atom(local)
+    if fast is not None:
+        assert _validated_local(local) == (local, fast)
+    assert addresses._strict_local(local, "a") == _validated_local(local)
+
+
+@pytest.mark.parametrize(
+    ("local", "key_local"),
+    [
+        ("jürgen.müller", "jürgen.müller"),
+        ("ju\u0308rgen", "jürgen"),  # decomposed: the key is composed
+        ("пользователь", "пользователь"),
+        ("δοκιμή", "δοκιμή"),
+        ("用户", "用户"),
+    ],
+)
+def test_internationalised_local_parts_read_without_email_validator(
+    local: str, key_local: str
+) -> None:
+    """Common internationalised local parts take the fast path, with their NFC form as key."""
+    assert addresses._intl_dot_atom(local) == key_local
+
+
+@pytest.mark.parametrize(
+    "local",
+    [
+        "\u0301abc",  # a combining mark first
+        "ab\u200dc",  # a format character
+        "\u212a",  # NFC makes it ASCII
+        "jürgen..müller",  # not a dot-atom (lenient mode reads it)
+        "ü" * 127,  # too long in UTF-8
+    ],
+)
+def test_doubtful_local_parts_are_left_to_email_validator(local: str) -> None:
+    """Local parts the fast path cannot vouch for are checked by email-validator itself."""
+    assert addresses._intl_dot_atom(local) is None
 
 
 @given(ascii_addresses(), st.sampled_from(["..", "."]))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from email_validator import EmailNotValidError
-from email_validator.rfc_constants import DOT_ATOM_TEXT
+from email_validator.rfc_constants import DOT_ATOM_TEXT, DOT_ATOM_TEXT_INTL, EMAIL_MAX_LENGTH
 
 from .domains import CACHE_SIZE, Domain, check_domain, validate
 from .errors import InvalidAddressError
@@ -204,11 +204,50 @@ def _fold(local: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", local).casefold())
 
 
+def _safe_characters(text: str) -> bool:
+    """True when email-validator finds no unsafe character in *text* (spaces not allowed).
+
+    Its rule: letters, numbers, punctuation and symbols anywhere, combining marks anywhere but
+    first, nothing else (no separators, controls, format or unassigned characters).
+    """
+    category = unicodedata.category
+    for index, char in enumerate(text):
+        kind = category(char)[0]
+        if kind not in "LNPS" and (kind != "M" or index == 0):
+            return False
+    return True
+
+
+def _intl_dot_atom(local: str) -> str | None:
+    """*local* in NFC when email-validator surely accepts it as an internationalised dot-atom.
+
+    None when it might not: email-validator must then be asked. This replays, in a few
+    microseconds rather than a hundred, what email-validator checks of such a local part with
+    the stand-in domain after it: the RFC 6531 dot-atom syntax and safe characters, before and
+    after NFC, and the whole address's length in UTF-8 (254 bytes). A local part whose NFC
+    form is plain ASCII is left to email-validator, which treats that form as an ASCII one.
+    A property test holds the two answers equal.
+    """
+    if not DOT_ATOM_TEXT_INTL.match(local) or not _safe_characters(local):
+        return None
+    normal = unicodedata.normalize("NFC", local)
+    if normal != local and (
+        normal.isascii() or not DOT_ATOM_TEXT_INTL.match(normal) or not _safe_characters(normal)
+    ):
+        return None
+    longest = max(len(local.encode()), len(normal.encode()))
+    if longest + 1 + len(_STAND_IN_DOMAIN) > EMAIL_MAX_LENGTH:
+        return None
+    return normal
+
+
 def _strict_local(local: str, ascii_domain: str) -> tuple[str, str] | str:
     """(local part as written, local part for the key) when strictly valid, else the problem."""
     if DOT_ATOM_TEXT.match(local):
         # email-validator's own first test: a plain ASCII local part is valid as it stands.
         written = key_local = local
+    elif (intl := _intl_dot_atom(local)) is not None:
+        written, key_local = local, intl
     else:
         try:
             checked = validate(f"{local}@{_STAND_IN_DOMAIN}")
