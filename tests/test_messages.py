@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import mailbind.addresses as addresses_module
 import mailbind.messages as messages_module
 from mailbind import (
     Attachment,
@@ -25,7 +26,7 @@ from mailbind import (
     SharingLevel,
     normalize_message_id,
 )
-from tests.strategies import messages
+from tests.strategies import header_values, messages
 
 # --- Building from plain values --------------------------------------------------------------
 
@@ -78,6 +79,32 @@ def test_build_reuses_parsed_header_values() -> None:
     first = Message.build(sender="Repeat Sender <repeat@cache.example>")
     second = Message.build(sender="Repeat Sender <repeat@cache.example>")
     assert first.participants[0] is second.participants[0]
+
+
+def test_a_value_read_in_one_role_is_relabelled_for_another() -> None:
+    """A header value seen in From is not read again for To: its participants are relabelled."""
+    value = "Relabelled Person <relabelled@cache.example>, odd entry"
+    first = Message.build(sender=value)
+    second = Message.build(sender="a@x.com", to=value)
+    to = [p for p in second.participants if p.role is Role.TO]
+    assert [p.role for p in to] == [Role.TO, Role.TO]
+    assert to[0].address is first.participants[0].address
+    assert to == [dataclasses.replace(p, role=Role.TO) for p in first.participants]
+
+
+@settings(max_examples=60)
+@given(header_values(), st.permutations([Role.FROM, Role.TO, Role.CC, Role.BCC]))
+def test_relabelled_participants_equal_a_fresh_reading(value: str, roles: list[Role]) -> None:
+    """Whichever role reads a header value first, every role gets what reading it afresh gives."""
+    for table in messages_module._PARSED.values():
+        table.pop(value, None)
+    for role in roles:
+        if role is Role.FROM:
+            built = Message.build(sender=value)
+        else:
+            built = Message.build(sender="", **{role.value: value})
+        fresh = addresses_module._read_header(value, role)
+        assert tuple(p for p in built.participants if p.role is role) == fresh
 
 
 def test_parse_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

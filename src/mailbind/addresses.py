@@ -548,7 +548,8 @@ def _read_encoded_entry(participant: Participant) -> Participant:
 
 
 def _read_header(value: str, role: Role, *, decode_entries: bool = True) -> tuple[Participant, ...]:
-    role = Role(role)
+    if role.__class__ is not Role:
+        role = Role(role)
     if "\n" in value:
         value = _FOLDING.sub("", value)
     entries, left_open = _scan(value)
