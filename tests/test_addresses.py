@@ -376,6 +376,48 @@ def test_doubtful_local_parts_are_left_to_email_validator(local: str) -> None:
     assert addresses._intl_dot_atom(local) is None
 
 
+#: Pieces of header values near the simple forms `_read_simple` takes: names plain and quoted,
+#: angle brackets, spaces, encoded words, and everything that sends a value to `_scan`.
+SIMPLE_FORM_PIECES = st.sampled_from(
+    [
+        *("Jane", " ", "\t", "Doe", '"Doe, Jane"', '"a\\"b"', "<", ">", "@", "jane", "x.com"),
+        *("=?utf-8?q?J=C3=BCrgen?=", "(c)", ",", ";", ":", "\r\n ", "\\", "[1.2.3.4]", "ü"),
+        *("\u2028", "\x00", '"', "..", "<@relay:", "Team:", "\ud800", "j..kean"),
+    ]
+)
+
+
+@settings(max_examples=500)
+@given(
+    mailboxes_text()
+    | header_values()
+    | hostile_texts()
+    | st.lists(SIMPLE_FORM_PIECES, max_size=8).map("".join)
+)
+def test_the_simple_reading_agrees_with_the_general_one(header: str) -> None:
+    """A one-entry value read by `_read_simple` reads as `_scan` and `_read_entry` read it."""
+    simple = addresses._read_simple(header, Role.CC)
+    if simple is not None:
+        assert simple == addresses._read_scanned(header, Role.CC)
+    assert addresses._read_header(header, Role.CC) == addresses._read_scanned(header, Role.CC)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "jane@x.com",
+        "  Jane Doe <jane@x.com>  ",
+        '"Doe, Jane" <jane@x.com>',
+        'Jane "JJ" Doe <jane@x.com>',
+        "=?utf-8?q?J=C3=BCrgen?= <j@x.com>",
+        "<jane@x.com>",
+    ],
+)
+def test_common_entries_take_the_simple_reading(header: str) -> None:
+    """The common forms of one entry are read without the general scan."""
+    assert addresses._read_simple(header, Role.TO) == parse_participants(header, Role.TO)
+
+
 @given(ascii_addresses(), st.sampled_from(["..", "."]))
 def test_lenient_addresses_keep_their_dots(text: str, dots: str) -> None:
     """A local part with stray dots is accepted leniently, and the dots stay in the key."""

@@ -547,9 +547,46 @@ def _read_encoded_entry(participant: Participant) -> Participant:
     return dataclasses.replace(again[0], raw=participant.raw, group=participant.group)
 
 
+#: A header value of one entry in a common form, where the general reading (`_scan` and
+#: `_read_entry`) has nothing to do but cut out the address and the name: a bare address, or
+#: a name (plain words and whole quoted strings) and an address in angle brackets, with no
+#: comment, group, escape, line break or second entry anywhere.
+_SIMPLE_ENTRY = re.compile(
+    r'[ \t]*(?:(?P<bare>[^\s\\"(),:;<>]+)'
+    r'|(?P<name>(?:"[^"\\\r\n]*"|[^\\"(),:;<>\r\n])*)<(?P<addr>[^\s\\"(),:;<>@][^\s\\"(),:;<>]*)>)'
+    r"[ \t]*\Z"
+)
+
+
+def _read_simple(value: str, role: Role) -> tuple[Participant, ...] | None:
+    """The participant of a value `_SIMPLE_ENTRY` matches, as the general reading reads it.
+
+    None when the value is not of that form or its address cannot be read: the general
+    reading then says why (and tries encoded words).
+    """
+    match = _SIMPLE_ENTRY.match(value)
+    if match is None:
+        return None
+    bare = match["bare"]
+    if bare is not None:
+        name, addr = "", bare
+    else:
+        name, addr = _clean_name(value[: match.start("addr") - 1]), match["addr"]
+    found = _addr_spec(addr)
+    if isinstance(found, str):
+        return None
+    return (Participant(role, found, name, value.strip(_HEADER_SPACE), None, ""),)
+
+
 def _read_header(value: str, role: Role, *, decode_entries: bool = True) -> tuple[Participant, ...]:
     if role.__class__ is not Role:
         role = Role(role)
+    simple = _read_simple(value, role)
+    return simple if simple is not None else _read_scanned(value, role, decode_entries)
+
+
+def _read_scanned(value: str, role: Role, decode_entries: bool = True) -> tuple[Participant, ...]:
+    """Every entry of a header value, by the general reading (see `_scan`)."""
     if "\n" in value:
         value = _FOLDING.sub("", value)
     entries, left_open = _scan(value)
