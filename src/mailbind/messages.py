@@ -731,4 +731,6 @@ _ROLE_FED = {role: b"%d:%s" % (len(role.value), role.value.encode()) for role in
 def _body(value: str | None) -> str | None:
     if not value:
         return value
-    return value.replace("\r\n", "\n").replace("\r", "\n").rstrip()
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return value.rstrip()
