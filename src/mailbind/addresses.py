@@ -9,8 +9,14 @@ Invariants:
   Unicode domain.
 - `parse_participants` never raises and never drops an entry: an entry that cannot be read is a
   `Participant` whose ``address`` is ``None``, keeping its raw text and the reason.
-- Validation is syntax only: no DNS, no network, ever.
+- Validation is syntax only: no DNS, no network, ever. email-validator decides; the fast paths
+  that spare its cost (plain ASCII and internationalised dot-atom local parts, one-entry
+  header values in a common form) replay its rules and the general reading, and property
+  tests hold their answers equal.
 - Parsing is cached in a bounded table, valid and invalid results alike.
+- An `Address` carries one private slot outside its fields, where `mailbind.rules` keeps a
+  policy's facts about it (see `_FactsSlot`); it never takes part in equality, hashing,
+  display or pickling.
 """
 
 from __future__ import annotations

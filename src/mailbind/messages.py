@@ -11,7 +11,8 @@ Invariants:
 - ``key`` identifies the message across mailboxes: its Message-ID, or a stable ``sha256:``
   fingerprint (never ``hash()``) when the Message-ID is missing or blank. It is computed once,
   at construction.
-- ``Message.build`` remembers parsed header values per role in bounded tables.
+- ``Message.build`` remembers parsed header values per role in bounded tables; a value read
+  in one role is relabelled, not read again, for another.
 """
 
 from __future__ import annotations

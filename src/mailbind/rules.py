@@ -8,8 +8,9 @@ Invariants:
   well as messages: an `Event` offers the same participants, flags and headers.
 - Speed without changing an answer: what a policy says of an address (colleague, blocked,
   impersonal, free provider) is computed once per identity key and kept in the policy's
-  bounded cache; a message is read in one pass into a few bits; equal decisions are one
-  shared `Decision` value.
+  bounded cache, and also in the `Address` itself, tagged with the policy, so that judging a
+  participant needs no look-up; a message is read in one pass into a few bits; equal
+  decisions are one shared `Decision` value.
 """
 
 from __future__ import annotations
