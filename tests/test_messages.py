@@ -107,6 +107,43 @@ def test_relabelled_participants_equal_a_fresh_reading(value: str, roles: list[R
         assert tuple(p for p in built.participants if p.role is role) == fresh
 
 
+@settings(max_examples=80)
+@given(
+    st.lists(header_values(), max_size=3),
+    st.sets(st.integers(min_value=0, max_value=2)),
+    st.sampled_from([Role.TO, Role.CC, Role.BCC]),
+)
+def test_a_list_of_header_values_reads_as_each_value_read_alone(
+    values: list[str], seen: set[int], role: Role
+) -> None:
+    """Lists of header values, each seen before or not, give every value's reading in order.
+
+    Lists of one and two values seen before are answered from the table directly; this holds
+    that shortcut, and the general loop, to what reading each value afresh gives.
+    """
+    table = messages_module._PARSED[role]
+    for n, value in enumerate(values):
+        if n in seen:
+            Message.build(sender="", **{role.value: value})
+        else:
+            for each in messages_module._PARSED.values():
+                each.pop(value, None)
+    built = Message.build(sender="", **{role.value: list(values)})
+    expected = tuple(p for value in values for p in addresses_module._read_header(value, role))
+    assert built.participants == expected
+    assert all(value in table for value in values if value and len(value) <= 1000)
+
+
+@pytest.mark.parametrize(
+    "recipients", [["a@x.com", b"b@y.com"], [b"b@y.com"], ["a@x.com", None], [["a@x.com"]]]
+)
+def test_a_list_holding_anything_but_text_is_a_caller_mistake(recipients: list[object]) -> None:
+    """A list item that is not text is named in a `MessageError`, in the short lists too."""
+    Message.build(sender="", to=["a@x.com"])  # the text items are seen before
+    with pytest.raises(MessageError, match="must hold header values as text"):
+        Message.build(sender="", to=recipients)  # type: ignore[arg-type]
+
+
 def test_parse_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """The table of parsed header values never grows past its bound, and long values stay out."""
     monkeypatch.setattr(messages_module, "_CACHE_ENTRIES", 8)

@@ -339,16 +339,18 @@ class Message:
         unreadable *sent_at*, or an unknown flag.
         """
         # The hot path of every ETL job: module constants instead of enum attribute look-ups,
-        # one list for every role's participants, and a record made without `__init__`'s
-        # checks, which these values pass by construction.
-        participants: list[Participant] = []
-        _collect(participants, sender, _FROM, _FROM_TABLE)
+        # each header value's participants as its table holds them (one shared tuple), joined
+        # by concatenation, and a record made without `__init__`'s checks, which these values
+        # pass by construction.
+        participants = (_FROM_TABLE.get(sender) if sender.__class__ is str else None) or _gather(
+            sender, _FROM, _FROM_TABLE
+        )
         if to:
-            _collect(participants, to, _TO, _TO_TABLE)
+            participants += _gather(to, _TO, _TO_TABLE)
         if cc:
-            _collect(participants, cc, _CC, _CC_TABLE)
+            participants += _gather(cc, _CC, _CC_TABLE)
         if bcc:
-            _collect(participants, bcc, _BCC, _BCC_TABLE)
+            participants += _gather(bcc, _BCC, _BCC_TABLE)
         if subject.__class__ is not str:
             subject = _text("subject", subject)
         if text.__class__ is not str:
@@ -360,7 +362,7 @@ class Message:
         return made(
             mid,
             _sent_at(sent_at) if sent_at is not None else None,
-            tuple(participants),
+            participants,
             subject,
             text,
             html,
@@ -566,6 +568,36 @@ def _read_before(value: str, role: Role) -> tuple[Participant, ...] | None:
                 Participant(role, p.address, p.name, p.raw, p.problem, p.group) for p in found
             )
     return None
+
+
+def _gather(
+    value: Recipients, role: Role, table: dict[str, tuple[Participant, ...]]
+) -> tuple[Participant, ...]:
+    """The participants of one header value, or of a list of them, via *table*.
+
+    A list of one or two values read before (the common forms) is answered from the table
+    directly; anything else goes through `_collect`.
+    """
+    if isinstance(value, str):
+        found = table.get(value)
+        if found is not None:
+            return found
+    elif isinstance(value, list):
+        size = len(value)
+        if size == 1:
+            item = value[0]
+            found = table.get(item) if item.__class__ is str else None
+            if found is not None:
+                return found
+        elif size == 2:
+            first, second = value
+            found = table.get(first) if first.__class__ is str else None
+            then = table.get(second) if second.__class__ is str else None
+            if found is not None and then is not None:
+                return found + then
+    out: list[Participant] = []
+    _collect(out, value, role, table)
+    return tuple(out)
 
 
 def _collect(

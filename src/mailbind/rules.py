@@ -392,8 +392,11 @@ def _observe(message: Message | Event, mailbox: Mailbox, policy: Policy) -> int:
                 bits |= _OUTGOING
             elif impersonal:
                 bits |= _IMPERSONAL
-    owner = policy._facts.get(mailbox.owner.key)
-    if owner is None:
+    try:
+        owner = mailbox.owner._facts
+    except AttributeError:
+        owner = _NO_FACTS
+    if owner[5] is not token:
         owner = _facts(mailbox.owner, policy)
     if owner[4]:
         bits |= _OWNER_FREE
