@@ -575,26 +575,23 @@ def _gather(
 ) -> tuple[Participant, ...]:
     """The participants of one header value, or of a list of them, via *table*.
 
-    A list of one or two values read before (the common forms) is answered from the table
-    directly; anything else goes through `_collect`.
+    A value, or a list of values, that the table holds (the common case) is answered from it
+    directly, by joining the tuples it holds; anything else goes through `_collect`.
     """
     if isinstance(value, str):
         found = table.get(value)
         if found is not None:
             return found
     elif isinstance(value, list):
-        size = len(value)
-        if size == 1:
-            item = value[0]
-            found = table.get(item) if item.__class__ is str else None
-            if found is not None:
-                return found
-        elif size == 2:
-            first, second = value
-            found = table.get(first) if first.__class__ is str else None
-            then = table.get(second) if second.__class__ is str else None
-            if found is not None and then is not None:
-                return found + then
+        get = table.get
+        joined: tuple[Participant, ...] = ()
+        for item in value:
+            found = get(item) if item.__class__ is str else None
+            if found is None:
+                break
+            joined += found
+        else:
+            return joined
     out: list[Participant] = []
     _collect(out, value, role, table)
     return tuple(out)
