@@ -681,27 +681,31 @@ def test_policies_taking_turns_decide_as_fresh_ones(
     assert turns == fresh * 2
 
 
-def test_an_address_keeps_a_policys_facts_outside_its_fields() -> None:
-    """The facts an address keeps are not compared, shown or pickled, and are tagged by policy."""
+def test_a_participant_keeps_a_policys_mark_outside_its_fields() -> None:
+    """The mark a participant keeps is not compared, shown or pickled, and is tagged by policy.
+
+    Addresses keep nothing: they are plain values.
+    """
     message = mail(to="Paul <paul@client.example>")
     decide(message, ANNA, ACME)
-    (address,) = [p.address for p in message.participants if p.role is Role.TO]
-    assert address is not None
-    assert address._facts[5] is ACME._token
-    plain = parse_address("paul@client.example")
-    assert address == plain
-    assert repr(address) == repr(plain)
-    assert [f.name for f in dataclasses.fields(Address)] == [
-        "key",
-        "local",
-        "domain",
-        "ascii_domain",
-        "registrable",
-        "strict",
-    ]
-    copied = pickle.loads(pickle.dumps(address))
-    assert copied == address
-    assert not hasattr(copied, "_facts")
+    (participant,) = [p for p in message.participants if p.role is Role.TO]
+    assert participant._mark[0] is ACME._token
+    plain = Participant(
+        Role.TO, parse_address("paul@client.example"), "Paul", "Paul <paul@client.example>"
+    )
+    assert not hasattr(plain, "_mark")
+    assert participant == plain
+    assert hash(participant) == hash(plain)
+    assert repr(participant) == repr(plain)
+    assert "_mark" not in {f.name for f in dataclasses.fields(Participant)}
+    copied = pickle.loads(pickle.dumps(participant))
+    assert copied == participant
+    assert not hasattr(copied, "_mark")
+    assert not hasattr(dataclasses.replace(participant, name="P."), "_mark")
+    assert not hasattr(participant.address, "__dict__")
+    assert [
+        slot for cls in type(participant.address).__mro__ for slot in getattr(cls, "__slots__", ())
+    ] == [f.name for f in dataclasses.fields(Address)]
 
 
 FREE_OWNERS = ("jane.doe@gmail.com", "bob@outlook.com")

@@ -14,8 +14,8 @@ Invariants:
   header values in a common form) replay its rules and the general reading, and property
   tests hold their answers equal.
 - Parsing is cached in a bounded table, valid and invalid results alike.
-- An `Address` carries one private slot outside its fields, where `mailbind.rules` keeps a
-  policy's facts about it (see `_FactsSlot`); it never takes part in equality, hashing,
+- A `Participant` carries one private slot outside its fields, where `mailbind.rules` keeps
+  what a policy makes of it (see `_MarkSlot`); it never takes part in equality, hashing,
   display or pickling.
 """
 
@@ -30,6 +30,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from email_validator import EmailNotValidError
 from email_validator.rfc_constants import DOT_ATOM_TEXT, DOT_ATOM_TEXT_INTL, EMAIL_MAX_LENGTH
@@ -58,25 +59,8 @@ class Role(StrEnum):
     REPLY_TO = "reply_to"
 
 
-class _FactsSlot:
-    """The one private slot of an `Address` outside its fields: what a policy says of it.
-
-    `mailbind.rules` keeps there the facts (colleague, blocked, ...) that the last policy to
-    look at the address found, tagged with that policy, so that a message's participants are
-    judged without a table look-up each. It is no field: it is never compared, hashed, shown
-    or pickled, and an address without it simply has its facts looked up again.
-    """
-
-    __slots__ = ("_facts",)
-    _facts: tuple[object, ...]
-
-
-#: Store facts in the slot of an `Address` (frozen otherwise).
-_set_facts: Callable[[_FactsSlot, tuple[object, ...]], None] = _FactsSlot.__dict__["_facts"].__set__
-
-
 @dataclass(frozen=True, slots=True)
-class Address(_FactsSlot):
+class Address:
     """One email address, compared by its identity key.
 
     Make one with `parse_address`; the fields are filled by the parser.
@@ -100,8 +84,25 @@ class Address(_FactsSlot):
         return f"{self.local}@{self.domain}"
 
 
+class _MarkSlot:
+    """The one private slot of a `Participant` outside its fields: what a policy makes of it.
+
+    `mailbind.rules` keeps there what the participant adds to a message's verdict under the
+    last policy that judged it, tagged with that policy, so that `decide` reads each
+    participant with one step instead of looking its address up. It is no field: it is never
+    compared, hashed, shown or pickled, and a participant without it is simply judged again.
+    """
+
+    __slots__ = ("_mark",)
+    _mark: tuple[Any, ...]
+
+
+#: Store a mark in the slot of a `Participant` (frozen otherwise).
+_set_mark: Callable[[_MarkSlot, tuple[Any, ...]], None] = _MarkSlot.__dict__["_mark"].__set__
+
+
 @dataclass(frozen=True, slots=True)
-class Participant:
+class Participant(_MarkSlot):
     """One entry of an address header: who, in which role, and whether it could be read."""
 
     role: Role

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from .addresses import Address, Role, _set_facts, parse_address
+from .addresses import Address, Participant, Role, _set_mark, parse_address
 from .errors import InvalidAddressError, PolicyError
 from .events import Event
 from .messages import Direction, Flag, Message, SharingLevel
@@ -241,10 +241,8 @@ def _source_flags(message: Message | Event) -> frozenset[Flag]:
 
 # --- Facts about one address under one policy ----------------------------------------------
 
-#: (comparison key, colleague, blocked, impersonal, free provider, the policy's token)
-_Facts = tuple[str, bool, bool, bool, bool, object]
-#: What an address that holds no facts yet is read as: the facts of no policy.
-_NO_FACTS: _Facts = ("", False, False, False, False, None)
+#: (comparison key, colleague, blocked, impersonal, free provider)
+_Facts = tuple[str, bool, bool, bool, bool]
 
 
 def _domain_blocked(key: str, domains: frozenset[str]) -> bool:
@@ -273,16 +271,11 @@ def _compute_facts(address: Address, policy: Policy) -> _Facts:
         blocked,
         is_impersonal(address, policy.role_addresses),
         is_free_provider(address, policy.free_providers),
-        policy._token,
     )
 
 
 def _facts(address: Address, policy: Policy) -> _Facts:
-    """What *policy* says of *address*, from the policy's bounded cache.
-
-    The facts are also left in the address itself, tagged with the policy's token, where
-    `_observe` finds them without a look-up (the next policy to look replaces them).
-    """
+    """What *policy* says of *address*, from the policy's bounded cache."""
     cache = policy._facts
     facts: _Facts | None = cache.get(address.key)
     if facts is None:
@@ -290,7 +283,6 @@ def _facts(address: Address, policy: Policy) -> _Facts:
         if len(cache) >= FACTS_CACHE_SIZE:
             cache.clear()
         cache[address.key] = facts
-    _set_facts(address, facts)
     return facts
 
 
@@ -347,6 +339,41 @@ _EXCLUDE_GROUP = 1 << 12
 _FROM, _SENDER, _REPLY_TO = Role.FROM, Role.SENDER, Role.REPLY_TO
 _FLAG_BITS = ((Flag.DRAFT, _DRAFT), (Flag.SPAM, _SPAM), (Flag.TRASH, _TRASH))
 
+#: What one participant adds to `_observe`'s bits under one policy: (the policy's token, bits
+#: it always adds, the comparison key when the mailbox's own addresses matter or None, bits
+#: it adds when that key is not the mailbox's, bits it adds when it is).
+_Mark = tuple[object, int, str | None, int, int]
+#: What a participant that holds no mark yet is read as: the mark of no policy.
+_NO_MARK: _Mark = (None, 0, None, 0, 0)
+
+
+def _mark(participant: Participant, policy: Policy) -> _Mark:
+    """What *participant* adds to a message's bits under *policy*, kept on the participant.
+
+    Only a From address (outgoing or impersonal) and a blocked address (never the owner's)
+    depend on the mailbox: those keep their key, for `_observe` to compare with the mailbox's.
+    """
+    address = participant.address
+    role = participant.role
+    other = role is _SENDER or role is _REPLY_TO
+    mark: _Mark
+    if address is None:
+        mark = (policy._token, 0 if other else _PRESENT | _UNREADABLE, None, 0, 0)
+    else:
+        key, colleague, blocked, impersonal, _ = _facts(address, policy)
+        blocked_bit = _BLOCKED if blocked else 0
+        if other:
+            mark = (policy._token, 0, key if blocked else None, blocked_bit, 0)
+        else:
+            always = _PRESENT if colleague else _PRESENT | _EXTERNAL
+            if role is _FROM:
+                impersonal_bit = _IMPERSONAL if impersonal else 0
+                mark = (policy._token, always, key, blocked_bit | impersonal_bit, _OUTGOING)
+            else:
+                mark = (policy._token, always, key if blocked else None, blocked_bit, 0)
+    _set_mark(participant, mark)
+    return mark
+
 
 def _observe(message: Message | Event, mailbox: Mailbox, policy: Policy) -> int:
     """What one pass over the message's participants, headers and flags found, as bits."""
@@ -367,36 +394,18 @@ def _observe(message: Message | Event, mailbox: Mailbox, policy: Policy) -> int:
             if flag in flags:
                 bits |= bit
     for participant in message.participants:
-        address = participant.address
-        role = participant.role
-        if address is None:
-            if role is not _SENDER and role is not _REPLY_TO:
-                bits |= _PRESENT | _UNREADABLE
-            continue
         try:
-            facts = address._facts
+            mark = participant._mark
         except AttributeError:
-            facts = _NO_FACTS
-        if facts[5] is not token:
-            facts = _facts(address, policy)
-        key, colleague, blocked, impersonal, _, _ = facts
-        if blocked and key not in own:
-            bits |= _BLOCKED
-        if role is _SENDER or role is _REPLY_TO:
-            continue
-        bits |= _PRESENT
-        if not colleague:
-            bits |= _EXTERNAL
-        if role is _FROM:
-            if key in own:
-                bits |= _OUTGOING
-            elif impersonal:
-                bits |= _IMPERSONAL
-    try:
-        owner = mailbox.owner._facts
-    except AttributeError:
-        owner = _NO_FACTS
-    if owner[5] is not token:
+            mark = _NO_MARK
+        if mark[0] is not token:
+            mark = _mark(participant, policy)
+        bits |= mark[1]
+        key = mark[2]
+        if key is not None:
+            bits |= mark[4] if key in own else mark[3]
+    owner = policy._facts.get(mailbox.owner.key)
+    if owner is None:
         owner = _facts(mailbox.owner, policy)
     if owner[4]:
         bits |= _OWNER_FREE
