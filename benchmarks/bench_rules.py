@@ -617,6 +617,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"warm / floor, round by round ({len(rounds)} rounds): median"
         f" {statistics.median(rounds):.2f}x, from {rounds[0]:.2f}x to {rounds[-1]:.2f}x"
+        f" ({', '.join(f'{r:.2f}' for r in rounds)})"
     )
     print(f"naive / rules: {naive_s / cold_s:.1f}x cold, {naive_s / warm_s:.1f}x warm (goal: 10x)")
 
