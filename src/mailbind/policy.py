@@ -265,7 +265,7 @@ class Policy:
     _blocked_domains: frozenset[str] = field(init=False, repr=False, compare=False)
     #: Per-address facts the rules computed under this policy, by identity key (a cache).
     _facts: dict[str, Any] = field(init=False, repr=False, compare=False)
-    #: What tags those facts as this policy's where an `Address` keeps them (a cache).
+    #: What tags a participant's mark as made under this policy (see `mailbind.rules`).
     _token: object = field(init=False, repr=False, compare=False)
 
     def __init__(
