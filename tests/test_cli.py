@@ -20,14 +20,18 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mailbind.cli.sync as cli_sync
 from mailbind.cli import ExitCode, main
 from mailbind.cli import clock as cli_clock
+from mailbind.cli.settings import policy_table, read_policy_table
 from mailbind.cli.text import clean, cut, json_line, width
 from mailbind.engine import auto_contact_id
+from mailbind.policy import Policy
+from mailbind.stores.sqlite import SQLiteStore
+from tests.strategies import policies
 
 NOW = "2025-02-01T09:00:00+00:00"
 DATA = files("mailbind").joinpath("data")
@@ -195,6 +199,72 @@ def test_blocked_domain_and_switches_change_the_decisions(
     assert "internal" not in reasons
     assert "group_sender" not in reasons
     assert report["contacts_created"] == 0
+
+
+def test_a_changed_policy_applies_to_the_mail_already_stored(
+    mbox: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sync under another policy first removes what it excludes, and lets back what it allows."""
+    options = f"sync {mbox} --owner {MARIA} --org-domain acme.example --db {db} --json --now {NOW}"
+    (first,) = json_lines(sh(capsys, options)[1])
+    assert first["policy_change"] is None
+    code, out, _ = sh(capsys, options + " --block @globex.example")
+    (blocked,) = json_lines(out)
+    change = blocked["policy_change"]
+    assert code == 0
+    assert isinstance(change, dict)
+    assert change["removed"] > 0
+    assert change["kept"] + change["removed"] == first["synced"]
+    assert change["resync"] is False  # blocking lets nothing in
+    code, out, _ = sh(capsys, f"emails --contact {FRANK} --viewer {MARIA} --db {db}")
+    assert (code, "0 messages") == (0, out.splitlines()[1].split(" as ")[0])
+    (unblocked,) = json_lines(sh(capsys, options)[1])
+    assert unblocked["policy_change"] == {
+        "removed": 0,
+        "kept": change["kept"],
+        "resync": True,
+    }
+    assert unblocked["seen"] == first["seen"]  # read again from the start
+    assert unblocked["synced"] == first["synced"]
+    (again,) = json_lines(sh(capsys, options)[1])
+    assert (again["policy_change"], again["seen"]) == (None, 0)
+
+
+def test_a_policy_change_is_said_before_the_pass(
+    mbox: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --json the change is a sentence naming the mailbox and the counts."""
+    options = f"sync {mbox} --owner {MARIA} --org-domain acme.example --db {db} --now {NOW}"
+    sh(capsys, options)
+    _, out, _ = sh(capsys, options + " --block @globex.example")
+    lines = out.splitlines()
+    assert lines[0] == f"{MARIA}: the policy changed since the last sync."
+    assert lines[1].startswith("  ")
+    assert lines[1].endswith(" kept.")
+    assert " stored messages no longer sync and were removed; " in lines[1]
+    assert lines[2] == f"{MARIA} from {mbox}: nothing new since the last sync."
+
+
+def test_an_unreadable_recorded_policy_is_a_config_error(
+    mbox: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recorded policy that no longer reads stops the pass and names where it is."""
+    options = f"sync {mbox} --owner {MARIA} --db {db} --now {NOW}"
+    sh(capsys, options)
+    with SQLiteStore(db) as store:
+        store.record_policy(MARIA, '{"org_domain": ["acme.example"]}')
+    code, _, err = sh(capsys, options)
+    assert code == ExitCode.CONFIG
+    assert f"the policy recorded for {MARIA}" in err
+    assert "Unknown key 'org_domain'" in err
+
+
+@settings(max_examples=60)
+@given(policy=policies())
+def test_the_recorded_policy_reads_back_as_the_policy(policy: Policy) -> None:
+    """The table kept in the database, through JSON, is the same policy again."""
+    table = json.loads(json.dumps(policy_table(policy), sort_keys=True))
+    assert read_policy_table(table, "test") == policy
 
 
 def test_appended_mail_is_synced_alone(

@@ -555,6 +555,19 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     )
 
 
+def test_the_policy_a_mailbox_synced_under_is_kept_per_mailbox(tmp_path: Path) -> None:
+    """`record_policy` keeps one text per mailbox, replacing the last; it survives reopening."""
+    path = str(tmp_path / "policies.db")
+    with SQLiteStore(path) as store:
+        assert store.policy_settings("anna@acme.com") is None
+        store.record_policy("anna@acme.com", '{"org_domains": ["acme.com"]}')
+        store.record_policy("bob@acme.com", "{}")
+        store.record_policy("anna@acme.com", '{"org_domains": ["acme.org"]}')
+    with SQLiteStore(path) as store:
+        assert store.policy_settings("anna@acme.com") == '{"org_domains": ["acme.org"]}'
+        assert store.policy_settings("bob@acme.com") == "{}"
+
+
 def test_migrations_are_numbered_in_order() -> None:
     """Each step takes the schema one version further."""
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from ..addresses import Canonicalization
 from ..errors import PolicyError
 from ..policy import ContactScope, Mailbox, Policy
-from ..providers import is_free_provider
+from ..providers import bundled_free_providers, bundled_role_addresses, is_free_provider
 from ..sources import FORMATS, MessageSource, SourceSettingError, open_source
 from ..sources._files import source_error
 from ..stores.sqlite import SQLiteStore
@@ -47,6 +47,8 @@ __all__ = [
     "load_setup",
     "open_mail",
     "open_store",
+    "policy_table",
+    "read_policy_table",
     "repeatable",
 ]
 
@@ -399,6 +401,37 @@ class _Config:
             return Mailbox(**table), extra
         except PolicyError as err:
             raise self.fail(where, str(err)) from None
+
+
+def policy_table(policy: Policy) -> dict[str, Any]:
+    """The ``[policy]`` table of a config file that reads back as *policy*, in a fixed order.
+
+    Lists are sorted; the bundled free-provider and role lists are left out when the policy
+    uses them, so that the table stays small and a newer bundled list counts as no change.
+    """
+    canon = policy.canonicalization
+    table: dict[str, Any] = {
+        "org_domains": sorted(policy.org_domains),
+        "members": sorted(str(a) for a in policy.members),
+        "externals": sorted(str(a) for a in policy.externals),
+        "blocklist": sorted(policy.blocklist),
+        "sync_internal": policy.sync_internal,
+        "exclude_group_emails": policy.exclude_group_emails,
+        "canonicalization": {
+            "strip_subaddress": canon.strip_subaddress,
+            "fold_gmail": canon.fold_gmail,
+        },
+    }
+    if policy.free_providers != bundled_free_providers():
+        table["free_providers"] = sorted(policy.free_providers)
+    if policy.role_addresses != bundled_role_addresses():
+        table["role_addresses"] = sorted(policy.role_addresses)
+    return table
+
+
+def read_policy_table(table: object, shown: str) -> Policy:
+    """The policy a ``[policy]`` table describes; a `Failure` naming *shown* if it cannot."""
+    return _Config(shown).policy({"policy": table})
 
 
 def _from_config(

@@ -10,11 +10,16 @@ Invariants:
   the first failure.
 - The progress bar is drawn by ``rich`` when it is installed, only on a terminal and never with
   ``--quiet`` or ``--json``; the summary never depends on it.
+- The database keeps the policy each mailbox last synced under. A pass under another policy
+  first applies the change to the mail already stored (`apply_policy_change`), then records
+  the new policy: applying the same change twice changes nothing, so a crash in between is
+  safe.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 from collections.abc import Callable, Iterator
@@ -22,7 +27,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from ..engine import SyncReport, sync_mailbox
+from ..engine import PolicyChange, SyncReport, apply_policy_change, sync_mailbox
 from ..errors import SourceError
 from ..policy import Policy
 from ..schedule import Schedule, SyncStatus, next_run
@@ -30,7 +35,15 @@ from ..sources import MessageSource
 from ..stores.sqlite import SQLiteStore
 from . import clock
 from .exits import ExitCode, code_for
-from .settings import DEFAULT_DB, Target, load_setup, open_mail, open_store
+from .settings import (
+    DEFAULT_DB,
+    Target,
+    load_setup,
+    open_mail,
+    open_store,
+    policy_table,
+    read_policy_table,
+)
 from .text import clean, counted, joined, json_line
 
 __all__ = ["SAMPLE_CONTACT", "SAMPLE_VIEWER", "run"]
@@ -86,12 +99,17 @@ class _Runner:
         self.talk = not (args.quiet or args.json)
         #: What the last summary printed: "", "line" or "block".
         self.printed = ""
+        #: The policy as the database records it, compared with what each mailbox synced under.
+        self.settings = json.dumps(policy_table(policy), sort_keys=True)
+        #: What applying a changed policy did before the current pass, for its summary.
+        self.change: PolicyChange | None = None
 
     def sync(
         self, target: Target, source: MessageSource, *, now: datetime
     ) -> tuple[SyncReport | None, ExitCode]:
         """One pass of *target*: its report, or None and the failure's code."""
         label = f"{target.mailbox.id} from {target.label}"
+        self.change = self.apply_changed_policy(target)
         with _progress(self.out, clean(label), enabled=self.talk) as progress:
             try:
                 report = sync_mailbox(
@@ -109,10 +127,61 @@ class _Runner:
                 return None, code_for(error)
         return report, ExitCode.OK
 
+    def apply_changed_policy(self, target: Target) -> PolicyChange | None:
+        """Apply the policy to the mail *target*'s mailbox holds, if it synced under another.
+
+        Records the policy as the one the mailbox syncs under; None when it was already.
+        """
+        mailbox = target.mailbox
+        recorded = self.store.policy_settings(mailbox.id)
+        if recorded == self.settings:
+            return None
+        change = None
+        if recorded is not None:
+            shown = f"the database {self.args.db}, the policy recorded for {mailbox.id}"
+            try:
+                table = json.loads(recorded)
+            except ValueError:
+                table = recorded  # not a table: reading it says so
+            old = read_policy_table(table, shown)
+            if old != self.policy:
+                change = apply_policy_change(self.store, mailbox, old, self.policy)
+                if self.talk:
+                    self._say_change(target, change)
+        self.store.record_policy(mailbox.id, self.settings)
+        return change
+
+    def _say_change(self, target: Target, change: PolicyChange) -> None:
+        count = len(change.removed)
+        lines = [
+            f"{clean(target.mailbox.id)}: the policy changed since the last sync.",
+            f"  {counted(count, 'stored message')} no longer {'syncs' if count == 1 else 'sync'}"
+            f" and {'was' if count == 1 else 'were'} removed; {change.unchanged:,} kept.",
+        ]
+        if change.resync:
+            lines.append(
+                "  The source is read again from the start for the mail the new policy lets in."
+            )
+        if self.printed:
+            self.out.write("\n")
+        self.out.write("\n".join(lines) + "\n")
+        self.printed = ""  # the pass's summary follows these lines directly
+
     def summary(self, target: Target, report: SyncReport) -> None:
         """What one pass did, for a person, or as a JSON line with ``--json``."""
         if self.args.json:
-            print(json_line(_record(target, report)), file=self.out)
+            record = _record(target, report)
+            change = self.change
+            record["policy_change"] = (
+                None
+                if change is None
+                else {
+                    "removed": len(change.removed),
+                    "kept": change.unchanged,
+                    "resync": change.resync,
+                }
+            )
+            print(json_line(record), file=self.out)
             return
         if self.args.quiet:
             return

@@ -152,6 +152,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX contacts_by_company ON contacts(company_domain)",
         ),
     ),
+    Migration(
+        3,
+        "The policy each mailbox last synced under",
+        (
+            """CREATE TABLE policies (
+                mailbox_id TEXT PRIMARY KEY,
+                settings TEXT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 #: The schema version this mailbind writes.
@@ -301,6 +311,26 @@ class SQLiteStore:
     def save_state(self, mailbox_id: str, state: MailboxState) -> None:
         with self._write() as db:
             _save_state(db, mailbox_id, state.cursor, state.sync)
+
+    # --- The policy a mailbox synced under ------------------------------------------------------
+
+    def policy_settings(self, mailbox_id: str) -> str | None:
+        """The text `record_policy` last kept for *mailbox_id*, or None.
+
+        The store does not read it: the command line keeps there the ``[policy]`` table a
+        mailbox synced under, to apply a changed policy to the mail already stored.
+        """
+        rows = self._read("SELECT settings FROM policies WHERE mailbox_id = ?", (mailbox_id,))
+        return str(rows[0][0]) if rows else None
+
+    def record_policy(self, mailbox_id: str, settings: str) -> None:
+        """Keep *settings* as the policy *mailbox_id* synced under (see `policy_settings`)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO policies (mailbox_id, settings) VALUES (?, ?) "
+                "ON CONFLICT (mailbox_id) DO UPDATE SET settings = excluded.settings",
+                (mailbox_id, settings),
+            )
 
     # --- Writing a batch ------------------------------------------------------------------------
 
