@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import mailbind._tables as tables_module
 import mailbind.addresses as addresses_module
 import mailbind.messages as messages_module
 from mailbind import (
@@ -96,7 +97,7 @@ def test_a_value_read_in_one_role_is_relabelled_for_another() -> None:
 @given(header_values(), st.permutations([Role.FROM, Role.TO, Role.CC, Role.BCC]))
 def test_relabelled_participants_equal_a_fresh_reading(value: str, roles: list[Role]) -> None:
     """Whichever role reads a header value first, every role gets what reading it afresh gives."""
-    for table in messages_module._PARSED.values():
+    for table in tables_module._PARSED.values():
         table.pop(value, None)
     for role in roles:
         if role is Role.FROM:
@@ -121,12 +122,12 @@ def test_a_list_of_header_values_reads_as_each_value_read_alone(
     A list whose values were all seen before is answered from the table directly; this holds
     that shortcut, and the general loop, to what reading each value afresh gives.
     """
-    table = messages_module._PARSED[role]
+    table = tables_module._PARSED[role]
     for n, value in enumerate(values):
         if n in seen:
             Message.build(sender="", **{role.value: value})
         else:
-            for each in messages_module._PARSED.values():
+            for each in tables_module._PARSED.values():
                 each.pop(value, None)
     built = Message.build(sender="", **{role.value: list(values)})
     expected = tuple(p for value in values for p in addresses_module._read_header(value, role))
@@ -146,8 +147,8 @@ def test_a_list_holding_anything_but_text_is_a_caller_mistake(recipients: list[o
 
 def test_parse_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """The table of parsed header values never grows past its bound, and long values stay out."""
-    monkeypatch.setattr(messages_module, "_CACHE_ENTRIES", 8)
-    table = messages_module._PARSED[Role.CC]
+    monkeypatch.setattr(tables_module, "_CACHE_ENTRIES", 8)
+    table = tables_module._PARSED[Role.CC]
     table.clear()
     for n in range(50):
         Message.build(sender="", cc=f"person{n}@bounded.example")
@@ -162,13 +163,13 @@ def test_headers_read_from_bytes_have_a_smaller_table_of_their_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Header values of mail read from bytes fill their own bounded table, not build's."""
-    monkeypatch.setattr(messages_module, "_READ_CACHE_ENTRIES", 4)
-    table = messages_module._READ[Role.TO]
+    monkeypatch.setattr(tables_module, "_READ_CACHE_ENTRIES", 4)
+    table = tables_module._READ[Role.TO]
     table.clear()
     for n in range(6):
         Message.from_bytes(b"From: a@x.example\r\nTo: reader%d@own.example\r\n\r\n" % n)
     assert list(table) == ["reader4@own.example", "reader5@own.example"]
-    assert "reader5@own.example" not in messages_module._PARSED[Role.TO]
+    assert "reader5@own.example" not in tables_module._PARSED[Role.TO]
 
 
 def test_message_headers_are_remembered_once() -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "ContactError",
     "InvalidAddressError",
     "MailbindError",
+    "MessageError",
     "PolicyError",
     "SourceError",
     "StoreError",
@@ -35,6 +36,10 @@ class InvalidAddressError(MailbindError, ValueError):
 
 class PolicyError(MailbindError, ValueError):
     """A policy or mailbox setting is contradictory or malformed."""
+
+
+class MessageError(MailbindError, ValueError):
+    """A value given to `Message.build` has the wrong shape (a naive time, an unknown flag)."""
 
 
 class ContactError(MailbindError, ValueError):

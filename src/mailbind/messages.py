@@ -11,23 +11,32 @@ Invariants:
 - ``key`` identifies the message across mailboxes: its Message-ID, or a stable ``sha256:``
   fingerprint (never ``hash()``) when the Message-ID is missing or blank. It is computed once,
   at construction.
-- ``Message.build`` remembers parsed header values per role in bounded tables; a value read
-  in one role is relabelled, not read again, for another.
+- ``Message.build`` and ``Message.from_bytes`` remember parsed header values per role in
+  bounded tables (see `mailbind._tables`); the key's fingerprint is `mailbind._fingerprint`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from . import _mime
+from ._fingerprint import fingerprint
 from ._mime import Defect
-from .addresses import Participant, Role, _read_header
-from .errors import MailbindError
+from ._tables import (
+    _BCC_TABLE,
+    _CC_TABLE,
+    _FROM_TABLE,
+    _TO_TABLE,
+    Recipients,
+    _gather,
+    read_from_mail,
+)
+from .addresses import Participant, Role
+from .errors import MessageError
 
 __all__ = [
     "Attachment",
@@ -42,10 +51,6 @@ __all__ = [
 ]
 
 _OCTET_STREAM = "application/octet-stream"
-
-
-class MessageError(MailbindError, ValueError):
-    """A value given to `Message.build` has the wrong shape (a naive time, an unknown flag)."""
 
 
 class SharingLevel(StrEnum):
@@ -231,7 +236,7 @@ class Message:
         set_flags(self, flags)
         set_defects(self, defects)
         set_level(self, level)
-        set_key(self, key or message_id or _fingerprint(self))
+        set_key(self, key or message_id or fingerprint(self))
 
     @property
     def sender(self) -> Participant | None:
@@ -282,12 +287,7 @@ class Message:
         mail = _mime.read(raw, limits if limits is not None else _DEFAULT_LIMITS)
         participants: list[Participant] = []
         for value, role_value in mail.address_headers:
-            role = Role(role_value)
-            table = _READ[role]
-            found = table.get(value)
-            if found is None:
-                found = _parse_new(value, role, table, _READ_CACHE_ENTRIES)
-            participants.extend(found)
+            participants.extend(read_from_mail(value, Role(role_value)))
         found_flags = frozenset(Flag(name) for name in mail.flags) if mail.flags else _NO_FLAGS
         if flags:
             found_flags |= _flags(flags)
@@ -427,12 +427,11 @@ def _message(
     made.key = key
     made.__class__ = Message
     if not key:
-        _SETTERS[-1](made, message_id or _fingerprint(made))
+        _SETTERS[-1](made, message_id or fingerprint(made))
     message: Message = made
     return message
 
 
-Recipients = str | Iterable[str] | None
 AttachmentLike = Attachment | tuple[str, bytes] | tuple[str, bytes, str]
 
 _NO_FLAGS: frozenset[Flag] = frozenset()
@@ -503,133 +502,6 @@ def normalize_message_id(value: str | None) -> str | None:
 
 
 # --- Building from plain values ------------------------------------------------------------
-
-#: Header values up to this length are remembered with their parsed participants.
-_CACHEABLE_LENGTH = 1000
-#: Entries remembered per role; past it the table starts afresh.
-_CACHE_ENTRIES = 1 << 15
-_PARSED: dict[Role, dict[str, tuple[Participant, ...]]] = {role: {} for role in Role}
-#: Entries remembered per role for headers read from bytes, in tables of their own. Mail as
-#: written repeats a whole header value far less than records built from plain values do
-#: (display names vary, recipient lists combine), so a larger table holds mostly values seen
-#: once: it keeps a long sync's memory growing for no measurable gain in speed.
-_READ_CACHE_ENTRIES = 1 << 12
-_READ: dict[Role, dict[str, tuple[Participant, ...]]] = {role: {} for role in Role}
-_BUILD_TABLES = tuple(_PARSED.values())
-_FROM_TABLE, _TO_TABLE, _CC_TABLE, _BCC_TABLE = (
-    _PARSED[Role.FROM],
-    _PARSED[Role.TO],
-    _PARSED[Role.CC],
-    _PARSED[Role.BCC],
-)
-
-
-def _parse_header(value: str, role: Role) -> tuple[Participant, ...]:
-    """`parse_participants`, remembered in a bounded table per role: a mailbox repeats itself."""
-    table = _PARSED[role]
-    found = table.get(value)
-    return found if found is not None else _parse_new(value, role, table)
-
-
-def _parse_new(
-    value: str,
-    role: Role,
-    table: dict[str, tuple[Participant, ...]],
-    entries: int | None = None,
-) -> tuple[Participant, ...]:
-    """Parse *value* and remember it in *table*, which holds *entries* (`_CACHE_ENTRIES`)."""
-    found = _read_before(value, role)
-    if found is None:
-        # Read past the parser's own table: this one remembers the value, and remembering it
-        # twice would double what a long sync holds for headers seen once.
-        found = _read_header(value, role)
-    if len(value) <= _CACHEABLE_LENGTH:
-        if len(table) >= (_CACHE_ENTRIES if entries is None else entries):
-            # Start afresh: dropping the oldest entry one at a time costs time in proportion
-            # to the table (a dict skips the slots freed at its front), on every new value.
-            table.clear()
-        table[value] = found
-    return found
-
-
-def _read_before(value: str, role: Role) -> tuple[Participant, ...] | None:
-    """The participants of *value* as `Message.build` read it in any role, now in *role*.
-
-    A header value reads alike in every role (the role only labels each participant), and a
-    mailbox names one person in From, To and Cc: relabelling is cheaper than reading again.
-    None when no table holds the value.
-    """
-    for table in _BUILD_TABLES:
-        found = table.get(value)
-        if found is not None:
-            if not found or found[0].role is role:
-                return found
-            return tuple(
-                Participant(role, p.address, p.name, p.raw, p.problem, p.group) for p in found
-            )
-    return None
-
-
-def _gather(
-    value: Recipients, role: Role, table: dict[str, tuple[Participant, ...]]
-) -> tuple[Participant, ...]:
-    """The participants of one header value, or of a list of them, via *table*.
-
-    A value, or a list of values, that the table holds (the common case) is answered from it
-    directly, by joining the tuples it holds; anything else goes through `_collect`.
-    """
-    if isinstance(value, str):
-        found = table.get(value)
-        if found is not None:
-            return found
-    elif isinstance(value, list):
-        get = table.get
-        joined: tuple[Participant, ...] = ()
-        for item in value:
-            found = get(item) if item.__class__ is str else None
-            if found is None:
-                break
-            joined += found
-        else:
-            return joined
-    out: list[Participant] = []
-    _collect(out, value, role, table)
-    return tuple(out)
-
-
-def _collect(
-    out: list[Participant],
-    value: Recipients,
-    role: Role,
-    table: dict[str, tuple[Participant, ...]],
-) -> None:
-    """Add the participants of one header value, or of a list of them, to *out*, via *table*."""
-    kind = value.__class__
-    if kind is str:
-        found = table.get(value)  # type: ignore[arg-type]
-        if found is None:
-            found = _parse_new(value, role, table) if value else ()  # type: ignore[arg-type]
-        out += found
-        return
-    if kind is not list and kind is not tuple:
-        if value is None:
-            return
-        if isinstance(value, bytes | str):
-            if isinstance(value, str):  # a str subclass
-                out += _parse_header(str(value), role)
-                return
-            # The value is not shown: a header may name many people.
-            raise MessageError(f"{role.value} must be text, not bytes.")
-    get = table.get
-    for item in value:  # type: ignore[union-attr]  # None returned above
-        found = get(item) if item.__class__ is str else None
-        if found is None:
-            if not isinstance(item, str):
-                raise MessageError(
-                    f"{role.value} must hold header values as text, not {type(item).__name__}."
-                )
-            found = _parse_new(item, role, table)
-        out += found
 
 
 def _text(name: str, value: object) -> str:
@@ -716,51 +588,3 @@ def _flags(values: Iterable[Flag | str]) -> frozenset[Flag]:
             choices = ", ".join(flag.value for flag in Flag)
             raise MessageError(f"a flag must be one of {choices}, not {value!r}.") from None
     return frozenset(found)
-
-
-# --- The fingerprint -----------------------------------------------------------------------
-
-
-def _fingerprint(message: Message) -> str:
-    """A ``sha256:`` digest of what stays the same in every copy of one message.
-
-    Over the send time (in UTC), the From/To/Cc/Sender/Reply-To participants (role and identity
-    key, or raw text when unreadable), the subject and both bodies with line endings and
-    trailing white space normalised. Bcc is left out: only the sender's copy names it.
-    """
-    chunks = [b"mailbind-message-v1"]
-    add = chunks.append
-    sent_at = message.sent_at
-    _feed(add, sent_at.astimezone(UTC).isoformat() if sent_at is not None else None)
-    for p in message.participants:
-        role = p.role
-        if role is _BCC:
-            continue
-        add(_ROLE_FED[role])
-        _feed(add, p.address.key if p.address is not None else p.raw)
-    _feed(add, message.subject)
-    _feed(add, _body(message.text))
-    _feed(add, _body(message.html))
-    return "sha256:" + hashlib.sha256(b"".join(chunks)).hexdigest()
-
-
-def _feed(add: Callable[[bytes], None], value: str | None) -> None:
-    """Add *value* to a fingerprint's input: its UTF-8 length and bytes, or ``-`` for None."""
-    if value is None:
-        add(b"-")
-        return
-    data = value.encode("utf-8", "surrogatepass")
-    add(b"%d:" % len(data))
-    add(data)
-
-
-#: Each role as `_feed` gives it to a fingerprint.
-_ROLE_FED = {role: b"%d:%s" % (len(role.value), role.value.encode()) for role in Role}
-
-
-def _body(value: str | None) -> str | None:
-    if not value:
-        return value
-    if "\r" in value:
-        value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return value.rstrip()
