@@ -525,6 +525,11 @@ def test_display_names_are_read_but_never_trusted(header: str, name: str, key: s
         ("=?utf-8?b?!!!?= <jane@x.com>", "=?utf-8?b?!!!?="),
         ("=?utf-8?q?Jane=0D=0ABcc=3A_evil=40x.io?= <jane@x.com>", "Jane Bcc: evil@x.io"),
         ("Jane =?utf-8?q?unfinished <jane@x.com>", "Jane =?utf-8?q?unfinished"),
+        # Read as message headers are: a space inside a word, bytes that are not UTF-8, and
+        # the space after a broken word (which is text, not an encoded word).
+        ("=?utf-8?q?J=C3=A4ne Doe?= <jane@x.com>", "Jäne Doe"),
+        ("=?utf-8?q?J=E4ne?= <jane@x.com>", "Jäne"),
+        ("=?utf-8?b?!!!?= =?utf-8?q?Doe?= <jane@x.com>", "=?utf-8?b?!!!?= Doe"),
     ],
 )
 def test_encoded_words_in_names_are_decoded(header: str, name: str) -> None:

@@ -21,8 +21,6 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import functools
 import re
@@ -35,6 +33,7 @@ from typing import Any
 from email_validator import EmailNotValidError
 from email_validator.rfc_constants import DOT_ATOM_TEXT, DOT_ATOM_TEXT_INTL, EMAIL_MAX_LENGTH
 
+from ._mime import decode_words as _decode_words
 from .domains import CACHE_SIZE, Domain, check_domain, validate
 from .errors import InvalidAddressError
 
@@ -313,62 +312,18 @@ def _addr_spec(text: str) -> Address | str:
 
 # --- Display names and RFC 2047 encoded words ------------------------------------------------
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([\x21-\x3e\x40-\x7e]*)\?=")
 # Controls, bidirectional and zero-width format characters, line and paragraph separators.
 _UNSAFE_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
-def _word_bytes(encoding: str, payload: str) -> bytes | None:
-    """The bytes of one encoded word's payload, or None when they cannot be read."""
-    if encoding in "qQ":
-        return binascii.a2b_qp(payload, header=True)
-    stripped = payload.rstrip("=")
-    if len(stripped) % 4 == 1:
-        return None
-    try:
-        return base64.b64decode(stripped + "=" * (-len(stripped) % 4), validate=True)
-    except binascii.Error:
-        return None
-
-
-def _charset_text(data: bytes, charset: str) -> str:
-    try:
-        return data.decode(charset, "replace")
-    except LookupError:  # an unknown charset, or a codec that is not a text encoding
-        return data.decode("utf-8", "replace")
-
-
 def decode_words(text: str) -> str:
     """*text* with its RFC 2047 encoded words decoded; a broken word stays as written.
 
-    White space between two encoded words is dropped (RFC 2047), and adjacent words in one
-    charset are decoded together, since senders split a character across words.
+    The reading `Message.from_bytes` gives header values (`mailbind._mime.decode_words`),
+    without the defects it records for a message.
     """
-    if "=?" not in text:
-        return text
-    out: list[str] = []
-    pending, pending_charset, pos = b"", "", 0
-    for match in _ENCODED_WORD.finditer(text):
-        between = text[pos : match.start()]
-        adjacent = pos > 0 and (not between or between.isspace())
-        charset = match.group(1).split("*", 1)[0].lower()
-        data = _word_bytes(match.group(2), match.group(3))
-        pos = match.end()
-        if pending and not (adjacent and charset == pending_charset and data is not None):
-            out.append(_charset_text(pending, pending_charset))
-            pending = b""
-        if data is None:
-            out.append(between + match.group(0))
-            continue
-        if not adjacent:
-            out.append(between)
-        pending += data
-        pending_charset = charset
-    if pending:
-        out.append(_charset_text(pending, pending_charset))
-    out.append(text[pos:])
-    return "".join(out)
+    return _decode_words(text, []) if "=?" in text else text
 
 
 def _unquote(text: str) -> str:
