@@ -163,3 +163,16 @@ def test_rules_read_no_clock_environment_file_or_network() -> None:
     """
     )
     assert violations == []
+
+
+def test_runners_import_no_adapter() -> None:
+    """The engine and the backfills depend on the core protocols, never on an adapter package."""
+    modules = run(
+        """
+        import json, sys
+        import mailbind.engine, mailbind.etl
+        print(json.dumps(sorted(sys.modules)))
+        """
+    )
+    assert isinstance(modules, list)
+    assert [m for m in modules if m.startswith(("mailbind.stores", "mailbind.sources"))] == []

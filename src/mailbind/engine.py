@@ -29,8 +29,8 @@ from .planning import NewContact, check_canonicalization, plan_contacts
 from .policy import Mailbox, Policy
 from .rules import Decision, Reason, decide, reevaluate
 from .schedule import DEFAULT_SCHEDULE, Schedule, SyncState, failed, request, succeeded
-from .sources import Batch, MessageSource, SourceSettingError
-from .stores import (
+from .source import Batch, MessageSource, SourceSettingError
+from .store import (
     BatchItem,
     BatchResult,
     Company,

@@ -21,6 +21,7 @@ __all__ = [
     "MessageError",
     "PolicyError",
     "SourceError",
+    "SourceSettingError",
     "StoreError",
     "TemporaryError",
 ]
@@ -44,6 +45,10 @@ class MessageError(MailbindError, ValueError):
 
 class ContactError(MailbindError, ValueError):
     """A contact or a contact operation given by the caller is not valid."""
+
+
+class SourceSettingError(MailbindError, ValueError):
+    """A source was given a setting it cannot use (a batch limit below one, a negative size)."""
 
 
 class AdapterError(MailbindError):

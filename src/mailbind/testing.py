@@ -21,8 +21,8 @@ from .errors import SourceError
 from .messages import Direction, Flag, Message
 from .policy import Mailbox
 from .rules import Holding
-from .sources import Batch, SourceItem
-from .stores import (
+from .source import Batch, SourceItem
+from .store import (
     BatchItem,
     BatchResult,
     Company,

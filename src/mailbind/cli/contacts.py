@@ -24,7 +24,7 @@ from ..engine import suppress_address as suppress
 from ..errors import InvalidAddressError
 from ..names import company_name
 from ..providers import is_free_provider
-from ..stores import Company, ContactChange
+from ..store import Company, ContactChange
 from ..stores.sqlite import SQLiteStore
 from . import clock
 from .exits import ExitCode, Failure

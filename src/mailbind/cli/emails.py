@@ -18,7 +18,7 @@ from ..addresses import Address, Participant, Role, parse_address
 from ..domains import registrable_domain, to_ascii_domain, to_unicode_domain
 from ..errors import InvalidAddressError
 from ..messages import Direction, Message, SharingLevel
-from ..stores import Company, StoredMessage
+from ..store import Company, StoredMessage
 from ..stores.sqlite import SQLiteStore
 from .contacts import contact_line, find_contact
 from .exits import ExitCode, Failure

@@ -28,7 +28,7 @@ from ..messages import Message
 from ..planning import SkipReason, plan_contacts
 from ..policy import Mailbox, Policy
 from ..rules import Decision, Reason, decide
-from ..sources import MessageSource
+from ..source import MessageSource
 from . import clock
 from .exits import ExitCode
 from .settings import Target, load_setup, open_mail, open_store

@@ -31,7 +31,7 @@ from ..engine import PolicyChange, SyncReport, apply_policy_change, sync_mailbox
 from ..errors import SourceError
 from ..policy import Policy
 from ..schedule import Schedule, SyncStatus, next_run
-from ..sources import MessageSource
+from ..source import MessageSource
 from ..stores.sqlite import SQLiteStore
 from . import clock
 from .exits import ExitCode, code_for

@@ -22,11 +22,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ..codecs import decode_message, encode_message, message_from_record
 from ..messages import Direction, Flag, Limits, Message, SharingLevel
 from ..redaction import redact
 from ..rules import Decision, Reason, decide
-from ..sources.jsonl import message_from_record
-from ..stores import BatchItem, ParticipantLink, decode_message, encode_message
+from ..store import BatchItem, ParticipantLink
 from ._snapshot import BackfillError, Snapshot, View
 
 __all__ = [

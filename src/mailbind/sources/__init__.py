@@ -16,12 +16,12 @@ Invariants:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
 from importlib import import_module
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from ..errors import MailbindError, SourceError
-from ..messages import Flag, Limits, Message
+from ..errors import SourceError
+from ..messages import Flag
+from ..source import Batch, MessageSource, SourceItem, SourceSettingError
 
 __all__ = [
     "FORMATS",
@@ -32,64 +32,6 @@ __all__ = [
     "flags_for_folder",
     "open_source",
 ]
-
-
-class SourceSettingError(MailbindError, ValueError):
-    """A source was given a setting it cannot use (a batch limit below one, a negative size)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SourceItem:
-    """One message as a source holds it."""
-
-    #: Where the message stands in the source (file name, offset, UID), for reports.
-    location: str
-    #: The RFC 5322 bytes, or None when the source holds messages already built (JSON lines).
-    raw: bytes | None
-    #: The built message, when the source holds it so; otherwise None.
-    built: Message | None = None
-    #: What the source knows of the message (Maildir ``D``, folder roles, a caller's flag).
-    flags: frozenset[Flag] = frozenset()
-    #: True when the source kept only the first bytes of a message larger than it reads whole;
-    #: the message is then read as over ``Limits.max_bytes`` (``too_large``), whatever the limit.
-    truncated: bool = False
-
-    def message(self, limits: Limits | None = None) -> Message:
-        """The message, built from the raw bytes with *limits* when needed. Never raises."""
-        if self.built is not None:
-            if self.flags - self.built.flags:
-                return replace(self.built, flags=self.built.flags | self.flags)
-            return self.built
-        raw = self.raw or b""
-        if self.truncated:
-            limits = limits or Limits()
-            limits = replace(limits, max_bytes=min(limits.max_bytes, max(len(raw) - 1, 0)))
-        return Message.from_bytes(raw, limits=limits, flags=self.flags)
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Up to ``limit`` messages, and the cursor to fetch what comes after them."""
-
-    items: tuple[SourceItem, ...]
-    #: Opaque text; pass it to the next ``fetch``. Stores keep it with the batch.
-    cursor: str
-    #: True when the source changed underneath and this batch starts again from the beginning.
-    reset: bool = False
-    #: True when nothing more is waiting after this batch.
-    done: bool = True
-
-
-@runtime_checkable
-class MessageSource(Protocol):
-    """What the sync engine needs of a source."""
-
-    #: A short description for reports (a path or a URL without credentials).
-    name: str
-
-    def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
-        """The next batch after *cursor* (None: from the beginning)."""
-        ...
 
 
 #: Folder names (case-folded, without a leading dot or a ``.mbox`` ending) and what they mean.

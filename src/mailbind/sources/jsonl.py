@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
-from datetime import datetime
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from ..errors import MailbindError
+from ..codecs import NOT_JSON, message_from_record, problem_message
 from ..messages import Message
-from . import SourceItem
+from ..source import SourceItem
 from ._files import Resume, StreamSource, pieces
 
 __all__ = ["JsonLinesSource", "message_from_record"]
@@ -76,7 +74,7 @@ class JsonLinesSource(StreamSource):
                 if len(items) >= limit or held >= self.batch_bytes:
                     return items, done_pos, line, done_pos >= size_at_start
         data, too_large = b"".join(parts), size >= keep
-        if too_large or (data.strip() and _fields(data) is not _NOT_JSON):
+        if too_large or (data.strip() and _fields(data) is not NOT_JSON):
             line += 1
             items.append(self._item(line, data, too_large))
             done_pos = pos
@@ -88,87 +86,18 @@ class JsonLinesSource(StreamSource):
         location = f"{self.name}:{line_number}"
         if too_large:
             shown = data[:_SHOWN].decode("utf-8", "replace")
-            return SourceItem(location, None, _problem(shown, "too_large"), self.flags)
+            return SourceItem(location, None, problem_message(shown, "too_large"), self.flags)
         return SourceItem(location, None, _record(data), self.flags)
 
 
-def _problem(text: str, defect: str) -> Message:
-    """A message that only records a line the source could not read, keeping its text."""
-    return Message(message_id=None, sent_at=None, participants=(), text=text, defects=(defect,))
-
-
-#: What `_fields` returns for a line that is not JSON.
-_NOT_JSON = object()
-
-
 def _fields(data: bytes) -> object:
-    """The JSON value of one line, or `_NOT_JSON`."""
+    """The JSON value of one line, or `NOT_JSON`."""
     try:
         return json.loads(data)
     except (ValueError, RecursionError):
-        return _NOT_JSON
+        return NOT_JSON
 
 
 def _record(data: bytes) -> Message:
     """The message one line describes; never raises."""
     return message_from_record(_fields(data), data)
-
-
-def message_from_record(record: object, line: str | bytes | None = None) -> Message:
-    """The message one decoded JSON-lines record describes (the fields above); never raises.
-
-    *record* is the decoded JSON value of a line, *line* the line itself, kept as the text of a
-    message that records a problem (the record written as JSON when not given): a value that
-    is not an object gives a message whose defect is ``bad_json_line``, an object with a field
-    of the wrong shape one whose defect is ``bad_json_record``. An unreadable or naive
-    ``sent_at`` leaves the time out with ``bad_date``.
-    """
-    if not isinstance(record, dict):
-        return _problem(_line_text(record, line), "bad_json_line")
-    fields: dict[str, Any] = record
-    defects: list[str] = []
-    sent_at = _sent_at(fields.get("sent_at"), defects)
-    try:
-        message = Message.build(
-            sender=fields.get("sender") or "",
-            to=fields.get("to") or (),
-            cc=fields.get("cc") or (),
-            bcc=fields.get("bcc") or (),
-            subject=fields.get("subject"),
-            text=fields.get("text"),
-            html=fields.get("html"),
-            message_id=fields.get("message_id"),
-            sent_at=sent_at,
-            headers=fields.get("headers") or (),
-            flags=fields.get("flags") or (),
-        )
-    except (MailbindError, TypeError, AttributeError):
-        return _problem(_line_text(record, line), "bad_json_record")
-    if defects:
-        return replace(message, defects=message.defects + tuple(defects))
-    return message
-
-
-def _line_text(record: object, line: str | bytes | None) -> str:
-    """The text a problem message keeps: the line as read, or the record written as JSON."""
-    if isinstance(line, bytes):
-        return line.decode("utf-8", "replace").rstrip("\r\n")
-    if isinstance(line, str):
-        return line.rstrip("\r\n")
-    if record is _NOT_JSON:
-        return ""
-    return json.dumps(record, ensure_ascii=False, default=repr)
-
-
-def _sent_at(value: Any, defects: list[str]) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            moment = None
-        if moment is not None and moment.utcoffset() is not None:
-            return moment
-    defects.append("bad_date")
-    return None

@@ -24,14 +24,22 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ..addresses import Address, Canonicalization
+from ..codecs import (
+    JSON,
+    address_from_record,
+    address_record,
+    decode_mailbox,
+    decode_message,
+    encode_mailbox,
+    encode_message,
+)
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression, SuppressionReason
 from ..errors import StoreError
 from ..messages import Direction, SharingLevel
 from ..policy import Mailbox
 from ..rules import Decision, Holding, Reason
 from ..schedule import SyncState, SyncStatus
-from . import (
-    _JSON,
+from ..store import (
     BatchItem,
     BatchResult,
     Company,
@@ -39,12 +47,6 @@ from . import (
     MailboxState,
     StoredDecision,
     StoredMessage,
-    _address_from_record,
-    _address_record,
-    decode_mailbox,
-    decode_message,
-    encode_mailbox,
-    encode_message,
     message_order,
     sort_time,
 )
@@ -593,11 +595,11 @@ class SQLiteStore:
 
 
 def _address_text(address: Address) -> str:
-    return _JSON.encode(_address_record(address))
+    return JSON.encode(address_record(address))
 
 
 def _address_from_text(text: str) -> Address:
-    return _address_from_record(json.loads(text))
+    return address_from_record(json.loads(text))
 
 
 def _insert_contacts(db: sqlite3.Connection, contacts: Iterable[Contact], *, replace: bool) -> None:

@@ -1,0 +1,228 @@
+"""Lossless JSON text forms of a `Message` and a `Mailbox`, for stores that keep one document each.
+
+Invariants:
+- ``decode_message(encode_message(m)) == m`` and ``decode_mailbox(encode_mailbox(b)) == b`` for
+  every value: no field is dropped, and the text is compact, with Unicode kept as it is.
+- The forms are stable: stores written by earlier releases read back the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from .addresses import Address, Participant, Role
+from .errors import MailbindError
+from .messages import Attachment, Flag, Message, SharingLevel
+from .policy import Mailbox
+
+__all__ = [
+    "decode_mailbox",
+    "decode_message",
+    "encode_mailbox",
+    "encode_message",
+    "message_from_record",
+]
+
+#: One encoder for every document: compact, Unicode kept as it is.
+JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def address_record(address: Address) -> list[Any]:
+    return [
+        address.key,
+        address.local,
+        address.domain,
+        address.ascii_domain,
+        address.registrable,
+        address.strict,
+    ]
+
+
+def address_from_record(record: list[Any]) -> Address:
+    key, local, domain, ascii_domain, registrable, strict = record
+    return Address(key, local, domain, ascii_domain, registrable, strict)
+
+
+def encode_mailbox(mailbox: Mailbox) -> str:
+    """*mailbox* (owner, aliases, settings, id) as JSON text that `decode_mailbox` reads back."""
+    record = {
+        "id": mailbox.id,
+        "owner": address_record(mailbox.owner),
+        "aliases": [address_record(a) for a in sorted(mailbox.aliases, key=lambda a: a.key)],
+        "incoming": mailbox.incoming.value,
+        "outgoing": mailbox.outgoing.value,
+        "create_contacts": mailbox.create_contacts,
+        "contact_scope": mailbox.contact_scope.value,
+        "skip_free_providers": mailbox.skip_free_providers,
+    }
+    return JSON.encode(record)
+
+
+def decode_mailbox(text: str) -> Mailbox:
+    """The mailbox `encode_mailbox` wrote as *text*."""
+    record = json.loads(text)
+    return Mailbox(
+        address_from_record(record["owner"]),
+        [address_from_record(a) for a in record["aliases"]],
+        record["incoming"],
+        record["outgoing"],
+        create_contacts=record["create_contacts"],
+        contact_scope=record["contact_scope"],
+        skip_free_providers=record["skip_free_providers"],
+        id=record["id"],
+    )
+
+
+def _time_record(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _time_from_record(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def encode_message(message: Message) -> str:
+    """*message* as compact JSON text that `decode_message` reads back equal, every field kept."""
+    participants = [
+        [
+            p.role.value,
+            None if p.address is None else address_record(p.address),
+            p.name,
+            p.raw,
+            p.problem,
+            p.group,
+        ]
+        for p in message.participants
+    ]
+    attachments = (
+        None
+        if message.attachments is None
+        else [
+            [a.filename, a.content_type, a.size, base64.b64encode(a.content).decode("ascii")]
+            for a in message.attachments
+        ]
+    )
+    record = {
+        "key": message.key,
+        "message_id": message.message_id,
+        "sent_at": _time_record(message.sent_at),
+        "participants": participants,
+        "subject": message.subject,
+        "text": message.text,
+        "html": message.html,
+        "attachments": attachments,
+        "headers": message.headers,
+        "flags": sorted(flag.value for flag in message.flags),
+        "defects": message.defects,
+        "level": message.level.value,
+    }
+    return JSON.encode(record)
+
+
+def decode_message(text: str) -> Message:
+    """The message `encode_message` wrote as *text*."""
+    record = json.loads(text)
+    participants = tuple(
+        Participant(
+            Role(role),
+            None if address is None else address_from_record(address),
+            *rest,
+        )
+        for role, address, *rest in record["participants"]
+    )
+    attachments = record["attachments"]
+    return Message(
+        message_id=record["message_id"],
+        sent_at=_time_from_record(record["sent_at"]),
+        participants=participants,
+        subject=record["subject"],
+        text=record["text"],
+        html=record["html"],
+        attachments=None
+        if attachments is None
+        else tuple(
+            Attachment(name, kind, size, base64.b64decode(content))
+            for name, kind, size, content in attachments
+        ),
+        headers=tuple((name, value) for name, value in record["headers"]),
+        flags=frozenset(Flag(flag) for flag in record["flags"]),
+        defects=tuple(record["defects"]),
+        level=SharingLevel(record["level"]),
+        key=record["key"],
+    )
+
+
+# --- Messages from JSON-lines records ------------------------------------------------------
+# The fields of `Message.build` as an ETL job writes them, one object a line.
+
+#: Stands for a line that is not JSON (its record could not be decoded).
+NOT_JSON = object()
+
+
+def problem_message(text: str, defect: str) -> Message:
+    """A message that only records a line the source could not read, keeping its text."""
+    return Message(message_id=None, sent_at=None, participants=(), text=text, defects=(defect,))
+
+
+def message_from_record(record: object, line: str | bytes | None = None) -> Message:
+    """The message one decoded JSON-lines record describes (the fields above); never raises.
+
+    *record* is the decoded JSON value of a line, *line* the line itself, kept as the text of a
+    message that records a problem (the record written as JSON when not given): a value that
+    is not an object gives a message whose defect is ``bad_json_line``, an object with a field
+    of the wrong shape one whose defect is ``bad_json_record``. An unreadable or naive
+    ``sent_at`` leaves the time out with ``bad_date``.
+    """
+    if not isinstance(record, dict):
+        return problem_message(_line_text(record, line), "bad_json_line")
+    fields: dict[str, Any] = record
+    defects: list[str] = []
+    sent_at = _sent_at(fields.get("sent_at"), defects)
+    try:
+        message = Message.build(
+            sender=fields.get("sender") or "",
+            to=fields.get("to") or (),
+            cc=fields.get("cc") or (),
+            bcc=fields.get("bcc") or (),
+            subject=fields.get("subject"),
+            text=fields.get("text"),
+            html=fields.get("html"),
+            message_id=fields.get("message_id"),
+            sent_at=sent_at,
+            headers=fields.get("headers") or (),
+            flags=fields.get("flags") or (),
+        )
+    except (MailbindError, TypeError, AttributeError):
+        return problem_message(_line_text(record, line), "bad_json_record")
+    if defects:
+        return replace(message, defects=message.defects + tuple(defects))
+    return message
+
+
+def _line_text(record: object, line: str | bytes | None) -> str:
+    """The text a problem message keeps: the line as read, or the record written as JSON."""
+    if isinstance(line, bytes):
+        return line.decode("utf-8", "replace").rstrip("\r\n")
+    if isinstance(line, str):
+        return line.rstrip("\r\n")
+    if record is NOT_JSON:
+        return ""
+    return json.dumps(record, ensure_ascii=False, default=repr)
+
+
+def _sent_at(value: Any, defects: list[str]) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            moment = None
+        if moment is not None and moment.utcoffset() is not None:
+            return moment
+    defects.append("bad_date")
+    return None
