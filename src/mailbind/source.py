@@ -21,14 +21,16 @@ from typing import Protocol, runtime_checkable
 from .errors import SourceSettingError
 from .messages import Flag, Limits, Message
 
-__all__ = ["Batch", "MessageSource", "SourceItem", "SourceSettingError"]
+__all__ = ["Batch", "Listing", "MessageSource", "SourceItem", "SourceSettingError"]
 
 
 @dataclass(frozen=True, slots=True)
 class SourceItem:
     """One message as a source holds it."""
 
-    #: Where the message stands in the source (file name, offset, UID), for reports.
+    #: Where this copy of the message stands in the source, stable for as long as the copy is
+    #: there (a Maildir folder and unique name without its flags, a folder's UIDVALIDITY and
+    #: UID, a JSON-lines record's ``id``): the text `Listing` names copies by.
     location: str
     #: The RFC 5322 bytes, or None when the source holds messages already built (JSON lines).
     raw: bytes | None
@@ -64,6 +66,25 @@ class Batch:
     reset: bool = False
     #: True when nothing more is waiting after this batch.
     done: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Which message copies a source holds now, read without any message body.
+
+    Either complete (``present`` names every copy, by `SourceItem.location`) or a change since
+    the ``token`` of an earlier listing (``present`` is None and ``gone`` names the copies
+    removed since then, as IMAP's QRESYNC ``VANISHED`` gives them). A copy that moved (another
+    folder of the same mailbox) is gone at its old location and fetched at its new one.
+    """
+
+    #: Every location the source holds now; None when this listing is a change since a token.
+    present: frozenset[str] | None
+    #: Locations removed since the token given to `MessageSource.listing` (empty when complete).
+    gone: frozenset[str] = frozenset()
+    #: Opaque text to pass to the next `MessageSource.listing`; None when the source keeps none.
+    #: The engine stores it with the removals the listing causes, in one transaction.
+    token: str | None = None
 
 
 @runtime_checkable
