@@ -204,59 +204,84 @@ def test_blocked_domain_and_switches_change_the_decisions(
 def test_a_changed_policy_applies_to_the_mail_already_stored(
     mbox: Path, db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A sync under another policy first removes what it excludes, and lets back what it allows."""
+    """A sync under another policy first removes what it excludes, and lets back what it allows;
+    a change that removes mail or lets mail back needs --yes, and without it changes nothing."""
     options = f"sync {mbox} --owner {MARIA} --org-domain acme.example --db {db} --json --now {NOW}"
     (first,) = json_lines(sh(capsys, options)[1])
-    assert first["policy_change"] is None
-    code, out, _ = sh(capsys, options + " --block @globex.example")
-    (blocked,) = json_lines(out)
-    change = blocked["policy_change"]
+    assert first["settings_changes"] == []
+    code, out, err = sh(capsys, options + " --block @globex.example")
+    assert (code, out) == (ExitCode.NOT_CONFIRMED, "")
+    assert err == (
+        "mailbind: error: the changed settings were not applied: run again with --yes to apply "
+        "them, or --dry-run to see every message they change.\n"
+    )
+    code, out, _ = sh(capsys, f"emails --contact {FRANK} --viewer {MARIA} --db {db}")
     assert code == 0
-    assert isinstance(change, dict)
+    assert out.splitlines()[1].split(" as ")[0] != "0 messages"
+    code, out, _ = sh(capsys, options + " --block @globex.example --yes")
+    (blocked,) = json_lines(out)
+    (change,) = blocked["settings_changes"]
+    assert code == 0
     assert change["removed"] > 0
-    assert change["kept"] + change["removed"] == first["synced"]
     assert change["resync"] is False  # blocking lets nothing in
     code, out, _ = sh(capsys, f"emails --contact {FRANK} --viewer {MARIA} --db {db}")
     assert (code, "0 messages") == (0, out.splitlines()[1].split(" as ")[0])
-    (unblocked,) = json_lines(sh(capsys, options)[1])
-    assert unblocked["policy_change"] == {
-        "removed": 0,
-        "kept": change["kept"],
-        "resync": True,
-    }
+    (unblocked,) = json_lines(sh(capsys, options + " --yes")[1])
+    (back,) = unblocked["settings_changes"]
+    assert (back["removed"], back["resync"]) == (0, True)
     assert unblocked["seen"] == first["seen"]  # read again from the start
     assert unblocked["synced"] == first["synced"]
     (again,) = json_lines(sh(capsys, options)[1])
-    assert (again["policy_change"], again["seen"]) == (None, 0)
+    assert (again["settings_changes"], again["seen"]) == ([], 0)
 
 
 def test_a_policy_change_is_said_before_the_pass(
     mbox: Path, db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Without --json the change is a sentence naming the mailbox and the counts."""
+    """Without --json the change is said in sentences naming the mailbox and the counts."""
     options = f"sync {mbox} --owner {MARIA} --org-domain acme.example --db {db} --now {NOW}"
     sh(capsys, options)
-    _, out, _ = sh(capsys, options + " --block @globex.example")
+    _, out, _ = sh(capsys, options + " --block @globex.example --yes")
     lines = out.splitlines()
-    assert lines[0] == f"{MARIA}: the policy changed since the last sync."
+    assert lines[0] == f"{MARIA}: the settings changed since the last sync."
     assert lines[1].startswith("  ")
-    assert lines[1].endswith(" kept.")
-    assert " stored messages no longer sync and were removed; " in lines[1]
-    assert lines[2] == f"{MARIA} from {mbox}: nothing new since the last sync."
+    assert lines[1].endswith(" no longer sync and were removed from the mailbox;")
+    assert lines[2].endswith(" unchanged.")
+    assert lines[3] == f"{MARIA} from {mbox}: nothing new since the last sync."
 
 
-def test_an_unreadable_recorded_policy_is_a_config_error(
+def test_a_dry_run_says_what_a_change_would_do_and_writes_nothing(
     mbox: Path, db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A recorded policy that no longer reads stops the pass and names where it is."""
+    """--dry-run prints the change (one JSON line per copy with --json) and stores nothing."""
+    options = f"sync {mbox} --owner {MARIA} --org-domain acme.example --db {db} --now {NOW}"
+    sh(capsys, options)
+    before = Path(db).read_bytes()
+    code, out, _ = sh(capsys, options + " --block @globex.example --dry-run --json")
+    assert code == 0
+    *changes, report = json_lines(out)
+    assert report["dry_run"] is True
+    assert changes
+    assert {c["change"] for c in changes} == {"settings"}
+    assert all(c["before"]["synced"] and not c["after"]["synced"] for c in changes)
+    assert all("blocklisted" in c["after"]["reasons"] for c in changes)
+    assert Path(db).read_bytes() == before
+    code, out, _ = sh(capsys, options + " --block @globex.example --dry-run")
+    assert code == 0
+    assert f"{MARIA} from {mbox} (dry run: nothing was written)" in out.splitlines()
+
+
+def test_an_unreadable_recorded_policy_is_a_database_error(
+    mbox: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recorded policy that no longer reads stops the pass and names the mailbox."""
     options = f"sync {mbox} --owner {MARIA} --db {db} --now {NOW}"
     sh(capsys, options)
     with SQLiteStore(db) as store:
-        store.record_policy(MARIA, '{"org_domain": ["acme.example"]}')
+        store._db.execute("UPDATE policies SET settings = '{\"org_domain\": 1}'")
     code, _, err = sh(capsys, options)
-    assert code == ExitCode.CONFIG
-    assert f"the policy recorded for {MARIA}" in err
-    assert "Unknown key 'org_domain'" in err
+    assert code == ExitCode.DATABASE
+    assert f"The settings recorded for the mailbox {MARIA!r} cannot be read" in err
 
 
 @settings(max_examples=60)
@@ -627,11 +652,13 @@ def test_contacts_edit_adds_an_address_and_relinks_its_mail(
     """An address added to a contact takes its messages along."""
     with mbox.open("a") as file:
         file.write(mail("From my phone", sender="Hank <hank@rearden-metal.example>"))
-    sh(
+    code, _, _ = sh(
         capsys,
         f"sync {mbox} --owner {MARIA} --mailbox-id copy --db {synced} --no-create-contacts "
+        "--org-domain acme.example --org-domain acme-labs.example --block @spammy.example "
         f"--now {NOW}",
     )
+    assert code == 0
     hank = auto_contact_id("hank.rearden@globex.example")
     code, out, _ = sh(
         capsys,
@@ -1039,7 +1066,7 @@ def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--version")
     assert code == 0
     assert out.startswith("mailbind ")
-    assert [code.value for code in ExitCode] == [0, 2, 3, 4, 5, 6, 7, 8, 130]
+    assert [code.value for code in ExitCode] == [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130]
 
 
 # --- Hostile mail -----------------------------------------------------------------------------

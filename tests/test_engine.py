@@ -23,6 +23,7 @@ from mailbind import (
     SourceError,
     TemporaryError,
 )
+from mailbind.identity import message_id_of
 from mailbind.engine import (
     SyncReport,
     apply_policy_change,
@@ -97,7 +98,7 @@ def test_a_pass_reports_what_it_did(store: Store) -> None:
     assert kim.id == auto_contact_id("kim@client.example")
     assert (kim.first_name, kim.last_name, kim.created_at) == ("Kim", "Lee", NOW)
     assert index.resolve("x@gmail.com") is None
-    assert [s.message.key for s in store.messages_for_contact(kim.id)] == [
+    assert [s.message.message_id for s in store.messages_for_contact(kim.id)] == [
         "m1@mail.example",
         "m5@mail.example",
         "m6@mail.example",
@@ -108,7 +109,7 @@ def test_a_pass_reports_what_it_did(store: Store) -> None:
 def test_every_decision_is_kept(store: Store) -> None:
     """Skipped messages keep their reasons and where they stood in the source."""
     sync_mailbox(ListSource(mixed_mailbox()), store, ANNA, POLICY, now=NOW)
-    decisions = {d.key: d for d in store.decisions(ANNA.id)}
+    decisions = {message_id_of(d.key): d for d in store.decisions(ANNA.id)}
     assert len(decisions) == 6
     assert decisions["m3@mail.example"].decision.reasons == (
         Reason.GROUP_SENDER,
@@ -185,11 +186,11 @@ class Crashing:
     def __getattr__(self, name: str) -> object:
         return getattr(self.store, name)
 
-    def apply_batch(self, batch: BatchResult) -> None:
+    def apply_batch(self, batch: BatchResult, *, workspace: str = "default") -> None:
         self.left -= 1
         if self.left == 0:
             raise KeyboardInterrupt
-        self.store.apply_batch(batch)
+        self.store.apply_batch(batch, workspace=workspace)
 
 
 @pytest.mark.parametrize("crash_at", [1, 2, 3])
@@ -294,10 +295,14 @@ def test_a_stricter_policy_removes_messages_and_a_looser_one_brings_them_back(
     sync_mailbox(source, store, ANNA, POLICY, now=NOW)
     strict = Policy(["acme.com"], blocklist=["@client.example"])
     change = apply_policy_change(store, ANNA, POLICY, strict)
-    assert change.removed == ("m1@mail.example", "m5@mail.example", "m6@mail.example")
+    assert tuple(map(message_id_of, change.removed)) == (
+        "m1@mail.example",
+        "m5@mail.example",
+        "m6@mail.example",
+    )
     assert (change.unchanged, change.resync) == (0, False)
     assert list(store.mailbox_messages(ANNA.id)) == []
-    blocked = {d.key: d.decision for d in store.decisions(ANNA.id)}
+    blocked = {message_id_of(d.key): d.decision for d in store.decisions(ANNA.id)}
     assert Reason.BLOCKLISTED in blocked["m1@mail.example"].reasons
     assert store.load_state(ANNA.id).cursor == "0:6"
 
@@ -338,7 +343,7 @@ def test_a_contact_made_by_hand_owns_earlier_mail(store: Store) -> None:
     jo = Contact("jo", "jo@other.example", created_at=NOW - timedelta(days=400))
     change = save_contact(store, jo)
     assert [(c.key, c.new) for c in change.owners] == [("jo@other.example", "jo")]
-    assert [s.message.key for s in store.messages_for_contact("jo")] == ["m5@mail.example"]
+    assert [s.message.message_id for s in store.messages_for_contact("jo")] == ["m5@mail.example"]
     assert store.messages_for_contact(auto_contact_id("jo@other.example")) == ()
 
 
@@ -362,7 +367,7 @@ def test_deleted_contacts_are_never_created_again(store: Store) -> None:
     still = index.get(kim)
     assert still is not None
     assert still.deleted_at == NOW
-    assert [s.message.key for s in store.messages_for_contact(kim)][-1] == "m10@mail.example"
+    assert [s.message.message_id for s in store.messages_for_contact(kim)][-1] == "m10@mail.example"
 
 
 def test_a_kept_index_serves_several_passes_and_learns_their_contacts(store: Store) -> None:

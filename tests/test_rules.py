@@ -526,6 +526,7 @@ def test_reason_codes_are_stable_strings() -> None:
         "owner_on_free_provider",
         "unreadable_participant",
         "no_participants",
+        "message_id_reused",
     ]
 
 
@@ -617,6 +618,8 @@ ORACLES: dict[Reason, Callable[[Message, Mailbox, Policy], bool]] = {
     Reason.OWNER_ON_FREE_PROVIDER: lambda m, b, p: is_free_provider(b.owner, p.free_providers),
     Reason.UNREADABLE_PARTICIPANT: lambda m, b, p: any(x.address is None for x in _core(m)),
     Reason.NO_PARTICIPANTS: lambda m, b, p: not _core(m),
+    # Added by a store to what it keeps, never by `decide`.
+    Reason.MESSAGE_ID_REUSED: lambda m, b, p: False,
 }
 
 

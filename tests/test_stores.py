@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from mailbind.stores import (
     encode_message,
 )
 from mailbind.stores.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, migrate
+from mailbind.identity import with_stored_key
+from mailbind.store import Recorded
 from mailbind.testing import InMemoryStore, snapshot
 
 from .strategies import messages
@@ -68,7 +71,9 @@ def mail(
     )
 
 
-def item(store: Store, message: Message, mailbox: Mailbox = ANNA, location: str = "") -> BatchItem:
+def item(
+    store: Store, message: Message, mailbox: Mailbox = ANNA, location: str | None = None
+) -> BatchItem:
     """*message* decided for *mailbox*, its participants resolved against *store*'s contacts."""
     decision = decide(message, mailbox, POLICY)
     index = store.contact_index(POLICY.canonicalization)
@@ -80,12 +85,12 @@ def item(store: Store, message: Message, mailbox: Mailbox = ANNA, location: str 
                 links.append(
                     ParticipantLink(position, POLICY.key(participant.address), owner and owner.id)
                 )
-    return BatchItem(message, decision, tuple(links), location)
+    return BatchItem(message, decision, tuple(links), location or f"inbox/{message.key}")
 
 
-def skipped(message: Message, location: str = "") -> BatchItem:
+def skipped(message: Message, location: str | None = None) -> BatchItem:
     """*message* as a mailbox skipped it (internal)."""
-    return BatchItem(message, SKIPPED, (), location)
+    return BatchItem(message, SKIPPED, (), location or f"inbox/{message.key}")
 
 
 def batch(
@@ -226,14 +231,14 @@ def test_applying_a_batch_twice_is_applying_it_once(store: Store) -> None:
 def test_a_synced_copy_wins_whatever_the_order(store: Store, synced_first: bool) -> None:
     """Two copies of one message (inbox and trash): the mailbox holds it if either syncs."""
     message = mail(1)
-    copies = [item(store, message), skipped(message)]
+    copies = [item(store, message), skipped(message, f"trash/{message.key}")]
     if not synced_first:
         copies.reverse()
     store.apply_batch(batch(ANNA, *copies))
     one_batch = snapshot(store)
     assert [s.message for s in store.mailbox_messages(ANNA.id)] == [message]
-    (decision,) = store.decisions(ANNA.id)
-    assert decision.decision.synced
+    decisions = {d.location: d.decision.synced for d in store.decisions(ANNA.id)}
+    assert decisions == {f"inbox/{message.key}": True, f"trash/{message.key}": False}
 
     other = InMemoryStore() if isinstance(store, SQLiteStore) else SQLiteStore(":memory:")
     for copy in copies:
@@ -241,19 +246,22 @@ def test_a_synced_copy_wins_whatever_the_order(store: Store, synced_first: bool)
     assert snapshot(other) == one_batch
 
 
-def test_removed_messages_lose_the_link_and_go_when_nobody_holds_them(store: Store) -> None:
-    """A policy change takes away one mailbox's link; the message goes with the last link."""
+def test_a_skipped_copy_or_a_gone_one_lets_go_and_the_last_holder_takes_the_message(
+    store: Store,
+) -> None:
+    """A copy decided again as skipped, or gone at the source, lets go of its message; the
+    message goes with the last mailbox holding it."""
     message = mail(1)
     store.apply_batch(batch(ANNA, item(store, message)))
     store.apply_batch(batch(BEN, item(store, message, BEN)))
-    gone = BatchItem(message, SKIPPED)
-    store.apply_batch(batch(ANNA, removed=(gone,)))
+    store.apply_batch(batch(ANNA, skipped(message)))
     assert list(store.mailbox_messages(ANNA.id)) == []
     (held,) = store.mailbox_messages(BEN.id)
     assert [h.mailbox.id for h in held.holdings] == [BEN.id]
     assert [d.decision for d in store.decisions(ANNA.id)] == [SKIPPED]
-    store.apply_batch(batch(BEN, removed=(gone,)))
+    store.apply_batch(batch(BEN, gone=(f"inbox/{message.key}",)))
     assert list(store.mailbox_messages(BEN.id)) == []
+    assert list(store.decisions(BEN.id)) == []
     assert snapshot(store)["messages"] == {}
 
 
@@ -459,8 +467,8 @@ def _run(store: Store, ops: list[tuple[str, int, object]]) -> None:
             ]
             store.apply_batch(batch(_OWNERS[who], *items, cursor=f"c{len(items)}"))
         elif op == "remove":
-            gone = tuple(BatchItem(_UNIVERSE[n], SKIPPED) for n in what)  # type: ignore[attr-defined]
-            store.apply_batch(batch(_OWNERS[who], removed=gone))
+            gone = tuple(f"inbox/{_UNIVERSE[n].key}" for n in what)  # type: ignore[attr-defined]
+            store.apply_batch(batch(_OWNERS[who], gone=gone))
         else:
             contact_id = f"c{what}"
             index = store.contact_index()
@@ -555,17 +563,28 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     )
 
 
-def test_the_policy_a_mailbox_synced_under_is_kept_per_mailbox(tmp_path: Path) -> None:
-    """`record_policy` keeps one text per mailbox, replacing the last; it survives reopening."""
-    path = str(tmp_path / "policies.db")
+def test_settings_are_recorded_with_a_version_and_a_time(tmp_path: Path) -> None:
+    """Each batch records the mailbox's settings and the policy; a change is a new version with
+    its time, the history is kept, and it all survives reopening."""
+    path = str(tmp_path / "settings.db")
+    later = NOW + timedelta(hours=1)
     with SQLiteStore(path) as store:
-        assert store.policy_settings("anna@acme.com") is None
-        store.record_policy("anna@acme.com", '{"org_domains": ["acme.com"]}')
-        store.record_policy("bob@acme.com", "{}")
-        store.record_policy("anna@acme.com", '{"org_domains": ["acme.org"]}')
+        assert store.recorded_policy() is None
+        assert store.recorded_mailbox(ANNA.id) is None
+        store.apply_batch(batch(ANNA, policy='{"p": 1}', at=NOW))
+        store.apply_batch(batch(ANNA, policy='{"p": 1}', at=later))
+        assert store.recorded_policy() == Recorded('{"p": 1}', 1, NOW)
+        store.apply_batch(batch(ANNA, policy='{"p": 2}', at=later))
+        changed = replace(ANNA, incoming=SharingLevel.EVERYTHING)
+        store.apply_batch(batch(changed, at=later))
     with SQLiteStore(path) as store:
-        assert store.policy_settings("anna@acme.com") == '{"org_domains": ["acme.org"]}'
-        assert store.policy_settings("bob@acme.com") == "{}"
+        assert store.recorded_policy() == Recorded('{"p": 2}', 2, later)
+        recorded = store.recorded_mailbox(ANNA.id)
+        assert recorded is not None
+        assert (decode_mailbox(recorded.settings), recorded.version) == (changed, 2)
+        assert [r.settings for r in store.settings_history()] == ['{"p": 1}', '{"p": 2}']
+        assert [r.version for r in store.settings_history(ANNA.id)] == [1, 2]
+        assert store.recorded_policy(workspace="other") is None
 
 
 def test_migrations_are_numbered_in_order() -> None:
@@ -601,12 +620,12 @@ def test_a_version_1_database_is_upgraded_with_its_data(tmp_path: Path) -> None:
         versions = store._db.execute("SELECT version FROM mailbind_schema ORDER BY 1").fetchall()
         assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
         (stored,) = store.mailbox_messages(ANNA.id)
-        assert stored.message == message
+        assert stored.message == with_stored_key(message)
         (decision,) = store.decisions(ANNA.id)
-        assert decision.location == ""
+        assert decision.location == f"key:{message.key}"
         assert decision.decision.reasons == (Reason.EXTERNAL,)
-        store.apply_batch(batch(ANNA, item(store, mail(2), location="inbox#2")))
-        assert [d.location for d in store.decisions(ANNA.id)] == ["", "inbox#2"]
+        store.apply_batch(batch(ANNA, item(store, with_stored_key(mail(2)), location="inbox#2")))
+        assert [d.location for d in store.decisions(ANNA.id)] == [f"key:{message.key}", "inbox#2"]
 
 
 def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -614,11 +633,10 @@ def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "s.sqlite") as store:
         store.apply_batch(batch(ANNA, item(store, mail(1)), cursor="c1"))
         before = snapshot(store)
-        dangling = BatchItem(
-            mail(2), decide(mail(2), ANNA, POLICY), (ParticipantLink(0, KIM, "no-such-contact"),)
-        )
+        twice = (ParticipantLink(0, KIM, None), ParticipantLink(0, KIM, None))
+        broken = BatchItem(mail(2), decide(mail(2), ANNA, POLICY), twice, "inbox/2")
         with pytest.raises(StoreError) as info:
-            store.apply_batch(batch(ANNA, dangling, cursor="c2"))
-        assert str(info.value).endswith("could not be written: FOREIGN KEY constraint failed.")
+            store.apply_batch(batch(ANNA, broken, cursor="c2"))
+        assert "could not be written: UNIQUE constraint failed" in str(info.value)
         assert snapshot(store) == before
         assert store.load_state(ANNA.id).cursor == "c1"

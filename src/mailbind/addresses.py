@@ -135,7 +135,13 @@ class Canonicalization:
         """The key under which *address* is compared with these switches."""
         if not (self.strip_subaddress or self.fold_gmail):
             return address.key
-        local, _, domain = address.key.rpartition("@")
+        return self.fold(address.key)
+
+    def fold(self, key: str) -> str:
+        """The identity key *key* (``Address.key``) with these switches applied."""
+        if not (self.strip_subaddress or self.fold_gmail):
+            return key
+        local, _, domain = key.rpartition("@")
         if self.strip_subaddress and "+" in local:
             local = local.split("+", 1)[0] or local
         if self.fold_gmail and domain in ("gmail.com", "googlemail.com"):

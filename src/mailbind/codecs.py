@@ -14,16 +14,19 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from .addresses import Address, Participant, Role
+from .addresses import Address, Canonicalization, Participant, Role
 from .errors import MailbindError
 from .messages import Attachment, Flag, Message, SharingLevel
-from .policy import Mailbox
+from .policy import Mailbox, Policy
+from .providers import bundled_free_providers, bundled_role_addresses
 
 __all__ = [
     "decode_mailbox",
     "decode_message",
+    "decode_policy",
     "encode_mailbox",
     "encode_message",
+    "encode_policy",
     "message_from_record",
 ]
 
@@ -74,6 +77,49 @@ def decode_mailbox(text: str) -> Mailbox:
         contact_scope=record["contact_scope"],
         skip_free_providers=record["skip_free_providers"],
         id=record["id"],
+    )
+
+
+def _listed(values: frozenset[str], bundled: frozenset[str]) -> list[str] | str:
+    """*values* sorted, or ``"bundled"`` when they are the bundled list (which may grow)."""
+    return "bundled" if values == bundled else sorted(values)
+
+
+def encode_policy(policy: Policy) -> str:
+    """*policy* (every setting) as JSON text that `decode_policy` reads back equal.
+
+    Free-provider and role lists equal to the bundled ones are written as ``"bundled"``.
+    """
+    canon = policy.canonicalization
+    record = {
+        "org_domains": sorted(policy.org_domains),
+        "members": [address_record(a) for a in sorted(policy.members, key=lambda a: a.key)],
+        "externals": [address_record(a) for a in sorted(policy.externals, key=lambda a: a.key)],
+        "blocklist": sorted(policy.blocklist),
+        "sync_internal": policy.sync_internal,
+        "exclude_group_emails": policy.exclude_group_emails,
+        "strip_subaddress": canon.strip_subaddress,
+        "fold_gmail": canon.fold_gmail,
+        "free_providers": _listed(policy.free_providers, bundled_free_providers()),
+        "role_addresses": _listed(policy.role_addresses, bundled_role_addresses()),
+    }
+    return JSON.encode(record)
+
+
+def decode_policy(text: str) -> Policy:
+    """The policy `encode_policy` wrote as *text*."""
+    record = json.loads(text)
+    providers, roles = record["free_providers"], record["role_addresses"]
+    return Policy(
+        record["org_domains"],
+        [address_from_record(a) for a in record["members"]],
+        [address_from_record(a) for a in record["externals"]],
+        record["blocklist"],
+        sync_internal=record["sync_internal"],
+        exclude_group_emails=record["exclude_group_emails"],
+        canonicalization=Canonicalization(record["strip_subaddress"], record["fold_gmail"]),
+        free_providers=None if providers == "bundled" else providers,
+        role_addresses=None if roles == "bundled" else roles,
     )
 
 

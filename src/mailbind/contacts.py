@@ -204,6 +204,11 @@ def _contact_keys(contact: Contact, canon: Canonicalization | None) -> tuple[str
     return tuple(keys)
 
 
+def _plain_keys(contact: Contact) -> tuple[str, ...]:
+    """The identity keys of *contact*'s addresses, primary first, without repeats."""
+    return tuple(dict.fromkeys(a.key for a in contact.addresses))
+
+
 def _primary_key(contact: Contact, canon: Canonicalization | None) -> str:
     return contact.primary.key if canon is None else canon.key(contact.primary)
 
@@ -273,14 +278,26 @@ class ContactIndex:
     candidates, so a destroyed contact's keys pass to the next one without a scan.
     """
 
-    __slots__ = ("_by_id", "_canon", "_canonicalization", "_owner", "_rivals", "_suppressed")
+    __slots__ = (
+        "_by_id",
+        "_canon",
+        "_canonicalization",
+        "_folded",
+        "_owner",
+        "_rivals",
+        "_suppressed",
+    )
 
     _by_id: dict[str, Contact]
     #: key -> the contact it resolves to.
     _owner: dict[str, Contact]
     #: key -> every contact holding it, for keys held by two or more contacts.
     _rivals: dict[str, list[Contact]]
+    #: plain identity key -> its record: suppressions are kept by the addresses' own keys, so
+    #: that they hold under every canonicalisation.
     _suppressed: dict[str, Suppression]
+    #: canonical key -> the suppressed plain keys folding to it (with a canonicalisation only).
+    _folded: dict[str, set[str]]
     _canon: Canonicalization | None
     _canonicalization: Canonicalization
 
@@ -298,10 +315,11 @@ class ContactIndex:
         self._owner = {}
         self._rivals = {}
         self._suppressed = {}
+        self._folded = {}
         for item in suppressed:
             if not isinstance(item, Suppression):
                 raise ContactError(f"Expected a Suppression, not {type(item).__name__}.")
-            self._suppressed[item.key] = item
+            self._put_suppression(item)
         self._load(contacts)
 
     def _load(self, contacts: Iterable[Contact]) -> None:
@@ -401,13 +419,30 @@ class ContactIndex:
             raise ContactError(f"No contact has the id {contact_id!r}.")
         return contact
 
-    def _record(self, keys: Iterable[str], reason: SuppressionReason, contact_id: str) -> None:
+    def _put_suppression(self, record: Suppression) -> None:
+        self._suppressed[record.key] = record
+        if self._canon is not None:
+            self._folded.setdefault(self._canon.fold(record.key), set()).add(record.key)
+
+    def _lift(self, key: str) -> Suppression | None:
+        record = self._suppressed.pop(key, None)
+        if record is not None and self._canon is not None:
+            folded = self._canon.fold(key)
+            plain = self._folded.get(folded)
+            if plain is not None:
+                plain.discard(key)
+                if not plain:
+                    del self._folded[folded]
+        return record
+
+    def _record(self, contact: Contact, reason: SuppressionReason) -> None:
+        """Suppress every address of *contact* (by its own identity key)."""
         suppressed = self._suppressed
-        for key in keys:
+        for key in _plain_keys(contact):
             current = suppressed.get(key)
             # A caller's own request (an erasure) outlives any later deletion record.
             if current is None or current.reason is not SuppressionReason.REQUESTED:
-                suppressed[key] = Suppression(key, reason, contact_id)
+                self._put_suppression(Suppression(key, reason, contact.id))
 
     # --- Reading ------------------------------------------------------------------------------
 
@@ -451,8 +486,14 @@ class ContactIndex:
         return MappingProxyType(self._suppressed)
 
     def is_suppressed(self, address: Address | str) -> bool:
-        """True when automatic creation must not propose *address*."""
-        return _lookup_key(address, self._canon) in self._suppressed
+        """True when automatic creation must not propose *address*.
+
+        Under a canonicalisation, an address is suppressed when it folds to the same key as a
+        suppressed address: a suppression holds however addresses are compared.
+        """
+        if self._canon is None:
+            return _lookup_key(address, None) in self._suppressed
+        return _lookup_key(address, self._canon) in self._folded
 
     # --- Changing -----------------------------------------------------------------------------
 
@@ -464,12 +505,11 @@ class ContactIndex:
         """
         contact = _check_contact(contact)
         changes = self._replace(self._by_id.get(contact.id), contact)
-        keys = _contact_keys(contact, self._canon)
         if contact.deleted_at is None:
-            for key in keys:
-                self._suppressed.pop(key, None)
+            for key in _plain_keys(contact):
+                self._lift(key)
         else:
-            self._record(keys, SuppressionReason.SOFT_DELETED, contact.id)
+            self._record(contact, SuppressionReason.SOFT_DELETED)
         return changes
 
     def soft_delete(self, contact_id: str, at: datetime) -> tuple[OwnerChange, ...]:
@@ -483,9 +523,7 @@ class ContactIndex:
         changes: tuple[OwnerChange, ...] = ()
         if contact.deleted_at is None:
             changes = self._replace(contact, replace(contact, deleted_at=at))
-        self._record(
-            _contact_keys(contact, self._canon), SuppressionReason.SOFT_DELETED, contact_id
-        )
+        self._record(contact, SuppressionReason.SOFT_DELETED)
         return changes
 
     def restore(self, contact_id: str) -> tuple[OwnerChange, ...]:
@@ -494,14 +532,14 @@ class ContactIndex:
         if contact.deleted_at is None:
             return ()
         changes = self._replace(contact, replace(contact, deleted_at=None))
-        for key in _contact_keys(contact, self._canon):
+        for key in _plain_keys(contact):
             record = self._suppressed.get(key)
             if (
                 record is not None
                 and record.reason is SuppressionReason.SOFT_DELETED
                 and record.contact_id == contact_id
             ):
-                del self._suppressed[key]
+                self._lift(key)
         return changes
 
     def destroy(self, contact_id: str) -> tuple[OwnerChange, ...]:
@@ -511,7 +549,7 @@ class ContactIndex:
         """
         contact = self._existing(contact_id)
         changes = self._replace(contact, None)
-        self._record(_contact_keys(contact, self._canon), SuppressionReason.DESTROYED, contact_id)
+        self._record(contact, SuppressionReason.DESTROYED)
         return changes
 
     def suppress(
@@ -520,14 +558,18 @@ class ContactIndex:
         reason: SuppressionReason = SuppressionReason.REQUESTED,
     ) -> Suppression:
         """Record *address* as never to be created automatically; returns the record."""
-        key = _lookup_key(address, self._canon)
+        key = _lookup_key(address, None)
         record = Suppression(key, SuppressionReason(reason), None)
-        self._suppressed[key] = record
+        self._put_suppression(record)
         return record
 
     def unsuppress(self, address: Address | str) -> bool:
-        """Lift the suppression of *address*; True when there was one."""
-        return self._suppressed.pop(_lookup_key(address, self._canon), None) is not None
+        """Lift the suppression of *address* (and of every address folding to it); True when
+        there was one."""
+        if self._canon is None:
+            return self._lift(_lookup_key(address, None)) is not None
+        keys = self._folded.get(_lookup_key(address, self._canon), set())
+        return [self._lift(key) for key in sorted(keys)] != []
 
     # --- Pickling -----------------------------------------------------------------------------
 

@@ -1,52 +1,74 @@
-"""The sync engine: one pass of one mailbox from a source into a store, and the changes after.
+"""The sync engine: one pass of one mailbox from a source into a store, and contact changes.
 
 Invariants:
-- The engine reads no clock: the caller passes ``now`` (contacts created in a pass carry it).
+- The engine reads no clock: the caller passes ``now`` (contacts created in a pass carry it,
+  and so do the settings it records).
+- Every rule is applied by the one planner (`mailbind.planner`); the engine does the I/O.
+- A pass converges: after it, what the store holds for the mailbox is what a pass into an empty
+  store, from the source as it is now and under the settings in force, would hold. It records
+  the settings with its first batch; settings that differ from the recorded ones are applied
+  first to the mail already stored (`plan_settings_change`), for every mailbox of the workspace
+  when the workspace policy changed; a change that drops stored mail or lets anyone read more
+  is applied only when ``confirm`` accepts it. After the last batch the source's listing says
+  which stored copies are gone; they go in one batch with the listing's token.
 - Every batch is applied with `Store.apply_batch` in one transaction together with the cursor
   of the source, so a crash at any point followed by another pass ends with every message stored
   once and nothing lost; applying a batch twice changes nothing.
-- Contacts created automatically get an id derived from their key (`auto_contact_id`), so a
-  batch applied twice, or two processes seeing one address, create one contact.
-- A policy change removes exactly the messages `reevaluate` says must go; skipped messages a
-  looser policy lets in come back through a full, idempotent re-sync the change schedules.
+- A batch is planned against the store's `Store.contacts_version`; when a user changed contacts
+  meanwhile the store refuses it, and the engine reloads the contacts and plans it again, so a
+  deletion or suppression made during a pass holds from its next batch on.
 - Contact changes go through the `ContactIndex` and store only what changed: the contact, the
   keys whose owner changed (re-linked) and the suppressions recorded or lifted.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from .addresses import Address
+from .addresses import Address, parse_address
+from .codecs import decode_mailbox, decode_policy, encode_policy
 from .contacts import Contact, ContactIndex, OwnerChange, SuppressionReason
-from .errors import ContactError, SourceError
+from .errors import ContactError, MailbindError, SourceError, StoreError
 from .messages import Limits
-from .planning import NewContact, check_canonicalization, plan_contacts
+from .planner import (
+    BatchPlan,
+    Settings,
+    SettingsChange,
+    auto_contact,
+    auto_contact_id,
+    gone_locations,
+    plan_batch,
+    plan_settings_change,
+)
+from .planning import check_canonicalization
 from .policy import Mailbox, Policy
-from .rules import Decision, Reason, decide, reevaluate
+from .rules import Decision, Reason
 from .schedule import DEFAULT_SCHEDULE, Schedule, SyncState, failed, request, succeeded
-from .source import Batch, MessageSource, SourceSettingError
+from .source import Batch, Listing, MessageSource, SourceSettingError
 from .store import (
-    BatchItem,
+    DEFAULT_WORKSPACE,
     BatchResult,
     Company,
     ContactChange,
     MailboxState,
-    ParticipantLink,
+    Recorded,
+    StaleBatchError,
     Store,
 )
 
 __all__ = [
+    "ConfirmationNeeded",
     "PolicyChange",
+    "Preview",
     "SyncReport",
     "apply_policy_change",
     "auto_contact",
     "auto_contact_id",
     "destroy_contact",
+    "recorded_settings",
     "restore_contact",
     "save_contact",
     "soft_delete_contact",
@@ -54,30 +76,39 @@ __all__ = [
     "sync_mailbox",
 ]
 
-#: Reasons that depend on the policy alone: a looser policy may let such a message in.
-_POLICY_REASONS = frozenset({Reason.INTERNAL, Reason.BLOCKLISTED, Reason.GROUP_SENDER, Reason.BULK})
+#: How often a batch is planned again when contacts keep changing under it.
+_STALE_RETRIES = 20
 
 
-def auto_contact_id(key: str) -> str:
-    """The id of the contact created automatically for the address *key*: stable across runs."""
-    return "auto-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+class ConfirmationNeeded(MailbindError):
+    """Changed settings would drop stored mail or let someone read more; nothing was changed."""
+
+    def __init__(self, changes: tuple[SettingsChange, ...]) -> None:
+        self.changes = changes
+        dropped = sum(c.dropped for c in changes)
+        widened = sum(c.widened for c in changes)
+        back = sum(c.may_return for c in changes)
+        super().__init__(
+            f"The changed settings would remove {dropped:,} stored message copies, let others "
+            f"read more of {widened:,}, and may bring back {back:,} kept out: confirm to apply."
+        )
 
 
-def auto_contact(new: NewContact, now: datetime) -> Contact:
-    """The contact a sync creates for the proposal *new*, created at *now*."""
-    return Contact(
-        auto_contact_id(new.key),
-        new.address,
-        created_at=now,
-        first_name=new.first_name,
-        last_name=new.last_name,
-        company_domain=new.company_domain,
-    )
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """One message copy a dry run would store, keep out or remove."""
+
+    #: ``"store"`` (synced), ``"skip"`` (kept out, with its decision) or ``"remove"`` (gone at
+    #: the source).
+    action: str
+    location: str
+    key: str
+    decision: Decision | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
-    """What one pass did. Counts are per message copy the source yielded."""
+    """What one pass did (or, in a dry run, would do). Counts are per message copy."""
 
     mailbox_id: str
     #: Messages the source yielded.
@@ -99,6 +130,24 @@ class SyncReport:
     cursor: str | None = None
     #: The mailbox's sync state after the pass.
     state: SyncState = field(default_factory=SyncState)
+    #: Stored copies gone at the source, removed by this pass.
+    gone: int = 0
+    #: What changed settings did to the stored mail of each mailbox of the workspace.
+    settings_changes: tuple[SettingsChange, ...] = ()
+    #: True when nothing was written (``dry_run``).
+    dry_run: bool = False
+    #: Batches planned again because a user changed contacts during the pass.
+    replanned: int = 0
+    #: In a dry run, every copy the pass would store, keep out or remove.
+    preview: tuple[Preview, ...] = ()
+
+
+@dataclass(slots=True)
+class _Loaded:
+    """The contacts a pass plans against, and the store's contacts version they reflect."""
+
+    index: ContactIndex
+    version: int
 
 
 @dataclass(slots=True)
@@ -112,8 +161,27 @@ class _Tally:
     defects: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     reset: bool = False
+    gone: int = 0
+    replanned: int = 0
+    changes: tuple[SettingsChange, ...] = ()
+    preview: list[Preview] = field(default_factory=list)
 
-    def report(self, mailbox_id: str, cursor: str | None, state: SyncState) -> SyncReport:
+    def count(self, plan: BatchPlan) -> None:
+        self.batches += 1
+        self.contacts += len(plan.contacts)
+        for item in plan.items:
+            self.seen += 1
+            self.defects.update(set(item.message.defects))
+            if item.decision.synced:
+                self.synced += 1
+                self.linked += sum(link.contact_id is not None for link in item.links)
+            else:
+                self.skipped += 1
+                self.reasons.update(r for r in item.decision.reasons if r.excludes)
+
+    def report(
+        self, mailbox_id: str, cursor: str | None, state: SyncState, dry_run: bool
+    ) -> SyncReport:
         order = {reason: i for i, reason in enumerate(Reason)}
         return SyncReport(
             mailbox_id,
@@ -128,7 +196,42 @@ class _Tally:
             self.reset,
             cursor,
             state,
+            self.gone,
+            self.changes,
+            dry_run,
+            self.replanned,
+            tuple(self.preview),
         )
+
+
+def recorded_settings(
+    store: Store, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+) -> Settings | None:
+    """The settings *mailbox_id* last synced under, as the store recorded them, or None.
+
+    Raises `StoreError` when the recorded settings cannot be read.
+    """
+    mailbox = store.recorded_mailbox(mailbox_id, workspace=workspace)
+    policy = _decoded(store.recorded_policy(workspace=workspace), mailbox_id)
+    if mailbox is None or policy is None:
+        return None
+    try:
+        return Settings(decode_mailbox(mailbox.settings), policy)
+    except (ValueError, KeyError, TypeError) as err:
+        raise StoreError(
+            f"The settings recorded for the mailbox {mailbox_id!r} cannot be read: {err}."
+        ) from err
+
+
+def _decoded(recorded: Recorded | None, mailbox_id: str) -> Policy | None:
+    if recorded is None:
+        return None
+    try:
+        return decode_policy(recorded.settings)
+    except (ValueError, KeyError, TypeError) as err:
+        raise StoreError(
+            f"The settings recorded for the mailbox {mailbox_id!r} cannot be read: {err}."
+        ) from err
 
 
 def sync_mailbox(
@@ -138,124 +241,201 @@ def sync_mailbox(
     policy: Policy,
     *,
     now: datetime,
+    workspace: str = DEFAULT_WORKSPACE,
     batch_size: int = 500,
     limits: Limits | None = None,
     progress: Callable[[SyncReport], None] | None = None,
     schedule: Schedule = DEFAULT_SCHEDULE,
     index: ContactIndex | None = None,
+    dry_run: bool = False,
+    confirm: Callable[[tuple[SettingsChange, ...]], bool] | None = None,
 ) -> SyncReport:
     """Sync *mailbox* from *source* into *store* until the source has nothing more.
 
-    Each batch is fetched from the stored cursor, decided, its participants linked to contacts
-    (new contacts created as the mailbox allows), and stored with the new cursor in one
-    transaction; *progress* is called with the running report after each. The last batch also
-    stores the sync state `succeeded` at *now*. A source failure stores the state `failed` at
-    *now* (back-off, or a stop on `AuthenticationError`) and is raised again.
+    First, settings that differ from those the store recorded are applied to the stored mail
+    (see the module's invariants); a change that drops stored mail or widens what anyone may
+    read raises `ConfirmationNeeded` unless *confirm* accepts it. Then each batch is fetched
+    from the stored cursor, planned (decided, its participants linked to contacts, new contacts
+    created as the mailbox allows) and stored with the new cursor in one transaction;
+    *progress* is called with the running report after each. Last, the source's listing
+    removes the copies gone at the source. The last batch stores the sync state `succeeded` at
+    *now*; a source failure stores `failed` (back-off, or a stop on `AuthenticationError`) and
+    is raised again.
+
+    With *dry_run* nothing is written: the report says what the pass would do (its settings
+    changes, the new mail it would store, the copies it would remove) and no confirmation is
+    asked for.
 
     *index* is the store's contacts as a `ContactIndex` under the policy's canonicalisation,
-    which the caller keeps (passes over several mailboxes, or a watch that syncs every few
-    minutes, then load the contacts once); the contacts the pass creates are added to it. It
-    must hold every contact change made to the store since it was loaded. When None, the pass
-    loads it from the store.
+    which the caller keeps across passes; the contacts the pass creates are added to it. When
+    None, or when a user changed contacts since it was loaded, the pass loads it from the store.
     """
     if batch_size < 1:
         raise SourceSettingError(f"The batch size must be at least 1, not {batch_size!r}.")
-    if index is None:
-        index = store.contact_index(policy.canonicalization)
-    else:
+    ws = workspace
+    if index is not None:
         check_canonicalization(index, policy)
-    stored = store.load_state(mailbox.id)
+    version = store.contacts_version(workspace=ws)
+    if index is None or dry_run:
+        index = store.contact_index(policy.canonicalization, workspace=ws)
+    loaded = _Loaded(index, version)
+    stored = store.load_state(mailbox.id, workspace=ws)
     cursor, state = stored.cursor, stored.sync
     tally = _Tally()
+    encoded_policy = encode_policy(policy)
+    changes = _settings_changes(store, mailbox, policy, index, ws)
+    tally.changes = changes
+    if changes and not dry_run:
+        if any(c.needs_confirmation for c in changes) and not (confirm and confirm(changes)):
+            raise ConfirmationNeeded(changes)
+        cursor, state = _apply_changes(store, changes, mailbox, policy, encoded_policy, now, ws)
+    elif dry_run and any(c.resync for c in changes if c.mailbox_id == mailbox.id):
+        cursor = None
     while True:
         try:
             batch = source.fetch(cursor, limit=batch_size)
         except SourceError as err:
-            store.save_state(
-                mailbox.id, MailboxState(cursor, failed(state, now, err, schedule=schedule))
-            )
+            if not dry_run:
+                store.save_state(
+                    mailbox.id,
+                    MailboxState(
+                        cursor, failed(state, now, err, schedule=schedule), stored.listing
+                    ),
+                    workspace=ws,
+                )
             raise
         if not batch.items and not batch.done and batch.cursor == cursor:
             raise SourceError(
                 f"The source {source.name!r} returned an empty batch without moving on."
             )
+        tally.reset = tally.reset or batch.reset
         if batch.done:
             state = succeeded(state, now)
-        store.apply_batch(_process(batch, mailbox, policy, index, state, now, limits, tally))
+        if dry_run:
+            plan = plan_batch(
+                batch.items, mailbox, policy, contacts=loaded.index, now=now, limits=limits
+            )
+            tally.preview.extend(
+                Preview(
+                    "store" if i.decision.synced else "skip", i.location, i.message.key, i.decision
+                )
+                for i in plan.items
+            )
+        else:
+            plan = _store_batch(
+                store, batch, mailbox, policy, loaded, state, now, limits, encoded_policy, ws, tally
+            )
+        tally.count(plan)
         cursor = batch.cursor
         if progress is not None:
-            progress(tally.report(mailbox.id, cursor, state))
+            progress(tally.report(mailbox.id, cursor, state, dry_run))
         if batch.done:
-            return tally.report(mailbox.id, cursor, state)
+            break
+    _remove_gone(source, store, mailbox, cursor, state, stored.listing, dry_run, ws, tally)
+    return tally.report(mailbox.id, cursor, state, dry_run)
 
 
-def _process(
+def _store_batch(
+    store: Store,
     batch: Batch,
     mailbox: Mailbox,
     policy: Policy,
-    index: ContactIndex,
+    loaded: _Loaded,
     state: SyncState,
     now: datetime,
     limits: Limits | None,
+    encoded_policy: str,
+    ws: str,
     tally: _Tally,
-) -> BatchResult:
-    """Decide a batch and resolve its participants; *index* takes the contacts it creates."""
-    tally.batches += 1
-    tally.reset = tally.reset or batch.reset
-    messages = [item.message(limits) for item in batch.items]
-    decisions = [decide(message, mailbox, policy) for message in messages]
-    synced = [(m, d) for m, d in zip(messages, decisions, strict=True) if d.synced]
-    contacts: list[Contact] = []
-    companies: dict[str, Company] = {}
-    owners: list[OwnerChange] = []
-    if synced and mailbox.create_contacts:
-        plan = plan_contacts(
-            [m for m, _ in synced], mailbox, policy, index, decisions=[d for _, d in synced]
+) -> BatchPlan:
+    """Plan *batch* against the stored contacts and store it; plan again while they change."""
+    for _ in range(_STALE_RETRIES):
+        plan = plan_batch(
+            batch.items, mailbox, policy, contacts=loaded.index, now=now, limits=limits
         )
-        for new in plan.new:
-            contact = auto_contact(new, now)
-            owners.extend(index.upsert(contact))
-            contacts.append(contact)
-            if new.company_domain is not None:
-                companies.setdefault(
-                    new.company_domain, Company(new.company_domain, new.company_name or "")
-                )
-    key = policy.key
-    resolve = index.resolve
-    items = []
-    for raw, message, decision in zip(batch.items, messages, decisions, strict=True):
-        tally.seen += 1
-        tally.defects.update(set(message.defects))
-        links: tuple[ParticipantLink, ...] = ()
-        if decision.synced:
-            tally.synced += 1
-            found = []
-            for position, participant in enumerate(message.participants):
-                address = participant.address
-                if address is not None:
-                    owner = resolve(address)
-                    found.append(
-                        ParticipantLink(position, key(address), None if owner is None else owner.id)
-                    )
-                    tally.linked += owner is not None
-            links = tuple(found)
-        else:
-            tally.skipped += 1
-            tally.reasons.update(r for r in decision.reasons if r.excludes)
-        items.append(BatchItem(message, decision, links, raw.location))
-    tally.contacts += len(contacts)
-    return BatchResult(
-        mailbox,
-        batch.cursor,
-        state,
-        tuple(items),
-        tuple(contacts),
-        tuple(companies.values()),
-        tuple(owners),
-    )
+        result = BatchResult(
+            mailbox,
+            batch.cursor,
+            state,
+            plan.items,
+            plan.contacts,
+            plan.companies,
+            plan.owners,
+            contacts_version=loaded.version,
+            policy=encoded_policy,
+            at=now,
+        )
+        try:
+            store.apply_batch(result, workspace=ws)
+        except StaleBatchError:
+            tally.replanned += 1
+            loaded.version = store.contacts_version(workspace=ws)
+            loaded.index = store.contact_index(policy.canonicalization, workspace=ws)
+            continue
+        return plan
+    raise StoreError("The contacts kept changing while a batch was stored: try the sync again.")
 
 
-# --- Policy changes ----------------------------------------------------------------------------
+def _settings_changes(
+    store: Store, mailbox: Mailbox, policy: Policy, index: ContactIndex, ws: str
+) -> tuple[SettingsChange, ...]:
+    """What the settings in force change in the stored mail of each mailbox they concern.
+
+    The mailbox's own settings concern it alone; a changed workspace policy concerns every
+    mailbox of the workspace.
+    """
+    own = recorded_settings(store, mailbox.id, workspace=ws)
+    recorded = store.recorded_policy(workspace=ws)
+    old_policy = own.policy if own is not None else _decoded(recorded, mailbox.id)
+    targets: list[tuple[Mailbox, Mailbox]] = []
+    if own is not None and (own.mailbox != mailbox or own.policy != policy):
+        targets.append((own.mailbox, mailbox))
+    if old_policy is not None and old_policy != policy:
+        for other in store.mailboxes(workspace=ws):
+            if other.id != mailbox.id:
+                targets.append((other, other))
+    changes = []
+    for before_mailbox, after_mailbox in targets:
+        copies = list(store.decisions(after_mailbox.id, workspace=ws))
+        contents = {
+            held.message.key: held.message
+            for held in store.mailbox_messages(after_mailbox.id, workspace=ws)
+        }
+        change = plan_settings_change(
+            copies,
+            contents,
+            Settings(before_mailbox, old_policy or policy),
+            Settings(after_mailbox, policy),
+            contacts=index,
+        )
+        if change.changes or change.items or change.resync:
+            changes.append(change)
+    return tuple(changes)
+
+
+def _apply_changes(
+    store: Store,
+    changes: tuple[SettingsChange, ...],
+    mailbox: Mailbox,
+    policy: Policy,
+    encoded_policy: str,
+    now: datetime,
+    ws: str,
+) -> tuple[str | None, SyncState]:
+    """Store *changes*, each mailbox's in one batch; the cursor and state *mailbox* goes on from."""
+    others = {m.id: m for m in store.mailboxes(workspace=ws)}
+    for change in changes:
+        target = mailbox if change.mailbox_id == mailbox.id else others[change.mailbox_id]
+        current = store.load_state(change.mailbox_id, workspace=ws)
+        cursor, state = current.cursor, current.sync
+        if change.resync:
+            cursor, state = None, request(state)
+        store.apply_batch(
+            BatchResult(target, cursor, state, change.items, policy=encoded_policy, at=now),
+            workspace=ws,
+        )
+    current = store.load_state(mailbox.id, workspace=ws)
+    return current.cursor, current.sync
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,87 +449,80 @@ class PolicyChange:
     #: True when skipped messages may now sync: the mailbox's cursor was cleared, so its next
     #: pass re-reads the source from the beginning and brings them back.
     resync: bool
+    #: The exact change, copy by copy.
+    change: SettingsChange
 
 
 def apply_policy_change(
-    store: Store, mailbox: Mailbox, old_policy: Policy, new_policy: Policy
+    store: Store,
+    mailbox: Mailbox,
+    old_policy: Policy,
+    new_policy: Policy,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    now: datetime | None = None,
 ) -> PolicyChange:
-    """Apply the change from *old_policy* to *new_policy* to what *mailbox* holds.
+    """Apply the change from *old_policy* to *new_policy* to what *mailbox* holds, now.
 
-    Messages the new policy excludes lose this mailbox's link (with their new decision stored),
-    and go from the store when no mailbox holds them. Skipped messages keep no content, so those
-    the new policy may let in come back by re-reading the source: when a skipped decision rests
-    only on reasons the change may lift (a domain unblocked, internal mail allowed, group mail
-    allowed; never a draft, spam or trash flag), the cursor is cleared and a pass requested, in
-    the same transaction as the removals. The next `sync_mailbox` re-reads the source from the
-    beginning and brings them back; messages already stored are left as they are.
-
-    *old_policy* must be the policy the mailbox synced under.
+    `sync_mailbox` does this by itself when the settings it is given differ from those the
+    store recorded; this function serves a caller that changes a policy between passes. The
+    change is `plan_settings_change` applied in one batch, the new policy recorded with it.
     """
-    held = [stored.message for stored in store.mailbox_messages(mailbox.id)]
-    effect = reevaluate(held, mailbox, old_policy, new_policy)
-    removed = tuple(BatchItem(change.message, change.after) for change in effect.remove)
-    liftable = _liftable(old_policy, new_policy)
-    resync = bool(liftable) and any(
-        _may_return(stored.decision, liftable)
-        for stored in store.decisions(mailbox.id)
-        if not stored.decision.synced
-    )
-    current = store.load_state(mailbox.id)
-    cursor, state = (None, request(current.sync)) if resync else (current.cursor, current.sync)
-    store.apply_batch(BatchResult(mailbox, cursor, state, removed=removed))
-    return PolicyChange(
-        tuple(item.message.key for item in removed), len(held) - len(removed), resync
-    )
-
-
-def _liftable(old: Policy, new: Policy) -> frozenset[Reason]:
-    """The excluding reasons *new* may no longer give for a message *old* excluded.
-
-    Errs on the side of a re-read: a setting this function does not know that changed makes
-    every policy reason liftable.
-    """
-    known = {
-        "org_domains",
-        "members",
-        "externals",
-        "blocklist",
-        "sync_internal",
-        "exclude_group_emails",
-        "canonicalization",
-        "free_providers",
-        "role_addresses",
+    ws = workspace
+    index = store.contact_index(new_policy.canonicalization, workspace=ws)
+    contents = {
+        held.message.key: held.message for held in store.mailbox_messages(mailbox.id, workspace=ws)
     }
-    if any(
-        getattr(old, f.name) != getattr(new, f.name)
-        for f in fields(Policy)
-        if f.name not in known and f.compare
-    ):
-        return _POLICY_REASONS
-    lift: set[Reason] = set()
-    recanonicalised = old.canonicalization != new.canonicalization
-    if (
-        recanonicalised
-        or (new.sync_internal and not old.sync_internal)
-        or old.org_domains - new.org_domains
-        or old.members - new.members
-        or new.externals - old.externals
-        or old.free_providers != new.free_providers
-    ):
-        lift.add(Reason.INTERNAL)
-    if recanonicalised or old.blocklist - new.blocklist:
-        lift.add(Reason.BLOCKLISTED)
-    if old.exclude_group_emails and not new.exclude_group_emails:
-        lift.update((Reason.GROUP_SENDER, Reason.BULK))
-    if old.role_addresses - new.role_addresses:
-        lift.add(Reason.GROUP_SENDER)
-    return frozenset(lift)
+    change = plan_settings_change(
+        list(store.decisions(mailbox.id, workspace=ws)),
+        contents,
+        Settings(mailbox, old_policy),
+        Settings(mailbox, new_policy),
+        contacts=index,
+    )
+    current = store.load_state(mailbox.id, workspace=ws)
+    cursor, state = current.cursor, current.sync
+    if change.resync:
+        cursor, state = None, request(state)
+    store.apply_batch(
+        BatchResult(mailbox, cursor, state, change.items, policy=encode_policy(new_policy), at=now),
+        workspace=ws,
+    )
+    removed = tuple(sorted({c.key for c in change.changes if c.drops}))
+    kept = len(contents) - len(removed)
+    return PolicyChange(removed, kept, change.resync, change)
 
 
-def _may_return(decision: Decision, liftable: frozenset[Reason]) -> bool:
-    """True when every reason that kept the message out may be lifted."""
-    excluding = [r for r in decision.reasons if r.excludes]
-    return bool(excluding) and all(r in liftable for r in excluding)
+def _remove_gone(
+    source: MessageSource,
+    store: Store,
+    mailbox: Mailbox,
+    cursor: str | None,
+    state: SyncState,
+    token: str | None,
+    dry_run: bool,
+    ws: str,
+    tally: _Tally,
+) -> None:
+    """Remove the stored copies the source's listing says are gone, with the listing's token.
+
+    A source written before listings existed (no ``listing`` method) reports no deletions.
+    """
+    list_copies = getattr(source, "listing", None)
+    if list_copies is None:
+        return
+    listing: Listing = list_copies(token)
+    held = {copy.location: copy.key for copy in store.decisions(mailbox.id, workspace=ws)}
+    gone = gone_locations(held, listing)
+    tally.gone = len(gone)
+    if dry_run:
+        tally.preview.extend(Preview("remove", location, held[location]) for location in gone)
+        return
+    if not gone and listing.token == token:
+        return
+    store.apply_batch(
+        BatchResult(mailbox, cursor, state, gone=gone, listing=listing.token), workspace=ws
+    )
 
 
 # --- Contact changes ---------------------------------------------------------------------------
@@ -364,12 +537,13 @@ def _change(
     saved: str | None = None,
     destroyed: str | None = None,
     company: Company | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> ContactChange:
     """Run *apply* on *index*, store what changed, and return it.
 
     Suppression only changes for the keys of the contact involved (*addresses*).
     """
-    keys = sorted({index.key(a) for a in addresses})
+    keys = sorted({a.key for a in addresses})
     before = {k: index.suppressed.get(k) for k in keys}
     owners = apply()
     after = {k: index.suppressed.get(k) for k in keys}
@@ -384,14 +558,17 @@ def _change(
         lifted=tuple(k for k in keys if before[k] is not None and after[k] is None),
         companies=() if company is None else (company,),
     )
-    store.apply_contact_change(change)
+    store.apply_contact_change(change, workspace=workspace)
     return change
 
 
-def _index(store: Store, policy: Policy | None, index: ContactIndex | None) -> ContactIndex:
+def _index(
+    store: Store, policy: Policy | None, index: ContactIndex | None, workspace: str
+) -> ContactIndex:
     if index is not None:
         return index
-    return store.contact_index(None if policy is None else policy.canonicalization)
+    canon = None if policy is None else policy.canonicalization
+    return store.contact_index(canon, workspace=workspace)
 
 
 def save_contact(
@@ -401,6 +578,7 @@ def save_contact(
     policy: Policy | None = None,
     index: ContactIndex | None = None,
     company: Company | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> ContactChange:
     """Create *contact*, or replace the stored contact with its id (an edit, by hand).
 
@@ -408,11 +586,17 @@ def save_contact(
     addresses. *index* (kept up to date) saves loading the contacts from the store each time;
     *policy* gives the canonicalisation when no index is given.
     """
-    index = _index(store, policy, index)
+    index = _index(store, policy, index, workspace)
     old = index.get(contact.id)
     addresses = [*contact.addresses, *(() if old is None else old.addresses)]
     return _change(
-        store, index, addresses, lambda: index.upsert(contact), saved=contact.id, company=company
+        store,
+        index,
+        addresses,
+        lambda: index.upsert(contact),
+        saved=contact.id,
+        company=company,
+        workspace=workspace,
     )
 
 
@@ -423,9 +607,12 @@ def soft_delete_contact(
     at: datetime,
     policy: Policy | None = None,
     index: ContactIndex | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> ContactChange:
     """Mark the contact deleted at *at*: it keeps its messages and its addresses are suppressed."""
-    return _lifecycle(store, contact_id, policy, index, lambda i: i.soft_delete(contact_id, at))
+    return _lifecycle(
+        store, contact_id, policy, index, lambda i: i.soft_delete(contact_id, at), workspace
+    )
 
 
 def restore_contact(
@@ -434,9 +621,10 @@ def restore_contact(
     *,
     policy: Policy | None = None,
     index: ContactIndex | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> ContactChange:
     """Undo a soft delete, lifting the suppressions it recorded."""
-    return _lifecycle(store, contact_id, policy, index, lambda i: i.restore(contact_id))
+    return _lifecycle(store, contact_id, policy, index, lambda i: i.restore(contact_id), workspace)
 
 
 def destroy_contact(
@@ -445,13 +633,14 @@ def destroy_contact(
     *,
     policy: Policy | None = None,
     index: ContactIndex | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> ContactChange:
     """Delete the contact for good: its messages pass to the next candidate or to nobody.
 
     Its addresses are suppressed, so automatic creation never brings it back.
     """
     return _lifecycle(
-        store, contact_id, policy, index, lambda i: i.destroy(contact_id), destroy=True
+        store, contact_id, policy, index, lambda i: i.destroy(contact_id), workspace, destroy=True
     )
 
 
@@ -461,11 +650,12 @@ def _lifecycle(
     policy: Policy | None,
     index: ContactIndex | None,
     apply: Callable[[ContactIndex], tuple[OwnerChange, ...]],
+    workspace: str,
     *,
     destroy: bool = False,
 ) -> ContactChange:
     """Apply a change to the stored contact *contact_id* through the index and store it."""
-    index = _index(store, policy, index)
+    index = _index(store, policy, index, workspace)
     contact = index.get(contact_id)
     if contact is None:
         raise ContactError(f"No contact has the id {contact_id!r}.")
@@ -477,6 +667,7 @@ def _lifecycle(
         lambda: apply(live),
         saved=None if destroy else contact_id,
         destroyed=contact_id if destroy else None,
+        workspace=workspace,
     )
 
 
@@ -487,11 +678,13 @@ def suppress_address(
     *,
     policy: Policy | None = None,
     index: ContactIndex | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> ContactChange:
     """Never create a contact for *address* automatically (an erasure request, an opt-out)."""
-    index = _index(store, policy, index)
-    before = index.suppressed.get(index.key(address))
+    index = _index(store, policy, index, workspace)
+    plain = address.key if isinstance(address, Address) else parse_address(address).key
+    before = index.suppressed.get(plain)
     record = index.suppress(address, reason)
     change = ContactChange(suppressed=() if record == before else (record,))
-    store.apply_contact_change(change)
+    store.apply_contact_change(change, workspace=workspace)
     return change

@@ -61,6 +61,8 @@ class Reason(StrEnum):
     OWNER_ON_FREE_PROVIDER = "owner_on_free_provider"
     UNREADABLE_PARTICIPANT = "unreadable_participant"
     NO_PARTICIPANTS = "no_participants"
+    # Reasons a store adds to what it keeps.
+    MESSAGE_ID_REUSED = "message_id_reused"
 
     @property
     def excludes(self) -> bool:
@@ -98,6 +100,9 @@ _DESCRIPTIONS = {
     Reason.OWNER_ON_FREE_PROVIDER: "The owner's address is on a free provider: all mail syncs.",
     Reason.UNREADABLE_PARTICIPANT: "A participant's address could not be read.",
     Reason.NO_PARTICIPANTS: "The message names no sender and no recipient.",
+    Reason.MESSAGE_ID_REUSED: (
+        "Another message with other content has the same Message-ID: each is kept apart."
+    ),
 }
 
 
@@ -466,7 +471,7 @@ def _reasons(key: int) -> tuple[Reason, ...]:
         Reason.UNREADABLE_PARTICIPANT: bool(key & _UNREADABLE),
         Reason.NO_PARTICIPANTS: not key & _PRESENT,
     }
-    return tuple(reason for reason in Reason if applies[reason])
+    return tuple(reason for reason in Reason if applies.get(reason, False))
 
 
 #: Decisions are values, and few distinct ones exist (at most 2**13 keys for each level):

@@ -13,24 +13,31 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from .addresses import Canonicalization
+from .codecs import encode_mailbox
 from .contacts import Contact, ContactIndex, OwnerChange, Suppression
-from .errors import SourceError
+from .errors import SourceError, StoreError
+from .identity import reused_message_ids, with_reuse
 from .messages import Direction, Flag, Message
 from .policy import Mailbox
 from .rules import Holding
-from .source import Batch, SourceItem
+from .source import Batch, Listing, SourceItem
 from .store import (
+    DEFAULT_WORKSPACE,
     BatchItem,
     BatchResult,
     Company,
     ContactChange,
     MailboxState,
+    Recorded,
+    StaleBatchError,
     Store,
     StoredDecision,
     StoredMessage,
+    holding_direction,
     message_order,
 )
 
@@ -39,165 +46,267 @@ __all__ = ["InMemoryStore", "ListSource", "flagged", "snapshot"]
 
 @dataclass(slots=True)
 class _Row:
-    """A stored message with its participant links and holders."""
+    """A stored message with its participant links."""
 
     message: Message
     #: position -> (key, contact id)
     participants: dict[int, tuple[str, str | None]]
-    #: mailbox id -> direction
-    links: dict[str, Direction] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Space:
+    """One workspace's data."""
+
+    mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+    recorded_mailboxes: dict[str, Recorded] = field(default_factory=dict)
+    policy: Recorded | None = None
+    states: dict[str, MailboxState] = field(default_factory=dict)
+    rows: dict[str, _Row] = field(default_factory=dict)
+    #: participant key -> {(message key, position)}
+    by_key: dict[str, set[tuple[str, int]]] = field(default_factory=dict)
+    #: mailbox id -> location -> the copy's decision
+    copies: dict[str, dict[str, StoredDecision]] = field(default_factory=dict)
+    #: message key -> mailbox id -> location -> direction, for every synced copy
+    holders: dict[str, dict[str, dict[str, Direction]]] = field(default_factory=dict)
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    companies: dict[str, Company] = field(default_factory=dict)
+    suppressed: dict[str, Suppression] = field(default_factory=dict)
+    version: int = 0
+
+
+def _record(current: Recorded | None, settings: str, at: datetime | None) -> Recorded:
+    if current is not None and current.settings == settings:
+        return current
+    return Recorded(settings, 1 if current is None else current.version + 1, at)
 
 
 class InMemoryStore:
     """A `Store` in memory: for tests, examples and dry runs."""
 
     def __init__(self) -> None:
-        self._mailboxes: dict[str, Mailbox] = {}
-        self._states: dict[str, MailboxState] = {}
-        self._rows: dict[str, _Row] = {}
-        #: participant key -> {(message key, position)}
-        self._by_key: dict[str, set[tuple[str, int]]] = {}
-        self._decisions: dict[str, dict[str, StoredDecision]] = {}
-        self._contacts: dict[str, Contact] = {}
-        self._companies: dict[str, Company] = {}
-        self._suppressed: dict[str, Suppression] = {}
+        self._spaces: dict[str, _Space] = {}
 
     def __repr__(self) -> str:
+        spaces = self._spaces.values()
         return (
-            f"<InMemoryStore: {len(self._rows)} messages, {len(self._contacts)} contacts, "
-            f"{len(self._mailboxes)} mailboxes>"
+            f"<InMemoryStore: {sum(len(s.rows) for s in spaces)} messages, "
+            f"{sum(len(s.contacts) for s in spaces)} contacts, "
+            f"{sum(len(s.mailboxes) for s in spaces)} mailboxes>"
         )
+
+    def _space(self, workspace: str) -> _Space:
+        if not isinstance(workspace, str) or not workspace:
+            raise StoreError(f"A workspace must be a non-empty string, not {workspace!r}.")
+        space = self._spaces.get(workspace)
+        if space is None:
+            space = self._spaces[workspace] = _Space()
+        return space
 
     # --- Progress -----------------------------------------------------------------------------
 
-    def load_state(self, mailbox_id: str) -> MailboxState:
-        return self._states.get(mailbox_id, MailboxState())
+    def load_state(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> MailboxState:
+        return self._space(workspace).states.get(mailbox_id, MailboxState())
 
-    def save_state(self, mailbox_id: str, state: MailboxState) -> None:
-        self._states[mailbox_id] = state
+    def save_state(
+        self, mailbox_id: str, state: MailboxState, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
+        self._space(workspace).states[mailbox_id] = state
+
+    # --- Settings -----------------------------------------------------------------------------
+
+    def recorded_policy(self, *, workspace: str = DEFAULT_WORKSPACE) -> Recorded | None:
+        return self._space(workspace).policy
+
+    def recorded_mailbox(
+        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> Recorded | None:
+        return self._space(workspace).recorded_mailboxes.get(mailbox_id)
+
+    def workspaces(self) -> tuple[str, ...]:
+        return tuple(sorted(w for w, space in self._spaces.items() if space.mailboxes))
 
     # --- Writing a batch ------------------------------------------------------------------------
 
-    def apply_batch(self, batch: BatchResult) -> None:
+    def apply_batch(self, batch: BatchResult, *, workspace: str = DEFAULT_WORKSPACE) -> None:
+        space = self._space(workspace)
+        if batch.contacts_version is not None and batch.contacts_version != space.version:
+            raise StaleBatchError("The contacts changed since the batch was planned.")
         mailbox = batch.mailbox
-        self._mailboxes[mailbox.id] = mailbox
+        space.mailboxes[mailbox.id] = mailbox
+        space.recorded_mailboxes[mailbox.id] = _record(
+            space.recorded_mailboxes.get(mailbox.id), encode_mailbox(mailbox), batch.at
+        )
+        if batch.policy is not None:
+            space.policy = _record(space.policy, batch.policy, batch.at)
         for company in batch.companies:
-            self._companies.setdefault(company.domain, company)
+            space.companies.setdefault(company.domain, company)
         for contact in batch.contacts:
-            self._contacts.setdefault(contact.id, contact)
-        decisions = self._decisions.setdefault(mailbox.id, {})
-        # Skipped copies first, synced ones after: a synced copy wins whatever the order.
+            space.contacts.setdefault(contact.id, contact)
+        copies = space.copies.setdefault(mailbox.id, {})
+        touched: set[str] = set()
         for item in batch.items:
-            if not item.decision.synced:
-                stored = decisions.get(item.message.key)
-                if stored is None or not stored.decision.synced:
-                    decisions[item.message.key] = self._decision(mailbox, item)
-        for item in batch.items:
+            self._let_go(space, mailbox.id, copies.get(item.location), item.location, touched)
+            copies[item.location] = StoredDecision(
+                mailbox.id, item.message.key, item.decision, item.location, item.flags
+            )
             if item.decision.synced:
-                decisions[item.message.key] = self._decision(mailbox, item)
-                self._hold(mailbox.id, item)
-        self._relink(batch.owners)
-        for item in batch.removed:
-            decisions[item.message.key] = self._decision(mailbox, item)
-            self._unlink(mailbox.id, item.message.key)
-        self._states[mailbox.id] = MailboxState(batch.cursor, batch.state)
+                self._hold(space, mailbox.id, item)
+        self._relink(space, batch.owners)
+        for location in batch.gone:
+            self._let_go(space, mailbox.id, copies.pop(location, None), location, touched)
+        for key in touched:
+            if key not in space.holders:
+                self._drop(space, key)
+        listing = batch.listing
+        if listing is None:
+            listing = space.states.get(mailbox.id, MailboxState()).listing
+        space.states[mailbox.id] = MailboxState(batch.cursor, batch.state, listing)
 
     @staticmethod
-    def _decision(mailbox: Mailbox, item: BatchItem) -> StoredDecision:
-        return StoredDecision(mailbox.id, item.message.key, item.decision, item.location)
+    def _let_go(
+        space: _Space, mailbox_id: str, old: StoredDecision | None, location: str, touched: set[str]
+    ) -> None:
+        """Forget that the copy *old* at *location* holds its message."""
+        if old is None or not old.decision.synced:
+            return
+        touched.add(old.key)
+        by_mailbox = space.holders.get(old.key, {})
+        places = by_mailbox.get(mailbox_id, {})
+        places.pop(location, None)
+        if not places:
+            by_mailbox.pop(mailbox_id, None)
+        if not by_mailbox:
+            space.holders.pop(old.key, None)
 
-    def _hold(self, mailbox_id: str, item: BatchItem) -> None:
+    @staticmethod
+    def _hold(space: _Space, mailbox_id: str, item: BatchItem) -> None:
         key = item.message.key
-        row = self._rows.get(key)
+        row = space.rows.get(key)
         if row is None:
-            participants = {link.position: (link.key, link.contact_id) for link in item.links}
-            row = self._rows[key] = _Row(item.message, participants)
-            for position, (participant_key, _) in participants.items():
-                self._by_key.setdefault(participant_key, set()).add((key, position))
-        row.links[mailbox_id] = item.decision.direction
-
-    def _unlink(self, mailbox_id: str, key: str) -> None:
-        row = self._rows.get(key)
-        if row is None:
-            return
-        row.links.pop(mailbox_id, None)
-        if row.links:
-            return
-        del self._rows[key]
+            row = space.rows[key] = _Row(item.message, {})
         for position, (participant_key, _) in row.participants.items():
-            places = self._by_key[participant_key]
+            space.by_key[participant_key].discard((key, position))
+        row.participants = {link.position: (link.key, link.contact_id) for link in item.links}
+        for position, (participant_key, _) in row.participants.items():
+            space.by_key.setdefault(participant_key, set()).add((key, position))
+        holders = space.holders.setdefault(key, {}).setdefault(mailbox_id, {})
+        holders[item.location] = item.decision.direction
+
+    @staticmethod
+    def _drop(space: _Space, key: str) -> None:
+        row = space.rows.pop(key, None)
+        if row is None:
+            return
+        for position, (participant_key, _) in row.participants.items():
+            places = space.by_key[participant_key]
             places.discard((key, position))
             if not places:
-                del self._by_key[participant_key]
+                del space.by_key[participant_key]
 
-    def _relink(self, owners: Iterable[OwnerChange]) -> None:
+    @staticmethod
+    def _relink(space: _Space, owners: Iterable[OwnerChange]) -> None:
         for change in owners:
-            for message_key, position in self._by_key.get(change.key, ()):
-                self._rows[message_key].participants[position] = (change.key, change.new)
+            for message_key, position in space.by_key.get(change.key, ()):
+                space.rows[message_key].participants[position] = (change.key, change.new)
 
     # --- Contacts -----------------------------------------------------------------------------
 
-    def contact_index(self, canonicalization: Canonicalization | None = None) -> ContactIndex:
+    def contacts_version(self, *, workspace: str = DEFAULT_WORKSPACE) -> int:
+        return self._space(workspace).version
+
+    def contact_index(
+        self,
+        canonicalization: Canonicalization | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> ContactIndex:
+        space = self._space(workspace)
         return ContactIndex(
-            self._contacts.values(),
+            space.contacts.values(),
             canonicalization=canonicalization,
-            suppressed=self._suppressed.values(),
+            suppressed=space.suppressed.values(),
         )
 
-    def apply_contact_change(self, change: ContactChange) -> None:
+    def apply_contact_change(
+        self, change: ContactChange, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
+        space = self._space(workspace)
+        space.version += 1
         for company in change.companies:
-            self._companies.setdefault(company.domain, company)
+            space.companies.setdefault(company.domain, company)
         for contact in change.saved:
-            self._contacts[contact.id] = contact
-        self._relink(change.owners)
+            space.contacts[contact.id] = contact
+        self._relink(space, change.owners)
         for contact_id in change.destroyed:
-            self._contacts.pop(contact_id, None)
-            for row in self._rows.values():
+            space.contacts.pop(contact_id, None)
+            for row in space.rows.values():
                 for position, (key, owner) in row.participants.items():
                     if owner == contact_id:
                         row.participants[position] = (key, None)
         for key in change.lifted:
-            self._suppressed.pop(key, None)
+            space.suppressed.pop(key, None)
         for record in change.suppressed:
-            self._suppressed[record.key] = record
+            space.suppressed[record.key] = record
 
-    def companies(self) -> tuple[Company, ...]:
+    def companies(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[Company, ...]:
         """Every stored company, ordered by domain."""
-        return tuple(self._companies[d] for d in sorted(self._companies))
+        companies = self._space(workspace).companies
+        return tuple(companies[d] for d in sorted(companies))
 
     # --- Reading ------------------------------------------------------------------------------
 
-    def mailboxes(self) -> tuple[Mailbox, ...]:
-        return tuple(self._mailboxes[m] for m in sorted(self._mailboxes))
+    def mailboxes(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[Mailbox, ...]:
+        mailboxes = self._space(workspace).mailboxes
+        return tuple(mailboxes[m] for m in sorted(mailboxes))
 
-    def decisions(self, mailbox_id: str) -> Iterator[StoredDecision]:
-        decisions = self._decisions.get(mailbox_id, {})
-        return iter([decisions[k] for k in sorted(decisions)])
+    def decisions(
+        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> Iterator[StoredDecision]:
+        space = self._space(workspace)
+        reused = reused_message_ids(
+            copy.key for copies in space.copies.values() for copy in copies.values()
+        )
+        copies = sorted(
+            space.copies.get(mailbox_id, {}).values(), key=lambda c: (c.key, c.location)
+        )
+        return iter([with_reuse(copy, reused) for copy in copies])
 
-    def mailbox_messages(self, mailbox_id: str) -> Iterator[StoredMessage]:
-        keys = sorted(k for k, row in self._rows.items() if mailbox_id in row.links)
-        return iter([self._stored(self._rows[k]) for k in keys])
+    def mailbox_messages(
+        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> Iterator[StoredMessage]:
+        space = self._space(workspace)
+        keys = sorted(k for k, by in space.holders.items() if mailbox_id in by)
+        return iter([self._stored(space, k) for k in keys])
 
-    def messages_for_contact(self, contact_id: str) -> tuple[StoredMessage, ...]:
-        return self._messages_of({contact_id})
+    def messages_for_contact(
+        self, contact_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[StoredMessage, ...]:
+        return self._messages_of(self._space(workspace), {contact_id})
 
-    def messages_for_company(self, domain: str) -> tuple[StoredMessage, ...]:
+    def messages_for_company(
+        self, domain: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[StoredMessage, ...]:
+        space = self._space(workspace)
         domain = domain.lower()
-        ids = {c.id for c in self._contacts.values() if c.company_domain == domain}
-        return self._messages_of(ids)
+        ids = {c.id for c in space.contacts.values() if c.company_domain == domain}
+        return self._messages_of(space, ids)
 
-    def _messages_of(self, contact_ids: set[str]) -> tuple[StoredMessage, ...]:
-        rows = [
-            row
-            for row in self._rows.values()
+    def _messages_of(self, space: _Space, contact_ids: set[str]) -> tuple[StoredMessage, ...]:
+        keys = [
+            key
+            for key, row in space.rows.items()
             if any(owner in contact_ids for _, owner in row.participants.values())
         ]
-        rows.sort(key=lambda row: message_order(row.message))
-        return tuple(self._stored(row) for row in rows)
+        keys.sort(key=lambda key: message_order(space.rows[key].message))
+        return tuple(self._stored(space, key) for key in keys)
 
-    def _stored(self, row: _Row) -> StoredMessage:
+    @staticmethod
+    def _stored(space: _Space, key: str) -> StoredMessage:
+        row = space.rows[key]
         holdings = tuple(
-            Holding(self._mailboxes[m], direction) for m, direction in sorted(row.links.items())
+            Holding(mailbox, holding_direction(mailbox, places.values()))
+            for mailbox_id, places in sorted(space.holders.get(key, {}).items())
+            for mailbox in (space.mailboxes[mailbox_id],)
         )
         contacts = tuple(
             row.participants.get(i, ("", None))[1] for i in range(len(row.message.participants))
@@ -210,7 +319,8 @@ class ListSource:
 
     Cursors are ``"<generation>:<position>"``; `replace` starts a new generation, so the next
     fetch from an older cursor starts again from the beginning with ``Batch.reset`` set.
-    `fail_next` makes the next fetch raise, to exercise back-off.
+    `remove` and `move` change what the source holds as a user deleting or filing mail does;
+    `listing` reports it. `fail_next` makes the next fetch raise, to exercise back-off.
     """
 
     name: str
@@ -220,32 +330,64 @@ class ListSource:
     ) -> None:
         self.name = name
         self._items: list[SourceItem] = []
+        self._present: set[str] = set()
+        self._made = 0
         self._generation = 0
         self._errors: deque[SourceError] = deque()
         self.fetches = 0
+        self.listings = 0
         self.append(*messages)
 
+    def _location(self) -> str:
+        self._made += 1
+        return f"{self.name}#{self._made - 1}"
+
     def append(self, *messages: Message | SourceItem) -> None:
-        """Add messages at the end, as new mail arriving."""
+        """Add messages at the end, as new mail arriving (an item without a location gets one)."""
         for value in messages:
             if isinstance(value, SourceItem):
-                self._items.append(value)
+                item = value if value.location else replace(value, location=self._location())
             else:
-                location = f"{self.name}#{len(self._items)}"
-                self._items.append(SourceItem(location, None, built=value))
+                item = SourceItem(self._location(), None, built=value)
+            self._items.append(item)
+            self._present.add(item.location)
 
     def replace(self, messages: Iterable[Message | SourceItem]) -> None:
         """Replace every message, as a mailbox file rewritten underneath."""
         self._items = []
+        self._present = set()
         self._generation += 1
         self.append(*messages)
+
+    def remove(self, location: str) -> None:
+        """Delete the copy at *location*, as a user deleting mail at the source."""
+        self._present.discard(location)
+
+    def move(self, location: str, flags: frozenset[Flag] = frozenset()) -> str:
+        """File the copy at *location* elsewhere with *flags* (a folder's role); its new location.
+
+        As in IMAP, the copy is gone at its old place and new at its new one.
+        """
+        for item in self._items:
+            if item.location == location and location in self._present:
+                self._present.discard(location)
+                moved = replace(item, location=self._location(), flags=flags)
+                self._items.append(moved)
+                self._present.add(moved.location)
+                return moved.location
+        raise KeyError(location)
+
+    @property
+    def locations(self) -> frozenset[str]:
+        """Every location the source holds now."""
+        return frozenset(self._present)
 
     def fail_next(self, error: SourceError) -> None:
         """Make the next fetch raise *error* (then behave normally again)."""
         self._errors.append(error)
 
     def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
-        """Up to *limit* messages after *cursor*."""
+        """Up to *limit* messages after *cursor* (removed ones are not yielded)."""
         self.fetches += 1
         if self._errors:
             raise self._errors.popleft()
@@ -257,8 +399,14 @@ class ListSource:
             else:
                 reset = True
         end = min(start + max(limit, 1), len(self._items))
-        items = tuple(self._items[start:end])
+        items = tuple(i for i in self._items[start:end] if i.location in self._present)
         return Batch(items, f"{self._generation}:{end}", reset=reset, done=end >= len(self._items))
+
+    def listing(self, token: str | None = None) -> Listing:
+        """Every location held now (a complete listing; *token* is not used)."""
+        del token
+        self.listings += 1
+        return Listing(frozenset(self._present))
 
 
 def flagged(message: Message, *flags: Flag) -> SourceItem:

@@ -114,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--json", action="store_true", help="print each report as a JSON line")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what the sync would change (with --json, one line per message) and write "
+        "nothing",
+    )
+    run.add_argument(
+        "--yes",
+        action="store_true",
+        help="apply changed settings that remove stored mail or let colleagues read more, "
+        "without asking",
+    )
     _common(sync)
     sync.set_defaults(run=_load("sync"))
 

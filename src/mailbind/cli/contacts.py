@@ -28,7 +28,7 @@ from ..store import Company, ContactChange
 from ..stores.sqlite import SQLiteStore
 from . import clock
 from .exits import ExitCode, Failure
-from .settings import canonicalization, open_store
+from .settings import open_store, read_canonicalization
 from .text import clean, counted, json_line
 
 __all__ = ["contact_line", "find_contact", "run"]
@@ -38,15 +38,16 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``contacts ACTION``; the exit code."""
     action = args.action
     with open_store(args.db, create=action == "add") as store:
-        index = store.contact_index(canonicalization(args))
+        ws = args.workspace
+        index = store.contact_index(read_canonicalization(store, args), workspace=ws)
         if action == "list":
-            _list(store, index, out, as_json=args.json)
+            _list(store, index, out, as_json=args.json, workspace=ws)
         elif action == "suppressed":
             _suppressed(index, out, as_json=args.json)
         elif action == "add":
             _add(store, index, args, out)
         elif action == "suppress":
-            change = suppress(store, _address(args.address, "address"), index=index)
+            change = suppress(store, _address(args.address, "address"), index=index, workspace=ws)
             done = "Suppressed" if change.suppressed else "Already suppressed:"
             out.write(f"{done} {clean(args.address)}: it is never created automatically.\n")
         else:
@@ -91,13 +92,15 @@ def contact_line(contact: Contact, companies: Mapping[str, Company]) -> str:
 # --- Reading --------------------------------------------------------------------------------
 
 
-def _list(store: SQLiteStore, index: ContactIndex, out: TextIO, *, as_json: bool) -> None:
+def _list(
+    store: SQLiteStore, index: ContactIndex, out: TextIO, *, as_json: bool, workspace: str
+) -> None:
     contacts = sorted(index, key=lambda c: (c.last_name.casefold(), c.first_name.casefold(), c.id))
     if as_json:
         for contact in contacts:
             out.write(json_line(_record(contact)) + "\n")
         return
-    companies = {c.domain: c for c in store.companies()}
+    companies = {c.domain: c for c in store.companies(workspace=workspace)}
     deleted = sum(contact.deleted for contact in contacts)
     note = f" ({deleted} deleted)" if deleted else ""
     out.write(f"{counted(len(contacts), 'contact')}{note} in {clean(store.path)}\n")
@@ -188,8 +191,9 @@ def _add(store: SQLiteStore, index: ContactIndex, args: argparse.Namespace, out:
         last_name=args.last or "",
         company_domain=domain,
     )
-    change = save_contact(store, contact, index=index, company=_company(domain))
-    companies = {c.domain: c for c in store.companies()}
+    ws = args.workspace
+    change = save_contact(store, contact, index=index, company=_company(domain), workspace=ws)
+    companies = {c.domain: c for c in store.companies(workspace=ws)}
     out.write(f"Added contact {clean(contact_id)}: {contact_line(contact, companies)}.\n")
     _report(change, index, contact, out)
     owner = index.resolve(primary)
@@ -202,25 +206,27 @@ def _add(store: SQLiteStore, index: ContactIndex, args: argparse.Namespace, out:
 
 def _change(store: SQLiteStore, index: ContactIndex, args: argparse.Namespace, out: TextIO) -> None:
     action = args.action
+    ws = args.workspace
     contact = find_contact(index, args.contact)
-    companies = {c.domain: c for c in store.companies()}
+    companies = {c.domain: c for c in store.companies(workspace=ws)}
     shown = f"{clean(contact.id)} ({contact_line(contact, companies)})"
     if action == "edit":
         edited = _edited(contact, args)
         company = _company(edited.company_domain) if args.company is not None else None
-        change = save_contact(store, edited, index=index, company=company)
-        companies = {c.domain: c for c in store.companies()}
+        change = save_contact(store, edited, index=index, company=company, workspace=ws)
+        companies = {c.domain: c for c in store.companies(workspace=ws)}
         out.write(f"Changed contact {clean(contact.id)}: {contact_line(edited, companies)}.\n")
         _report(change, index, edited, out)
     elif action == "delete":
-        change = soft_delete_contact(store, contact.id, at=args.now or clock.now(), index=index)
+        at = args.now or clock.now()
+        change = soft_delete_contact(store, contact.id, at=at, index=index, workspace=ws)
         out.write(
             f"Deleted contact {shown}.\n  It keeps its messages; "
             f"`mailbind contacts restore {clean(contact.id)}` undoes this.\n"
         )
         _report(change, index, contact, out)
     elif action == "restore":
-        change = restore_contact(store, contact.id, index=index)
+        change = restore_contact(store, contact.id, index=index, workspace=ws)
         out.write(f"Restored contact {shown}.\n")
         _report(change, index, contact, out)
     else:
@@ -228,7 +234,7 @@ def _change(store: SQLiteStore, index: ContactIndex, args: argparse.Namespace, o
             raise Failure(
                 ExitCode.USAGE, "Nothing destroyed: confirm with --yes to destroy a contact."
             )
-        change = destroy_contact(store, contact.id, index=index)
+        change = destroy_contact(store, contact.id, index=index, workspace=ws)
         out.write(f"Destroyed contact {shown}.\n")
         _report(change, index, contact, out)
 

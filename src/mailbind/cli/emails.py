@@ -15,14 +15,16 @@ from collections import Counter
 from typing import TextIO
 
 from ..addresses import Address, Participant, Role, parse_address
+from ..codecs import decode_policy
 from ..domains import registrable_domain, to_ascii_domain, to_unicode_domain
 from ..errors import InvalidAddressError
 from ..messages import Direction, Message, SharingLevel
+from ..rules import is_colleague
 from ..store import Company, StoredMessage
 from ..stores.sqlite import SQLiteStore
 from .contacts import contact_line, find_contact
 from .exits import ExitCode, Failure
-from .settings import canonicalization, open_store
+from .settings import open_store, read_canonicalization
 from .text import clean, counted, json_line, terminal_width, when
 
 __all__ = ["run"]
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Show the messages; the exit code."""
     viewer = _viewer(args.viewer)
     with open_store(args.db, create=False) as store:
+        check_member(store, args.workspace, viewer, args.db)
         title, messages = _find(store, args)
         if args.json:
             for stored in messages:
@@ -64,19 +67,45 @@ def _viewer(text: str) -> Address:
 
 def _find(store: SQLiteStore, args: argparse.Namespace) -> tuple[str, tuple[StoredMessage, ...]]:
     """A title and the messages of the contact or company asked for."""
+    ws = args.workspace
     if args.contact is not None:
-        contact = find_contact(store.contact_index(canonicalization(args)), args.contact)
-        names = {c.domain: c for c in store.companies()}
-        return contact_line(contact, names), store.messages_for_contact(contact.id)
-    company = _company(store, args.company)
+        index = store.contact_index(read_canonicalization(store, args), workspace=ws)
+        contact = find_contact(index, args.contact)
+        names = {c.domain: c for c in store.companies(workspace=ws)}
+        return contact_line(contact, names), store.messages_for_contact(contact.id, workspace=ws)
+    company = _company(store, args.company, ws)
     shown = f"{clean(company.name)} ({clean(to_unicode_domain(company.domain) or company.domain)})"
-    return shown, store.messages_for_company(company.domain)
+    return shown, store.messages_for_company(company.domain, workspace=ws)
 
 
-def _company(store: SQLiteStore, text: str) -> Company:
+def check_member(store: SQLiteStore, workspace: str, viewer: Address, db: str) -> None:
+    """Raise `Failure` (``NOT_A_MEMBER``) unless *viewer* belongs to *workspace*.
+
+    A member owns one of the workspace's mailboxes (or is an alias of its owner), or is a
+    colleague under the workspace's recorded policy (an organisation domain, or a member
+    named in it). Anyone else is shown nothing: never the level colleagues may read.
+    """
+    mailboxes = store.mailboxes(workspace=workspace)
+    if any(mailbox.owns(viewer) for mailbox in mailboxes):
+        return
+    recorded = store.recorded_policy(workspace=workspace)
+    if recorded is not None and is_colleague(viewer, decode_policy(recorded.settings)):
+        return
+    if not mailboxes:
+        raise Failure(
+            ExitCode.NOT_FOUND, f"The workspace {workspace!r} in {db!r} holds no mailbox."
+        )
+    raise Failure(
+        ExitCode.NOT_A_MEMBER,
+        f"The viewer {str(viewer)!r} is not a member of the workspace {workspace!r}: only its "
+        "mailboxes' owners and the organisation's colleagues may read its mail.",
+    )
+
+
+def _company(store: SQLiteStore, text: str, ws: str) -> Company:
     ascii_domain = to_ascii_domain(text.strip().removeprefix("@"))
     domain = None if ascii_domain is None else registrable_domain(ascii_domain) or ascii_domain
-    for company in store.companies():
+    for company in store.companies(workspace=ws):
         if company.domain == domain:
             return company
     raise Failure(ExitCode.NOT_FOUND, f"No company has the domain {text!r}.")

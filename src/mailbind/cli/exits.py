@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from ..engine import ConfirmationNeeded
 from ..errors import AuthenticationError, MailbindError, SourceError, StoreError, TemporaryError
 
 __all__ = ["ExitCode", "Failure", "code_for"]
@@ -36,6 +37,11 @@ class ExitCode(IntEnum):
     TEMPORARY = 7
     #: No contact or company matches what was asked for.
     NOT_FOUND = 8
+    #: Changed settings would remove stored mail or let someone read more, and were not
+    #: confirmed (no ``--yes``, or "no" at the prompt): nothing was changed.
+    NOT_CONFIRMED = 9
+    #: The ``--viewer`` is not a member of the workspace: nothing is shown.
+    NOT_A_MEMBER = 10
     #: Stopped with Ctrl-C while working; every batch stored before is kept.
     INTERRUPTED = 130
 
@@ -51,6 +57,8 @@ class Failure(Exception):
 
 def code_for(error: MailbindError) -> ExitCode:
     """The exit code for a library error that reached the command line."""
+    if isinstance(error, ConfirmationNeeded):
+        return ExitCode.NOT_CONFIRMED
     if isinstance(error, AuthenticationError):
         return ExitCode.AUTHENTICATION
     if isinstance(error, TemporaryError):

@@ -23,11 +23,11 @@ from typing import TextIO
 
 from ..addresses import Participant
 from ..contacts import Contact, ContactIndex
-from ..engine import auto_contact
 from ..messages import Message
-from ..planning import SkipReason, plan_contacts
+from ..planner import plan_batch
+from ..planning import SkipReason
 from ..policy import Mailbox, Policy
-from ..rules import Decision, Reason, decide
+from ..rules import Decision, Reason
 from ..source import MessageSource
 from . import clock
 from .exits import ExitCode
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         canon = setup.policy.canonicalization
         if args.db is not None:
             store = stack.enter_context(open_store(args.db, create=False))
-            index = store.contact_index(canon)
+            index = store.contact_index(canon, workspace=args.workspace)
         else:
             index = ContactIndex(canonicalization=canon)
         show = _JsonLines(out) if args.json else _Table(out)
@@ -87,45 +87,39 @@ def _explain(
     now: datetime,
     batch_size: int,
 ) -> Iterator[_Explained]:
-    """Every message of *source* as a sync would see it; *index* takes the contacts it creates."""
+    """Every message of *source* as a sync would see it; *index* takes the contacts it creates.
+
+    The batches are planned by the sync's own planner (`plan_batch`); nothing is stored.
+    """
     cursor: str | None = None
-    key = policy.key
     while True:
         batch = source.fetch(cursor, limit=batch_size)
-        messages = [item.message() for item in batch.items]
-        decisions = [decide(message, mailbox, policy) for message in messages]
-        synced = [(m, d) for m, d in zip(messages, decisions, strict=True) if d.synced]
+        plan = plan_batch(batch.items, mailbox, policy, contacts=index, now=now)
         why_not: dict[str, SkipReason] = {}
-        introduced: dict[str, str] = {}
-        if synced and mailbox.create_contacts:
-            plan = plan_contacts(
-                [m for m, _ in synced], mailbox, policy, index, decisions=[d for _, d in synced]
-            )
-            for proposal in plan.new:
-                created = auto_contact(proposal, now)
-                index.upsert(created)
-                introduced[created.id] = proposal.message_key
-            why_not = {s.key: s.reason for s in plan.skipped if s.key is not None}
-        for item, message, decision in zip(batch.items, messages, decisions, strict=True):
+        if plan.contact_plan is not None:
+            why_not = {s.key: s.reason for s in plan.contact_plan.skipped if s.key is not None}
+        for item in plan.items:
+            message, decision = item.message, item.decision
+            links = {link.position: link for link in item.links}
             parties = []
-            for participant in message.participants:
-                address = participant.address
+            for position, participant in enumerate(message.participants):
                 contact: Contact | None = None
                 reason: SkipReason | None
-                if address is None:
+                link = links.get(position)
+                if participant.address is None:
                     reason = SkipReason.UNREADABLE
-                elif not decision.synced:
+                elif not decision.synced or link is None:
                     reason = SkipReason.MESSAGE_NOT_SYNCED
                 else:
-                    contact = index.resolve(address)
+                    contact = None if link.contact_id is None else index.get(link.contact_id)
                     reason = None
                     if contact is None:
                         reason = (
-                            why_not.get(key(address), SkipReason.OUTSIDE_SCOPE)
+                            why_not.get(link.key, SkipReason.OUTSIDE_SCOPE)
                             if mailbox.create_contacts
                             else SkipReason.DISABLED
                         )
-                new = contact is not None and introduced.get(contact.id) == message.key
+                new = contact is not None and plan.introduced.get(contact.id) == message.key
                 parties.append(_Party(participant, contact, new, reason))
             yield _Explained(item.location, message, decision, tuple(parties))
         cursor = batch.cursor

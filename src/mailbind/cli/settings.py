@@ -28,11 +28,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..addresses import Canonicalization
+from ..codecs import decode_policy
 from ..errors import PolicyError
 from ..policy import ContactScope, Mailbox, Policy
 from ..providers import bundled_free_providers, bundled_role_addresses, is_free_provider
 from ..sources import FORMATS, MessageSource, SourceSettingError, open_source
 from ..sources._files import source_error
+from ..store import DEFAULT_WORKSPACE, Store
 from ..stores.sqlite import SQLiteStore
 from .exits import ExitCode, Failure
 
@@ -48,7 +50,9 @@ __all__ = [
     "open_mail",
     "open_store",
     "policy_table",
+    "read_canonicalization",
     "read_policy_table",
+    "recorded_policy",
     "repeatable",
 ]
 
@@ -109,7 +113,14 @@ class Setup:
 
 
 def add_database_option(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """``--db PATH`` (default ``./mailbind.sqlite``)."""
+    """``--db PATH`` (default ``./mailbind.sqlite``) and ``--workspace NAME``."""
+    parser.add_argument(
+        "--workspace",
+        default=DEFAULT_WORKSPACE,
+        metavar="NAME",
+        type=_workspace_name,
+        help=f"the workspace (one organisation) in the database (default: {DEFAULT_WORKSPACE})",
+    )
     if required:
         parser.add_argument(
             "--db",
@@ -123,6 +134,13 @@ def add_database_option(parser: argparse.ArgumentParser, *, required: bool = Tru
             metavar="PATH",
             help="take known contacts and suppressions from this database (never written)",
         )
+
+
+def _workspace_name(text: str) -> str:
+    name = text.strip()
+    if not name or any(ord(c) < 32 for c in name):
+        raise argparse.ArgumentTypeError(f"not a workspace name: {text!r}")
+    return name
 
 
 def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
@@ -230,6 +248,30 @@ def canonicalization(args: argparse.Namespace) -> Canonicalization:
         strip_subaddress=bool(getattr(args, "strip_subaddress", False)),
         fold_gmail=bool(getattr(args, "fold_gmail", False)),
     )
+
+
+def recorded_policy(store: Store, args: argparse.Namespace) -> Policy | None:
+    """The policy the workspace last synced under, as the database recorded it, or None."""
+    recorded = store.recorded_policy(workspace=args.workspace)
+    if recorded is None:
+        return None
+    try:
+        return decode_policy(recorded.settings)
+    except (ValueError, KeyError, TypeError):
+        raise Failure(
+            ExitCode.DATABASE,
+            f"The policy recorded in {args.db!r} for the workspace {args.workspace!r} cannot be "
+            "read.",
+        ) from None
+
+
+def read_canonicalization(store: Store, args: argparse.Namespace) -> Canonicalization:
+    """The canonicalisation to compare addresses with: the switches when any is given, else the
+    one the workspace last synced under."""
+    if getattr(args, "strip_subaddress", False) or getattr(args, "fold_gmail", False):
+        return canonicalization(args)
+    policy = recorded_policy(store, args)
+    return Canonicalization() if policy is None else policy.canonicalization
 
 
 # --- The setup ------------------------------------------------------------------------------

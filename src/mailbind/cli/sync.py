@@ -10,26 +10,29 @@ Invariants:
   the first failure.
 - The progress bar is drawn by ``rich`` when it is installed, only on a terminal and never with
   ``--quiet`` or ``--json``; the summary never depends on it.
-- The database keeps the policy each mailbox last synced under. A pass under another policy
-  first applies the change to the mail already stored (`apply_policy_change`), then records
-  the new policy: applying the same change twice changes nothing, so a crash in between is
-  safe.
+- The database records the settings each mailbox and the workspace synced under; the engine
+  applies a change of them to the mail already stored. A change that removes stored mail or
+  lets anyone read more is applied only with ``--yes`` or a "y" typed at the terminal;
+  otherwise nothing is changed and the exit code is ``NOT_CONFIRMED``. With ``--dry-run``
+  nothing is written at all.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from ..engine import PolicyChange, SyncReport, apply_policy_change, sync_mailbox
+from ..engine import ConfirmationNeeded, SyncReport, sync_mailbox
 from ..errors import SourceError
+from ..planner import SettingsChange
 from ..policy import Policy
+from ..rules import Decision
 from ..schedule import Schedule, SyncStatus, next_run
 from ..source import MessageSource
 from ..stores.sqlite import SQLiteStore
@@ -41,8 +44,6 @@ from .settings import (
     load_setup,
     open_mail,
     open_store,
-    policy_table,
-    read_policy_table,
 )
 from .text import clean, counted, joined, json_line
 
@@ -99,18 +100,14 @@ class _Runner:
         self.talk = not (args.quiet or args.json)
         #: What the last summary printed: "", "line" or "block".
         self.printed = ""
-        #: The policy as the database records it, compared with what each mailbox synced under.
-        self.settings = json.dumps(policy_table(policy), sort_keys=True)
-        #: What applying a changed policy did before the current pass, for its summary.
-        self.change: PolicyChange | None = None
 
     def sync(
         self, target: Target, source: MessageSource, *, now: datetime
     ) -> tuple[SyncReport | None, ExitCode]:
         """One pass of *target*: its report, or None and the failure's code."""
         label = f"{target.mailbox.id} from {target.label}"
-        self.change = self.apply_changed_policy(target)
-        with _progress(self.out, clean(label), enabled=self.talk) as progress:
+        enabled = self.talk and not self.args.dry_run
+        with _progress(self.out, clean(label), enabled=enabled) as progress:
             try:
                 report = sync_mailbox(
                     source,
@@ -118,76 +115,68 @@ class _Runner:
                     target.mailbox,
                     self.policy,
                     now=now,
+                    workspace=self.args.workspace,
                     batch_size=self.args.batch_size,
                     progress=progress,
                     schedule=self.schedule,
+                    dry_run=self.args.dry_run,
+                    confirm=self.confirm,
                 )
+            except ConfirmationNeeded as refused:
+                self._say_changes(refused.changes, applied=False)
+                print(
+                    "mailbind: error: the changed settings were not applied: run again with "
+                    "--yes to apply them, or --dry-run to see every message they change.",
+                    file=self.err,
+                )
+                return None, ExitCode.NOT_CONFIRMED
             except SourceError as error:
                 print(f"mailbind: error: {clean(str(error))}", file=self.err)
                 return None, code_for(error)
         return report, ExitCode.OK
 
-    def apply_changed_policy(self, target: Target) -> PolicyChange | None:
-        """Apply the policy to the mail *target*'s mailbox holds, if it synced under another.
+    def confirm(self, changes: tuple[SettingsChange, ...]) -> bool:
+        """True to apply *changes*: with ``--yes``, or "y" typed at a terminal."""
+        if self.args.yes:
+            return True
+        if not (sys.stdin.isatty() and self.out.isatty()):
+            return False
+        self._say_changes(changes, applied=False)
+        self.out.write("Apply these changes? [y/N] ")
+        self.out.flush()
+        try:
+            answer = sys.stdin.readline()
+        except (OSError, KeyboardInterrupt):
+            return False
+        return answer.strip().lower() in ("y", "yes")
 
-        Records the policy as the one the mailbox syncs under; None when it was already.
-        """
-        mailbox = target.mailbox
-        recorded = self.store.policy_settings(mailbox.id)
-        if recorded == self.settings:
-            return None
-        change = None
-        if recorded is not None:
-            shown = f"the database {self.args.db}, the policy recorded for {mailbox.id}"
-            try:
-                table = json.loads(recorded)
-            except ValueError:
-                table = recorded  # not a table: reading it says so
-            old = read_policy_table(table, shown)
-            if old != self.policy:
-                change = apply_policy_change(self.store, mailbox, old, self.policy)
-                if self.talk:
-                    self._say_change(target, change)
-        self.store.record_policy(mailbox.id, self.settings)
-        return change
-
-    def _say_change(self, target: Target, change: PolicyChange) -> None:
-        count = len(change.removed)
-        lines = [
-            f"{clean(target.mailbox.id)}: the policy changed since the last sync.",
-            f"  {counted(count, 'stored message')} no longer {'syncs' if count == 1 else 'sync'}"
-            f" and {'was' if count == 1 else 'were'} removed; {change.unchanged:,} kept.",
-        ]
-        if change.resync:
-            lines.append(
-                "  The source is read again from the start for the mail the new policy lets in."
-            )
+    def _say_changes(self, changes: tuple[SettingsChange, ...], *, applied: bool) -> None:
+        """What changed settings do (or would do) to the stored mail, one block per mailbox."""
+        if self.args.json or self.args.quiet:
+            return
         if self.printed:
             self.out.write("\n")
-        self.out.write("\n".join(lines) + "\n")
-        self.printed = ""  # the pass's summary follows these lines directly
+        for change in changes:
+            self.out.write("\n".join(_change_lines(change, applied=applied)) + "\n")
+        self.printed = ""
 
     def summary(self, target: Target, report: SyncReport) -> None:
         """What one pass did, for a person, or as a JSON line with ``--json``."""
         if self.args.json:
-            record = _record(target, report)
-            change = self.change
-            record["policy_change"] = (
-                None
-                if change is None
-                else {
-                    "removed": len(change.removed),
-                    "kept": change.unchanged,
-                    "resync": change.resync,
-                }
-            )
-            print(json_line(record), file=self.out)
+            if report.dry_run:
+                for line in _preview_records(report):
+                    print(json_line(line), file=self.out)
+            print(json_line(_record(target, report)), file=self.out)
             return
         if self.args.quiet:
             return
         write = self.out.write
+        if report.settings_changes:
+            self._say_changes(report.settings_changes, applied=not report.dry_run)
         name = clean(f"{target.mailbox.id} from {target.label}")
-        block = report.seen > 0
+        if report.dry_run:
+            name = f"{name} (dry run: nothing was written)"
+        block = report.seen > 0 or report.gone > 0 or report.dry_run
         if self.printed and (block or self.printed == "block"):
             write("\n")
         self.printed = "block" if block else "line"
@@ -213,6 +202,7 @@ class _Runner:
         )
         rows.append(("contacts created", report.contacts_created, ""))
         rows.append(("participants linked", report.participants_linked, "to contacts"))
+        rows.append(("gone at the source", report.gone, "copies removed" if report.gone else ""))
         for label, count, note in rows:
             write(f"  {label:<22}{count:>6,}  {note}".rstrip() + "\n")
         defects = joined(f"{code} {count}" for code, count in report.defects)
@@ -323,9 +313,74 @@ class _Runner:
         print(f"mailbind: {note}", file=self.err)
 
 
+def _change_lines(change: SettingsChange, *, applied: bool) -> list[str]:
+    """A settings change for a person: what it did (*applied*) or would do."""
+    done = "were" if applied else "would be"
+    lines = [
+        f"{clean(change.mailbox_id)}: the settings changed since the last sync.",
+        f"  {counted(change.dropped, 'stored message copy', 'stored message copies')} no longer "
+        f"sync and {done} removed from the mailbox;",
+        f"  colleagues may read more of {counted(change.widened, 'copy', 'copies')} and less of "
+        f"{change.narrowed:,}; {change.unchanged:,} unchanged.",
+    ]
+    if change.resync:
+        lines.append(
+            f"  {counted(change.may_return, 'message kept out', 'messages kept out')} may now "
+            f"sync: the source {'is' if applied else 'would be'} read again from the start."
+        )
+    return lines
+
+
+def _decision_record(decision: Decision | None) -> dict[str, object] | None:
+    if decision is None:
+        return None
+    return {
+        "synced": decision.synced,
+        "reasons": [r.value for r in decision.reasons],
+        "direction": decision.direction.value,
+        "level": decision.level.value,
+    }
+
+
+def _preview_records(report: SyncReport) -> Iterator[dict[str, object]]:
+    """One JSON object per message copy a dry run would change."""
+    for change in report.settings_changes:
+        for copy in change.changes:
+            yield {
+                "mailbox": change.mailbox_id,
+                "change": "settings",
+                "location": copy.location,
+                "key": copy.key,
+                "before": _decision_record(copy.before),
+                "after": _decision_record(copy.after),
+            }
+    for preview in report.preview:
+        yield {
+            "mailbox": report.mailbox_id,
+            "change": preview.action,
+            "location": preview.location,
+            "key": preview.key,
+            "before": None,
+            "after": _decision_record(preview.decision),
+        }
+
+
 def _record(target: Target, report: SyncReport) -> dict[str, object]:
     """A pass's report as a JSON object."""
     return {
+        "dry_run": report.dry_run,
+        "gone": report.gone,
+        "settings_changes": [
+            {
+                "mailbox": c.mailbox_id,
+                "removed": c.dropped,
+                "widened": c.widened,
+                "narrowed": c.narrowed,
+                "unchanged": c.unchanged,
+                "resync": c.resync,
+            }
+            for c in report.settings_changes
+        ],
         "mailbox": target.mailbox.id,
         "source": target.label,
         "seen": report.seen,

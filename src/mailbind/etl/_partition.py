@@ -23,9 +23,12 @@ from enum import StrEnum
 from typing import Any
 
 from ..codecs import decode_message, encode_message, message_from_record
+from ..identity import with_stored_key
 from ..messages import Direction, Flag, Limits, Message, SharingLevel
+from ..planner import copy_location, plan_batch
 from ..redaction import redact
-from ..rules import Decision, Reason, decide
+from ..rules import Decision, Reason
+from ..source import SourceItem
 from ..store import BatchItem, ParticipantLink
 from ._snapshot import BackfillError, Snapshot, View
 
@@ -193,25 +196,13 @@ def _result(
     mailbox_id: str | None,
     location: str,
     snapshot: Snapshot,
-    decision: Decision | None,
+    planned: BatchItem | None,
     problem: Problem | None,
 ) -> Result:
     sent_at = message.sent_at
-    links: list[dict[str, Any]] = []
+    decision = None if planned is None else planned.decision
     view: str | None = None
     if decision is not None and decision.synced:
-        key, owners = snapshot.policy.key, snapshot.owners
-        for position, participant in enumerate(message.participants):
-            address = participant.address
-            if address is not None:
-                participant_key = key(address)
-                links.append(
-                    {
-                        "position": position,
-                        "key": participant_key,
-                        "contact_id": owners.get(participant_key),
-                    }
-                )
         if snapshot.view is View.REDACTED:
             view = encode_message(redact(message, decision.level))
         elif snapshot.view is View.COMPLETE:
@@ -229,7 +220,12 @@ def _result(
         "reasons": [] if decision is None else [reason.value for reason in decision.reasons],
         "defects": list(message.defects),
         "problem": None if problem is None else problem.value,
-        "links": links,
+        "links": []
+        if planned is None
+        else [
+            {"position": link.position, "key": link.key, "contact_id": link.contact_id}
+            for link in planned.links
+        ],
         "view": view,
     }
 
@@ -239,10 +235,12 @@ def _item_results(item: Item, snapshot: Snapshot) -> list[Result]:
     if found is None:
         return []
     message, ids, location = found
+    message = with_stored_key(message)
     if not ids:
         return [_result(message, None, location, snapshot, None, Problem.NO_MAILBOX)]
     results = []
     policy, by_id = snapshot.policy, snapshot._by_id
+    copy = (SourceItem(location, None, built=message),)
     for mailbox_id in ids:
         mailbox = by_id.get(mailbox_id)
         if mailbox is None:
@@ -250,8 +248,8 @@ def _item_results(item: Item, snapshot: Snapshot) -> list[Result]:
                 _result(message, mailbox_id, location, snapshot, None, Problem.UNKNOWN_MAILBOX)
             )
         else:
-            decision = decide(message, mailbox, policy)
-            results.append(_result(message, mailbox_id, location, snapshot, decision, None))
+            (planned,) = plan_batch(copy, mailbox, policy, contacts=snapshot.owners).items
+            results.append(_result(message, mailbox_id, location, snapshot, planned, None))
     return results
 
 
@@ -314,4 +312,4 @@ def batch_item(result: Result) -> BatchItem:
             key=result["key"],
         )
         links = ()
-    return BatchItem(message, decision, links, result["location"])
+    return BatchItem(message, decision, links, result["location"] or copy_location(result["key"]))

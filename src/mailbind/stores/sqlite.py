@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,18 +35,24 @@ from ..codecs import (
 )
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression, SuppressionReason
 from ..errors import StoreError
-from ..messages import Direction, SharingLevel
+from ..identity import message_id_of, with_reuse, with_stored_key
+from ..messages import Direction, Flag, SharingLevel
+from ..planner import copy_location
 from ..policy import Mailbox
 from ..rules import Decision, Holding, Reason
 from ..schedule import SyncState, SyncStatus
 from ..store import (
+    DEFAULT_WORKSPACE,
     BatchItem,
     BatchResult,
     Company,
     ContactChange,
     MailboxState,
+    Recorded,
+    StaleBatchError,
     StoredDecision,
     StoredMessage,
+    holding_direction,
     message_order,
     sort_time,
 )
@@ -66,6 +72,8 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    #: Run after the statements, in the same transaction: moves what SQL alone cannot.
+    upgrade: Callable[[sqlite3.Connection], None] | None = None
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -166,6 +174,221 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+
+def _rekey(db: sqlite3.Connection) -> None:
+    """Move schema 3's rows into the workspace ``default``, keying messages by content too.
+
+    A stored message gets its `stored_key`; each decision becomes the copy at its location
+    (a decision stored before locations were kept stands at ``key:<key>``).
+    """
+    keys: dict[str, str] = {}
+    for key, message_id, sent_at, document in db.execute(
+        "SELECT key, message_id, sent_at, document FROM messages"
+    ).fetchall():
+        message = with_stored_key(decode_message(document))
+        keys[key] = message.key
+        db.execute(
+            "INSERT INTO messages4 (workspace, key, message_id, sent_at, document) "
+            "VALUES ('default', ?, ?, ?, ?)",
+            (message.key, message_id, sent_at, encode_message(message)),
+        )
+    db.executemany(
+        "INSERT INTO participants4 (workspace, message_key, position, key, contact_id) "
+        "VALUES ('default', ?, ?, ?, ?)",
+        [
+            (keys.get(message_key, message_key), position, key, contact_id)
+            for message_key, position, key, contact_id in db.execute(
+                "SELECT message_key, position, key, contact_id FROM participants"
+            ).fetchall()
+        ],
+    )
+    db.executemany(
+        "INSERT INTO copies (workspace, mailbox_id, location, message_key, message_id, synced, "
+        "reasons, direction, level, flags) VALUES ('default', ?, ?, ?, ?, ?, ?, ?, ?, '') "
+        "ON CONFLICT DO NOTHING",
+        [
+            (
+                mailbox_id,
+                location or copy_location(message_key),
+                keys.get(message_key, message_key),
+                message_id_of(keys.get(message_key, message_key)),
+                synced,
+                reasons,
+                direction,
+                level,
+            )
+            for mailbox_id, message_key, synced, reasons, direction, level, location in db.execute(
+                "SELECT mailbox_id, message_key, synced, reasons, direction, level, location "
+                "FROM decisions ORDER BY synced DESC"
+            ).fetchall()
+        ],
+    )
+
+
+_V4_TABLES = (
+    """CREATE TABLE mailboxes4 (
+        workspace TEXT NOT NULL,
+        id TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        set_at TEXT,
+        PRIMARY KEY (workspace, id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE policies4 (
+        workspace TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        set_at TEXT
+    ) WITHOUT ROWID""",
+    """CREATE TABLE settings_log (
+        workspace TEXT NOT NULL,
+        mailbox_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        set_at TEXT,
+        settings TEXT NOT NULL,
+        PRIMARY KEY (workspace, mailbox_id, version)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE sync_state4 (
+        workspace TEXT NOT NULL,
+        mailbox_id TEXT NOT NULL,
+        cursor TEXT,
+        status TEXT NOT NULL,
+        last_success TEXT,
+        last_failure TEXT,
+        failures INTEGER NOT NULL,
+        error TEXT NOT NULL,
+        requested INTEGER NOT NULL,
+        listing TEXT,
+        PRIMARY KEY (workspace, mailbox_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE messages4 (
+        workspace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        message_id TEXT,
+        sent_at REAL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (workspace, key)
+    )""",
+    """CREATE TABLE copies (
+        workspace TEXT NOT NULL,
+        mailbox_id TEXT NOT NULL,
+        location TEXT NOT NULL,
+        message_key TEXT NOT NULL,
+        message_id TEXT,
+        synced INTEGER NOT NULL,
+        reasons TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        level TEXT NOT NULL,
+        flags TEXT NOT NULL,
+        PRIMARY KEY (workspace, mailbox_id, location)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX copies_by_key ON copies(workspace, message_key)",
+    "CREATE INDEX copies_by_message_id ON copies(workspace, message_id)",
+    """CREATE TABLE contacts4 (
+        workspace TEXT NOT NULL,
+        id TEXT NOT NULL,
+        first_name TEXT NOT NULL,
+        last_name TEXT NOT NULL,
+        company_domain TEXT,
+        created_at TEXT NOT NULL,
+        deleted_at TEXT,
+        PRIMARY KEY (workspace, id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX contacts4_by_company ON contacts4(workspace, company_domain)",
+    """CREATE TABLE contact_addresses4 (
+        workspace TEXT NOT NULL,
+        contact_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        address TEXT NOT NULL,
+        PRIMARY KEY (workspace, contact_id, position),
+        FOREIGN KEY (workspace, contact_id) REFERENCES contacts4(workspace, id)
+            ON DELETE CASCADE
+    ) WITHOUT ROWID""",
+    "CREATE INDEX contact_addresses4_by_key ON contact_addresses4(workspace, key)",
+    """CREATE TABLE participants4 (
+        workspace TEXT NOT NULL,
+        message_key TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        contact_id TEXT,
+        PRIMARY KEY (workspace, message_key, position),
+        FOREIGN KEY (workspace, message_key) REFERENCES messages4(workspace, key)
+            ON DELETE CASCADE
+    ) WITHOUT ROWID""",
+    "CREATE INDEX participants4_by_key ON participants4(workspace, key)",
+    "CREATE INDEX participants4_by_contact ON participants4(workspace, contact_id)",
+    """CREATE TABLE companies4 (
+        workspace TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (workspace, domain)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE suppressions4 (
+        workspace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        contact_id TEXT,
+        PRIMARY KEY (workspace, key)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE contact_versions (
+        workspace TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    "INSERT INTO mailboxes4 SELECT 'default', id, settings, 1, NULL FROM mailboxes",
+    "INSERT INTO settings_log SELECT 'default', id, 1, NULL, settings FROM mailboxes",
+    """INSERT INTO sync_state4 SELECT 'default', mailbox_id, cursor, status, last_success,
+        last_failure, failures, error, requested, NULL FROM sync_state""",
+    """INSERT INTO contacts4 SELECT 'default', id, first_name, last_name, company_domain,
+        created_at, deleted_at FROM contacts""",
+    """INSERT INTO contact_addresses4 SELECT 'default', contact_id, position, key, address
+        FROM contact_addresses""",
+    "INSERT INTO companies4 SELECT 'default', domain, name FROM companies",
+    "INSERT INTO suppressions4 SELECT 'default', key, reason, contact_id FROM suppressions",
+)
+
+_V4_CLEANUP = (
+    "DROP TABLE links",
+    "DROP TABLE decisions",
+    "DROP TABLE participants",
+    "DROP TABLE contact_addresses",
+    "DROP TABLE contacts",
+    "DROP TABLE messages",
+    "DROP TABLE sync_state",
+    "DROP TABLE policies",
+    "DROP TABLE mailboxes",
+    "DROP TABLE companies",
+    "DROP TABLE suppressions",
+    "ALTER TABLE mailboxes4 RENAME TO mailboxes",
+    "ALTER TABLE policies4 RENAME TO policies",
+    "ALTER TABLE sync_state4 RENAME TO sync_state",
+    "ALTER TABLE messages4 RENAME TO messages",
+    "ALTER TABLE contacts4 RENAME TO contacts",
+    "ALTER TABLE contact_addresses4 RENAME TO contact_addresses",
+    "ALTER TABLE participants4 RENAME TO participants",
+    "ALTER TABLE companies4 RENAME TO companies",
+    "ALTER TABLE suppressions4 RENAME TO suppressions",
+)
+
+
+def _upgrade_4(db: sqlite3.Connection) -> None:
+    _rekey(db)
+    for statement in _V4_CLEANUP:
+        db.execute(statement)
+
+
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        4,
+        "Workspaces; one decision per copy; messages keyed by Message-ID and content; recorded "
+        "settings with versions; a contacts version (the policy text kept by schema 3 is not "
+        "carried over: the next sync records the policy it runs under)",
+        _V4_TABLES,
+        _upgrade_4,
+    ),
+)
+
 #: The schema version this mailbind writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -209,6 +432,8 @@ def migrate(db: sqlite3.Connection, path: str, *, upto: int = SCHEMA_VERSION) ->
             if current < step.version <= upto:
                 for statement in step.statements:
                     db.execute(statement)
+                if step.upgrade is not None:
+                    step.upgrade(db)
                 db.execute(
                     "INSERT INTO mailbind_schema (version, description) VALUES (?, ?)",
                     (step.version, step.description),
@@ -250,7 +475,7 @@ class SQLiteStore:
         self, path: str | os.PathLike[str], *, timeout: float = 30.0, durable: bool = False
     ) -> None:
         self.path = os.fspath(path)
-        self._mailbox_cache: dict[str, tuple[str, Mailbox]] = {}
+        self._mailbox_cache: dict[tuple[str, str], tuple[str, Mailbox]] = {}
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         except sqlite3.Error as err:
@@ -291,15 +516,15 @@ class SQLiteStore:
 
     # --- Progress -----------------------------------------------------------------------------
 
-    def load_state(self, mailbox_id: str) -> MailboxState:
+    def load_state(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> MailboxState:
         rows = self._read(
-            "SELECT cursor, status, last_success, last_failure, failures, error, requested "
-            "FROM sync_state WHERE mailbox_id = ?",
-            (mailbox_id,),
+            "SELECT cursor, status, last_success, last_failure, failures, error, requested, "
+            "listing FROM sync_state WHERE workspace = ? AND mailbox_id = ?",
+            (_workspace(workspace), mailbox_id),
         )
         if not rows:
             return MailboxState()
-        cursor, status, success, failure, failures, error, requested = rows[0]
+        cursor, status, success, failure, failures, error, requested, listing = rows[0]
         state = SyncState(
             SyncStatus(status),
             _parse_time(success),
@@ -308,154 +533,210 @@ class SQLiteStore:
             error,
             bool(requested),
         )
-        return MailboxState(cursor, state)
+        return MailboxState(cursor, state, listing)
 
-    def save_state(self, mailbox_id: str, state: MailboxState) -> None:
+    def save_state(
+        self, mailbox_id: str, state: MailboxState, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
+        ws = _workspace(workspace)
         with self._write() as db:
-            _save_state(db, mailbox_id, state.cursor, state.sync)
+            _save_state(db, ws, mailbox_id, state.cursor, state.sync, state.listing)
 
-    # --- The policy a mailbox synced under ------------------------------------------------------
+    # --- Settings -----------------------------------------------------------------------------
 
-    def policy_settings(self, mailbox_id: str) -> str | None:
-        """The text `record_policy` last kept for *mailbox_id*, or None.
+    def recorded_policy(self, *, workspace: str = DEFAULT_WORKSPACE) -> Recorded | None:
+        rows = self._read(
+            "SELECT settings, version, set_at FROM policies WHERE workspace = ?",
+            (_workspace(workspace),),
+        )
+        return _recorded(rows)
 
-        The store does not read it: the command line keeps there the ``[policy]`` table a
-        mailbox synced under, to apply a changed policy to the mail already stored.
-        """
-        rows = self._read("SELECT settings FROM policies WHERE mailbox_id = ?", (mailbox_id,))
-        return str(rows[0][0]) if rows else None
+    def recorded_mailbox(
+        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> Recorded | None:
+        rows = self._read(
+            "SELECT settings, version, set_at FROM mailboxes WHERE workspace = ? AND id = ?",
+            (_workspace(workspace), mailbox_id),
+        )
+        return _recorded(rows)
 
-    def record_policy(self, mailbox_id: str, settings: str) -> None:
-        """Keep *settings* as the policy *mailbox_id* synced under (see `policy_settings`)."""
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO policies (mailbox_id, settings) VALUES (?, ?) "
-                "ON CONFLICT (mailbox_id) DO UPDATE SET settings = excluded.settings",
-                (mailbox_id, settings),
-            )
+    def settings_history(
+        self, mailbox_id: str | None = None, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[Recorded, ...]:
+        """Every settings version recorded for *mailbox_id* (None: the workspace policy)."""
+        rows = self._read(
+            "SELECT settings, version, set_at FROM settings_log "
+            "WHERE workspace = ? AND mailbox_id = ? ORDER BY version",
+            (_workspace(workspace), "" if mailbox_id is None else mailbox_id),
+        )
+        return tuple(Recorded(text, version, _parse_time(at)) for text, version, at in rows)
+
+    def workspaces(self) -> tuple[str, ...]:
+        rows = self._read("SELECT DISTINCT workspace FROM mailboxes ORDER BY workspace")
+        return tuple(ws for (ws,) in rows)
 
     # --- Writing a batch ------------------------------------------------------------------------
 
-    def apply_batch(self, batch: BatchResult) -> None:
+    def apply_batch(self, batch: BatchResult, *, workspace: str = DEFAULT_WORKSPACE) -> None:
+        ws = _workspace(workspace)
         mailbox = batch.mailbox
         with self._write() as db:
-            self._save_mailbox(db, mailbox)
+            if batch.contacts_version is not None and batch.contacts_version != _version(db, ws):
+                raise StaleBatchError(
+                    f"The contacts in {self.path!r} changed since the batch was planned."
+                )
+            _record_settings(db, ws, mailbox.id, "mailboxes", encode_mailbox(mailbox), batch.at)
+            if batch.policy is not None:
+                _record_settings(db, ws, "", "policies", batch.policy, batch.at)
             db.executemany(
-                "INSERT INTO companies (domain, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [(c.domain, c.name) for c in batch.companies],
+                "INSERT INTO companies (workspace, domain, name) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(ws, c.domain, c.name) for c in batch.companies],
             )
-            _insert_contacts(db, batch.contacts, replace=False)
-            self._hold(db, mailbox.id, batch.items)
-            _relink(db, batch.owners)
+            _insert_contacts(db, ws, batch.contacts, replace=False)
+            touched = self._copies(db, ws, mailbox.id, batch.items)
+            self._hold(db, ws, [i for i in batch.items if i.decision.synced])
+            _relink(db, ws, batch.owners)
+            touched.update(self._let_go(db, ws, mailbox.id, batch.gone))
             db.executemany(
-                """INSERT INTO decisions
-                       (mailbox_id, message_key, synced, reasons, direction, level, location)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (mailbox_id, message_key) DO UPDATE SET
-                       synced = excluded.synced, reasons = excluded.reasons,
-                       direction = excluded.direction, level = excluded.level,
-                       location = excluded.location
-                   WHERE decisions.synced = 0""",
-                [_decision_row(mailbox.id, i) for i in batch.items if not i.decision.synced],
+                "DELETE FROM messages WHERE workspace = ? AND key = ? AND NOT EXISTS "
+                "(SELECT 1 FROM copies WHERE workspace = ? AND message_key = ? AND synced = 1)",
+                [(ws, key, ws, key) for key in sorted(touched)],
             )
-            _put_decisions(db, mailbox.id, [i for i in batch.items if i.decision.synced])
-            _put_decisions(db, mailbox.id, batch.removed)
-            keys = [(mailbox.id, item.message.key) for item in batch.removed]
-            db.executemany("DELETE FROM links WHERE mailbox_id = ? AND message_key = ?", keys)
-            db.executemany(
-                "DELETE FROM messages WHERE key = ? AND NOT EXISTS "
-                "(SELECT 1 FROM links WHERE message_key = ?)",
-                [(key, key) for _, key in keys],
-            )
-            _save_state(db, mailbox.id, batch.cursor, batch.state)
+            listing = batch.listing
+            if listing is None:
+                row = db.execute(
+                    "SELECT listing FROM sync_state WHERE workspace = ? AND mailbox_id = ?",
+                    (ws, mailbox.id),
+                ).fetchone()
+                listing = None if row is None else row[0]
+            _save_state(db, ws, mailbox.id, batch.cursor, batch.state, listing)
 
-    def _save_mailbox(self, db: sqlite3.Connection, mailbox: Mailbox) -> None:
-        settings = encode_mailbox(mailbox)
-        row = db.execute("SELECT settings FROM mailboxes WHERE id = ?", (mailbox.id,)).fetchone()
-        if row is not None and row[0] == settings:
-            return
-        db.execute(
-            "INSERT INTO mailboxes (id, settings) VALUES (?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET settings = excluded.settings",
-            (mailbox.id, settings),
+    @staticmethod
+    def _copies(
+        db: sqlite3.Connection, ws: str, mailbox_id: str, items: Sequence[BatchItem]
+    ) -> set[str]:
+        """Store each item's copy; the keys of messages a replaced synced copy held."""
+        touched: set[str] = set()
+        if not items:
+            return touched
+        locations = json.dumps([item.location for item in items])
+        for (key,) in db.execute(
+            "SELECT message_key FROM copies WHERE workspace = ? AND mailbox_id = ? AND synced = 1 "
+            "AND location IN (SELECT value FROM json_each(?))",
+            (ws, mailbox_id, locations),
+        ):
+            touched.add(key)
+        db.executemany(
+            "INSERT OR REPLACE INTO copies (workspace, mailbox_id, location, message_key, "
+            "message_id, synced, reasons, direction, level, flags) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_copy_row(ws, mailbox_id, item) for item in items],
         )
-        if row is not None:
-            # The sharing levels may have changed: every link follows the mailbox's settings.
-            db.execute(
-                "UPDATE links SET level = CASE direction WHEN ? THEN ? ELSE ? END "
-                "WHERE mailbox_id = ?",
-                (
-                    Direction.OUTGOING.value,
-                    mailbox.outgoing.value,
-                    mailbox.incoming.value,
-                    mailbox.id,
-                ),
-            )
+        return touched
 
-    def _hold(self, db: sqlite3.Connection, mailbox_id: str, items: Sequence[BatchItem]) -> None:
-        """Store the synced messages not yet stored, with their participants, and link them."""
+    @staticmethod
+    def _let_go(
+        db: sqlite3.Connection, ws: str, mailbox_id: str, locations: Sequence[str]
+    ) -> set[str]:
+        """Remove the copies at *locations*; the keys of the messages they were copies of."""
+        touched: set[str] = set()
+        for chunk in _chunks(locations):
+            wanted = json.dumps(list(chunk))
+            for (key,) in db.execute(
+                "SELECT message_key FROM copies WHERE workspace = ? AND mailbox_id = ? "
+                "AND location IN (SELECT value FROM json_each(?))",
+                (ws, mailbox_id, wanted),
+            ):
+                touched.add(key)
+            db.execute(
+                "DELETE FROM copies WHERE workspace = ? AND mailbox_id = ? "
+                "AND location IN (SELECT value FROM json_each(?))",
+                (ws, mailbox_id, wanted),
+            )
+        return touched
+
+    @staticmethod
+    def _hold(db: sqlite3.Connection, ws: str, items: Sequence[BatchItem]) -> None:
+        """Store the synced messages not yet stored, and their participants' links."""
         synced: dict[str, BatchItem] = {}
         for item in items:
-            if item.decision.synced:
-                synced.setdefault(item.message.key, item)
+            synced.setdefault(item.message.key, item)
         if not synced:
             return
-        for (key,) in db.execute(
-            "SELECT key FROM messages WHERE key IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(synced)),),
-        ):
-            del synced[key]
-        fresh = list(synced.values())
+        keys = json.dumps(list(synced))
+        stored = {
+            key
+            for (key,) in db.execute(
+                "SELECT key FROM messages WHERE workspace = ? "
+                "AND key IN (SELECT value FROM json_each(?))",
+                (ws, keys),
+            )
+        }
         db.executemany(
-            "INSERT INTO messages (key, message_id, sent_at, document) VALUES (?, ?, ?, ?)",
+            "INSERT INTO messages (workspace, key, message_id, sent_at, document) "
+            "VALUES (?, ?, ?, ?, ?)",
             [
                 (
+                    ws,
                     i.message.key,
                     i.message.message_id,
                     sort_time(i.message),
                     encode_message(i.message),
                 )
-                for i in fresh
+                for key, i in synced.items()
+                if key not in stored
             ],
         )
-        db.executemany(
-            "INSERT INTO participants (message_key, position, key, contact_id) VALUES (?, ?, ?, ?)",
-            [(i.message.key, *link) for i in fresh for link in i.links],
+        db.execute(
+            "DELETE FROM participants WHERE workspace = ? "
+            "AND message_key IN (SELECT value FROM json_each(?))",
+            (ws, json.dumps(sorted(stored))),
         )
         db.executemany(
-            """INSERT INTO links (mailbox_id, message_key, direction, level) VALUES (?, ?, ?, ?)
-               ON CONFLICT (mailbox_id, message_key) DO UPDATE SET
-                   direction = excluded.direction, level = excluded.level""",
-            [
-                (mailbox_id, i.message.key, i.decision.direction.value, i.decision.level.value)
-                for i in items
-                if i.decision.synced
-            ],
+            "INSERT INTO participants (workspace, message_key, position, key, contact_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(ws, i.message.key, *link) for i in synced.values() for link in i.links],
         )
 
     # --- Contacts -----------------------------------------------------------------------------
 
-    def contact_index(self, canonicalization: Canonicalization | None = None) -> ContactIndex:
+    def contacts_version(self, *, workspace: str = DEFAULT_WORKSPACE) -> int:
+        rows = self._read(
+            "SELECT version FROM contact_versions WHERE workspace = ?", (_workspace(workspace),)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def contact_index(
+        self,
+        canonicalization: Canonicalization | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> ContactIndex:
+        ws = _workspace(workspace)
         suppressed = [
             Suppression(key, SuppressionReason(reason), contact_id)
             for key, reason, contact_id in self._read(
-                "SELECT key, reason, contact_id FROM suppressions"
+                "SELECT key, reason, contact_id FROM suppressions WHERE workspace = ?", (ws,)
             )
         ]
         return ContactIndex(
-            self._contacts(), canonicalization=canonicalization, suppressed=suppressed
+            self._contacts(ws), canonicalization=canonicalization, suppressed=suppressed
         )
 
-    def _contacts(self) -> list[Contact]:
+    def _contacts(self, ws: str) -> list[Contact]:
         addresses: dict[str, list[Address]] = {}
         for contact_id, address in self._read(
-            "SELECT contact_id, address FROM contact_addresses ORDER BY contact_id, position"
+            "SELECT contact_id, address FROM contact_addresses WHERE workspace = ? "
+            "ORDER BY contact_id, position",
+            (ws,),
         ):
             addresses.setdefault(contact_id, []).append(_address_from_text(address))
         contacts = []
         for contact_id, first, last, company, created, deleted in self._read(
             "SELECT id, first_name, last_name, company_domain, created_at, deleted_at "
-            "FROM contacts ORDER BY id"
+            "FROM contacts WHERE workspace = ? ORDER BY id",
+            (ws,),
         ):
             primary, *additional = addresses[contact_id]
             contacts.append(
@@ -472,113 +753,162 @@ class SQLiteStore:
             )
         return contacts
 
-    def apply_contact_change(self, change: ContactChange) -> None:
+    def apply_contact_change(
+        self, change: ContactChange, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
+        ws = _workspace(workspace)
         with self._write() as db:
-            db.executemany(
-                "INSERT INTO companies (domain, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [(c.domain, c.name) for c in change.companies],
-            )
-            _insert_contacts(db, change.saved, replace=True)
-            _relink(db, change.owners)
-            db.executemany(
-                "DELETE FROM contacts WHERE id = ?", [(cid,) for cid in change.destroyed]
+            db.execute(
+                "INSERT INTO contact_versions (workspace, version) VALUES (?, 1) "
+                "ON CONFLICT (workspace) DO UPDATE SET version = version + 1",
+                (ws,),
             )
             db.executemany(
-                "DELETE FROM suppressions WHERE key = ?", [(key,) for key in change.lifted]
+                "INSERT INTO companies (workspace, domain, name) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(ws, c.domain, c.name) for c in change.companies],
+            )
+            _insert_contacts(db, ws, change.saved, replace=True)
+            _relink(db, ws, change.owners)
+            db.executemany(
+                "UPDATE participants SET contact_id = NULL WHERE workspace = ? AND contact_id = ?",
+                [(ws, cid) for cid in change.destroyed],
             )
             db.executemany(
-                "INSERT INTO suppressions (key, reason, contact_id) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET reason = excluded.reason, "
+                "DELETE FROM contacts WHERE workspace = ? AND id = ?",
+                [(ws, cid) for cid in change.destroyed],
+            )
+            db.executemany(
+                "DELETE FROM suppressions WHERE workspace = ? AND key = ?",
+                [(ws, key) for key in change.lifted],
+            )
+            db.executemany(
+                "INSERT INTO suppressions (workspace, key, reason, contact_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (workspace, key) DO UPDATE SET reason = excluded.reason, "
                 "contact_id = excluded.contact_id",
-                [(s.key, s.reason.value, s.contact_id) for s in change.suppressed],
+                [(ws, s.key, s.reason.value, s.contact_id) for s in change.suppressed],
             )
 
-    def companies(self) -> tuple[Company, ...]:
+    def companies(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[Company, ...]:
         """Every stored company, ordered by domain."""
-        rows = self._read("SELECT domain, name FROM companies ORDER BY domain")
+        rows = self._read(
+            "SELECT domain, name FROM companies WHERE workspace = ? ORDER BY domain",
+            (_workspace(workspace),),
+        )
         return tuple(Company(domain, name) for domain, name in rows)
 
     # --- Reading ------------------------------------------------------------------------------
 
-    def _mailbox(self, mailbox_id: str, settings: str) -> Mailbox:
-        cached = self._mailbox_cache.get(mailbox_id)
+    def _mailbox(self, ws: str, mailbox_id: str, settings: str) -> Mailbox:
+        cached = self._mailbox_cache.get((ws, mailbox_id))
         if cached is not None and cached[0] == settings:
             return cached[1]
         mailbox = decode_mailbox(settings)
-        self._mailbox_cache[mailbox_id] = (settings, mailbox)
+        self._mailbox_cache[(ws, mailbox_id)] = (settings, mailbox)
         return mailbox
 
-    def mailboxes(self) -> tuple[Mailbox, ...]:
-        rows = self._read("SELECT id, settings FROM mailboxes ORDER BY id")
-        return tuple(self._mailbox(mailbox_id, settings) for mailbox_id, settings in rows)
-
-    def decisions(self, mailbox_id: str) -> Iterator[StoredDecision]:
+    def mailboxes(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[Mailbox, ...]:
+        ws = _workspace(workspace)
         rows = self._read(
-            "SELECT message_key, synced, reasons, direction, level, location FROM decisions "
-            "WHERE mailbox_id = ? ORDER BY message_key",
-            (mailbox_id,),
+            "SELECT id, settings FROM mailboxes WHERE workspace = ? ORDER BY id", (ws,)
         )
-        for key, synced, reasons, direction, level, location in rows:
+        return tuple(self._mailbox(ws, mailbox_id, settings) for mailbox_id, settings in rows)
+
+    def decisions(
+        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> Iterator[StoredDecision]:
+        ws = _workspace(workspace)
+        reused = frozenset(
+            message_id
+            for (message_id,) in self._read(
+                "SELECT message_id FROM copies WHERE workspace = ? AND message_id IS NOT NULL "
+                "GROUP BY message_id HAVING COUNT(DISTINCT message_key) > 1",
+                (ws,),
+            )
+        )
+        rows = self._read(
+            "SELECT message_key, synced, reasons, direction, level, location, flags FROM copies "
+            "WHERE workspace = ? AND mailbox_id = ? ORDER BY message_key, location",
+            (ws, mailbox_id),
+        )
+        for key, synced, reasons, direction, level, location, flags in rows:
             decision = Decision(
                 bool(synced),
                 tuple(Reason(r) for r in reasons.split()),
                 Direction(direction),
                 SharingLevel(level),
             )
-            yield StoredDecision(mailbox_id, key, decision, location)
+            copy = StoredDecision(
+                mailbox_id, key, decision, location, frozenset(Flag(f) for f in flags.split())
+            )
+            yield with_reuse(copy, reused)
 
-    def mailbox_messages(self, mailbox_id: str) -> Iterator[StoredMessage]:
+    def mailbox_messages(
+        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> Iterator[StoredMessage]:
+        ws = _workspace(workspace)
         keys = [
             key
             for (key,) in self._read(
-                "SELECT message_key FROM links WHERE mailbox_id = ? ORDER BY message_key",
-                (mailbox_id,),
+                "SELECT DISTINCT message_key FROM copies WHERE workspace = ? AND mailbox_id = ? "
+                "AND synced = 1 ORDER BY message_key",
+                (ws, mailbox_id),
             )
         ]
         for chunk in _chunks(keys):
-            yield from self._load(chunk)
+            yield from self._load(ws, chunk)
 
-    def messages_for_contact(self, contact_id: str) -> tuple[StoredMessage, ...]:
+    def messages_for_contact(
+        self, contact_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[StoredMessage, ...]:
+        ws = _workspace(workspace)
         return self._ordered(
-            "SELECT DISTINCT p.message_key FROM participants p WHERE p.contact_id = ?",
-            (contact_id,),
+            ws,
+            "SELECT DISTINCT message_key FROM participants WHERE workspace = ? AND contact_id = ?",
+            (ws, contact_id),
         )
 
-    def messages_for_company(self, domain: str) -> tuple[StoredMessage, ...]:
+    def messages_for_company(
+        self, domain: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[StoredMessage, ...]:
+        ws = _workspace(workspace)
         return self._ordered(
+            ws,
             "SELECT DISTINCT p.message_key FROM participants p "
-            "JOIN contacts c ON c.id = p.contact_id WHERE c.company_domain = ?",
-            (domain.lower(),),
+            "JOIN contacts c ON c.workspace = p.workspace AND c.id = p.contact_id "
+            "WHERE p.workspace = ? AND c.company_domain = ?",
+            (ws, domain.lower()),
         )
 
-    def _ordered(self, sql: str, params: tuple[str, ...]) -> tuple[StoredMessage, ...]:
+    def _ordered(self, ws: str, sql: str, params: tuple[str, ...]) -> tuple[StoredMessage, ...]:
         keys = [key for (key,) in self._read(sql, params)]
-        messages = [stored for chunk in _chunks(keys) for stored in self._load(chunk)]
+        messages = [stored for chunk in _chunks(keys) for stored in self._load(ws, chunk)]
         messages.sort(key=lambda stored: message_order(stored.message))
         return tuple(messages)
 
-    def _load(self, keys: Sequence[str]) -> list[StoredMessage]:
+    def _load(self, ws: str, keys: Sequence[str]) -> list[StoredMessage]:
         """The stored messages with *keys* (at most `_CHUNK`), in the order of *keys*."""
-        wanted = (json.dumps(list(keys)),)
+        wanted = (ws, json.dumps(list(keys)))
         documents = dict(
             self._read(
-                "SELECT key, document FROM messages WHERE key IN (SELECT value FROM json_each(?))",
+                "SELECT key, document FROM messages WHERE workspace = ? "
+                "AND key IN (SELECT value FROM json_each(?))",
                 wanted,
             )
         )
-        holders: dict[str, list[Holding]] = {}
-        settings = dict(self._read("SELECT id, settings FROM mailboxes"))
+        directions: dict[str, dict[str, set[Direction]]] = {}
         for key, mailbox_id, direction in self._read(
-            "SELECT message_key, mailbox_id, direction FROM links "
-            "WHERE message_key IN (SELECT value FROM json_each(?)) ORDER BY mailbox_id",
+            "SELECT DISTINCT message_key, mailbox_id, direction FROM copies "
+            "WHERE workspace = ? AND synced = 1 "
+            "AND message_key IN (SELECT value FROM json_each(?)) ORDER BY mailbox_id",
             wanted,
         ):
-            mailbox = self._mailbox(mailbox_id, settings[mailbox_id])
-            holders.setdefault(key, []).append(Holding(mailbox, Direction(direction)))
+            directions.setdefault(key, {}).setdefault(mailbox_id, set()).add(Direction(direction))
+        settings = dict(self._read("SELECT id, settings FROM mailboxes WHERE workspace = ?", (ws,)))
         owners: dict[str, dict[int, str | None]] = {}
         for key, position, contact_id in self._read(
-            "SELECT message_key, position, contact_id FROM participants "
-            "WHERE message_key IN (SELECT value FROM json_each(?))",
+            "SELECT message_key, position, contact_id FROM participants WHERE workspace = ? "
+            "AND message_key IN (SELECT value FROM json_each(?))",
             wanted,
         ):
             owners.setdefault(key, {})[position] = contact_id
@@ -588,10 +918,68 @@ class SQLiteStore:
             if document is None:
                 continue
             message = decode_message(document)
+            holdings = []
+            for mailbox_id, held in sorted(directions.get(key, {}).items()):
+                mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
+                holdings.append(Holding(mailbox, holding_direction(mailbox, held)))
             links = owners.get(key, {})
             contacts = tuple(links.get(i) for i in range(len(message.participants)))
-            loaded.append(StoredMessage(message, tuple(holders.get(key, ())), contacts))
+            loaded.append(StoredMessage(message, tuple(holdings), contacts))
         return loaded
+
+
+def _workspace(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise StoreError(f"A workspace must be a non-empty string, not {value!r}.")
+    return value
+
+
+def _recorded(rows: list[Any]) -> Recorded | None:
+    if not rows:
+        return None
+    settings, version, at = rows[0]
+    return Recorded(settings, version, _parse_time(at))
+
+
+def _version(db: sqlite3.Connection, ws: str) -> int:
+    row = db.execute("SELECT version FROM contact_versions WHERE workspace = ?", (ws,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _record_settings(
+    db: sqlite3.Connection, ws: str, mailbox_id: str, table: str, settings: str, at: datetime | None
+) -> None:
+    """Record *settings* for the mailbox (table ``mailboxes``) or the workspace (``policies``),
+    with the next version and its log entry, when they differ from the recorded ones."""
+    if table == "mailboxes":
+        row = db.execute(
+            "SELECT settings, version FROM mailboxes WHERE workspace = ? AND id = ?",
+            (ws, mailbox_id),
+        ).fetchone()
+    else:
+        row = db.execute(
+            "SELECT settings, version FROM policies WHERE workspace = ?", (ws,)
+        ).fetchone()
+    if row is not None and row[0] == settings:
+        return
+    version = 1 if row is None else int(row[1]) + 1
+    if table == "mailboxes":
+        db.execute(
+            "INSERT OR REPLACE INTO mailboxes (workspace, id, settings, version, set_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (ws, mailbox_id, settings, version, _time(at)),
+        )
+    else:
+        db.execute(
+            "INSERT OR REPLACE INTO policies (workspace, settings, version, set_at) "
+            "VALUES (?, ?, ?, ?)",
+            (ws, settings, version, _time(at)),
+        )
+    db.execute(
+        "INSERT OR REPLACE INTO settings_log (workspace, mailbox_id, version, set_at, settings) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (ws, mailbox_id, version, _time(at), settings),
+    )
 
 
 def _address_text(address: Address) -> str:
@@ -602,7 +990,9 @@ def _address_from_text(text: str) -> Address:
     return address_from_record(json.loads(text))
 
 
-def _insert_contacts(db: sqlite3.Connection, contacts: Iterable[Contact], *, replace: bool) -> None:
+def _insert_contacts(
+    db: sqlite3.Connection, ws: str, contacts: Iterable[Contact], *, replace: bool
+) -> None:
     contacts = list(contacts)
     if not contacts:
         return
@@ -610,6 +1000,7 @@ def _insert_contacts(db: sqlite3.Connection, contacts: Iterable[Contact], *, rep
         _UPSERT_CONTACT if replace else _INSERT_CONTACT,
         [
             (
+                ws,
                 c.id,
                 c.first_name,
                 c.last_name,
@@ -622,13 +1013,14 @@ def _insert_contacts(db: sqlite3.Connection, contacts: Iterable[Contact], *, rep
     )
     if replace:
         db.executemany(
-            "DELETE FROM contact_addresses WHERE contact_id = ?", [(c.id,) for c in contacts]
+            "DELETE FROM contact_addresses WHERE workspace = ? AND contact_id = ?",
+            [(ws, c.id) for c in contacts],
         )
     db.executemany(
-        "INSERT INTO contact_addresses (contact_id, position, key, address) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
+        "INSERT INTO contact_addresses (workspace, contact_id, position, key, address) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [
-            (c.id, position, address.key, _address_text(address))
+            (ws, c.id, position, address.key, _address_text(address))
             for c in contacts
             for position, address in enumerate(c.addresses)
         ],
@@ -636,53 +1028,54 @@ def _insert_contacts(db: sqlite3.Connection, contacts: Iterable[Contact], *, rep
 
 
 _INSERT_CONTACT = """
-    INSERT INTO contacts (id, first_name, last_name, company_domain, created_at, deleted_at)
-    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"""
+    INSERT INTO contacts
+        (workspace, id, first_name, last_name, company_domain, created_at, deleted_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace, id) DO NOTHING"""
 _UPSERT_CONTACT = """
-    INSERT INTO contacts (id, first_name, last_name, company_domain, created_at, deleted_at)
-    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET
+    INSERT INTO contacts
+        (workspace, id, first_name, last_name, company_domain, created_at, deleted_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace, id) DO UPDATE SET
         first_name = excluded.first_name, last_name = excluded.last_name,
         company_domain = excluded.company_domain, created_at = excluded.created_at,
         deleted_at = excluded.deleted_at"""
 
 
-def _relink(db: sqlite3.Connection, owners: Iterable[OwnerChange]) -> None:
+def _relink(db: sqlite3.Connection, ws: str, owners: Iterable[OwnerChange]) -> None:
     db.executemany(
-        "UPDATE participants SET contact_id = ? WHERE key = ?",
-        [(change.new, change.key) for change in owners],
+        "UPDATE participants SET contact_id = ? WHERE workspace = ? AND key = ?",
+        [(change.new, ws, change.key) for change in owners],
     )
 
 
-def _decision_row(mailbox_id: str, item: BatchItem) -> tuple[Any, ...]:
+def _copy_row(ws: str, mailbox_id: str, item: BatchItem) -> tuple[Any, ...]:
     decision = item.decision
     return (
+        ws,
         mailbox_id,
+        item.location,
         item.message.key,
+        item.message.message_id,
         int(decision.synced),
-        " ".join(r.value for r in decision.reasons),
+        " ".join(r.value for r in decision.reasons if r is not Reason.MESSAGE_ID_REUSED),
         decision.direction.value,
         decision.level.value,
-        item.location,
-    )
-
-
-def _put_decisions(db: sqlite3.Connection, mailbox_id: str, items: Iterable[BatchItem]) -> None:
-    db.executemany(
-        "INSERT OR REPLACE INTO decisions "
-        "(mailbox_id, message_key, synced, reasons, direction, level, location) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [_decision_row(mailbox_id, item) for item in items],
+        " ".join(sorted(f.value for f in item.flags)),
     )
 
 
 def _save_state(
-    db: sqlite3.Connection, mailbox_id: str, cursor: str | None, state: SyncState
+    db: sqlite3.Connection,
+    ws: str,
+    mailbox_id: str,
+    cursor: str | None,
+    state: SyncState,
+    listing: str | None,
 ) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO sync_state "
-        "(mailbox_id, cursor, status, last_success, last_failure, failures, error, requested) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO sync_state (workspace, mailbox_id, cursor, status, last_success, "
+        "last_failure, failures, error, requested, listing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
+            ws,
             mailbox_id,
             cursor,
             state.status.value,
@@ -691,5 +1084,6 @@ def _save_state(
             state.failures,
             state.error,
             int(state.requested),
+            listing,
         ),
     )

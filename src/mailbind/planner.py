@@ -1,0 +1,404 @@
+"""The one planner: what source items, deletions at the source, or changed settings do to a store.
+
+Every runner that syncs (the engine), explains (the command line's ``explain``) or back-fills
+(`mailbind.etl`) calls these functions and keeps only its own I/O, so a rule is learnt in one
+place.
+
+Invariants:
+- Pure: values in, values out. No clock (``now`` is an argument), no I/O. The only state changed
+  is the `ContactIndex` the caller passes to `plan_batch`, which takes the contacts the batch
+  creates, so that the next batch resolves to them.
+- `plan_batch` gives every copy the decision `decide` gives it, the key a store keeps it under
+  (`mailbind.identity.stored_key`), and, when synced, one link per readable participant to the
+  contact it resolves to after the batch's new contacts.
+- Automatic contact ids never collide: a proposal whose derived id is taken by another contact
+  (one whose address was edited away, or made under another canonicalisation) gets the next
+  free id of the same derivation, deterministically.
+- `plan_settings_change` re-decides every stored copy with content under the new settings (an
+  exact change); copies kept out without content come back only by re-reading the source, which
+  it asks for (``resync``) exactly when a reason that kept one out may no longer apply.
+- `gone_locations` takes a copy for gone only on the source's word (its listing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+
+from .addresses import Address
+from .contacts import Contact, ContactIndex, OwnerChange
+from .identity import with_stored_key
+from .messages import Limits, Message
+from .planning import ContactPlan, NewContact, check_canonicalization, plan_contacts
+from .policy import Mailbox, Policy
+from .rules import Decision, Reason, decide
+from .source import Listing, SourceItem
+from .store import BatchItem, Company, ParticipantLink, StoredDecision
+
+__all__ = [
+    "BatchPlan",
+    "CopyChange",
+    "Settings",
+    "SettingsChange",
+    "auto_contact",
+    "auto_contact_id",
+    "copy_location",
+    "gone_locations",
+    "liftable_reasons",
+    "plan_batch",
+    "plan_settings_change",
+]
+
+
+# --- Contacts created automatically -----------------------------------------------------------
+
+
+def auto_contact_id(key: str, taken: Callable[[str], bool] = lambda _: False) -> str:
+    """The id of the contact created automatically for the address *key*: stable across runs.
+
+    ``auto-`` and a digest of *key*; when *taken* says that id belongs to another contact, the
+    digest of *key* with a counter, the first one free.
+    """
+    seed = key
+    n = 0
+    while True:
+        candidate = "auto-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:24]
+        if not taken(candidate):
+            return candidate
+        n += 1
+        seed = f"{key}\x00{n}"
+
+
+def auto_contact(new: NewContact, now: datetime, *, id: str | None = None) -> Contact:
+    """The contact a sync creates for the proposal *new*, created at *now*.
+
+    *id* defaults to `auto_contact_id` of the proposal's key.
+    """
+    return Contact(
+        id if id is not None else auto_contact_id(new.key),
+        new.address,
+        created_at=now,
+        first_name=new.first_name,
+        last_name=new.last_name,
+        company_domain=new.company_domain,
+    )
+
+
+def copy_location(key: str) -> str:
+    """Where a copy stands when its source names no place: by its message's key."""
+    return f"key:{key}"
+
+
+# --- One batch --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """What one batch of source items does: its copies, new contacts and re-links."""
+
+    items: tuple[BatchItem, ...] = ()
+    #: Contacts the batch creates (already added to the index given to `plan_batch`).
+    contacts: tuple[Contact, ...] = ()
+    companies: tuple[Company, ...] = ()
+    #: Keys whose owner changed because of the new contacts.
+    owners: tuple[OwnerChange, ...] = ()
+    #: The contact plan of the batch's synced messages (None when contacts were not planned).
+    contact_plan: ContactPlan | None = None
+    #: The id of each contact the batch created -> the key of the message that introduced it.
+    introduced: Mapping[str, str] = field(default_factory=dict)
+
+
+def _owner_of(
+    contacts: ContactIndex | Mapping[str, str] | None,
+) -> Callable[[str, Address], str | None]:
+    if contacts is None:
+        return lambda _key, _address: None
+    if isinstance(contacts, ContactIndex):
+        resolve = contacts.resolve
+
+        def by_index(_key: str, address: Address) -> str | None:
+            owner = resolve(address)
+            return None if owner is None else owner.id
+
+        return by_index
+    get = contacts.get
+    return lambda key, _address: get(key)
+
+
+def links_of(
+    message: Message, policy: Policy, owner_of: Callable[[str, Address], str | None]
+) -> tuple[ParticipantLink, ...]:
+    """One link per readable participant of *message*, to the contact *owner_of* names."""
+    key = policy.key
+    found = []
+    for position, participant in enumerate(message.participants):
+        address = participant.address
+        if address is not None:
+            participant_key = key(address)
+            found.append(
+                ParticipantLink(position, participant_key, owner_of(participant_key, address))
+            )
+    return tuple(found)
+
+
+def plan_batch(
+    items: Iterable[SourceItem],
+    mailbox: Mailbox,
+    policy: Policy,
+    *,
+    contacts: ContactIndex | Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    limits: Limits | None = None,
+) -> BatchPlan:
+    """Decide *items* for *mailbox* under *policy*, and link the participants of synced ones.
+
+    *contacts* resolves participants: a `ContactIndex` (new contacts are then created as the
+    mailbox allows, created at *now*, and added to it), or a mapping from participant key to
+    contact id (a back-fill's snapshot: no contact is created), or None (no links to contacts).
+    """
+    sources = list(items)
+    messages = [with_stored_key(item.message(limits)) for item in sources]
+    decisions = [decide(message, mailbox, policy) for message in messages]
+    created: list[Contact] = []
+    companies: dict[str, Company] = {}
+    owners: list[OwnerChange] = []
+    introduced: dict[str, str] = {}
+    contact_plan: ContactPlan | None = None
+    if isinstance(contacts, ContactIndex):
+        check_canonicalization(contacts, policy)
+        synced = [(m, d) for m, d in zip(messages, decisions, strict=True) if d.synced]
+        if synced and mailbox.create_contacts:
+            if now is None:
+                raise TypeError("plan_batch() needs now to create contacts.")
+            contact_plan = plan_contacts(
+                [m for m, _ in synced], mailbox, policy, contacts, decisions=[d for _, d in synced]
+            )
+            index = contacts
+            for new in contact_plan.new:
+                contact = auto_contact(new, now, id=auto_contact_id(new.key, index.__contains__))
+                owners.extend(index.upsert(contact))
+                created.append(contact)
+                introduced[contact.id] = new.message_key
+                if new.company_domain is not None:
+                    companies.setdefault(
+                        new.company_domain, Company(new.company_domain, new.company_name or "")
+                    )
+    owner_of = _owner_of(contacts)
+    planned = tuple(
+        BatchItem(
+            message,
+            decision,
+            links_of(message, policy, owner_of) if decision.synced else (),
+            source.location or copy_location(message.key),
+            source.flags,
+        )
+        for source, message, decision in zip(sources, messages, decisions, strict=True)
+    )
+    return BatchPlan(
+        planned,
+        tuple(created),
+        tuple(companies.values()),
+        tuple(owners),
+        contact_plan,
+        introduced,
+    )
+
+
+# --- Deletions at the source ------------------------------------------------------------------
+
+
+def gone_locations(stored: Iterable[str], listing: Listing) -> tuple[str, ...]:
+    """The locations of stored copies that *listing* says are gone, sorted."""
+    held = set(stored)
+    if listing.present is not None:
+        return tuple(sorted(held - listing.present))
+    return tuple(sorted(held & listing.gone))
+
+
+# --- Changed settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the rules read for one mailbox: its own settings and the workspace policy."""
+
+    mailbox: Mailbox
+    policy: Policy
+
+
+@dataclass(frozen=True, slots=True)
+class CopyChange:
+    """A stored copy whose decision differs under the new settings."""
+
+    location: str
+    key: str
+    before: Decision
+    after: Decision
+
+    @property
+    def drops(self) -> bool:
+        """True when the mailbox no longer holds the message through this copy."""
+        return self.before.synced and not self.after.synced
+
+    @property
+    def widens(self) -> bool:
+        """True when others may read more of the message than before."""
+        if not self.after.synced:
+            return False
+        return not self.before.synced or self.after.level > self.before.level
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChange:
+    """The exact effect of changed settings on one mailbox's stored copies."""
+
+    mailbox_id: str
+    #: Every copy whose decision changes.
+    changes: tuple[CopyChange, ...]
+    #: The copies to store: the changed ones, and every synced one when links must be re-made.
+    items: tuple[BatchItem, ...]
+    #: True when copies kept out may now sync: they come back by re-reading the source.
+    resync: bool
+    #: Copies kept out that may come back on that re-read.
+    may_return: int
+    #: Copies that keep their decision.
+    unchanged: int
+
+    @property
+    def dropped(self) -> int:
+        """Copies through which the mailbox no longer holds a message."""
+        return sum(change.drops for change in self.changes)
+
+    @property
+    def widened(self) -> int:
+        """Copies others may read more of (a raised level, or newly synced)."""
+        return sum(change.widens for change in self.changes)
+
+    @property
+    def narrowed(self) -> int:
+        """Copies others may read less of, still synced."""
+        return sum(
+            c.before.synced and c.after.synced and c.after.level < c.before.level
+            for c in self.changes
+        )
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """True when the change drops stored mail or lets anyone read more (RULES: ask first)."""
+        return self.dropped > 0 or self.widened > 0 or self.may_return > 0
+
+
+#: Reasons that depend on the settings alone: changed settings may lift them.
+_SETTING_REASONS = frozenset(
+    {Reason.INTERNAL, Reason.BLOCKLISTED, Reason.GROUP_SENDER, Reason.BULK}
+)
+
+
+def liftable_reasons(before: Settings, after: Settings) -> frozenset[Reason]:
+    """The excluding reasons *after* may no longer give for a copy *before* excluded.
+
+    Errs on the side of a re-read: any change of the mailbox's addresses, of the
+    canonicalisation or of a policy setting this function does not weigh lifts every reason the
+    settings give.
+    """
+    old, new = before.policy, after.policy
+    if (
+        before.mailbox.owner != after.mailbox.owner
+        or before.mailbox.aliases != after.mailbox.aliases
+        or old.canonicalization != new.canonicalization
+    ):
+        return _SETTING_REASONS
+    weighed = {
+        "org_domains",
+        "members",
+        "externals",
+        "blocklist",
+        "sync_internal",
+        "exclude_group_emails",
+        "canonicalization",
+        "free_providers",
+        "role_addresses",
+    }
+    if any(
+        getattr(old, f.name) != getattr(new, f.name)
+        for f in fields(Policy)
+        if f.compare and f.name not in weighed
+    ):
+        return _SETTING_REASONS
+    lift: set[Reason] = set()
+    if (
+        (new.sync_internal and not old.sync_internal)
+        or old.org_domains - new.org_domains
+        or old.members - new.members
+        or new.externals - old.externals
+        or old.free_providers != new.free_providers
+    ):
+        lift.add(Reason.INTERNAL)
+    if old.blocklist - new.blocklist:
+        lift.add(Reason.BLOCKLISTED)
+    if old.exclude_group_emails and not new.exclude_group_emails:
+        lift.update((Reason.GROUP_SENDER, Reason.BULK))
+    if old.role_addresses - new.role_addresses:
+        lift.add(Reason.GROUP_SENDER)
+    return frozenset(lift)
+
+
+def _may_return(decision: Decision, liftable: frozenset[Reason]) -> bool:
+    excluding = [r for r in decision.reasons if r.excludes]
+    return bool(excluding) and all(r in liftable for r in excluding)
+
+
+def plan_settings_change(
+    copies: Iterable[StoredDecision],
+    contents: Mapping[str, Message],
+    before: Settings,
+    after: Settings,
+    *,
+    contacts: ContactIndex | None = None,
+) -> SettingsChange:
+    """The exact change *after* makes to one mailbox's stored *copies*, decided under *before*.
+
+    *contents* holds the stored message of every synced copy, by key (a copy whose content is
+    missing is left as it is). Each synced copy is decided again, with the flags its source gave
+    it; copies kept out are weighed with `liftable_reasons`. When the canonicalisation changes,
+    every synced copy is stored again with its participants linked afresh through *contacts*
+    (an index under the new canonicalisation).
+    """
+    mailbox, policy = after.mailbox, after.policy
+    liftable = liftable_reasons(before, after)
+    relink = before.policy.canonicalization != policy.canonicalization
+    owner_of = _owner_of(contacts)
+    changes: list[CopyChange] = []
+    items: list[BatchItem] = []
+    may_return = unchanged = 0
+    for copy in copies:
+        old = copy.decision
+        if not old.synced:
+            may_return += _may_return(old, liftable)
+            unchanged += 1
+            continue
+        stored = contents.get(copy.key)
+        if stored is None:
+            unchanged += 1
+            continue
+        message = stored if stored.flags == copy.flags else replace(stored, flags=copy.flags)
+        new = decide(message, mailbox, policy)
+        if new == old and not relink:
+            unchanged += 1
+            continue
+        if new != old:
+            changes.append(CopyChange(copy.location, copy.key, old, new))
+        else:
+            unchanged += 1
+        links = links_of(stored, policy, owner_of) if new.synced else ()
+        items.append(BatchItem(stored, new, links, copy.location, copy.flags))
+    return SettingsChange(
+        after.mailbox.id,
+        tuple(changes),
+        tuple(items),
+        may_return > 0,
+        may_return,
+        unchanged,
+    )
