@@ -23,7 +23,6 @@ from mailbind import (
     SourceError,
     TemporaryError,
 )
-from mailbind.identity import message_id_of
 from mailbind.engine import (
     SyncReport,
     apply_policy_change,
@@ -34,6 +33,7 @@ from mailbind.engine import (
     soft_delete_contact,
     sync_mailbox,
 )
+from mailbind.identity import message_id_of
 from mailbind.schedule import SyncState, SyncStatus
 from mailbind.sources import Batch, SourceSettingError
 from mailbind.stores import BatchResult, MailboxState, Store

@@ -26,7 +26,9 @@ from mailbind import (
 )
 from mailbind.contacts import OwnerChange, Suppression, SuppressionReason
 from mailbind.engine import destroy_contact, save_contact, soft_delete_contact, suppress_address
+from mailbind.identity import with_stored_key
 from mailbind.schedule import SyncState, SyncStatus, failed
+from mailbind.store import Recorded
 from mailbind.stores import (
     BatchItem,
     BatchResult,
@@ -41,8 +43,6 @@ from mailbind.stores import (
     encode_message,
 )
 from mailbind.stores.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, migrate
-from mailbind.identity import with_stored_key
-from mailbind.store import Recorded
 from mailbind.testing import InMemoryStore, snapshot
 
 from .strategies import messages
