@@ -240,6 +240,7 @@ def test_an_external_message_gives_its_decision_links_and_redacted_view() -> Non
         "level": "subject",
         "reasons": ["external"],
         "defects": [],
+        "flags": [],
         "problem": None,
         "links": [
             {"position": 0, "key": "kim@client.example", "contact_id": "c-kim"},

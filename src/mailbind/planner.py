@@ -10,7 +10,8 @@ Invariants:
   creates, so that the next batch resolves to them.
 - `plan_batch` gives every copy the decision `decide` gives it, the key a store keeps it under
   (`mailbind.identity.stored_key`), and, when synced, one link per readable participant to the
-  contact it resolves to after the batch's new contacts.
+  contact it resolves to after the batch's new contacts. The flags a source gave a copy stay
+  with the copy (`BatchItem.flags`), not with the stored message, which every copy shares.
 - Automatic contact ids never collide: a proposal whose derived id is taken by another contact
   (one whose address was edited away, or made under another canonicalisation) gets the next
   free id of the same derivation, deterministically.
@@ -84,6 +85,11 @@ def auto_contact(new: NewContact, now: datetime, *, id: str | None = None) -> Co
         last_name=new.last_name,
         company_domain=new.company_domain,
     )
+
+
+def _content(message: Message) -> Message:
+    """*message* as a store keeps it: without the flags of one copy (each copy keeps its own)."""
+    return replace(message, flags=frozenset()) if message.flags else message
 
 
 def copy_location(key: str) -> str:
@@ -188,11 +194,11 @@ def plan_batch(
     owner_of = _owner_of(contacts)
     planned = tuple(
         BatchItem(
-            message,
+            _content(message),
             decision,
             links_of(message, policy, owner_of) if decision.synced else (),
             source.location or copy_location(message.key),
-            source.flags,
+            message.flags,
         )
         for source, message, decision in zip(sources, messages, decisions, strict=True)
     )

@@ -382,6 +382,10 @@ class ListSource:
         """Every location the source holds now."""
         return frozenset(self._present)
 
+    def held(self) -> tuple[SourceItem, ...]:
+        """Every copy the source holds now, in the order they arrived."""
+        return tuple(item for item in self._items if item.location in self._present)
+
     def fail_next(self, error: SourceError) -> None:
         """Make the next fetch raise *error* (then behave normally again)."""
         self._errors.append(error)

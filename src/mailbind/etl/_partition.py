@@ -60,6 +60,7 @@ RESULT_FIELDS = (
     "level",
     "reasons",
     "defects",
+    "flags",
     "problem",
     "links",
     "view",
@@ -219,6 +220,7 @@ def _result(
         "level": None if decision is None else decision.level.value,
         "reasons": [] if decision is None else [reason.value for reason in decision.reasons],
         "defects": list(message.defects),
+        "flags": sorted(flag.value for flag in message.flags),
         "problem": None if problem is None else problem.value,
         "links": []
         if planned is None
@@ -312,4 +314,8 @@ def batch_item(result: Result) -> BatchItem:
             key=result["key"],
         )
         links = ()
-    return BatchItem(message, decision, links, result["location"] or copy_location(result["key"]))
+    flags = frozenset(Flag(flag) for flag in result.get("flags", ()))
+    if message.flags:
+        message = replace(message, flags=frozenset())
+    location = result["location"] or copy_location(result["key"])
+    return BatchItem(message, decision, links, location, flags)
