@@ -245,6 +245,20 @@ def test_prefixes_are_stripped_and_counted(
     assert parsed.reply == (counts[0][1] if counts else base.reply)
 
 
+@given(subject=st.text(), references=st.text(), in_reply_to=st.text())
+def test_reading_any_text_never_raises(subject: str, references: str, in_reply_to: str) -> None:
+    """Any subject and any threading header is read without error, into well-formed values."""
+    parsed = parse_subject(subject)
+    assert parsed.text == " ".join(parsed.text.split())
+    assert parse_subject(parsed.text).key == parsed.key
+    m = mail("<me@x.io>", references=references, in_reply_to=in_reply_to, subject=subject)
+    for mid in cited_ids(m):
+        assert "@" in mid
+        assert mid != "me@x.io"
+        assert not any(ch.isspace() for ch in mid)
+    assert len(thread_ids([m])) == 1
+
+
 # --- Subjects ------------------------------------------------------------------------------
 
 
@@ -583,3 +597,12 @@ def test_adding_a_key_again_replaces_the_message() -> None:
     assert threader.add(moved) == (ThreadChange("b@x.io", old, threader.thread_id("a@x.io")),)
     assert threader.add(moved) == ()
     assert list(itertools.chain(threader.thread_ids())) == ["a@x.io", "b@x.io"]
+
+
+def test_hostile_subjects_finish() -> None:
+    """Long runs of prefixes, blanks, brackets or suffixes are read in linear time."""
+    assert parse_subject("Re: " * 50_000 + "Quote").replies == 50_000
+    assert parse_subject(" " * 200_000 + "Quote").text == "Quote"
+    assert parse_subject("[" * 200_000).text == "[" * 200_000
+    assert parse_subject("Quote" + " (fwd)" * 20_000).forwards == 20_000
+    assert parse_subject("Re" + " " * 200_000 + "x").replies == 0

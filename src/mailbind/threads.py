@@ -2,15 +2,15 @@
 
 Invariants:
 - Pure: values in, values out. A thread id depends only on the *set* of messages, never on
-  their order: ``thr-`` and 16 hex digits of the SHA-256 of the smallest identifier in the
-  thread, counting the ids its messages cite that are not (yet) there.
+  their order: ``thr-`` and the smallest of the SHA-256 digests (16 hex digits) of the ids in
+  the thread, counting the ids its messages cite that are not (yet) there.
 - Two messages share a thread exactly when a chain of citations (``References``,
   ``In-Reply-To``, JWZ's id table) links them, or when the subject fallback links a reply that
   cites nothing to the message that started its conversation (see docs/threads.md).
 - `Threader` answers exactly what `thread_ids` answers over its current messages, and every
   ``add`` and ``remove`` reports exactly the keys whose thread id changed.
-- Reading headers never raises and is bounded (at most `MAX_CITED` ids a message); there is no
-  recursion, so citation cycles and chains of any length finish.
+- Reading headers and subjects never raises and takes time linear in their length; at most
+  `MAX_CITED` ids of a message count. Nothing recurses: cycles and chains of any length finish.
 - `thread_subject` reads ``Message.subject`` only: a withheld subject (None) never shows.
 """
 
@@ -135,12 +135,13 @@ FORWARD_PREFIXES = (
 )  # fmt: skip
 
 _WORDS = "|".join(sorted(map(re.escape, REPLY_PREFIXES + FORWARD_PREFIXES), key=len)[::-1])
+# Possessive quantifiers (``*+``): a blank run is never backtracked into, so a failed match
+# costs time linear in the subject.
 _PREFIX = re.compile(
-    rf"\s*(?:\[[^\[\]]{{0,60}}\]|({_WORDS})\s*(?:\[(\d{{1,4}})\]|\((\d{{1,4}})\)|\^(\d{{1,4}}))?"
-    r"\s*[:：])",
+    rf"\s*+(?:\[[^\[\]]{{0,60}}\]|({_WORDS})\s*+"
+    r"(?:\[(\d{1,4})\]|\((\d{1,4})\)|\^(\d{1,4}))?\s*+[:：])",
     re.IGNORECASE,
 )
-_SUFFIX = re.compile(r"\s*\((?:fwd|fw)\)\s*$", re.IGNORECASE)
 _REPLIES = frozenset(REPLY_PREFIXES)
 
 
@@ -172,7 +173,7 @@ def parse_subject(subject: str) -> ParsedSubject:
     if not isinstance(subject, str):
         raise ThreadError(f"subject must be text, not {type(subject).__name__}.")
     replies = forwards = pos = 0
-    first: str | None = None
+    first: bool | None = None  # whether the first prefix is a reply prefix
     while (match := _PREFIX.match(subject, pos)) and match.end() > pos:
         pos = match.end()
         word, *counts = match.groups()
@@ -180,17 +181,23 @@ def parse_subject(subject: str) -> ParsedSubject:
             continue  # a [list-tag]
         count = int(next((c for c in counts if c is not None), "1"))
         is_reply = word.casefold() in _REPLIES
-        first = first or ("reply" if is_reply else "forward")
+        first = is_reply if first is None else first
         if is_reply:
             replies += count
         else:
             forwards += count
-    rest = subject[pos:]
-    while (suffix := _SUFFIX.search(rest)) is not None:
-        rest, forwards = rest[: suffix.start()], forwards + 1
-    text = " ".join(rest.split())
+    end = len(subject)
+    while True:  # a trailing "(fwd)" or "(fw)", as old clients added, counts as a forward
+        while end > pos and subject[end - 1].isspace():
+            end -= 1
+        tail = subject[max(pos, end - 5) : end].casefold()
+        size = 5 if tail == "(fwd)" else 4 if tail.endswith("(fw)") else 0
+        if not size:
+            break
+        end, forwards = end - size, forwards + 1
+    text = " ".join(subject[pos:end].split())
     key = unicodedata.normalize("NFKC", text).casefold()
-    return ParsedSubject(text, " ".join(key.split()), replies, forwards, first == "reply")
+    return ParsedSubject(text, " ".join(key.split()), replies, forwards, first is True)
 
 
 # --- What threading reads of a message ----------------------------------------------------
@@ -263,24 +270,19 @@ def _digest(node: str) -> str:
 # --- From scratch --------------------------------------------------------------------------
 
 
-def _unique(messages: Iterable[Message]) -> dict[str, _Facts]:
-    seen: dict[str, Message] = {}
-    facts: dict[str, _Facts] = {}
-    for message in messages:
-        f = _facts(message)
-        if f.key in seen and seen[f.key] != message:
-            raise ThreadError(f"messages holds two different messages with the key {f.key!r}.")
-        seen[f.key], facts[f.key] = message, f
-    return facts
-
-
 def thread_ids(messages: Iterable[Message]) -> dict[str, str]:
     """The thread id of every message, by key; independent of the order of *messages*.
 
     Raises `ThreadError` (a `ValueError`) for an item that is not a `Message`, or for two
     different messages with one key.
     """
-    facts = _unique(messages)
+    seen: dict[str, Message] = {}
+    facts: dict[str, _Facts] = {}
+    for message in messages:
+        f = _facts(message)
+        if seen.setdefault(f.key, message) != message:
+            raise ThreadError(f"messages holds two different messages with the key {f.key!r}.")
+        facts[f.key] = f
     parent: dict[str, str] = {}
 
     def find(node: str) -> str:
