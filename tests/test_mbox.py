@@ -90,7 +90,7 @@ def read_by_blocks(path: Path, keep: int, limit: int) -> list[tuple[bytes, bool]
         locations.update(i.location for i in batch.items)
         cursor = batch.cursor
         if batch.done:
-            assert source.listing().present == locations
+            assert source.listing().present == frozenset(locations)
             return found
 
 

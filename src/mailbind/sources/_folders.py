@@ -78,7 +78,9 @@ class FolderState:
         if mark is None or (entry[0], entry[1]) > mark:
             return True
         floor = self.floor
-        return floor is not None and entry[0] >= floor and entry[1] not in self.seen
+        # A name fetched in the window is wanted again only with a later change time (renamed
+        # back to where it was): a name alone does not say the file is the same.
+        return floor is not None and entry[0] >= floor and self.seen.get(entry[1], -1) < entry[0]
 
     def advance(self, fetched: Iterable[Entry], window_ns: int) -> None:
         """Move past *fetched*: raise the mark, slide the window, remember the names in it."""
