@@ -11,12 +11,18 @@ Invariants:
   fetched, exactly once. The window's names are capped at `SEEN_CAP`, so the cursor stays
   small whatever the folder holds.
 - A file renamed or rewritten after it was fetched has a new change time and is fetched again;
-  an idempotent store absorbs it. A file that appears with a change time below the window is
+  an idempotent store absorbs it. A name fetched within the window is wanted again only with
+  a later change time. A file that appears with a change time below the window is
   never fetched: start again from no cursor to pick such files up.
 - Each listing keeps at most `CHUNK` files in memory (the smallest after the cursor) and
   serves the next fetches from them: memory stays flat, and a folder of N files is listed
   about N / CHUNK times, not once per batch.
 - The folder replaced by another (a different device or inode) resets the cursor.
+- An item stands at the folder's path joined with its file's name in the source (see each
+  source), and `FolderSource.listing` names exactly the items a fetch from no cursor gives,
+  from directory entries alone.
+- A symbolic link is read only when it leads to a regular file inside the folder; any other
+  link becomes an item whose message records ``refused_symlink``, and is never opened.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ Invariants:
 - A folder whose UIDVALIDITY changed is read again from its first message and the batch that
   starts it over says ``reset``; other folders keep their place. An unreadable cursor starts
   every folder over the same way.
+- A message stands at an IMAP URL of its folder, UIDVALIDITY and UID. A listing with a token
+  of an earlier one, from a server with QRESYNC, names the UIDs ``VANISHED`` since each
+  folder's HIGHESTMODSEQ; without a usable token, after a UIDVALIDITY change, with a folder
+  gone, or without QRESYNC, it is complete (``UID SEARCH ALL`` per synced folder).
 - A batch holds at most ``limit`` messages and ``batch_bytes`` bytes (at least one message);
   a message over ``max_message_bytes`` keeps only its first bytes and is marked ``truncated``.
 - Credentials stay private: never in ``repr``, ``name``, a log line or an exception text.

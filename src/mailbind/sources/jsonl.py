@@ -11,6 +11,12 @@ Invariants:
   one with ``too_large``.
 - A last line without a line end that is not valid JSON is taken as still being written: it is
   read once it is complete (or once more is written after it).
+- A record stands at its ``id`` when that is non-empty text, else at ``path:line``; an ``id``
+  of another kind adds ``bad_json_record``. A tombstone (``{"id": ..., "deleted": true}``) is
+  no message: it removes the copy with that ``id`` until a later record brings it back.
+- A log's listing is complete without a token or when the file no longer continues the one its
+  token was made from; otherwise it names the ids tombstoned since. A snapshot's listing is
+  always complete. Both read the lines with the same reader as a fetch.
 - The file is read as a stream from the cursor's byte offset, with the same cursor checks as an
   mbox file: a file that shrank or changed before the offset is read again with ``reset`` set.
 """

@@ -9,6 +9,10 @@ Invariants:
   blank line that separates two messages is not part of either.
 - The file is read sequentially from the cursor's offset in bounded pieces; no table of
   contents is built, so memory does not grow with the file.
+- A message stands at the file's path, ``#`` and a digest of its ``From `` line and identity
+  headers (`IDENTITY`, as the file holds them): not its offset, so removing an earlier message
+  or marking this one read does not move it. `MboxSource.listing` scans the file with the
+  same reader, keeping no content, so it names exactly the locations a full fetch gives.
 - The cursor is a byte offset at a ``From `` line plus a digest of the bytes before it (see
   `mailbind.sources._files`); a file that shrank, changed before the offset, or no longer
   has a message boundary at the offset is read again from the start with ``reset`` set.
