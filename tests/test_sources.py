@@ -1560,6 +1560,9 @@ def test_maildir_reads_its_subfolders_with_their_roles(tmp_path: Path) -> None:
     layout.prepare(elsewhere)
     (elsewhere / "new" / "5.M1.host").write_bytes(Mail(5).raw)
     (layout.path / ".Linked").symlink_to(elsewhere)
+    linked = layout.path / ".Half"
+    (linked / "new").mkdir(parents=True)
+    (linked / "cur").symlink_to(elsewhere / "new")
     items, _cursor, _batches = fetch_all(MaildirSource(layout.path))
     found = {message_id(i): (i.location, i.flags) for i in items}
     root = str(layout.path)

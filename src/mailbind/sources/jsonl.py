@@ -130,9 +130,9 @@ class JsonLinesSource(StreamSource):
             gone: set[str] = set()
             lines = _Lines(file, Resume() if start.reset else start, self.max_message_bytes + 1)
             for number, data, too_large in lines:
-                ident = _BAD_ID if too_large else _listed_ident(data)
+                ident, tombstone = (_BAD_ID, False) if too_large else _listed(data)
                 if isinstance(ident, str):
-                    if _tombstone(_fields(data)):
+                    if tombstone:
                         present.pop(ident, None)
                         gone.add(ident)
                     else:
@@ -171,11 +171,12 @@ def _ident(fields: object) -> str | _BadId | None:
     return value if isinstance(value, str) and value else _BAD_ID
 
 
-def _listed_ident(data: bytes) -> str | _BadId | None:
-    """`_ident` of a line, parsing it only when it may hold an ``id`` field."""
+def _listed(data: bytes) -> tuple[str | _BadId | None, bool]:
+    """`_ident` of a line and whether it is a tombstone, parsed only when it may hold an id."""
     if b'"id"' not in data and b"\\u" not in data:
-        return None
-    return _ident(_fields(data))
+        return None, False
+    fields = _fields(data)
+    return _ident(fields), _tombstone(fields)
 
 
 def _tombstone(fields: object) -> bool:

@@ -4,8 +4,8 @@ Invariants:
 - Messages are the files in ``new/`` and ``cur/`` of the Maildir and, unless told otherwise,
   of each Maildir++ subfolder (a folder directly inside it whose name starts with a dot and
   which holds ``cur/`` or ``new/``: ``.Sent``, ``.INBOX.Archive``). Names starting with a dot
-  are skipped; ``tmp/`` holds deliveries still being written and is never read; a subfolder
-  that is a symbolic link is not read.
+  are skipped; ``tmp/`` holds deliveries still being written and is never read; a subfolder,
+  ``cur/`` or ``new/`` that is a symbolic link is not read.
 - A message is known by its folder (``""`` for the Maildir itself, the INBOX) and its unique
   name, the part of its file name before the info suffix (``:2,`` or ``!2,``). Its location
   is the Maildir's path joined with both (``/mail/.Archive/1700000000.M1P2.host``): neither
@@ -113,6 +113,8 @@ class MaildirSource(FolderSource):
         for folder in self._folders():
             for sub in ("new", "cur"):
                 top = os.path.join(self.path, folder, sub)
+                if os.path.islink(top):
+                    continue  # a link to a folder is never followed
                 for entry, _relative in scan_files(top, recursive=False):
                     unique = split_name(entry.name)[0]
                     yield entry, f"{folder}/{unique}" if folder else unique
@@ -138,6 +140,8 @@ class MaildirSource(FolderSource):
         folder, _, unique = name.rpartition("/")
         for sub in ("cur", "new"):
             top = os.path.join(self.path, folder, sub)
+            if os.path.islink(top):
+                continue
             for entry, _relative in scan_files(top, recursive=False):
                 if split_name(entry.name)[0] == unique:
                     return entry.path
