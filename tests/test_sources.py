@@ -406,6 +406,13 @@ def test_a_missing_path_raises_source_error(layout: Layout) -> None:
     assert isinstance(caught.value.__cause__, OSError)
 
 
+def test_a_missing_path_is_an_error_for_a_listing_too(layout: Layout) -> None:
+    """A listing never takes a missing source for an empty one: it raises as a fetch does."""
+    with pytest.raises(SourceError) as caught:
+        layout.source().listing()
+    assert str(caught.value) == MISSING[layout.kind].format(path=str(layout.path))
+
+
 @pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root reads anything")
 def test_an_unreadable_path_raises_source_error(layout: Layout) -> None:
     """A file or folder without read permission raises `SourceError` naming it."""

@@ -138,8 +138,11 @@ SHOWN = 1024
 HEAD = 64 * 1024
 #: The header fields (lower-cased) that make a message's identity: those no mail program
 #: changes in place (``Status``, ``X-Mozilla-Status``, ``X-Keywords`` change when mail is read).
-IDENTITY = frozenset(
-    (b"message-id", b"date", b"from", b"sender", b"to", b"cc", b"subject", b"received")
+IDENTITY = ("message-id", "date", "from", "sender", "to", "cc", "subject", "received")
+#: One of those fields in a header block, with its continuation lines.
+_IDENTITY_FIELD = re.compile(
+    rb"^(?:" + "|".join(IDENTITY).encode() + rb")[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*",
+    re.IGNORECASE | re.MULTILINE,
 )
 #: The empty line that ends a header block (or an empty header block at the start).
 _HEAD_END = re.compile(rb"(?:\A|\n)\r?\n")
@@ -219,26 +222,21 @@ class _Collected:
     def identity(self) -> str:
         """A short digest of the ``From `` line and the identity headers (see `IDENTITY`)."""
         digest = hashlib.sha256(self.envelope.rstrip(b"\r\n"))
-        kept = False
-        for line in bytes(self.head).splitlines():
-            if line[:1] in (b" ", b"\t"):
-                if kept:
-                    digest.update(line)
-                continue
-            kept = line.partition(b":")[0].strip().lower() in IDENTITY
-            if kept:
-                digest.update(b"\n" + line)
+        for field in _IDENTITY_FIELD.finditer(self.head):
+            digest.update(b"\n" + field[0])
         return digest.hexdigest()[:16]
 
     def add(self, data: bytes, *, line_start: bool = True) -> None:
         """Add *data* (starting a line unless *line_start* is False), within the bound."""
-        if not data:
-            return
+        if not data or (self.head_done and self.text and not self.store):
+            return  # a listing needs nothing more of this message
         if not self.head_done:
             self._add_head(data)
         if self.size >= self.keep:
             return
-        if b">From " in data:  # a fast test before the slower expression
+        # Whether the kept bytes hold text is the same before and after unquoting: a listing
+        # (which keeps nothing) does not unquote.
+        if self.store and b">From " in data:  # a fast test before the slower expression
             if line_start:
                 data = _QUOTED.sub(rb"\1", data)
             else:
