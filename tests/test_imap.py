@@ -1289,6 +1289,13 @@ def test_status_and_response_codes() -> None:
     assert not wire.temporary_code("b'[AUTHENTICATIONFAILED] Authentication failed.'")
 
 
+@given(st.sets(st.integers(1, 500), max_size=40))
+def test_vanished_uid_sets_read_back_whole(uids: set[int]) -> None:
+    """Property: a ``VANISHED (EARLIER)`` set, as a server writes it, names exactly its UIDs."""
+    text = f"(EARLIER) {wire.uid_set(sorted(uids))}".encode()
+    assert list(wire.vanished_uids([text])) == sorted(uids)
+
+
 @pytest.mark.parametrize(
     ("data", "uids"),
     [
