@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from mailbind.errors import AuthenticationError, SourceError, TemporaryError
 from mailbind.messages import Flag
-from mailbind.sources import SourceItem, SourceSettingError
+from mailbind.sources import Listing, SourceItem, SourceSettingError
 from mailbind.sources import _imapwire as wire
 from mailbind.sources.imap import ImapFolder, ImapSource, Security
 
@@ -165,6 +166,9 @@ test_an_unreadable_cursor_starts_over_with_reset = (
     contract.test_an_unreadable_cursor_starts_over_with_reset
 )
 test_items_say_where_they_stand = contract.test_items_say_where_they_stand
+test_a_listing_names_what_a_fetch_from_scratch_gives = (
+    contract.test_a_listing_names_what_a_fetch_from_scratch_gives
+)
 test_an_empty_source_is_done_at_once = contract.test_an_empty_source_is_done_at_once
 test_a_limit_below_one_is_refused = contract.test_a_limit_below_one_is_refused
 
@@ -303,6 +307,139 @@ def test_expunged_mail_is_skipped_for_good(account: Account) -> None:
         assert (batch.items, batch.done) == ((), True)
         assert cursor.split('"INBOX":[')[1].split("]")[0].endswith(",5")
         assert batch.cursor.split('"INBOX":[')[1].split("]")[0].endswith(",7")
+
+
+# --- Listings: which messages the folders still hold ---------------------------------------------
+
+
+def locations(found: list[SourceItem] | tuple[SourceItem, ...]) -> dict[str, str]:
+    """The location of each item of *found*, by its Message-ID tag."""
+    return {tag: item.location for tag, item in zip(tags(found), found, strict=True)}
+
+
+def expunge(account: Account, folder: str, uids: str) -> None:
+    """Delete the messages *uids* of *folder* for good, as a mail client does."""
+    with account.imap() as conn:
+        conn.select(wire.quote(folder))
+        conn.uid("STORE", uids, "+FLAGS.SILENT", "(\\Deleted)")
+        conn.expunge()
+
+
+def held(listing: Listing) -> set[str]:
+    """The locations a complete *listing* names."""
+    assert listing.present is not None, "a complete listing was expected"
+    return set(listing.present)
+
+
+@pytest.mark.parametrize("qresync", [True, False], ids=["qresync", "search"])
+def test_an_expunged_message_is_gone_from_the_listing(account: Account, qresync: bool) -> None:
+    """Expunged mail is named gone since the token with QRESYNC, and absent from a complete
+    listing without it; a listing without a token is complete either way."""
+    account.append("INBOX", *(mail(f"m{i}") for i in range(4)))
+    account.append("Sent", mail("s0"))
+    with account.source(use_qresync=qresync) as source:
+        found, _cursor, _batches = fetch_all(source)
+        where = locations(found)
+        first = source.listing()
+        assert held(first) == set(where.values())
+        assert (first.token is not None) is qresync
+        expunge(account, "INBOX", "2,4")
+        second = source.listing(first.token)
+        if qresync:
+            assert second.present is None
+            assert second.gone == frozenset({where["m1"], where["m3"]})
+            third = source.listing(second.token)
+            assert (third.present, third.gone) == (None, frozenset())
+        else:
+            assert held(second) == {where[t] for t in ("m0", "m2", "s0")}
+            assert (second.gone, second.token) == (frozenset(), None)
+
+
+@pytest.mark.parametrize("how", ["move", "copy"])
+@pytest.mark.parametrize("qresync", [True, False], ids=["qresync", "search"])
+def test_a_moved_message_is_gone_there_and_fetched_here(
+    account: Account, qresync: bool, how: str
+) -> None:
+    """A message moved to another folder (UID MOVE, or COPY and EXPUNGE) is gone at its old
+    location and fetched again at the new one."""
+    with account.imap() as conn:
+        conn.create("Work")
+    account.append("INBOX", mail("m0"), mail("m1"))
+    with account.source(use_qresync=qresync) as source:
+        found, cursor, _batches = fetch_all(source)
+        before = source.listing()
+        with account.imap() as conn:
+            conn.select("INBOX")
+            if how == "move":
+                assert conn.uid("MOVE", "1", "Work")[0] == "OK"
+            else:
+                assert conn.uid("COPY", "1", "Work")[0] == "OK"
+                conn.uid("STORE", "1", "+FLAGS.SILENT", "(\\Deleted)")
+                conn.expunge()
+        moved, _cursor, _batches = fetch_all(source, (500,), cursor)
+        after = source.listing(before.token)
+        fresh, _cursor, _batches = fetch_all(account.source())
+    assert tags(moved) == ["m0"]
+    assert "/Work;UIDVALIDITY=" in moved[0].location
+    old = locations(found)["m0"]
+    if qresync:
+        assert after.present is None
+        assert after.gone == frozenset({old})
+    else:
+        assert held(after) == {item.location for item in fresh}
+        assert old not in held(after)
+        assert moved[0].location in held(after)
+
+
+def test_a_changed_uidvalidity_gives_a_complete_listing(account: Account) -> None:
+    """A folder made anew since the token cannot say what vanished: the listing is complete."""
+    with account.imap() as conn:
+        conn.create("Work")
+    account.append("Work", mail("w0"), mail("w1"))
+    account.append("INBOX", mail("i0"))
+    with account.source() as source:
+        fetch_all(source)
+        token = source.listing().token
+        assert token is not None
+        with account.imap() as conn:
+            assert conn.delete("Work")[0] == "OK"
+            assert conn.create("Work")[0] == "OK"
+        account.append("Work", mail("w2"))
+        found, _cursor, _batches = fetch_all(source)
+        listing = source.listing(token)
+        assert held(listing) == {item.location for item in found}
+        assert listing.token is not None
+        assert listing.token != token
+        assert source.listing(listing.token).present is None
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "not a token", '{"kind": "imap", "v": 1, "folders": {}}', '{"kind": "imap-listing"}'],
+)
+def test_a_token_the_source_did_not_make_gives_a_complete_listing(
+    account: Account, token: str
+) -> None:
+    """A token that is not a listing's (a fetch cursor, garbage) is no error: a full listing."""
+    account.append("INBOX", mail("m0"))
+    with account.source() as source:
+        found, _cursor, _batches = fetch_all(source)
+        assert held(source.listing(token)) == {item.location for item in found}
+
+
+def test_a_folder_gone_since_the_token_gives_a_complete_listing(account: Account) -> None:
+    """When a folder the token knew is no longer there, its mail is gone: a complete listing."""
+    with account.imap() as conn:
+        conn.create("Work")
+    account.append("Work", mail("w0"))
+    account.append("INBOX", mail("i0"))
+    with account.source() as source:
+        found, _cursor, _batches = fetch_all(source)
+        token = source.listing().token
+        with account.imap() as conn:
+            assert conn.delete("Work")[0] == "OK"
+        listing = source.listing(token)
+    assert held(listing) == {locations(found)["i0"]}
 
 
 # --- Failures -------------------------------------------------------------------------------------
@@ -780,8 +917,8 @@ def test_chosen_folders_skipped_roles_and_own_roles(account: Account) -> None:
     account.append("Trash", mail("t"))
     with account.source(folders=["Spam-ish", "Sent"], roles={"Spam-ish": "spam"}) as source:
         assert [(f.name, f.flags) for f in source.folders()] == [
-            ("Spam-ish", {Flag.SPAM}),
-            ("Sent", {Flag.SENT}),
+            ("Spam-ish", frozenset({Flag.SPAM})),
+            ("Sent", frozenset({Flag.SENT})),
         ]
         assert [item.flags for item in fetch_all(source)[0]] == [{Flag.SPAM}]
     with account.source(skip_roles=[Flag.TRASH, "spam"]) as source:
@@ -827,7 +964,11 @@ def test_large_message_keeps_its_first_bytes(account: Account) -> None:
 
 def test_credentials_never_show() -> None:
     """repr, str and name never show the password or token."""
-    for secret in ({"password": "hunter2-S3cret"}, {"oauth2_token": "hunter2-S3cret"}):
+    secrets: tuple[dict[str, Any], ...] = (
+        {"password": "hunter2-S3cret"},
+        {"oauth2_token": "hunter2-S3cret"},
+    )
+    for secret in secrets:
         source = ImapSource("mail.example.com", "jane@example.com", **secret)
         shown = f"{source!r} {source.name} {source}"
         assert "hunter2" not in shown
@@ -957,6 +1098,7 @@ def test_from_url_and_arguments_do_not_clash() -> None:
         ({"port": 0}, "The IMAP port must be from 1 to 65535, not 0."),
         ({"timeout": 0}, "The IMAP timeout must be positive seconds, not 0."),
         ({"batch_bytes": 0}, "batch_bytes must be a positive whole number, not 0."),
+        ({"use_qresync": "no"}, "use_qresync must be True or False, not 'no'."),
         ({"folders": []}, "Give at least one folder, or None for every folder."),
         ({"folders": [""]}, "A folder name must be non-empty text, not ''."),
         ({"skip_roles": ["inbox"]}, "A flag must be one of draft, spam, trash, sent, not 'inbox'."),
@@ -1145,6 +1287,27 @@ def test_status_and_response_codes() -> None:
     assert wire.status_numbers([]) == {}
     assert wire.temporary_code("b'[UNAVAILABLE] try later'")
     assert not wire.temporary_code("b'[AUTHENTICATIONFAILED] Authentication failed.'")
+
+
+@given(st.sets(st.integers(1, 500), max_size=40))
+def test_vanished_uid_sets_read_back_whole(uids: set[int]) -> None:
+    """Property: a ``VANISHED (EARLIER)`` set, as a server writes it, names exactly its UIDs."""
+    text = f"(EARLIER) {wire.uid_set(sorted(uids))}".encode()
+    assert list(wire.vanished_uids([text])) == sorted(uids)
+
+
+@pytest.mark.parametrize(
+    ("data", "uids"),
+    [
+        ([b"(EARLIER) 3:5,9"], [3, 4, 5, 9]),
+        ([b"7", b"(EARLIER) 12:10"], [7, 10, 11, 12]),
+        ([b"(EARLIER) 1,x,2:*,4"], [1, 4]),
+        ([None, b""], []),
+    ],
+)
+def test_vanished_responses_name_their_uids(data: list[object], uids: list[int]) -> None:
+    """``VANISHED`` UID sets are read in full, ranges either way round; odd parts are skipped."""
+    assert list(wire.vanished_uids(data)) == uids
 
 
 def test_xoauth2_answers_once_then_empty() -> None:

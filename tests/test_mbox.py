@@ -74,18 +74,23 @@ _lines = st.lists(
 ).map(b"".join)
 
 
-def read_by_blocks(path: Path, keep: int, limit: int) -> list[tuple[int, bytes, bool]]:
+def read_by_blocks(path: Path, keep: int, limit: int) -> list[tuple[bytes, bool]]:
+    """The messages of the mbox at *path* as (raw, truncated), fetched in batches of *limit*.
+
+    The locations of the messages are checked on the way: exactly those a listing gives.
+    """
     source = MboxSource(path, max_message_bytes=keep - 1)
-    found: list[tuple[int, bytes, bool]] = []
+    found: list[tuple[bytes, bool]] = []
+    locations: set[str] = set()
     cursor = None
     while True:
         batch = source.fetch(cursor, limit=limit)
         assert not batch.reset
-        found += [
-            (int(i.location.rsplit("@", 1)[1]), i.raw or b"", i.truncated) for i in batch.items
-        ]
+        found += [(i.raw or b"", i.truncated) for i in batch.items]
+        locations.update(i.location for i in batch.items)
         cursor = batch.cursor
         if batch.done:
+            assert source.listing().present == frozenset(locations)
             return found
 
 
@@ -108,7 +113,8 @@ def test_blocks_read_what_lines_read(
     monkeypatch.setattr(mbox, "CHUNK", chunk)
     path = tmp_path / "mail.mbox"
     path.write_bytes(data)
-    assert read_by_blocks(path, keep, limit) == read_by_lines(data, keep)
+    expected = [(raw, truncated) for _, raw, truncated in read_by_lines(data, keep)]
+    assert read_by_blocks(path, keep, limit) == expected
 
 
 def test_a_line_longer_than_a_block_is_content_and_never_a_separator(
@@ -120,7 +126,7 @@ def test_a_line_longer_than_a_block_is_content_and_never_a_separator(
     data = b"From a\n" + line + b">From b\nFrom " + b"e" * 40 + b"\nS: 2\n"
     path = tmp_path / "mail.mbox"
     path.write_bytes(data)
-    assert [raw for _, raw, _ in read_by_blocks(path, 10_000, 10)] == [
+    assert [raw for raw, _ in read_by_blocks(path, 10_000, 10)] == [
         line[1:] + b"From b\n",
         b"S: 2\n",
     ]

@@ -23,6 +23,7 @@ import mailbind
 from mailbind import Flag, Limits, Mailbox, Policy, SourceError
 from mailbind.sources import (
     Batch,
+    Listing,
     MessageSource,
     SourceItem,
     SourceSettingError,
@@ -341,6 +342,15 @@ def test_items_say_where_they_stand(layout: Layout) -> None:
     assert len(set(locations)) == len(locations)
 
 
+def test_a_listing_names_what_a_fetch_from_scratch_gives(layout: Layout) -> None:
+    """A listing without a token is complete: exactly the locations a full fetch yields."""
+    source = layout.create(mails(7))
+    items, _cursor, _batches = fetch_all(source, (3,))
+    listing = source.listing()
+    assert held(listing) == {item.location for item in items}
+    assert listing.gone == frozenset()
+
+
 def test_items_hold_the_message_as_written(layout: Layout) -> None:
     """Raw items hold the exact bytes of each message; built ones its values."""
     written = mails(9)
@@ -394,6 +404,13 @@ def test_a_missing_path_raises_source_error(layout: Layout) -> None:
         source.fetch(None)
     assert str(caught.value) == MISSING[layout.kind].format(path=str(layout.path))
     assert isinstance(caught.value.__cause__, OSError)
+
+
+def test_a_missing_path_is_an_error_for_a_listing_too(layout: Layout) -> None:
+    """A listing never takes a missing source for an empty one: it raises as a fetch does."""
+    with pytest.raises(SourceError) as caught:
+        layout.source().listing()
+    assert str(caught.value) == MISSING[layout.kind].format(path=str(layout.path))
 
 
 @pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root reads anything")
@@ -778,7 +795,7 @@ def test_maildir_items_carry_their_flags(tmp_path: Path) -> None:
     (folder / "cur" / "1.M1.host:2,DS").write_bytes(Mail(1).raw)
     [item] = MaildirSource(folder).fetch(None).items
     assert item.flags == {Flag.SPAM, Flag.DRAFT}
-    assert item.location == str(folder / "cur" / "1.M1.host:2,DS")
+    assert item.location == str(folder / "1.M1.host")
 
 
 def test_maildir_finds_a_message_renamed_after_it_was_listed(tmp_path: Path) -> None:
@@ -1098,3 +1115,535 @@ def test_sample_addresses_parse(sample_items: list[SourceItem]) -> None:
 def test_generated_mail_helpers_agree() -> None:
     """The test's mbox writer quotes exactly the lines an mbox reader unquotes."""
     assert mbox_quote(b"From x\n>From y\nnot From\n") == b">From x\n>>From y\nnot From\n"
+
+
+# --- Listings: which copies a source still holds ---------------------------------------------
+
+
+def locations(items: Sequence[SourceItem]) -> set[str]:
+    """The locations of *items*."""
+    return {item.location for item in items}
+
+
+def held(listing: Listing) -> set[str]:
+    """The locations a complete *listing* names."""
+    assert listing.present is not None, "a complete listing was expected"
+    return set(listing.present)
+
+
+class History:
+    """A source's mail changed step by step, as a mail program would, with a model of it.
+
+    ``expected`` is where every copy the model holds should stand; each step is followed by an
+    incremental fetch from the last cursor, whose locations are all remembered in ``fetched``.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cursor: str | None = None
+        self.fetched: set[str] = set()
+        #: Number -> the location it was first fetched at, for copies never moved.
+        self.first: dict[int, str] = {}
+        self.moved: set[int] = set()
+        self.added = 0
+
+    def new_number(self) -> int:
+        """A number no message of this history had."""
+        self.added += 1
+        return 100 + self.added
+
+    def source(self) -> MessageSource:
+        raise NotImplementedError
+
+    def expected(self) -> dict[int, str]:
+        raise NotImplementedError
+
+    def sync(self, source: MessageSource) -> None:
+        """Fetch what came since the last step, remembering where each copy stood."""
+        items, self.cursor, _batches = fetch_all(source, (3,), self.cursor)
+        self.fetched |= locations(items)
+        for number, location in self.expected().items():
+            self.first.setdefault(number, location)
+
+    def check(self, source: MessageSource) -> None:
+        """The listing, a fetch from scratch and the model agree; untouched copies stayed put."""
+        expected = self.expected()
+        fresh, _cursor, _batches = fetch_all(self.source(), (4,))
+        listing = source.listing()
+        assert held(listing) == set(expected.values()) == locations(fresh)
+        assert held(listing) <= self.fetched
+        for number, location in expected.items():
+            if number not in self.moved:
+                assert self.first[number] == location
+
+
+class MaildirHistory(History):
+    """Messages delivered to ``new/``, read into ``cur/``, flagged, moved and deleted."""
+
+    folders = ("", ".Archive", ".Sent")
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        for folder in self.folders:
+            MaildirLayout(root).prepare(root / folder if folder else root)
+        #: Number -> (folder, "new" or "cur", info suffix).
+        self.live: dict[int, tuple[str, str, str]] = {}
+
+    def source(self) -> MessageSource:
+        return MaildirSource(self.root)
+
+    @staticmethod
+    def unique(number: int) -> str:
+        return f"{1740819600 + number}.M{number:06d}P1.host"
+
+    def path(self, number: int) -> Path:
+        folder, sub, info = self.live[number]
+        return self.root / folder / sub / (self.unique(number) + info)
+
+    def expected(self) -> dict[int, str]:
+        return {
+            n: os.path.join(str(self.root), folder, self.unique(n))
+            for n, (folder, _sub, _info) in self.live.items()
+        }
+
+    def step(self, action: str, pick: int, folder: str) -> None:
+        keys = sorted(self.live)
+        if action == "add" or not keys:
+            number = self.new_number()
+            self.live[number] = (folder, "new", "")
+            self.path(number).write_bytes(Mail(number).raw)
+            return
+        number = keys[pick % len(keys)]
+        old = self.path(number)
+        was, _sub, info = self.live[number]
+        if action == "delete":
+            old.unlink()
+            del self.live[number]
+            return
+        if action == "move" and folder != was:
+            self.live[number] = (folder, "cur", info or ":2,S")
+            self.moved.add(number)
+        else:  # read or flag it: a new info suffix, in cur/
+            self.live[number] = (was, "cur", ":2,RS" if info == ":2,S" else ":2,S")
+        old.rename(self.path(number))
+
+
+class EmlHistory(History):
+    """``.eml`` files saved, rewritten, moved between subfolders and deleted."""
+
+    folders = ("", "2025", "clients/globex")
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.live: dict[int, str] = {}
+
+    def source(self) -> MessageSource:
+        return EmlFolderSource(self.root)
+
+    def expected(self) -> dict[int, str]:
+        return {n: os.path.join(str(self.root), relative) for n, relative in self.live.items()}
+
+    def step(self, action: str, pick: int, folder: str) -> None:
+        keys = sorted(self.live)
+        if action == "add" or not keys:
+            number = self.new_number()
+            self.live[number] = f"{folder}/{number}.eml".lstrip("/")
+            (self.root / self.live[number]).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / self.live[number]).write_bytes(Mail(number).raw)
+            return
+        number = keys[pick % len(keys)]
+        old = self.root / self.live[number]
+        moved = f"{folder}/{number}.eml".lstrip("/")
+        if action == "delete":
+            old.unlink()
+            del self.live[number]
+        elif action == "move" and moved != self.live[number]:
+            self.live[number] = moved
+            (self.root / moved).parent.mkdir(parents=True, exist_ok=True)
+            old.rename(self.root / moved)
+            self.moved.add(number)
+        else:  # saved again with other content
+            old.write_bytes(Mail(number, tag="edited").raw)
+
+
+_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "add", "delete", "move", "flag"]),
+        st.integers(0, 1000),
+        st.sampled_from([0, 1, 2]),
+    ),
+    max_size=14,
+)
+
+
+@pytest.mark.parametrize("history", [MaildirHistory, EmlHistory], ids=["maildir", "eml"])
+@settings(max_examples=30, deadline=None)
+@given(steps=_STEPS)
+def test_folder_listings_follow_any_history(
+    tmp_path_factory: pytest.TempPathFactory,
+    history: type[MaildirHistory | EmlHistory],
+    steps: list[tuple[str, int, int]],
+) -> None:
+    """Property: after any adds, deletes, moves and flag changes, the listing is what a fetch
+    from scratch gives, every copy was fetched where it stands, and untouched copies kept
+    their locations."""
+    model = history(tmp_path_factory.mktemp(history.__name__))
+    source = model.source()
+    for action, pick, folder in steps:
+        model.step(action, pick, model.folders[folder])
+        model.sync(source)
+        model.check(source)
+
+
+def mbox_with_status(entries: Sequence[tuple[int, str]]) -> bytes:
+    """An mbox of the numbered messages, each with the read status a mail program writes."""
+    out = []
+    for number, status in entries:
+        mozilla = "0001" if "R" in status else "0000"
+        headers = f"Status: {status}\nX-Mozilla-Status: {mozilla}\n".encode()
+        out.append(mbox_entry(Mail(number)).replace(b"\nFrom: ", b"\n" + headers + b"From: ", 1))
+    return b"".join(out)
+
+
+class MboxHistory(History):
+    """Messages appended, deleted (the file rewritten) and marked read (their status changed)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.path = root / "mail.mbox"
+        self.path.write_bytes(b"")
+        self.live: list[tuple[int, str]] = []
+
+    def source(self) -> MessageSource:
+        return MboxSource(self.path)
+
+    def expected(self) -> dict[int, str]:
+        items, _cursor, _batches = fetch_all(self.source())
+        return {int(message_id(i)[1:6]): i.location for i in items}
+
+    def step(self, action: str, pick: int) -> None:
+        if action == "add" or not self.live:
+            self.live.append((self.new_number(), "O"))
+            with self.path.open("ab") as file:
+                file.write(mbox_with_status(self.live[-1:]))
+            return
+        at = pick % len(self.live)
+        if action == "delete":
+            del self.live[at]
+        else:
+            number, status = self.live[at]
+            self.live[at] = (number, "RO" if status == "O" else "O")
+        self.path.write_bytes(mbox_with_status(self.live))
+
+    def check(self, source: MessageSource) -> None:
+        super().check(source)
+        assert sorted(self.expected()) == sorted(n for n, _status in self.live)
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=_STEPS)
+def test_mbox_listing_follows_any_history(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int, int]]
+) -> None:
+    """Property: after any appends, deletions and status changes, the listing is what a fetch
+    from scratch gives and a message's location never changes while it stays."""
+    model = MboxHistory(tmp_path_factory.mktemp("mbox"))
+    source = model.source()
+    for action, pick, _folder in steps:
+        model.step(action, pick)
+        model.sync(source)
+        model.check(source)
+
+
+def test_mbox_locations_survive_a_rewrite_without_an_earlier_message(tmp_path: Path) -> None:
+    """Deleting the first message moves every other one in the file, but not its location."""
+    path = tmp_path / "mail.mbox"
+    entries = [(n, "O") for n in range(4)]
+    path.write_bytes(mbox_with_status(entries))
+    source = MboxSource(path)
+    first, cursor, _batches = fetch_all(source)
+    path.write_bytes(mbox_with_status(entries[1:]))
+    again, _cursor, batches = fetch_all(source, (500,), cursor)
+    assert batches[0].reset
+    assert [i.location for i in again] == [i.location for i in first[1:]]
+    assert held(source.listing()) == {i.location for i in first[1:]}
+    assert all(i.location.startswith(f"{path}#") for i in first)
+
+
+def test_mbox_copies_alike_in_envelope_and_identity_share_a_location(tmp_path: Path) -> None:
+    """Two copies with the same From line and identity headers are one location, listed once."""
+    path = tmp_path / "mail.mbox"
+    path.write_bytes(mbox_entry(Mail(1)) + mbox_entry(Mail(1)) + mbox_entry(Mail(2)))
+    source = MboxSource(path)
+    items, _cursor, _batches = fetch_all(source)
+    assert len(items) == 3
+    assert items[0].location == items[1].location != items[2].location
+    assert held(source.listing()) == {items[0].location, items[2].location}
+
+
+class JsonLinesHistory(History):
+    """A log of records (some with an ``id``, one reused after its tombstone) and tombstones."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.path = root / "mail.jsonl"
+        self.path.write_bytes(b"")
+        self.lines = 0
+        #: Number -> location, for the records not tombstoned.
+        self.live: dict[int, str] = {}
+        self.token: str | None = None
+        #: What the listings said, change by change: the copies held.
+        self.held: set[str] = set()
+
+    def source(self) -> MessageSource:
+        return JsonLinesSource(self.path)
+
+    def expected(self) -> dict[int, str]:
+        return dict(self.live)
+
+    def write(self, record: dict[str, object]) -> None:
+        with self.path.open("a", encoding="utf-8") as file:
+            file.write(json.dumps(record) + "\n")
+        self.lines += 1
+
+    def step(self, action: str, pick: int, with_id: int) -> None:
+        with_ids = [n for n, location in self.live.items() if location.startswith("id-")]
+        if action == "delete" and with_ids:
+            number = sorted(with_ids)[pick % len(with_ids)]
+            self.write({"id": self.live.pop(number), "deleted": True})
+            return
+        number = pick % 20 if with_id else 1000 + self.lines
+        ident = f"id-{number}"
+        self.write(Mail(number).record | ({"id": ident} if with_id else {}))
+        for old in [n for n, location in self.live.items() if with_id and location == ident]:
+            del self.live[old]
+        self.live[number] = ident if with_id else f"{self.path}:{self.lines}"
+
+    def sync(self, source: MessageSource) -> None:
+        items, self.cursor, _batches = fetch_all(source, (3,), self.cursor)
+        self.fetched |= locations(items)
+        for number, location in self.expected().items():
+            self.first.setdefault(number, location)
+        listing = source.listing(self.token)
+        if listing.present is None:
+            self.held = (self.held | locations(items)) - listing.gone
+        else:
+            self.held = held(listing)
+        self.token = listing.token
+        assert self.held == set(self.live.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=_STEPS)
+def test_jsonl_listing_follows_any_log(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int, int]]
+) -> None:
+    """Property: a log's listing, complete or as changes since a token, holds every record
+    appended and not tombstoned since, by its id or line."""
+    model = JsonLinesHistory(tmp_path_factory.mktemp("jsonl"))
+    source = model.source()
+    for action, pick, with_id in steps:
+        model.step(action, pick, with_id % 2)
+        model.sync(source)
+        listing = source.listing()
+        assert held(listing) == set(model.live.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    records=st.lists(st.tuples(st.integers(0, 30), st.booleans()), max_size=12),
+    removed=st.sets(st.integers(0, 11)),
+)
+def test_jsonl_snapshot_listing_is_every_record_in_the_file(
+    tmp_path_factory: pytest.TempPathFactory, records: list[tuple[int, bool]], removed: set[int]
+) -> None:
+    """Property: a snapshot's listing is every location in the file, and a record whose line
+    went is gone, while the others keep their ids."""
+    path = tmp_path_factory.mktemp("snapshot") / "state.jsonl"
+
+    def write(kept: list[tuple[int, bool]]) -> None:
+        lines = [Mail(n).record | ({"id": f"r{n}"} if has else {}) for n, has in kept]
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    source = JsonLinesSource(path, snapshot=True)
+    write(records)
+    before, _cursor, _batches = fetch_all(source)
+    kept = [r for i, r in enumerate(records) if i not in removed]
+    write(kept)
+    after, _cursor, _batches = fetch_all(source)
+    listing = source.listing(source.listing().token)
+    assert held(listing) == locations(after)
+    assert listing.token is None
+    with_ids = {f"r{n}" for n, has in kept if has}
+    assert with_ids <= locations(before) & locations(after)
+
+
+def test_jsonl_records_stand_at_their_id(tmp_path: Path) -> None:
+    """A record with an ``id`` stands there; one without it, or with a bad one, at its line."""
+    lines = [
+        Mail(1).record | {"id": "crm-1"},
+        Mail(2).record,
+        Mail(3).record | {"id": 3},
+        Mail(4).record | {"id": {"nested": True}},
+        Mail(5).record | {"id": ""},
+        Mail(6).record | {"id": None},
+    ]
+    items = jsonl_items(tmp_path, "".join(json.dumps(r) + "\n" for r in lines))
+    name = str(tmp_path / "mail.jsonl")
+    assert [i.location for i in items] == ["crm-1", *(f"{name}:{n}" for n in range(2, 7))]
+    assert [i.message().defects for i in items] == [
+        (),
+        (),
+        ("bad_json_record",),
+        ("bad_json_record",),
+        ("bad_json_record",),
+        (),
+    ]
+    assert [message_id(i) for i in items] == ids(mails(6, first=1))
+    assert held(JsonLinesSource(tmp_path / "mail.jsonl").listing()) == locations(items)
+
+
+def test_jsonl_a_tombstone_removes_its_copy_and_is_no_message(tmp_path: Path) -> None:
+    """A tombstone line is not fetched; it takes its id out of the listing, until it comes back."""
+    path = tmp_path / "mail.jsonl"
+    source = JsonLinesSource(path)
+    path.write_text(
+        json.dumps(Mail(1).record | {"id": "a"})
+        + "\n"
+        + json.dumps(Mail(2).record | {"id": "b"})
+        + "\n",
+        encoding="utf-8",
+    )
+    _first, cursor, _batches = fetch_all(source)
+    complete = source.listing()
+    assert (held(complete), complete.gone) == ({"a", "b"}, frozenset())
+    with path.open("a", encoding="utf-8") as file:
+        file.write('{"id": "a", "deleted": true}\n{"id": "zzz", "deleted": true, "extra": 1}\n')
+    later, cursor, _batches = fetch_all(source, (500,), cursor)
+    assert later == []
+    change = source.listing(complete.token)
+    assert change.present is None
+    assert change.gone == frozenset({"a", "zzz"})
+    assert held(source.listing()) == {"b"}
+    with path.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(Mail(3).record | {"id": "a"}) + "\n")
+    back, _cursor, _batches = fetch_all(source, (500,), cursor)
+    assert [i.location for i in back] == ["a"]
+    assert source.listing(change.token).gone == frozenset()
+    assert held(source.listing()) == {"a", "b"}
+
+
+def test_jsonl_a_token_that_no_longer_fits_gives_a_complete_listing(tmp_path: Path) -> None:
+    """A log rewritten since the token (or a token of another kind) is listed completely."""
+    path = tmp_path / "mail.jsonl"
+    path.write_text(json.dumps(Mail(1).record | {"id": "a"}) + "\n", encoding="utf-8")
+    source = JsonLinesSource(path)
+    token = source.listing().token
+    assert token is not None
+    path.write_text(json.dumps(Mail(2).record | {"id": "b"}) + "\n", encoding="utf-8")
+    for stale in (token, "not a token", '{"kind": "jsonl", "v": 1, "offset": 0}'):
+        listing = source.listing(stale)
+        assert (held(listing), listing.gone) == ({"b"}, frozenset())
+
+
+def test_jsonl_snapshot_must_be_a_boolean(tmp_path: Path) -> None:
+    """``snapshot`` is a yes or no; anything else is a setting mistake."""
+    with pytest.raises(SourceSettingError) as caught:
+        JsonLinesSource(tmp_path / "x.jsonl", snapshot="yes")  # type: ignore[arg-type]
+    assert str(caught.value) == "snapshot must be True or False, not 'yes'."
+    assert open_source(tmp_path, "jsonl", snapshot=True).snapshot  # type: ignore[attr-defined]
+
+
+def test_maildir_reads_its_subfolders_with_their_roles(tmp_path: Path) -> None:
+    """Maildir++ subfolders are read with the flags their names imply; symlinked ones are not."""
+    layout = MaildirLayout(tmp_path)
+    layout.create([])
+    for folder, number in ((".Sent", 1), (".INBOX.Junk", 2), (".Archive", 3)):
+        layout.prepare(layout.path / folder)
+        (layout.path / folder / "new" / f"{number}.M1.host").write_bytes(Mail(number).raw)
+    (layout.path / "new" / "4.M1.host").write_bytes(Mail(4).raw)
+    (layout.path / ".notes").mkdir()  # not a Maildir
+    elsewhere = tmp_path / "elsewhere"
+    layout.prepare(elsewhere)
+    (elsewhere / "new" / "5.M1.host").write_bytes(Mail(5).raw)
+    (layout.path / ".Linked").symlink_to(elsewhere)
+    linked = layout.path / ".Half"
+    (linked / "new").mkdir(parents=True)
+    (linked / "cur").symlink_to(elsewhere / "new")
+    items, _cursor, _batches = fetch_all(MaildirSource(layout.path))
+    found = {message_id(i): (i.location, i.flags) for i in items}
+    root = str(layout.path)
+    assert found == {
+        Mail(1).message_id: (f"{root}/.Sent/1.M1.host", {Flag.SENT}),
+        Mail(2).message_id: (f"{root}/.INBOX.Junk/2.M1.host", {Flag.SPAM}),
+        Mail(3).message_id: (f"{root}/.Archive/3.M1.host", frozenset()),
+        Mail(4).message_id: (f"{root}/4.M1.host", frozenset()),
+    }
+    only = MaildirSource(layout.path, subfolders=False, flags=["spam"])
+    assert [(i.location, i.flags) for i in only.fetch(None).items] == [
+        (f"{root}/4.M1.host", frozenset({Flag.SPAM}))
+    ]
+    assert held(only.listing()) == {f"{root}/4.M1.host"}
+
+
+def test_maildir_a_message_moved_to_another_folder_is_fetched_there(tmp_path: Path) -> None:
+    """A move keeps the file's modification time, yet the next fetch yields it at its new place."""
+    layout = MaildirLayout(tmp_path)
+    source = layout.create(mails(3))
+    layout.prepare(layout.path / ".Archive")
+    _items, cursor, _batches = fetch_all(source)
+    old = layout.path / layout.file_name(Mail(1))
+    os.utime(old, (0, 0))
+    old.rename(layout.path / ".Archive" / "cur" / old.name)
+    moved = source.fetch(cursor).items
+    unique = old.name.split(":")[0]
+    assert [(message_id(i), i.location) for i in moved] == [
+        (Mail(1).message_id, str(layout.path / ".Archive" / unique))
+    ]
+    assert str(layout.path / unique) not in held(source.listing())
+
+
+def test_maildir_location_ignores_new_cur_and_flags(tmp_path: Path) -> None:
+    """Reading a message (new/ to cur/) and flagging it keep its location."""
+    layout = MaildirLayout(tmp_path)
+    source = layout.create([Mail(2)])
+    [before] = source.fetch(None).items
+    path = layout.path / layout.file_name(Mail(2))
+    path.rename(layout.path / "cur" / (path.name + ":2,FRS"))
+    [after] = source.fetch(None).items
+    assert before.location == after.location == str(layout.path / path.name)
+
+
+@pytest.mark.parametrize("kind", ["maildir", "eml"])
+def test_a_symbolic_link_out_of_the_folder_is_recorded_never_read(
+    tmp_path: Path, kind: str
+) -> None:
+    """A link to a file outside the folder becomes an item with ``refused_symlink``, unread;
+    a link to a file inside the folder is read as that file."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"Subject: not mail\n\nprivate")
+    folder = tmp_path / "mail"
+    if kind == "maildir":
+        MaildirLayout(tmp_path).prepare(folder)
+        inside, outside, dangling = (folder / "cur" / n for n in ("1.M1.h", "2.M1.h:2,S", "3.M1.h"))
+        source: MessageSource = MaildirSource(folder)
+    else:
+        folder.mkdir()
+        inside, outside, dangling = (folder / n for n in ("1.eml", "2.eml", "3.eml"))
+        source = EmlFolderSource(folder)
+    real = folder / "real.txt" if kind == "eml" else folder / "cur" / "0.M1.h"
+    real.write_bytes(Mail(1).raw)
+    inside.symlink_to(real)
+    outside.symlink_to(secret)
+    dangling.symlink_to(tmp_path / "nothing")
+    items = {i.location: i for i in fetch_all(source)[0]}
+    assert held(source.listing()) == set(items)
+    for link in (outside, dangling):
+        location = next(loc for loc in items if loc.endswith(link.name.split(":")[0]))
+        refused = items.pop(location)
+        assert refused.raw is None
+        message = refused.message()
+        assert message.defects == ("refused_symlink",)
+        assert message.participants == ()
+        assert "private" not in (message.text or "")
+    assert sorted(message_id(i) for i in items.values()) == [Mail(1).message_id] * len(items)

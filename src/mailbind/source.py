@@ -97,3 +97,12 @@ class MessageSource(Protocol):
     def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
         """The next batch after *cursor* (None: from the beginning)."""
         ...
+
+    def listing(self, token: str | None = None) -> Listing:
+        """Which copies the source holds now (or which went since *token*); reads no body.
+
+        The engine calls it after a pass has fetched everything, so that a copy fetched in
+        that pass is never taken for gone. A source that cannot tell a change since *token*
+        answers with a complete listing.
+        """
+        ...

@@ -21,11 +21,12 @@ from typing import Any
 
 from ..errors import SourceError
 from ..messages import Flag
-from ..source import Batch, MessageSource, SourceItem, SourceSettingError
+from ..source import Batch, Listing, MessageSource, SourceItem, SourceSettingError
 
 __all__ = [
     "FORMATS",
     "Batch",
+    "Listing",
     "MessageSource",
     "SourceItem",
     "SourceSettingError",

@@ -11,24 +11,33 @@ Invariants:
   fetched, exactly once. The window's names are capped at `SEEN_CAP`, so the cursor stays
   small whatever the folder holds.
 - A file renamed or rewritten after it was fetched has a new change time and is fetched again;
-  an idempotent store absorbs it. A file that appears with a change time below the window is
+  an idempotent store absorbs it. A name fetched within the window is wanted again only with
+  a later change time. A file that appears with a change time below the window is
   never fetched: start again from no cursor to pick such files up.
 - Each listing keeps at most `CHUNK` files in memory (the smallest after the cursor) and
   serves the next fetches from them: memory stays flat, and a folder of N files is listed
   about N / CHUNK times, not once per batch.
 - The folder replaced by another (a different device or inode) resets the cursor.
+- An item stands at the folder's path joined with its file's name in the source (see each
+  source), and `FolderSource.listing` names exactly the items a fetch from no cursor gives,
+  from directory entries alone.
+- A symbolic link is read only when it leads to a regular file inside the folder; any other
+  link becomes an item whose message records ``refused_symlink``, and is never opened.
 """
 
 from __future__ import annotations
 
+import errno
 import heapq
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..codecs import problem_message
 from ..errors import SourceError
 from ..messages import Flag
-from . import Batch, SourceItem, SourceSettingError
+from . import Batch, Listing, SourceItem, SourceSettingError
 from ._files import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -75,7 +84,9 @@ class FolderState:
         if mark is None or (entry[0], entry[1]) > mark:
             return True
         floor = self.floor
-        return floor is not None and entry[0] >= floor and entry[1] not in self.seen
+        # A name fetched in the window is wanted again only with a later change time (renamed
+        # back to where it was): a name alone does not say the file is the same.
+        return floor is not None and entry[0] >= floor and self.seen.get(entry[1], -1) < entry[0]
 
     def advance(self, fetched: Iterable[Entry], window_ns: int) -> None:
         """Move past *fetched*: raise the mark, slide the window, remember the names in it."""
@@ -156,7 +167,7 @@ class FolderSource(FileSource):
     settings are those of every file source.
     """
 
-    __slots__ = ("_pending", "_pending_complete", "_pending_cursor", "_window_ns")
+    __slots__ = ("_inside", "_pending", "_pending_complete", "_pending_cursor", "_window_ns")
 
     def __init__(
         self,
@@ -177,31 +188,79 @@ class FolderSource(FileSource):
         self._pending: list[Entry] = []
         self._pending_cursor: str | None = None
         self._pending_complete = False
+        #: The folder's real path: a symbolic link is read only when it leads inside it.
+        self._inside = os.path.realpath(self.path)
 
     # --- what subclasses provide ---------------------------------------------------------
 
     def _check(self) -> None:
         """Raise `SourceError` when the folder is not one this source can read."""
 
-    def _list(self) -> Iterator[Entry]:
-        """Every message file in the folder, in any order."""
+    def _scan(self) -> Iterator[tuple[os.DirEntry[str], str]]:
+        """Every message file in the folder with its name (unique in the source), in any order.
+
+        Reads directory entries only: no file is opened or even stat-ed.
+        """
         raise NotImplementedError
 
     def _read(self, entry: Entry) -> SourceItem | None:
         """The item of *entry*, or None when its file is gone."""
         raise NotImplementedError
 
-    # --- fetching ------------------------------------------------------------------------
+    # --- what every folder source shares -------------------------------------------------
 
-    def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
-        """The next messages after *cursor* (None: every message in the folder)."""
-        check_limit(limit)
+    def location(self, name: str) -> str:
+        """Where the message file called *name* stands: the folder's path joined with it."""
+        return os.path.join(self.path, name)
+
+    def _list(self) -> Iterator[Entry]:
+        """Every message file in the folder with its change time, in any order."""
+        for entry, name in self._scan():
+            try:
+                changed = entry.stat(follow_symlinks=False).st_ctime_ns
+            except FileNotFoundError:  # renamed or removed while listed
+                continue
+            yield changed, name, entry.path
+
+    def _item(
+        self, name: str, raw: bytes | Refused | None, flags: frozenset[Flag]
+    ) -> SourceItem | None:
+        """The item of the file *name* read as *raw*; None when it is gone."""
+        if raw is None:
+            return None
+        if isinstance(raw, Refused):
+            problem = problem_message(name, REFUSED_LINK)
+            return SourceItem(self.location(name), None, problem, flags)
+        keep = self.max_message_bytes + 1
+        return SourceItem(self.location(name), raw, flags=flags, truncated=len(raw) == keep)
+
+    def _open_folder(self) -> list[int]:
+        """The folder's device and inode, once it is checked to be a folder this source reads."""
         with translating(self.what, self.path):
             info = os.stat(self.path)
         if not os.path.isdir(self.path):
             raise SourceError(f"Cannot read the {self.what} {self.path!r}: it is not a folder.")
         self._check()
-        folder = [info.st_dev, info.st_ino]
+        return [info.st_dev, info.st_ino]
+
+    # --- listing and fetching ------------------------------------------------------------
+
+    def listing(self, token: str | None = None) -> Listing:
+        """Every message file the folder holds now, by location; reads directory entries only.
+
+        The listing is always complete (*token* is not used): the locations are exactly those
+        a fetch from no cursor would give.
+        """
+        self._open_folder()
+        with translating(self.what, self.path):
+            present = frozenset(self.location(name) for _entry, name in self._scan())
+        return Listing(present)
+
+    def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
+        """The next messages after *cursor* (None: every message in the folder)."""
+        check_limit(limit)
+        folder = self._open_folder()
+        self._inside = os.path.realpath(self.path)
         state = FolderState.decode(cursor, self.kind) if cursor is not None else None
         reset = cursor is not None and (state is None or state.folder != folder)
         if state is None or reset:
@@ -239,7 +298,8 @@ class FolderSource(FileSource):
 def scan_files(
     top: str, *, recursive: bool, suffix: str = "", prefix: str = ""
 ) -> Iterator[tuple[os.DirEntry[str], str]]:
-    """Each regular file under *top* (not hidden) with its name relative to *top*."""
+    """Each regular file or symbolic link under *top* (not hidden), with its name relative to
+    *top*; links are listed, never followed (`read_file` decides whether one may be read)."""
     try:
         listing = os.scandir(top)
     except FileNotFoundError:  # a folder removed while it was listed
@@ -253,14 +313,58 @@ def scan_files(
                     yield from scan_files(
                         entry.path, recursive=True, suffix=suffix, prefix=f"{prefix}{entry.name}/"
                     )
-            elif entry.is_file() and (not suffix or entry.name.lower().endswith(suffix)):
+            elif (entry.is_file(follow_symlinks=False) or entry.is_symlink()) and (
+                not suffix or entry.name.lower().endswith(suffix)
+            ):
                 yield entry, prefix + entry.name
 
 
-def read_file(path: str, keep: int) -> bytes | None:
-    """The first *keep* bytes of the file at *path*, or None when it is gone."""
+class Refused:
+    """What `read_file` answers for a file it will not read: a link that leads elsewhere."""
+
+    __slots__ = ()
+
+
+#: The one `Refused` value.
+REFUSED = Refused()
+#: The defect of the item a refused link becomes.
+REFUSED_LINK = "refused_symlink"
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def read_file(path: str, keep: int, inside: str) -> bytes | Refused | None:
+    """The first *keep* bytes of the file at *path*; None when it is gone.
+
+    A symbolic link is read only when it leads to a regular file under the folder *inside* (a
+    real path); any other link is `REFUSED` and never opened. The last part of *path* is opened
+    without following a link, so a file swapped for a link after it was listed is refused too.
+    """
     try:
-        with open(path, "rb") as file:
-            return file.read(keep)
+        if not _NOFOLLOW and os.path.islink(path):
+            raise OSError(errno.ELOOP, "a symbolic link")
+        fd = os.open(path, _READ | _NOFOLLOW)
     except FileNotFoundError:
         return None
+    except OSError:
+        if not os.path.islink(path):
+            raise
+        target = os.path.realpath(path)
+        if not _within(target, inside):
+            return REFUSED
+        try:
+            fd = os.open(target, _READ | _NOFOLLOW)
+        except OSError:
+            return REFUSED
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return REFUSED
+        return file.read(keep)
+
+
+def _within(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # another drive
+        return False

@@ -36,6 +36,7 @@ __all__ = [
     "status_numbers",
     "temporary_code",
     "uid_set",
+    "vanished_uids",
     "xoauth2",
 ]
 
@@ -169,6 +170,25 @@ def search_uids(data: list[Any], after: int) -> tuple[int, ...]:
     """
     found = {int(n) for line in data if isinstance(line, bytes) for n in line.split()}
     return tuple(sorted(uid for uid in found if uid > after))
+
+
+def vanished_uids(data: list[Any]) -> Iterator[int]:
+    """Each UID a ``VANISHED`` response names (``(EARLIER) 3:5,9``), ascending per response.
+
+    A part that is not a UID or a range of them is skipped; ``*`` never appears here.
+    """
+    for line in data:
+        if not isinstance(line, bytes):
+            continue
+        text = line.strip()
+        if text[:1] == b"(":
+            text = text.partition(b")")[2].strip()
+        for part in text.split(b","):
+            first, _, last = part.strip().partition(b":")
+            if not first.isdigit() or (last and not last.isdigit()):
+                continue
+            low, high = sorted((int(first), int(last or first)))
+            yield from range(low, high + 1)
 
 
 def fetch_records(data: list[Any]) -> Iterator[tuple[bytes, bytes | None]]:

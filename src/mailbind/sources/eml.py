@@ -3,14 +3,17 @@
 Invariants:
 - Every file whose name ends in ``.eml`` (any case) under the folder is a message, in
   subfolders too; names starting with a dot (files and folders) are skipped.
-- A message is known by its path relative to the folder (``/`` separated), which is also where
-  the item says it stands.
+- A message is known by its path relative to the folder (``/`` separated); its location is
+  the folder's path joined with it, stable for as long as the file keeps its name.
+- A symbolic link is read only when it leads to a regular file inside the folder; any other
+  link becomes an item whose message records the defect ``refused_symlink``, never read.
 - Order and cursor are those of `mailbind.sources._folders`: change time, then relative path,
   with a high-water mark and a settling window.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from . import SourceItem
@@ -32,17 +35,9 @@ class EmlFolderSource(FolderSource):
     kind = "eml"
     what = "folder of .eml files"
 
-    def _list(self) -> Iterator[Entry]:
-        for entry, relative in scan_files(self.path, recursive=True, suffix=".eml"):
-            try:
-                changed = entry.stat().st_ctime_ns
-            except FileNotFoundError:  # removed while listed
-                continue
-            yield changed, relative, entry.path
+    def _scan(self) -> Iterator[tuple[os.DirEntry[str], str]]:
+        return scan_files(self.path, recursive=True, suffix=".eml")
 
     def _read(self, entry: Entry) -> SourceItem | None:
-        keep = self.max_message_bytes + 1
-        raw = read_file(entry[2], keep)
-        if raw is None:
-            return None  # removed since it was listed
-        return SourceItem(location=entry[2], raw=raw, flags=self.flags, truncated=len(raw) == keep)
+        raw = read_file(entry[2], self.max_message_bytes + 1, self._inside)
+        return self._item(entry[1], raw, self.flags)

@@ -10,6 +10,10 @@ Invariants:
 - A folder whose UIDVALIDITY changed is read again from its first message and the batch that
   starts it over says ``reset``; other folders keep their place. An unreadable cursor starts
   every folder over the same way.
+- A message stands at an IMAP URL of its folder, UIDVALIDITY and UID. A listing with a token
+  of an earlier one, from a server with QRESYNC, names the UIDs ``VANISHED`` since each
+  folder's HIGHESTMODSEQ; without a usable token, after a UIDVALIDITY change, with a folder
+  gone, or without QRESYNC, it is complete (``UID SEARCH ALL`` per synced folder).
 - A batch holds at most ``limit`` messages and ``batch_bytes`` bytes (at least one message);
   a message over ``max_message_bytes`` keeps only its first bytes and is marked ``truncated``.
 - Credentials stay private: never in ``repr``, ``name``, a log line or an exception text.
@@ -33,7 +37,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import AuthenticationError, MailbindError, SourceError, TemporaryError
 from ..messages import Flag
-from . import Batch, SourceItem, SourceSettingError, flags_for_folder
+from . import Batch, Listing, SourceItem, SourceSettingError, flags_for_folder
 from . import _imapwire as wire
 from ._files import (
     DEFAULT_BATCH_BYTES,
@@ -46,6 +50,8 @@ from ._files import (
 __all__ = ["ImapFolder", "ImapSource", "Security"]
 
 _KIND = "imap"
+#: The kind of a listing's token.
+_LISTING = "imap-listing"
 
 
 class Security(StrEnum):
@@ -128,10 +134,12 @@ class ImapSource:
         "_oauth2",
         "_password",
         "_pending",
+        "_qresync_conn",
         "_roles",
         "_skip",
         "_statuses",
         "_timeout",
+        "_use_qresync",
         "host",
         "name",
         "port",
@@ -155,6 +163,7 @@ class ImapSource:
         ssl_context: ssl.SSLContext | None = None,
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        use_qresync: bool = True,
     ) -> None:
         if not isinstance(host, str) or not host or re.search(r"[\s/@]", host):
             raise SourceSettingError(f"The IMAP host must be a host name or address, not {host!r}.")
@@ -187,6 +196,8 @@ class ImapSource:
         for what, value in (("batch_bytes", batch_bytes), ("max_message_bytes", max_message_bytes)):
             if type(value) is not int or value < 1:
                 raise SourceSettingError(f"{what} must be a positive whole number, not {value!r}.")
+        if not isinstance(use_qresync, bool):
+            raise SourceSettingError(f"use_qresync must be True or False, not {use_qresync!r}.")
         if ssl_context is not None and security is Security.PLAIN:
             raise SourceSettingError("An SSL context has no use with security 'plain'.")
         self.host = host
@@ -202,7 +213,10 @@ class ImapSource:
         self._context = ssl_context
         self._batch_bytes = batch_bytes
         self._max_message_bytes = max_message_bytes
+        self._use_qresync = use_qresync
         self._conn: imaplib.IMAP4 | None = None
+        #: The connection on which QRESYNC is enabled, if any.
+        self._qresync_conn: imaplib.IMAP4 | None = None
         #: UIDs found by the last search and not handed out yet: (folder, UIDVALIDITY, after, UIDs).
         self._pending: tuple[str, int, int, tuple[int, ...]] | None = None
         #: UIDVALIDITY and UIDNEXT by folder from the last LIST, when the server sends them.
@@ -354,14 +368,7 @@ class ImapSource:
         self, conn: imaplib.IMAP4, folder: ImapFolder, after: int, limit: int
     ) -> tuple[tuple[SourceItem, ...], tuple[int, int], bool]:
         """Up to *limit* messages above UID *after*: (items, (UIDVALIDITY, highest), more)."""
-        typ, _ = conn.select(wire.quote(folder.wire), readonly=True)
-        if typ != "OK":
-            raise TemporaryError(
-                f"The IMAP server {self.name} could not open the folder {folder.name!r}."
-            )
-        uidvalidity = _number(conn, "UIDVALIDITY")
-        if uidvalidity is None:
-            raise SourceError(f"The IMAP server {self.name} does not report UIDVALIDITY.")
+        uidvalidity = self._examine(conn, folder)
         uidnext = _number(conn, "UIDNEXT")
         # A backfill reads one search result batch by batch instead of searching each time.
         pending = self._pending
@@ -438,8 +445,7 @@ class ImapSource:
                 body = wire.fetched_body(head, literal)
                 if uid in wanted and body is not None:
                     found[uid] = (body, wire.message_flags(head))
-        # An IMAP URL (RFC 5092): the source's name, the folder, UIDVALIDITY and the UID.
-        prefix = f"{self.name}{quote(folder.name, safe='/&')};UIDVALIDITY={uidvalidity}/;UID="
+        prefix = self._location_prefix(folder, uidvalidity)
         return tuple(
             SourceItem(
                 location=f"{prefix}{uid}",
@@ -450,6 +456,122 @@ class ImapSource:
             for uid in uids
             if uid in found
         )
+
+    def _location_prefix(self, folder: ImapFolder, uidvalidity: int) -> str:
+        """The location of a message of *folder* but for its UID.
+
+        An IMAP URL (RFC 5092): the source's name, the folder, UIDVALIDITY and the UID.
+        """
+        return f"{self.name}{quote(folder.name, safe='/&')};UIDVALIDITY={uidvalidity}/;UID="
+
+    # --- Listing ------------------------------------------------------------------------------
+
+    def listing(self, token: str | None = None) -> Listing:
+        """Which messages the synced folders hold now, or which vanished since *token*.
+
+        With a server that offers QRESYNC (RFC 7162) and a *token* of an earlier listing that
+        still fits every folder (same UIDVALIDITY, no folder gone), the answer names only the
+        messages expunged since then, from ``VANISHED (EARLIER)``. Otherwise it is complete:
+        ``UID SEARCH ALL`` in every synced folder. No message is read, and nothing is changed.
+        """
+        with self._guard("connecting"):
+            conn = self._connection()
+        with self._guard("listing folders"):
+            folders = self._list(conn)
+            qresync = self._qresync(conn)
+        known = _read_listing_token(token) if qresync else None
+        found: Listing | None = None
+        if known is not None and known.keys() <= {folder.name for folder in folders}:
+            with self._guard("asking for the messages gone"):
+                found = self._vanished(conn, folders, known)
+        if found is None:
+            with self._guard("listing the messages"):
+                found = self._complete(conn, folders, qresync)
+        with self._guard("closing the folder"):
+            self._unselect(conn)
+        return found
+
+    def _qresync(self, conn: imaplib.IMAP4) -> bool:
+        """Whether QRESYNC is on for *conn*: enabled here when the server offers it."""
+        if conn is self._qresync_conn:
+            return True
+        caps = conn.capabilities
+        if not self._use_qresync or "QRESYNC" not in caps or "ENABLE" not in caps:
+            return False
+        typ, _ = conn.enable("QRESYNC")
+        if typ != "OK":
+            return False
+        self._qresync_conn = conn
+        return True
+
+    def _complete(
+        self, conn: imaplib.IMAP4, folders: tuple[ImapFolder, ...], qresync: bool
+    ) -> Listing:
+        present: set[str] = set()
+        states: dict[str, list[int]] = {}
+        for folder in folders:
+            uidvalidity = self._examine(conn, folder)
+            modseq = _number(conn, "HIGHESTMODSEQ")
+            typ, data = conn.uid("SEARCH", "ALL")
+            self._check(typ, "search")
+            prefix = self._location_prefix(folder, uidvalidity)
+            present.update(f"{prefix}{uid}" for uid in wire.search_uids(data, 0))
+            if modseq is not None:
+                states[folder.name] = [uidvalidity, modseq]
+        token = _listing_token(states) if qresync and len(states) == len(folders) else None
+        return Listing(frozenset(present), token=token)
+
+    def _vanished(
+        self,
+        conn: imaplib.IMAP4,
+        folders: tuple[ImapFolder, ...],
+        known: dict[str, tuple[int, int]],
+    ) -> Listing | None:
+        """The messages expunged since *known*, or None when a folder no longer fits it."""
+        gone: set[str] = set()
+        states: dict[str, list[int]] = {}
+        for folder in folders:
+            prior = known.get(folder.name)
+            if prior is None:
+                # A folder new since the token: nothing of it can be gone.
+                uidvalidity = self._examine(conn, folder)
+            else:
+                conn.untagged_responses.clear()
+                typ, _ = conn.xatom(
+                    "EXAMINE", wire.quote(folder.wire), f"(QRESYNC ({prior[0]} {prior[1]}))"
+                )
+                if typ != "OK":
+                    raise TemporaryError(
+                        f"The IMAP server {self.name} could not open the folder {folder.name!r}."
+                    )
+                conn.state = "SELECTED"
+                uidvalidity = self._uidvalidity(conn)
+                if uidvalidity != prior[0]:
+                    return None
+                prefix = self._location_prefix(folder, uidvalidity)
+                _, vanished = conn.response("VANISHED")
+                gone.update(f"{prefix}{uid}" for uid in wire.vanished_uids(vanished))
+            modseq = _number(conn, "HIGHESTMODSEQ")
+            if modseq is None:
+                return None
+            states[folder.name] = [uidvalidity, modseq]
+            conn.untagged_responses.clear()
+        return Listing(None, frozenset(gone), _listing_token(states))
+
+    def _examine(self, conn: imaplib.IMAP4, folder: ImapFolder) -> int:
+        """Open *folder* read-only; its UIDVALIDITY."""
+        typ, _ = conn.select(wire.quote(folder.wire), readonly=True)
+        if typ != "OK":
+            raise TemporaryError(
+                f"The IMAP server {self.name} could not open the folder {folder.name!r}."
+            )
+        return self._uidvalidity(conn)
+
+    def _uidvalidity(self, conn: imaplib.IMAP4) -> int:
+        uidvalidity = _number(conn, "UIDVALIDITY")
+        if uidvalidity is None:
+            raise SourceError(f"The IMAP server {self.name} does not report UIDVALIDITY.")
+        return uidvalidity
 
     def _check(self, typ: str, what: str) -> None:
         if typ != "OK":
@@ -698,6 +820,31 @@ def _read_cursor(cursor: str | None) -> tuple[dict[str, tuple[int, int]], bool]:
             return {}, True
         known[name] = (place[0], place[1])
     return known, False
+
+
+def _listing_token(states: dict[str, list[int]]) -> str:
+    """A listing's token: every folder's UIDVALIDITY and HIGHESTMODSEQ when it was made."""
+    return encode_cursor(_LISTING, folders=states)
+
+
+def _read_listing_token(token: str | None) -> dict[str, tuple[int, int]] | None:
+    """The folders' UIDVALIDITY and HIGHESTMODSEQ in *token*, or None when it is not one."""
+    if token is None:
+        return None
+    data = decode_cursor(token, _LISTING)
+    folders = data.get("folders") if data is not None else None
+    if not isinstance(folders, dict):
+        return None
+    known: dict[str, tuple[int, int]] = {}
+    for name, state in folders.items():
+        if (
+            not isinstance(state, list)
+            or len(state) != 2
+            or not all(type(n) is int and n > 0 for n in state)
+        ):
+            return None
+        known[name] = (state[0], state[1])
+    return known
 
 
 def _number(conn: imaplib.IMAP4, code: str) -> int | None:

@@ -9,6 +9,10 @@ Invariants:
   blank line that separates two messages is not part of either.
 - The file is read sequentially from the cursor's offset in bounded pieces; no table of
   contents is built, so memory does not grow with the file.
+- A message stands at the file's path, ``#`` and a digest of its ``From `` line and identity
+  headers (`IDENTITY`, as the file holds them): not its offset, so removing an earlier message
+  or marking this one read does not move it. `MboxSource.listing` scans the file with the
+  same reader, keeping no content, so it names exactly the locations a full fetch gives.
 - The cursor is a byte offset at a ``From `` line plus a digest of the bytes before it (see
   `mailbind.sources._files`); a file that shrank, changed before the offset, or no longer
   has a message boundary at the offset is read again from the start with ``reset`` set.
@@ -16,11 +20,13 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterator
 from typing import BinaryIO
 
-from . import SourceItem
-from ._files import Resume, StreamSource
+from . import Listing, SourceItem
+from ._files import Resume, StreamSource, reading
 
 __all__ = ["MboxSource"]
 
@@ -44,69 +50,102 @@ class MboxSource(StreamSource):
     def _read(
         self, file: BinaryIO, start: Resume, limit: int
     ) -> tuple[list[SourceItem], int, None, bool]:
-        keep = self.max_message_bytes + 1
         items: list[SourceItem] = []
         held = 0
-        message = _Collected(keep)
-        begin = start.offset  # where the message being read starts (its From line)
-        framed = False  # the message being read began with a From line
         file.seek(start.offset)
         buffer = _Buffer(file, start.offset)
-        while buffer.fill(5):
-            # ``at`` is always at the start of a line.
-            data, at = buffer.data, buffer.at
-            if data.startswith(b"From ", at):
-                if framed or message.has_text():
-                    item = self._item(begin, message.parts, message.size >= keep)
-                    items.append(item)
-                    held += len(item.raw or b"")
-                    if len(items) >= limit or held >= self.batch_bytes:
-                        return items, buffer.offset, None, False
-                message = _Collected(keep)
-                begin, framed = buffer.offset, True
-                buffer.skip_line()
-                continue
-            separator = data.find(b"\nFrom ", at)
-            if separator >= 0:
-                message.add(data[at : separator + 1])
-                buffer.at = separator + 1
-                continue
-            if buffer.eof:
-                message.add(data[at:])
-                buffer.at = len(data)
-                break
-            line_end = data.rfind(b"\n", at) + 1
-            if line_end:
-                # Whole lines, none of them a separator; the next one may be.
-                message.add(data[at:line_end])
-                buffer.at = line_end
-            elif len(data) - at >= CHUNK and _quoting_known(data, at, keep):
-                # A line longer than a whole buffer: content to its end.
-                message.add(data[at:])
-                buffer.at = len(data)
-                message.add_rest_of_line(buffer)
-            buffer.grow()
-        if framed or message.has_text():
-            items.append(self._item(begin, message.parts, message.size >= keep))
+        for message in _messages(buffer, self.max_message_bytes + 1, store=True):
+            items.append(self._item(message))
+            held += message.size
+            if (len(items) >= limit or held >= self.batch_bytes) and not buffer.drained:
+                return items, buffer.offset, None, False
         return items, buffer.offset, None, True
 
-    def _item(self, begin: int, parts: list[bytes], truncated: bool) -> SourceItem:
-        raw = b"".join(parts)
+    def listing(self, token: str | None = None) -> Listing:
+        """Every message the file holds now, by location; always complete (*token* is unused).
+
+        The file is scanned for its ``From `` lines and the identity headers after each, in
+        bounded pieces; no message is kept or parsed.
+        """
+        with reading(self.what, self.path) as file:
+            buffer = _Buffer(file, 0)
+            keep = self.max_message_bytes + 1
+            present = frozenset(self._location(m) for m in _messages(buffer, keep, store=False))
+        return Listing(present)
+
+    def _location(self, message: _Collected) -> str:
+        return f"{self.name}#{message.identity()}"
+
+    def _item(self, message: _Collected) -> SourceItem:
+        raw = b"".join(message.parts)
+        truncated = message.size >= message.keep
         if not truncated:
             if raw.endswith(b"\r\n\r\n"):
                 raw = raw[:-2]
             elif raw.endswith(b"\n\n"):
                 raw = raw[:-1]
         return SourceItem(
-            location=f"{self.name}@{begin}",
-            raw=raw,
-            flags=self.flags,
-            truncated=truncated,
+            location=self._location(message), raw=raw, flags=self.flags, truncated=truncated
         )
+
+
+def _messages(buffer: _Buffer, keep: int, *, store: bool) -> Iterator[_Collected]:
+    """Each message of the file from the buffer's offset, its content kept when *store*.
+
+    A message is handed out once the line after it (a ``From `` line or the end) is found;
+    ``buffer.offset`` then stands at that line.
+    """
+    message = _Collected(keep, store, b"")
+    framed = False  # the message being read began with a From line
+    while buffer.fill(5):
+        # ``at`` is always at the start of a line.
+        data, at = buffer.data, buffer.at
+        if data.startswith(b"From ", at):
+            if framed or message.text:
+                yield message
+            message = _Collected(keep, store, buffer.take_line())
+            framed = True
+            continue
+        separator = data.find(b"\nFrom ", at)
+        if separator >= 0:
+            message.add(data[at : separator + 1])
+            buffer.at = separator + 1
+            continue
+        if buffer.eof:
+            message.add(data[at:])
+            buffer.at = len(data)
+            break
+        line_end = data.rfind(b"\n", at) + 1
+        if line_end:
+            # Whole lines, none of them a separator; the next one may be.
+            message.add(data[at:line_end])
+            buffer.at = line_end
+        elif len(data) - at >= CHUNK and _quoting_known(data, at, keep):
+            # A line longer than a whole buffer: content to its end.
+            message.add(data[at:])
+            buffer.at = len(data)
+            message.add_rest_of_line(buffer)
+        buffer.grow()
+    if framed or message.text:
+        buffer.drained = True
+        yield message
 
 
 #: Bytes read from the file at once.
 CHUNK = 256 * 1024
+#: Bytes of a ``From `` line, and of a header block, that a message's identity is made of.
+SHOWN = 1024
+HEAD = 64 * 1024
+#: The header fields (lower-cased) that make a message's identity: those no mail program
+#: changes in place (``Status``, ``X-Mozilla-Status``, ``X-Keywords`` change when mail is read).
+IDENTITY = ("message-id", "date", "from", "sender", "to", "cc", "subject", "received")
+#: One of those fields in a header block, with its continuation lines.
+_IDENTITY_FIELD = re.compile(
+    rb"^(?:" + "|".join(IDENTITY).encode() + rb")[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: The empty line that ends a header block (or an empty header block at the start).
+_HEAD_END = re.compile(rb"(?:\A|\n)\r?\n")
 
 #: An mboxrd-quoted ``From `` line: one ``>`` goes.
 _QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
@@ -115,10 +154,12 @@ _QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
 class _Buffer:
     """The file's bytes from ``offset``: ``data[at:]`` are those not yet consumed."""
 
-    __slots__ = ("at", "base", "data", "eof", "file")
+    __slots__ = ("at", "base", "data", "drained", "eof", "file")
 
     def __init__(self, file: BinaryIO, offset: int) -> None:
         self.file = file
+        #: True once the last message of the file was handed out.
+        self.drained = False
         self.base = offset  # the file offset of data[0]
         self.data = b""
         self.at = 0
@@ -146,36 +187,56 @@ class _Buffer:
             pass
         return self.at < len(self.data)
 
-    def skip_line(self) -> None:
-        """Move ``at`` past the end of the current line, reading on as far as it goes."""
+    def take_line(self) -> bytes:
+        """The current line's first `SHOWN` bytes; ``at`` moves past its end, however far."""
+        kept = b""
         while True:
             newline = self.data.find(b"\n", self.at)
-            if newline >= 0:
-                self.at = newline + 1
-                return
-            self.at = len(self.data)
-            if not self.grow():
-                return
+            stop = len(self.data) if newline < 0 else newline + 1
+            if len(kept) < SHOWN:
+                kept += self.data[self.at : min(stop, self.at + SHOWN - len(kept))]
+            self.at = stop
+            if newline >= 0 or not self.grow():
+                return kept
 
 
 class _Collected:
-    """The content of one message, unquoted, up to *keep* bytes."""
+    """The content of one message, unquoted, up to *keep* bytes (none unless *store*), and
+    what its identity is made of: its ``From `` line and its header block."""
 
-    __slots__ = ("keep", "parts", "size")
+    __slots__ = ("envelope", "head", "head_done", "keep", "parts", "size", "store", "text")
 
-    def __init__(self, keep: int) -> None:
+    def __init__(self, keep: int, store: bool, envelope: bytes) -> None:
         self.keep = keep
+        self.store = store
+        self.envelope = envelope
+        #: The header block as the file holds it, up to `HEAD` bytes.
+        self.head = bytearray()
+        #: True once the header block ended (or reached `HEAD` bytes).
+        self.head_done = False
         self.parts: list[bytes] = []
         self.size = 0
+        #: True once anything but white space is among the kept bytes.
+        self.text = False
 
-    def has_text(self) -> bool:
-        return any(part.strip() for part in self.parts)
+    def identity(self) -> str:
+        """A short digest of the ``From `` line and the identity headers (see `IDENTITY`)."""
+        digest = hashlib.sha256(self.envelope.rstrip(b"\r\n"))
+        for field in _IDENTITY_FIELD.finditer(self.head):
+            digest.update(b"\n" + field[0])
+        return digest.hexdigest()[:16]
 
     def add(self, data: bytes, *, line_start: bool = True) -> None:
         """Add *data* (starting a line unless *line_start* is False), within the bound."""
-        if self.size >= self.keep or not data:
+        if not data or (self.head_done and self.text and not self.store):
+            return  # a listing needs nothing more of this message
+        if not self.head_done:
+            self._add_head(data)
+        if self.size >= self.keep:
             return
-        if b">From " in data:  # a fast test before the slower expression
+        # Whether the kept bytes hold text is the same before and after unquoting: a listing
+        # (which keeps nothing) does not unquote.
+        if self.store and b">From " in data:  # a fast test before the slower expression
             if line_start:
                 data = _QUOTED.sub(rb"\1", data)
             else:
@@ -184,8 +245,20 @@ class _Collected:
                     data = data[:newline] + _QUOTED.sub(rb"\1", data[newline:])
         if self.size + len(data) > self.keep:
             data = data[: self.keep - self.size]
-        self.parts.append(data)
+        if not self.text and not data.isspace():
+            self.text = True
+        if self.store:
+            self.parts.append(data)
         self.size += len(data)
+
+    def _add_head(self, data: bytes) -> None:
+        head = self.head
+        start = max(0, len(head) - 2)
+        head += data[: HEAD - len(head)]
+        end = _HEAD_END.search(head, start)
+        if end is not None:
+            del head[end.end() :]
+        self.head_done = end is not None or len(head) >= HEAD
 
     def add_rest_of_line(self, buffer: _Buffer) -> None:
         """Add the rest of a line that continues past the buffer, reading on to its end."""
