@@ -340,6 +340,11 @@ HISTORIES = {
         ("change_setting", ("alias", "")),
         ("change_setting", ("share", ("anna", SharingLevel.METADATA, SharingLevel.SUBJECT))),
     ],
+    "an alias dropped later makes its mail incoming, and its sender a contact": [
+        ("change_setting", ("alias", "")),
+        ("arrive", "anna", 7, frozenset()),
+        ("change_setting", ("alias", "")),
+    ],
     "a domain blocked, then unblocked": [
         ("arrive", "anna", 0, frozenset()),
         ("arrive", "ben", 5, frozenset()),

@@ -283,12 +283,14 @@ def sync_mailbox(
     cursor, state = stored.cursor, stored.sync
     tally = _Tally()
     encoded_policy = encode_policy(policy)
-    changes = _settings_changes(store, mailbox, policy, index, ws)
+    changes, scratch = _settings_changes(store, mailbox, policy, now, ws)
     tally.changes = changes
     if changes and not dry_run:
         if any(c.needs_confirmation for c in changes) and not (confirm and confirm(changes)):
             raise ConfirmationNeeded(changes)
         cursor, state = _apply_changes(store, changes, mailbox, policy, encoded_policy, now, ws)
+        if scratch is not None:
+            loaded.index, loaded.version = scratch, store.contacts_version(workspace=ws)
     elif dry_run and any(c.resync for c in changes if c.mailbox_id == mailbox.id):
         cursor = None
     while True:
@@ -377,9 +379,10 @@ def _store_batch(
 
 
 def _settings_changes(
-    store: Store, mailbox: Mailbox, policy: Policy, index: ContactIndex, ws: str
-) -> tuple[SettingsChange, ...]:
-    """What the settings in force change in the stored mail of each mailbox they concern.
+    store: Store, mailbox: Mailbox, policy: Policy, now: datetime, ws: str
+) -> tuple[tuple[SettingsChange, ...], ContactIndex | None]:
+    """What the settings in force change in the stored mail of each mailbox they concern, and
+    the contacts (loaded afresh, with those the change creates) the pass goes on with.
 
     The mailbox's own settings concern it alone; a changed workspace policy concerns every
     mailbox of the workspace.
@@ -394,6 +397,9 @@ def _settings_changes(
         for other in store.mailboxes(workspace=ws):
             if other.id != mailbox.id:
                 targets.append((other, other))
+    if not targets:
+        return (), None
+    index = store.contact_index(policy.canonicalization, workspace=ws)
     changes = []
     for before_mailbox, after_mailbox in targets:
         copies = list(store.decisions(after_mailbox.id, workspace=ws))
@@ -407,10 +413,11 @@ def _settings_changes(
             Settings(before_mailbox, old_policy or policy),
             Settings(after_mailbox, policy),
             contacts=index,
+            now=now,
         )
-        if change.changes or change.items or change.resync:
+        if change.changes or change.items or change.resync or change.contacts:
             changes.append(change)
-    return tuple(changes)
+    return tuple(changes), index
 
 
 def _apply_changes(
@@ -431,7 +438,17 @@ def _apply_changes(
         if change.resync:
             cursor, state = None, request(state)
         store.apply_batch(
-            BatchResult(target, cursor, state, change.items, policy=encoded_policy, at=now),
+            BatchResult(
+                target,
+                cursor,
+                state,
+                change.items,
+                change.contacts,
+                change.companies,
+                change.owners,
+                policy=encoded_policy,
+                at=now,
+            ),
             workspace=ws,
         )
     current = store.load_state(mailbox.id, workspace=ws)
@@ -479,13 +496,24 @@ def apply_policy_change(
         Settings(mailbox, old_policy),
         Settings(mailbox, new_policy),
         contacts=index,
+        now=now,
     )
     current = store.load_state(mailbox.id, workspace=ws)
     cursor, state = current.cursor, current.sync
     if change.resync:
         cursor, state = None, request(state)
     store.apply_batch(
-        BatchResult(mailbox, cursor, state, change.items, policy=encode_policy(new_policy), at=now),
+        BatchResult(
+            mailbox,
+            cursor,
+            state,
+            change.items,
+            change.contacts,
+            change.companies,
+            change.owners,
+            policy=encode_policy(new_policy),
+            at=now,
+        ),
         workspace=ws,
     )
     removed = tuple(sorted({c.key for c in change.changes if c.drops}))

@@ -24,7 +24,7 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
@@ -149,6 +149,47 @@ def links_of(
     return tuple(found)
 
 
+@dataclass(slots=True)
+class _Created:
+    """The contacts one plan creates, with their companies and the keys they now own."""
+
+    contacts: list[Contact] = field(default_factory=list)
+    companies: dict[str, Company] = field(default_factory=dict)
+    owners: list[OwnerChange] = field(default_factory=list)
+    introduced: dict[str, str] = field(default_factory=dict)
+    contact_plan: ContactPlan | None = None
+
+    def plan(
+        self,
+        messages: Sequence[Message],
+        decisions: Sequence[Decision],
+        mailbox: Mailbox,
+        policy: Policy,
+        index: ContactIndex,
+        now: datetime | None,
+    ) -> None:
+        """Create the contacts the synced *messages* call for, adding them to *index*."""
+        check_canonicalization(index, policy)
+        synced = [(m, d) for m, d in zip(messages, decisions, strict=True) if d.synced]
+        if not (synced and mailbox.create_contacts):
+            return
+        if now is None:
+            raise TypeError("Creating contacts needs now, the time they are created at.")
+        plan = plan_contacts(
+            [m for m, _ in synced], mailbox, policy, index, decisions=[d for _, d in synced]
+        )
+        self.contact_plan = plan
+        for new in plan.new:
+            contact = auto_contact(new, now, id=auto_contact_id(new.key, index.__contains__))
+            self.owners.extend(index.upsert(contact))
+            self.contacts.append(contact)
+            self.introduced[contact.id] = new.message_key
+            if new.company_domain is not None:
+                self.companies.setdefault(
+                    new.company_domain, Company(new.company_domain, new.company_name or "")
+                )
+
+
 def plan_batch(
     items: Iterable[SourceItem],
     mailbox: Mailbox,
@@ -167,30 +208,9 @@ def plan_batch(
     sources = list(items)
     messages = [with_stored_key(item.message(limits)) for item in sources]
     decisions = [decide(message, mailbox, policy) for message in messages]
-    created: list[Contact] = []
-    companies: dict[str, Company] = {}
-    owners: list[OwnerChange] = []
-    introduced: dict[str, str] = {}
-    contact_plan: ContactPlan | None = None
+    created = _Created()
     if isinstance(contacts, ContactIndex):
-        check_canonicalization(contacts, policy)
-        synced = [(m, d) for m, d in zip(messages, decisions, strict=True) if d.synced]
-        if synced and mailbox.create_contacts:
-            if now is None:
-                raise TypeError("plan_batch() needs now to create contacts.")
-            contact_plan = plan_contacts(
-                [m for m, _ in synced], mailbox, policy, contacts, decisions=[d for _, d in synced]
-            )
-            index = contacts
-            for new in contact_plan.new:
-                contact = auto_contact(new, now, id=auto_contact_id(new.key, index.__contains__))
-                owners.extend(index.upsert(contact))
-                created.append(contact)
-                introduced[contact.id] = new.message_key
-                if new.company_domain is not None:
-                    companies.setdefault(
-                        new.company_domain, Company(new.company_domain, new.company_name or "")
-                    )
+        created.plan(messages, decisions, mailbox, policy, contacts, now)
     owner_of = _owner_of(contacts)
     planned = tuple(
         BatchItem(
@@ -204,11 +224,11 @@ def plan_batch(
     )
     return BatchPlan(
         planned,
-        tuple(created),
-        tuple(companies.values()),
-        tuple(owners),
-        contact_plan,
-        introduced,
+        tuple(created.contacts),
+        tuple(created.companies.values()),
+        tuple(created.owners),
+        created.contact_plan,
+        created.introduced,
     )
 
 
@@ -271,6 +291,11 @@ class SettingsChange:
     may_return: int
     #: Copies that keep their decision.
     unchanged: int
+    #: Contacts the stored mail calls for under the new settings (already added to the index
+    #: given to `plan_settings_change`), their companies, and the keys they now own.
+    contacts: tuple[Contact, ...] = ()
+    companies: tuple[Company, ...] = ()
+    owners: tuple[OwnerChange, ...] = ()
 
     @property
     def dropped(self) -> int:
@@ -363,21 +388,24 @@ def plan_settings_change(
     after: Settings,
     *,
     contacts: ContactIndex | None = None,
+    now: datetime | None = None,
 ) -> SettingsChange:
     """The exact change *after* makes to one mailbox's stored *copies*, decided under *before*.
 
     *contents* holds the stored message of every synced copy, by key (a copy whose content is
     missing is left as it is). Each synced copy is decided again, with the flags its source gave
-    it; copies kept out are weighed with `liftable_reasons`. When the canonicalisation changes,
-    every synced copy is stored again with its participants linked afresh through *contacts*
-    (an index under the new canonicalisation).
+    it; copies kept out are weighed with `liftable_reasons`. With *contacts* (an index under the
+    new canonicalisation), the contacts the synced mail calls for under the new settings are
+    created at *now* (without *now*, none), as a sync from scratch would create them; when the
+    canonicalisation
+    changes, every synced copy is stored again with its participants linked afresh.
     """
     mailbox, policy = after.mailbox, after.policy
     liftable = liftable_reasons(before, after)
     relink = before.policy.canonicalization != policy.canonicalization
     owner_of = _owner_of(contacts)
     changes: list[CopyChange] = []
-    items: list[BatchItem] = []
+    decided: list[tuple[StoredDecision, Message, Decision]] = []
     may_return = unchanged = 0
     for copy in copies:
         old = copy.decision
@@ -391,15 +419,27 @@ def plan_settings_change(
             continue
         message = stored if stored.flags == copy.flags else replace(stored, flags=copy.flags)
         new = decide(message, mailbox, policy)
-        if new == old and not relink:
-            unchanged += 1
-            continue
         if new != old:
             changes.append(CopyChange(copy.location, copy.key, old, new))
         else:
             unchanged += 1
-        links = links_of(stored, policy, owner_of) if new.synced else ()
-        items.append(BatchItem(stored, new, links, copy.location, copy.flags))
+        decided.append((copy, stored, new))
+    created = _Created()
+    if contacts is not None and now is not None:
+        created.plan(
+            [m for _, m, _ in decided], [d for _, _, d in decided], mailbox, policy, contacts, now
+        )
+    items = [
+        BatchItem(
+            stored,
+            new,
+            links_of(stored, policy, owner_of) if new.synced else (),
+            copy.location,
+            copy.flags,
+        )
+        for copy, stored, new in decided
+        if relink or new != copy.decision
+    ]
     return SettingsChange(
         after.mailbox.id,
         tuple(changes),
@@ -407,4 +447,7 @@ def plan_settings_change(
         may_return > 0,
         may_return,
         unchanged,
+        tuple(created.contacts),
+        tuple(created.companies.values()),
+        tuple(created.owners),
     )
