@@ -19,7 +19,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -182,11 +182,16 @@ def _rekey(db: sqlite3.Connection) -> None:
     (a decision stored before locations were kept stands at ``key:<key>``).
     """
     keys: dict[str, str] = {}
+    flags: dict[str, str] = {}
     for key, message_id, sent_at, document in db.execute(
         "SELECT key, message_id, sent_at, document FROM messages"
     ).fetchall():
         message = with_stored_key(decode_message(document))
         keys[key] = message.key
+        # Schema 3 kept the flags of the copy stored first inside the message; each copy keeps
+        # its own now, so they move to that message's synced copies (the best knowledge left).
+        flags[message.key] = " ".join(sorted(f.value for f in message.flags))
+        message = replace(message, flags=frozenset())
         db.execute(
             "INSERT INTO messages4 (workspace, key, message_id, sent_at, document) "
             "VALUES ('default', ?, ?, ?, ?)",
@@ -204,7 +209,7 @@ def _rekey(db: sqlite3.Connection) -> None:
     )
     db.executemany(
         "INSERT INTO copies (workspace, mailbox_id, location, message_key, message_id, synced, "
-        "reasons, direction, level, flags) VALUES ('default', ?, ?, ?, ?, ?, ?, ?, ?, '') "
+        "reasons, direction, level, flags) VALUES ('default', ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT DO NOTHING",
         [
             (
@@ -216,6 +221,7 @@ def _rekey(db: sqlite3.Connection) -> None:
                 reasons,
                 direction,
                 level,
+                flags.get(keys.get(message_key, ""), "") if synced else "",
             )
             for mailbox_id, message_key, synced, reasons, direction, level, location in db.execute(
                 "SELECT mailbox_id, message_key, synced, reasons, direction, level, location "
