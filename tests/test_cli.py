@@ -245,8 +245,10 @@ def test_a_policy_change_is_said_before_the_pass(
     lines = out.splitlines()
     assert lines[0] == f"{MARIA}: the settings changed since the last sync."
     assert lines[1].startswith("  ")
-    assert lines[1].endswith(" no longer sync and were removed from the mailbox;")
-    assert lines[2].endswith(" unchanged.")
+    assert lines[1].endswith(
+        " stored message copies no longer sync and were removed from the mailbox."
+    )
+    assert lines[2].endswith(" copies unchanged.")
     assert lines[3] == f"{MARIA} from {mbox}: nothing new since the last sync."
 
 

@@ -217,6 +217,9 @@ class _Runner:
         """Where the database is, and what to run next."""
         if not self.talk:
             return
+        if self.args.dry_run:
+            self.out.write(f"\nDry run: nothing was written to {clean(self.args.db)}.\n")
+            return
         db = self.args.db
         contacts = len(self.store.contact_index())
         where = os.path.abspath(db)
@@ -316,18 +319,32 @@ class _Runner:
 def _change_lines(change: SettingsChange, *, applied: bool) -> list[str]:
     """A settings change for a person: what it did (*applied*) or would do."""
     done = "were" if applied else "would be"
-    lines = [
-        f"{clean(change.mailbox_id)}: the settings changed since the last sync.",
-        f"  {counted(change.dropped, 'stored message copy', 'stored message copies')} no longer "
-        f"sync and {done} removed from the mailbox;",
-        f"  colleagues may read more of {counted(change.widened, 'copy', 'copies')} and less of "
-        f"{change.narrowed:,}; {change.unchanged:,} unchanged.",
-    ]
+    lines = [f"{clean(change.mailbox_id)}: the settings changed since the last sync."]
+    if change.dropped:
+        lines.append(
+            f"  {counted(change.dropped, 'stored message copy', 'stored message copies')} no "
+            f"longer sync and {done} removed from the mailbox."
+        )
+    if change.widened:
+        lines.append(
+            f"  Colleagues {'may now' if applied else 'would'} read more of "
+            f"{counted(change.widened, 'stored message copy', 'stored message copies')}."
+        )
+    if change.narrowed:
+        lines.append(
+            f"  Colleagues {'now' if applied else 'would'} read less of "
+            f"{counted(change.narrowed, 'stored message copy', 'stored message copies')}."
+        )
+    if change.contacts:
+        lines.append(
+            f"  {counted(len(change.contacts), 'contact')} {done} created for stored mail."
+        )
     if change.resync:
         lines.append(
             f"  {counted(change.may_return, 'message kept out', 'messages kept out')} may now "
             f"sync: the source {'is' if applied else 'would be'} read again from the start."
         )
+    lines.append(f"  {counted(change.unchanged, 'copy', 'copies')} unchanged.")
     return lines
 
 
