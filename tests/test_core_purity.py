@@ -176,3 +176,26 @@ def test_runners_import_no_adapter() -> None:
     )
     assert isinstance(modules, list)
     assert [m for m in modules if m.startswith(("mailbind.stores", "mailbind.sources"))] == []
+
+
+def test_nothing_opens_a_socket() -> None:
+    """Importing mailbind and its command line, reading a registrable domain and syncing the
+    bundled sample create no socket at all (not even a local probe)."""
+    result = run(
+        """
+        import json, socket, sys, tempfile, os
+
+        def refuse(*args, **kwargs):
+            raise OSError("a socket was opened")
+
+        socket.socket.__init__ = refuse
+        import mailbind, mailbind.cli
+        from mailbind import registrable_domain
+        found = registrable_domain("eu.acme.co.uk")
+        folder = tempfile.mkdtemp()
+        code = mailbind.cli.main(["sync", "--sample", "--db", os.path.join(folder, "x.sqlite"),
+                                  "--quiet"])
+        print(json.dumps([found, code]))
+        """
+    )
+    assert result == ["acme.co.uk", 0]

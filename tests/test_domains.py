@@ -10,10 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbind import registrable_domain, to_ascii_domain, to_unicode_domain
+from mailbind._suffixes import suffix_rules
 from mailbind.domains import _plain_forms, _validated_forms, check_domain
 
 from .strategies import ascii_domains, idn_domains
@@ -225,3 +226,38 @@ def test_the_suffix_list_is_read_offline_and_nothing_is_written(tmp_path: Path) 
     assert not loaded_early, "tldextract should load on first use, not on import"
     assert result.stderr == ""
     assert list(home.rglob("*")) == []
+
+
+def _tldextract_registrable(name: str) -> str | None:
+    """The registrable domain tldextract's own extractor gives, with the list's implicit rule."""
+    import tldextract
+
+    extract = tldextract.TLDExtract(
+        suffix_list_urls=(),
+        cache_dir=None,
+        fallback_to_snapshot=True,
+        include_psl_private_domains=True,
+    )
+    if "." not in name:
+        return None
+    parts = extract.extract_str(name)
+    if parts.suffix:
+        return parts.top_domain_under_public_suffix or None
+    return ".".join(name.rsplit(".", 2)[-2:])
+
+
+_RULE_SAMPLE = sorted(
+    {*suffix_rules().exact, *suffix_rules().wildcards, *suffix_rules().exceptions}
+)
+
+
+@settings(max_examples=300)
+@given(
+    rule=st.sampled_from(_RULE_SAMPLE),
+    head=st.lists(st.sampled_from(["a", "www", "mail", "x1", "city", "b-c"]), max_size=3),
+)
+def test_the_offline_list_answers_as_tldextract(rule: str, head: list[str]) -> None:
+    """The list read without importing tldextract gives tldextract's registrable domain, for
+    names under plain, wildcard and exception rules of both sections."""
+    name = ".".join([*head, rule])
+    assert registrable_domain(name) == _tldextract_registrable(name)

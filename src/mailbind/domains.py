@@ -7,18 +7,19 @@ Invariants:
   real and sample mail uses them, and a name whose last label is all digits (``1.2.3.4``, an IP
   address without brackets) is not. The global options of email-validator are neither read nor
   changed.
-- The registrable domain follows the Public Suffix List with its private section, through
-  tldextract's bundled snapshot only: nothing is fetched over the network and nothing is
-  written to disk. The list's own rules that tldextract does not apply are applied here: the
-  implicit ``*`` rule for an unknown TLD, and no registrable domain for a name with an empty
-  label. IP literals and single-label hosts have none.
+- The registrable domain follows the Public Suffix List with its private section, read from
+  tldextract's bundled snapshot by `mailbind._suffixes` without importing tldextract (whose
+  HTTP client opens a socket when imported): nothing is fetched over the network, nothing is
+  written to disk, no socket is opened. The implicit ``*`` rule applies to an unknown TLD, and a
+  name with an empty label has no registrable domain. IP literals and single-label hosts have
+  none.
 - Results are cached in bounded tables.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import email_validator
 from email_validator.rfc_constants import (
@@ -27,8 +28,7 @@ from email_validator.rfc_constants import (
     DOT_ATOM_TEXT_HOSTNAME,
 )
 
-if TYPE_CHECKING:
-    import tldextract
+from ._suffixes import public_suffix
 
 __all__ = [
     "Domain",
@@ -173,24 +173,11 @@ def registrable_domain(domain: str) -> str | None:
     return None if isinstance(checked, str) else checked.registrable
 
 
-@functools.cache
-def _extractor() -> tldextract.TLDExtract:
-    """The one tldextract instance: bundled snapshot, private section, no network, no disk."""
-    import tldextract  # deferred: it pulls in an HTTP client
-
-    return tldextract.TLDExtract(
-        suffix_list_urls=(),
-        cache_dir=None,
-        fallback_to_snapshot=True,
-        include_psl_private_domains=True,
-    )
-
-
 def _registrable(ascii_name: str) -> str | None:
     if "." not in ascii_name:
         return None  # a single-label host
-    parts = _extractor().extract_str(ascii_name)
-    if parts.suffix:
-        return parts.top_domain_under_public_suffix or None
-    # No rule of the list matches: its implicit "*" rule makes the last label the suffix.
-    return ".".join(ascii_name.rsplit(".", 2)[-2:])
+    suffix = public_suffix(ascii_name)
+    if suffix == ascii_name:
+        return None
+    head = ascii_name[: -len(suffix) - 1]
+    return f"{head.rsplit('.', 1)[-1]}.{suffix}"
