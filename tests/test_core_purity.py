@@ -199,3 +199,27 @@ def test_nothing_opens_a_socket() -> None:
         """
     )
     assert result == ["acme.co.uk", 0]
+
+
+#: The runners that sync, explain or back-fill: each keeps only its I/O.
+RUNNERS = ("engine.py", "cli/explain.py", "etl/_partition.py")
+
+
+def test_every_runner_plans_with_the_one_planner() -> None:
+    """The engine, ``mailbind explain`` and the backfills call `plan_batch`, and none of them
+    decides a message or plans contacts on its own."""
+    import ast
+    from pathlib import Path
+
+    import mailbind
+
+    root = Path(mailbind.__file__).parent
+    for name in RUNNERS:
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        called = {
+            node.func.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        }
+        assert "plan_batch" in called, name
+        assert not called & {"decide", "plan_contacts", "reevaluate"}, name
