@@ -35,7 +35,7 @@ from mailbind.engine import (
 )
 from mailbind.identity import message_id_of
 from mailbind.schedule import SyncState, SyncStatus
-from mailbind.sources import Batch, SourceSettingError
+from mailbind.sources import Batch, Listing, SourceSettingError
 from mailbind.stores import BatchResult, MailboxState, Store
 from mailbind.stores.sqlite import SQLiteStore
 from mailbind.testing import InMemoryStore, ListSource, flagged, snapshot
@@ -259,6 +259,9 @@ def test_a_source_that_does_not_move_on_is_an_error(store: Store) -> None:
 
         def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
             return Batch((), cursor or "", done=False)
+
+        def listing(self, token: str | None = None) -> Listing:
+            raise AssertionError("a pass that never ends never lists")
 
     store.save_state(ANNA.id, MailboxState("here"))
     with pytest.raises(SourceError) as info:

@@ -10,6 +10,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -980,7 +981,7 @@ def test_credentials_never_show() -> None:
 @given(
     secret=st.text(
         # A URL is text that encodes to UTF-8: lone surrogates cannot stand in one.
-        st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
+        st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"]),
         min_size=1,
         max_size=20,
     )
@@ -1257,7 +1258,7 @@ def test_fetch_records_give_uid_size_body_and_flags(
         (None, None),
     ],
 )
-def test_list_responses(part: object, entry: tuple[str, set[str], str] | None) -> None:
+def test_list_responses(part: object, entry: tuple[str, AbstractSet[str], str] | None) -> None:
     """LIST lines give the name, attributes and separator; unreadable lines give None."""
     assert wire.list_entry(part) == entry
 

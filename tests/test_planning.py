@@ -35,7 +35,9 @@ POLICY = Policy(org_domains=["acme.com"])
 MAILBOX = Mailbox("anna@acme.com", aliases=["anna.berg@acme-corp.io"])
 
 
-def mail(sender: str, to: str | list[str] = (), *, at: int = 0, **kwargs: object) -> Message:
+def mail(
+    sender: str, to: str | list[str] | tuple[()] = (), *, at: int = 0, **kwargs: object
+) -> Message:
     """A message sent *at* hours after T0."""
     return Message.build(
         sender=sender,

@@ -82,9 +82,8 @@ def item(
         for position, participant in enumerate(message.participants):
             if participant.address is not None:
                 owner = index.resolve(participant.address)
-                links.append(
-                    ParticipantLink(position, POLICY.key(participant.address), owner and owner.id)
-                )
+                owner_id = owner.id if owner is not None else None
+                links.append(ParticipantLink(position, POLICY.key(participant.address), owner_id))
     return BatchItem(message, decision, tuple(links), location or f"inbox/{message.key}")
 
 
