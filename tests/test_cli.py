@@ -16,6 +16,7 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from mailbind.cli.text import clean, cut, json_line, width
 from mailbind.engine import auto_contact_id
 from mailbind.policy import Policy
 from mailbind.stores.sqlite import SQLiteStore
+from tests import factories
 from tests.strategies import policies
 
 NOW = "2025-02-01T09:00:00+00:00"
@@ -80,16 +82,8 @@ def mbox(tmp_path: Path) -> Path:
     return path
 
 
-def mail(subject: str, *, sender: str, to: str = MARIA, body: str = "Hello.") -> str:
-    """One mbox entry, its body in UTF-8."""
-    return (
-        f"From x@y Mon Feb  3 10:00:00 2025\n"
-        f"From: {sender}\nTo: {to}\nSubject: {subject}\n"
-        f"Date: Mon, 03 Feb 2025 10:00:00 +0000\n"
-        f"Message-ID: <{subject.encode().hex()[:24]}@cli.test>\n"
-        "Content-Type: text/plain; charset=utf-8\n\n"
-        f"{body}\n\n"
-    )
+#: One mbox entry addressed to Maria unless told otherwise.
+mail = partial(factories.mbox_mail, to=MARIA)
 
 
 # --- sync -----------------------------------------------------------------------------------

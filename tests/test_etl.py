@@ -48,11 +48,11 @@ from mailbind.etl import (
 )
 from mailbind.identity import message_id_of, with_stored_key
 from mailbind.schedule import SyncState, succeeded
-from mailbind.sources import SourceItem
 from mailbind.sources.jsonl import message_from_record
 from mailbind.stores import BatchResult, decode_message
 from mailbind.testing import InMemoryStore, ListSource, snapshot
 
+from .factories import source_item
 from .strategies import (
     EXTRA_HEADER_NAMES,
     MESSAGE_ADDRESSES,
@@ -460,7 +460,7 @@ def test_loaded_results_store_what_the_engine_stores() -> None:
         ]
         items = [RawMessage(mailbox.id, r, f"#{n}") for n, r in enumerate(mine)]
         source = ListSource(
-            [SourceItem(f"#{n}", None, message_from_record(r)) for n, r in enumerate(mine)]
+            [source_item(message_from_record(r), f"#{n}") for n, r in enumerate(mine)]
         )
         sync_mailbox(source, synced_by_engine, mailbox, snap.policy, now=now)
         batch = tuple(batch_item(result) for result in run_local(items, snap))

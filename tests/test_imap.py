@@ -26,6 +26,7 @@ from mailbind.sources import Listing, SourceItem, SourceSettingError
 from mailbind.sources import _imapwire as wire
 from mailbind.sources.imap import ImapFolder, ImapSource, Security
 
+from . import factories
 from . import test_sources as contract
 from .dovecot import CuttingProxy, Dovecot, unavailable_reason
 from .test_sources import Layout, Mail, fetch_all, message_id
@@ -83,11 +84,7 @@ def account(server: Dovecot) -> Account:
     return Account(server, user, "secret")
 
 
-def mail(tag: str, size: int = 0) -> bytes:
-    """A small message whose Message-ID is *tag*, padded to about *size* bytes."""
-    head = f"From: a@example.com\r\nTo: b@example.org\r\nMessage-ID: <{tag}@example.com>\r\n"
-    body = "x" * max(0, size - len(head) - 40)
-    return f"{head}Subject: {tag}\r\n\r\n{body}\r\n".encode()
+mail = factories.tagged_mail
 
 
 def tags(found: list[SourceItem] | tuple[SourceItem, ...]) -> list[str]:

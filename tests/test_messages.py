@@ -28,6 +28,7 @@ from mailbind import (
     SharingLevel,
     normalize_message_id,
 )
+from tests import factories
 from tests.strategies import header_values, messages
 
 # --- Building from plain values --------------------------------------------------------------
@@ -471,11 +472,7 @@ def test_a_record_needs_a_real_level() -> None:
 # --- Reading bytes: real-world oddities ------------------------------------------------------
 
 
-def mail(*headers: str | bytes, body: bytes = b"Hello\r\n", crlf: bool = True) -> bytes:
-    """An RFC 5322 message from header lines and a body."""
-    eol = b"\r\n" if crlf else b"\n"
-    lines = [h.encode() if isinstance(h, str) else h for h in headers]
-    return eol.join([*lines, b"", b""]) + body
+mail = factories.raw_mail
 
 
 BASIC = (
