@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import socket
@@ -11,7 +12,11 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.vendor import pretty
+from hypothesis.vendor.pretty import RepresentationPrinter
 
+from mailbind import Policy
+from mailbind.providers import bundled_free_providers, bundled_role_addresses
 from mailbind.stores import Store
 from mailbind.stores.sqlite import SQLiteStore
 from mailbind.testing import InMemoryStore
@@ -28,6 +33,28 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+def _pretty_policy(policy: Policy, printer: RepresentationPrinter, cycle: bool) -> None:
+    """Print a policy as its repr does, without the bundled free-provider and role lists.
+
+    Those lists are most of a policy's repr (about 50 kB), so a failing example holding a policy
+    would print a page of domains that no reader needs, and Hypothesis warns of the size
+    (the suite turns warnings into errors). A list that differs from the bundled one is shown.
+    """
+    bundled = {
+        "free_providers": bundled_free_providers(),
+        "role_addresses": bundled_role_addresses(),
+    }
+    shown = [
+        f"{f.name}={getattr(policy, f.name)!r}"
+        for f in dataclasses.fields(policy)
+        if f.repr and bundled.get(f.name) != getattr(policy, f.name)
+    ]
+    printer.text(f"Policy({', '.join(shown)})")
+
+
+pretty.for_type_by_name(Policy.__module__, Policy.__qualname__, _pretty_policy)
 
 
 def _is_loopback(address: Any) -> bool:

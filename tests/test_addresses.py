@@ -20,6 +20,7 @@ from mailbind import (
     parse_participants,
 )
 from mailbind.addresses import decode_words
+from mailbind.domains import validate
 
 from .strategies import (
     ascii_addresses,
@@ -323,7 +324,7 @@ LOCAL_PART_CHARACTERS = st.sampled_from(
 def _validated_local(local: str) -> tuple[str, str] | str:
     """`_strict_local` as email-validator alone answers it, without the fast paths."""
     try:
-        checked = addresses.validate(f"{local}@a")
+        checked = validate(f"{local}@a")
     except (EmailNotValidError, ValueError) as err:
         return str(err)
     written = checked.local_part if local.startswith('"') else local

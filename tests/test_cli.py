@@ -16,8 +16,10 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -31,6 +33,7 @@ from mailbind.cli.text import clean, cut, json_line, width
 from mailbind.engine import auto_contact_id
 from mailbind.policy import Policy
 from mailbind.stores.sqlite import SQLiteStore
+from tests import factories
 from tests.strategies import policies
 
 NOW = "2025-02-01T09:00:00+00:00"
@@ -52,7 +55,7 @@ def sh(capsys: pytest.CaptureFixture[str], line: str) -> tuple[int, str, str]:
     return run(capsys, *shlex.split(line))
 
 
-def json_lines(text: str) -> list[dict[str, object]]:
+def json_lines(text: str) -> list[dict[str, Any]]:
     """Every line of *text* read as a JSON object."""
     return [json.loads(line) for line in text.splitlines()]
 
@@ -79,16 +82,8 @@ def mbox(tmp_path: Path) -> Path:
     return path
 
 
-def mail(subject: str, *, sender: str, to: str = MARIA, body: str = "Hello.") -> str:
-    """One mbox entry, its body in UTF-8."""
-    return (
-        f"From x@y Mon Feb  3 10:00:00 2025\n"
-        f"From: {sender}\nTo: {to}\nSubject: {subject}\n"
-        f"Date: Mon, 03 Feb 2025 10:00:00 +0000\n"
-        f"Message-ID: <{subject.encode().hex()[:24]}@cli.test>\n"
-        "Content-Type: text/plain; charset=utf-8\n\n"
-        f"{body}\n\n"
-    )
+#: One mbox entry addressed to Maria unless told otherwise.
+mail = partial(factories.mbox_mail, to=MARIA)
 
 
 # --- sync -----------------------------------------------------------------------------------
@@ -178,7 +173,7 @@ def test_sync_from_options_defaults_the_organisation_to_the_owners_domain(
     (report,) = json_lines(out)
     assert code == 0
     assert report["mailbox"] == MARIA
-    assert report["skipped_by_reason"]["internal"] > 0  # type: ignore[index]
+    assert report["skipped_by_reason"]["internal"] > 0
 
 
 def test_blocked_domain_and_switches_change_the_decisions(
@@ -424,10 +419,10 @@ def test_explain_json_gives_every_decision_with_reasons_and_writes_nothing(
         r for r in records if r["subject"] == "SaaS Weekly #121: pricing pages that convert"
     )
     assert (news["synced"], news["reasons"]) == (False, ["group_sender", "bulk", "external"])
-    assert {p["no_contact"] for p in news["participants"]} == {"message_not_synced"}  # type: ignore[union-attr,index]
+    assert {p["no_contact"] for p in news["participants"]} == {"message_not_synced"}
     first = records[0]
     assert (first["synced"], first["direction"], first["level"]) == (True, "incoming", "subject")
-    hank, owner, _zoe = first["participants"]  # type: ignore[misc]
+    hank, owner, _zoe = first["participants"]
     assert hank["contact"] == {
         "id": auto_contact_id("hank.rearden@globex.example"),
         "name": "Hank Rearden",
@@ -436,10 +431,10 @@ def test_explain_json_gives_every_decision_with_reasons_and_writes_nothing(
     }
     assert (owner["contact"], owner["no_contact"]) == (None, "self")
     created = {
-        p["contact"]["id"]  # type: ignore[index]
+        p["contact"]["id"]
         for r in records
-        for p in r["participants"]  # type: ignore[attr-defined]
-        if p["contact"] and p["contact"]["new"]  # type: ignore[index]
+        for p in r["participants"]
+        if p["contact"] and p["contact"]["new"]
     }
     assert len(created) == 12
 
@@ -450,17 +445,12 @@ def test_explain_matches_what_sync_then_stores(
     """With --db the contacts are the stored ones: nothing new, and every link agrees."""
     code, out, _ = run(capsys, "explain", "--sample", "--json", "--db", synced)
     records = json_lines(out)
-    linked = [
-        p["contact"]
-        for r in records
-        for p in r["participants"]  # type: ignore[attr-defined]
-        if p["contact"]
-    ]
+    linked = [p["contact"] for r in records for p in r["participants"] if p["contact"]]
     assert code == 0
     assert linked
     assert not any(c["new"] for c in linked)
     _, listed, _ = run(capsys, "contacts", "list", "--json", "--db", synced)
-    assert {c["id"] for c in linked} == {c["id"] for c in json_lines(listed)}  # type: ignore[index]
+    assert {c["id"] for c in linked} == {c["id"] for c in json_lines(listed)}
 
 
 def test_explain_table_fits_the_terminal_and_explains_the_codes(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -72,7 +73,7 @@ UNIVERSE = (
     _mail(8, "Kim Lee <kim@client.example>", "anna@acme.com, ben@acme.com"),
 )
 VIEWERS = ("anna@acme.com", "ben@acme.com", "carl@acme.com")
-FOLDER_FLAGS = (
+FOLDER_FLAGS: tuple[frozenset[Flag], ...] = (
     frozenset(),
     frozenset({Flag.TRASH}),
     frozenset({Flag.SENT}),
@@ -217,7 +218,8 @@ class History(RuleBasedStateMachine):
         elif what == "alias":
             self.aliases = self.aliases ^ {"anna@acme-labs.com"}
         else:
-            name, incoming, outgoing = value  # type: ignore[misc]
+            assert isinstance(value, tuple)
+            name, incoming, outgoing = value
             self.levels[name] = (incoming, outgoing)
 
     # --- The user's contacts ----------------------------------------------------------------
@@ -324,7 +326,7 @@ TestHistoryInSQLite = SQLiteHistory.TestCase
 # --- Histories users lived through ----------------------------------------------------------
 
 #: Short histories, each step a method of `History` with its arguments; a sync follows each.
-HISTORIES = {
+HISTORIES: dict[str, list[tuple[Any, ...]]] = {
     "group mail allowed later comes back": [
         ("arrive", "anna", 3, frozenset()),
         ("change_setting", ("switch", "exclude_group")),
@@ -401,7 +403,7 @@ def test_a_history_ends_as_a_sync_from_scratch(kind: str, name: str) -> None:
     """Each step, synced, leaves the store reading as a store synced once from scratch."""
     replay = Replay()
     replay.store = STORES[kind]()
-    replay.make_store = STORES[kind]  # type: ignore[method-assign]
+    replay.make_store = STORES[kind]
     for step, *arguments in HISTORIES[name]:
         getattr(replay, step)(*arguments)
         replay.sync("sync")

@@ -156,12 +156,10 @@ def test_a_killed_sync_restarted_ends_as_an_uninterrupted_one(tmp_path: Path) ->
         expected, got = snapshot(one), snapshot(other)
         assert got == expected
         contacts = expected["contacts"]
-        assert len({c.primary.key for c in contacts}) == len(contacts)  # type: ignore[attr-defined]
+        assert isinstance(contacts, tuple)
+        assert len({c.primary.key for c in contacts}) == len(contacts)
         messages = expected["messages"]
-        held_by_both = [
-            s
-            for s in messages.values()  # type: ignore[attr-defined]
-            if len(s.holdings) == 2
-        ]
+        assert isinstance(messages, dict)
+        held_by_both = [s for s in messages.values() if len(s.holdings) == 2]
         assert held_by_both
-        assert len(contacts) > 30  # type: ignore[arg-type]
+        assert len(contacts) > 30

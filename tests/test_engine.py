@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
@@ -35,31 +36,28 @@ from mailbind.engine import (
 )
 from mailbind.identity import message_id_of
 from mailbind.schedule import SyncState, SyncStatus
-from mailbind.sources import Batch, SourceSettingError
+from mailbind.sources import Batch, Listing, SourceSettingError
 from mailbind.stores import BatchResult, MailboxState, Store
 from mailbind.stores.sqlite import SQLiteStore
 from mailbind.testing import InMemoryStore, ListSource, flagged, snapshot
 
+from . import factories
 from .strategies import messages
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
-POLICY = Policy(["acme.com"])
-ANNA = Mailbox("anna@acme.com", incoming="subject", outgoing="everything")
-BEN = Mailbox("ben@acme.com")
+POLICY = factories.policy()
+ANNA = factories.mailbox(incoming="subject", outgoing="everything")
+BEN = factories.mailbox("ben@acme.com")
 
 
-def mail(n: int, sender: str, to: str = "anna@acme.com", **more: object) -> Message:
-    """Message number *n* from *sender*, sent *n* minutes after 2024-05-01."""
-    return Message.build(
-        sender=sender,
-        to=to,
-        subject=f"Subject {n}",
-        text=f"Body {n}",
-        message_id=f"<m{n}@mail.example>",
-        sent_at=datetime(2024, 5, 1, tzinfo=UTC) + timedelta(minutes=n),
-        **more,  # type: ignore[arg-type]
-    )
+#: Message number *n* from the sender given, sent *n* minutes after 2024-05-01.
+mail = partial(
+    factories.numbered,
+    start=datetime(2024, 5, 1, tzinfo=UTC),
+    step=timedelta(minutes=1),
+    domain="mail.example",
+)
 
 
 def mixed_mailbox() -> list[Message]:
@@ -259,6 +257,9 @@ def test_a_source_that_does_not_move_on_is_an_error(store: Store) -> None:
 
         def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
             return Batch((), cursor or "", done=False)
+
+        def listing(self, token: str | None = None) -> Listing:
+            raise AssertionError("a pass that never ends never lists")
 
     store.save_state(ANNA.id, MailboxState("here"))
     with pytest.raises(SourceError) as info:

@@ -48,11 +48,11 @@ from mailbind.etl import (
 )
 from mailbind.identity import message_id_of, with_stored_key
 from mailbind.schedule import SyncState, succeeded
-from mailbind.sources import SourceItem
 from mailbind.sources.jsonl import message_from_record
 from mailbind.stores import BatchResult, decode_message
 from mailbind.testing import InMemoryStore, ListSource, snapshot
 
+from .factories import source_item
 from .strategies import (
     EXTRA_HEADER_NAMES,
     MESSAGE_ADDRESSES,
@@ -77,7 +77,7 @@ def line(**fields: Any) -> str:
 
 def only(results: Any) -> Result:
     """The one result of *results*, which must hold exactly one."""
-    found = list(results)
+    found: list[Result] = list(results)
     assert len(found) == 1, found
     return found[0]
 
@@ -203,7 +203,8 @@ def rfc5322(record: dict[str, Any]) -> bytes:
     if "message_id" in record:
         lines.append(f"Message-ID: {record['message_id']}")
     lines += ["Date: Mon, 01 Jan 2024 10:00:00 +0000", f"Subject: {record['subject']}", ""]
-    return ("\r\n".join(lines) + "\r\n" + record["text"]).encode("utf-8")
+    text: str = record["text"]
+    return ("\r\n".join(lines) + "\r\n" + text).encode("utf-8")
 
 
 CORPUS = corpus(600)
@@ -459,7 +460,7 @@ def test_loaded_results_store_what_the_engine_stores() -> None:
         ]
         items = [RawMessage(mailbox.id, r, f"#{n}") for n, r in enumerate(mine)]
         source = ListSource(
-            [SourceItem(f"#{n}", None, message_from_record(r)) for n, r in enumerate(mine)]
+            [source_item(message_from_record(r), f"#{n}") for n, r in enumerate(mine)]
         )
         sync_mailbox(source, synced_by_engine, mailbox, snap.policy, now=now)
         batch = tuple(batch_item(result) for result in run_local(items, snap))
@@ -588,28 +589,32 @@ def test_a_mapping_of_mailboxes_is_taken_by_id() -> None:
             "The mailbox table names the mailbox 'anna@acme.com' as 'anna'.",
         ),
         (
-            lambda: Snapshot(["anna@acme.com"], POLICY),
+            lambda: Snapshot(["anna@acme.com"], POLICY),  # type: ignore[list-item]
             BackfillError,
             "Expected a Mailbox, not str.",
         ),
-        (lambda: Snapshot([ANNA], "acme.com"), BackfillError, "policy must be a Policy, not str."),
+        (
+            lambda: Snapshot([ANNA], "acme.com"),  # type: ignore[arg-type]
+            BackfillError,
+            "policy must be a Policy, not str.",
+        ),
         (
             lambda: Snapshot([ANNA], POLICY, view="full"),
             BackfillError,
             "The view must be one of redacted, complete, none, not 'full'.",
         ),
         (
-            lambda: Snapshot([ANNA], POLICY, version=3),
+            lambda: Snapshot([ANNA], POLICY, version=3),  # type: ignore[arg-type]
             BackfillError,
             "The snapshot version must be a string, not 3.",
         ),
         (
-            lambda: Snapshot([ANNA], POLICY, {"kim@client.example": 7}),
+            lambda: Snapshot([ANNA], POLICY, {"kim@client.example": 7}),  # type: ignore[dict-item]
             BackfillError,
             "contacts must map keys to contact ids as strings, not 'kim@client.example' to 7.",
         ),
         (
-            lambda: Snapshot([ANNA], POLICY, [KIM]),
+            lambda: Snapshot([ANNA], POLICY, [KIM]),  # type: ignore[arg-type]
             BackfillError,
             "contacts must be a ContactIndex or a mapping of keys to contact ids, not list.",
         ),
@@ -623,12 +628,12 @@ def test_a_mapping_of_mailboxes_is_taken_by_id() -> None:
             "Canonicalization(strip_subaddress=False, fold_gmail=False).",
         ),
         (
-            lambda: RawMessage([7], b""),
+            lambda: RawMessage([7], b""),  # type: ignore[list-item]
             BackfillError,
             "A mailbox id must be a string, not 7.",
         ),
         (
-            lambda: RawMessage("anna@acme.com", 12),
+            lambda: RawMessage("anna@acme.com", 12),  # type: ignore[arg-type]
             BackfillError,
             "A raw message must be RFC 5322 bytes, a JSON line or a record, not int.",
         ),
@@ -638,7 +643,7 @@ def test_a_mapping_of_mailboxes_is_taken_by_id() -> None:
             "A flag must be one of draft, spam, trash, sent, not 'urgent'.",
         ),
         (
-            lambda: list(run_local([12], SNAPSHOT)),
+            lambda: list(run_local([12], SNAPSHOT)),  # type: ignore[list-item]
             BackfillError,
             "A backfill item must be a RawMessage, a JSON line or a decoded record, not int.",
         ),

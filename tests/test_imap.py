@@ -10,6 +10,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from mailbind.sources import Listing, SourceItem, SourceSettingError
 from mailbind.sources import _imapwire as wire
 from mailbind.sources.imap import ImapFolder, ImapSource, Security
 
+from . import factories
 from . import test_sources as contract
 from .dovecot import CuttingProxy, Dovecot, unavailable_reason
 from .test_sources import Layout, Mail, fetch_all, message_id
@@ -82,11 +84,7 @@ def account(server: Dovecot) -> Account:
     return Account(server, user, "secret")
 
 
-def mail(tag: str, size: int = 0) -> bytes:
-    """A small message whose Message-ID is *tag*, padded to about *size* bytes."""
-    head = f"From: a@example.com\r\nTo: b@example.org\r\nMessage-ID: <{tag}@example.com>\r\n"
-    body = "x" * max(0, size - len(head) - 40)
-    return f"{head}Subject: {tag}\r\n\r\n{body}\r\n".encode()
+mail = factories.tagged_mail
 
 
 def tags(found: list[SourceItem] | tuple[SourceItem, ...]) -> list[str]:
@@ -980,7 +978,7 @@ def test_credentials_never_show() -> None:
 @given(
     secret=st.text(
         # A URL is text that encodes to UTF-8: lone surrogates cannot stand in one.
-        st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
+        st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"]),
         min_size=1,
         max_size=20,
     )
@@ -1257,7 +1255,7 @@ def test_fetch_records_give_uid_size_body_and_flags(
         (None, None),
     ],
 )
-def test_list_responses(part: object, entry: tuple[str, set[str], str] | None) -> None:
+def test_list_responses(part: object, entry: tuple[str, AbstractSet[str], str] | None) -> None:
     """LIST lines give the name, attributes and separator; unreadable lines give None."""
     assert wire.list_entry(part) == entry
 

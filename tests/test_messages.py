@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -27,6 +28,7 @@ from mailbind import (
     SharingLevel,
     normalize_message_id,
 )
+from tests import factories
 from tests.strategies import header_values, messages
 
 # --- Building from plain values --------------------------------------------------------------
@@ -93,6 +95,12 @@ def test_a_value_read_in_one_role_is_relabelled_for_another() -> None:
     assert to == [dataclasses.replace(p, role=Role.TO) for p in first.participants]
 
 
+def addressed(role: Role, value: str | list[str]) -> Message:
+    """A message from nobody whose *role* header (To, Cc or Bcc) holds *value*."""
+    fields: dict[str, Any] = {role.value: value}
+    return Message.build(sender="", **fields)
+
+
 @settings(max_examples=60)
 @given(header_values(), st.permutations([Role.FROM, Role.TO, Role.CC, Role.BCC]))
 def test_relabelled_participants_equal_a_fresh_reading(value: str, roles: list[Role]) -> None:
@@ -100,10 +108,7 @@ def test_relabelled_participants_equal_a_fresh_reading(value: str, roles: list[R
     for table in tables_module._PARSED.values():
         table.pop(value, None)
     for role in roles:
-        if role is Role.FROM:
-            built = Message.build(sender=value)
-        else:
-            built = Message.build(sender="", **{role.value: value})
+        built = Message.build(sender=value) if role is Role.FROM else addressed(role, value)
         fresh = addresses_module._read_header(value, role)
         assert tuple(p for p in built.participants if p.role is role) == fresh
 
@@ -125,11 +130,11 @@ def test_a_list_of_header_values_reads_as_each_value_read_alone(
     table = tables_module._PARSED[role]
     for n, value in enumerate(values):
         if n in seen:
-            Message.build(sender="", **{role.value: value})
+            addressed(role, value)
         else:
             for each in tables_module._PARSED.values():
                 each.pop(value, None)
-    built = Message.build(sender="", **{role.value: list(values)})
+    built = addressed(role, list(values))
     expected = tuple(p for value in values for p in addresses_module._read_header(value, role))
     assert built.participants == expected
     assert all(value in table for value in values if value and len(value) <= 1000)
@@ -467,11 +472,7 @@ def test_a_record_needs_a_real_level() -> None:
 # --- Reading bytes: real-world oddities ------------------------------------------------------
 
 
-def mail(*headers: str | bytes, body: bytes = b"Hello\r\n", crlf: bool = True) -> bytes:
-    """An RFC 5322 message from header lines and a body."""
-    eol = b"\r\n" if crlf else b"\n"
-    lines = [h.encode() if isinstance(h, str) else h for h in headers]
-    return eol.join([*lines, b"", b""]) + body
+mail = factories.raw_mail
 
 
 BASIC = (
@@ -767,7 +768,9 @@ def attachment_with(*part_headers: str) -> Attachment:
         "Content-Type: multipart/mixed; boundary=b",
         body=b"--b\r\n" + "\r\n".join(part_headers).encode() + b"\r\n\r\ndata\r\n--b--\r\n",
     )
-    (attachment,) = Message.from_bytes(raw).attachments
+    attachments = Message.from_bytes(raw).attachments
+    assert attachments is not None
+    (attachment,) = attachments
     return attachment
 
 
@@ -876,6 +879,7 @@ def test_forwarded_message_is_an_attachment() -> None:
     m = Message.from_bytes(raw)
     assert m.text == "See below."
     assert keys(m) == ["a@x.com"]
+    assert m.attachments is not None
     (forwarded,) = m.attachments
     assert forwarded.content_type == "message/rfc822"
     assert forwarded.content.endswith(b"old body")
@@ -923,7 +927,8 @@ def test_raw_must_be_bytes() -> None:
     with pytest.raises(MessageError) as caught:
         Message.from_bytes("From: a@x.com\n\n")  # type: ignore[arg-type]
     assert str(caught.value) == "raw must be bytes, not str."
-    assert Message.from_bytes(bytearray(b"From: a@x.com\n\n")).sender is not None
+    read = Message.from_bytes(bytearray(b"From: a@x.com\n\n"))  # type: ignore[arg-type]
+    assert read.sender is not None
 
 
 # --- Limits and attack shapes ----------------------------------------------------------------
@@ -947,6 +952,7 @@ def test_mime_bomb_of_many_parts() -> None:
     raw = mail(*IDENTIFIED, "Content-Type: multipart/mixed; boundary=b", body=parts + b"--b--\r\n")
     m = Message.from_bytes(raw)
     assert m.defects == ("too_many_parts",)
+    assert m.attachments is not None
     assert len(m.attachments) == Limits().max_parts - 1
     assert_identified(m)
 

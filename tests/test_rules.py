@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import pickle
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -41,6 +40,7 @@ from mailbind import (
     reevaluate,
     visible_level,
 )
+from tests import factories
 from tests.strategies import (
     ALIAS_ADDRESSES,
     MESSAGE_ADDRESSES,
@@ -50,8 +50,8 @@ from tests.strategies import (
     policies,
 )
 
-ACME = Policy(org_domains=["acme.com"])
-ANNA = Mailbox(owner="anna@acme.com")
+ACME = factories.policy()
+ANNA = factories.mailbox()
 
 #: Senders for property tests: the message strategy's, plus the mailbox aliases, so that some
 #: messages are outgoing. Texts are few and short (content does not matter to these rules),
@@ -62,9 +62,8 @@ MESSAGES = messages(texts=TEXTS, senders=SENDERS)
 CORE_ROLES = (Role.FROM, Role.TO, Role.CC, Role.BCC)
 
 
-def mail(sender: str = "kim@client.example", to: Any = "anna@acme.com", **kwargs: Any) -> Message:
-    """A message built from plain values, addressed to Anna by default."""
-    return Message.build(sender=sender, to=to, **kwargs)
+#: A message built from plain values, from Kim to Anna by default.
+mail = factories.message
 
 
 def raw_message(*entries: tuple[Role, str | None]) -> Message:

@@ -9,6 +9,7 @@ import sys
 import tomllib
 import tracemalloc
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
@@ -774,7 +775,9 @@ def test_streaming_memory_stays_flat(
         ("1740819600.M1P2.host:1,experimental", "1740819600.M1P2.host", set()),
     ],
 )
-def test_maildir_names_give_unique_name_and_flags(name: str, unique: str, flags: set[Flag]) -> None:
+def test_maildir_names_give_unique_name_and_flags(
+    name: str, unique: str, flags: AbstractSet[Flag]
+) -> None:
     """The unique name is the part before the info suffix; ``D`` and ``T`` become flags."""
     assert split_name(name) == (unique, flags)
 

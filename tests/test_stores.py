@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,6 @@ from mailbind import (
     Direction,
     Mailbox,
     Message,
-    Policy,
     Reason,
     SharingLevel,
     StoreError,
@@ -45,30 +45,27 @@ from mailbind.stores import (
 from mailbind.stores.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, migrate
 from mailbind.testing import InMemoryStore, snapshot
 
+from . import factories
 from .strategies import messages
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-POLICY = Policy(["acme.com"])
-ANNA = Mailbox("anna@acme.com", incoming="subject", outgoing="everything")
-BEN = Mailbox("ben@acme.com")
+POLICY = factories.policy()
+ANNA = factories.mailbox(incoming="subject", outgoing="everything")
+BEN = factories.mailbox("ben@acme.com")
 KIM = "kim@client.example"
 
 SKIPPED = Decision(False, (Reason.INTERNAL,), Direction.INCOMING, SharingLevel.METADATA)
 
 
-def mail(
-    n: int, sender: str = f"Kim Lee <{KIM}>", to: str = "anna@acme.com, ben@acme.com"
-) -> Message:
-    """Message number *n*, sent *n* days before NOW, with a subject and a body."""
-    return Message.build(
-        sender=sender,
-        to=to,
-        subject=f"Subject {n}",
-        text=f"Body {n}",
-        message_id=f"<m{n}@client.example>",
-        sent_at=NOW - timedelta(days=n),
-        attachments=[Attachment("offer.pdf", "application/pdf", 3, b"pdf")],
-    )
+#: Message number *n* from Kim to Anna and Ben, sent *n* days before NOW, with an attachment.
+mail = partial(
+    factories.numbered,
+    sender=f"Kim Lee <{KIM}>",
+    to="anna@acme.com, ben@acme.com",
+    start=NOW,
+    step=-timedelta(days=1),
+    attachments=[Attachment("offer.pdf", "application/pdf", 3, b"pdf")],
+)
 
 
 def item(
@@ -82,9 +79,8 @@ def item(
         for position, participant in enumerate(message.participants):
             if participant.address is not None:
                 owner = index.resolve(participant.address)
-                links.append(
-                    ParticipantLink(position, POLICY.key(participant.address), owner and owner.id)
-                )
+                owner_id = owner.id if owner is not None else None
+                links.append(ParticipantLink(position, POLICY.key(participant.address), owner_id))
     return BatchItem(message, decision, tuple(links), location or f"inbox/{message.key}")
 
 
@@ -104,9 +100,8 @@ def batch(
     return BatchResult(mailbox, cursor, state or SyncState(), items, **more)  # type: ignore[arg-type]
 
 
-def contact(contact_id: str, address: str, days: int = 0, **more: object) -> Contact:
-    """A contact created *days* before NOW."""
-    return Contact(contact_id, address, created_at=NOW - timedelta(days=days), **more)  # type: ignore[arg-type]
+#: A contact created at NOW unless told otherwise.
+contact = partial(factories.contact, created_at=NOW)
 
 
 # --- The contract --------------------------------------------------------------------------
@@ -309,8 +304,8 @@ def test_messages_are_returned_oldest_first_undated_last(store: Store) -> None:
 
 def test_contact_changes_relink_exactly_the_changed_keys(store: Store) -> None:
     """Destroying a contact passes its messages to the next candidate, and records suppression."""
-    old = contact("old", KIM, days=10)
-    young = contact("young", "other@client.example", days=1, additional=[KIM])
+    old = contact("old", KIM, created_at=NOW - timedelta(days=10))
+    young = contact("young", "other@client.example", [KIM], created_at=NOW - timedelta(days=1))
     save_contact(store, old)
     save_contact(store, young)
     store.apply_batch(batch(ANNA, item(store, mail(1))))
@@ -473,7 +468,8 @@ def _run(store: Store, ops: list[tuple[str, int, object]]) -> None:
             contact_id = f"c{what}"
             index = store.contact_index()
             if op == "save":
-                save_contact(store, contact(contact_id, _ADDRESSES[who], days=int(what)))  # type: ignore[call-overload]
+                created_at = NOW - timedelta(days=int(what))  # type: ignore[call-overload]
+                save_contact(store, contact(contact_id, _ADDRESSES[who], created_at=created_at))
             elif contact_id in index and op == "destroy":
                 destroy_contact(store, contact_id)
             elif contact_id in index:

@@ -170,22 +170,127 @@ def plan_contacts(
     work address also names its company.
     """
     check_canonicalization(index, policy)
-    own = mailbox.keys_under(policy.canonicalization)
-    key_of = policy.key
-    enabled = mailbox.create_contacts
-    roles = _SENT_ROLES if mailbox.contact_scope is ContactScope.SENT else _RECEIVED_ROLES
-    sent_only = mailbox.contact_scope is ContactScope.SENT
+    planner = _Planner(mailbox, policy, index)
+    items: Iterable[tuple[Message | Event, Decision | None]]
+    if decisions is None:
+        items = ((item, None) for item in messages)
+    else:
+        items = zip(messages, decisions, strict=True)
+    for item, given in items:
+        planner.read(item, given)
+    return ContactPlan(new=planner.proposals(), skipped=planner.left_out())
 
-    intrinsic: dict[str, SkipReason | None] = {}
 
-    def reason_of(address: Address, key: str) -> SkipReason | None:
-        if key in own:
+class _Planner:
+    """The state of one plan: the earliest qualifying occurrence of each key, the earliest
+    display name for it, and the first reason (by rank, then order) each entry was left out."""
+
+    __slots__ = (
+        "_first",
+        "_index",
+        "_intrinsic",
+        "_left_out",
+        "_mailbox",
+        "_named",
+        "_own",
+        "_policy",
+        "_roles",
+        "_sent_only",
+    )
+
+    def __init__(self, mailbox: Mailbox, policy: Policy, index: ContactIndex) -> None:
+        self._mailbox = mailbox
+        self._policy = policy
+        self._index = index
+        self._own = mailbox.keys_under(policy.canonicalization)
+        self._sent_only = mailbox.contact_scope is ContactScope.SENT
+        self._roles = _SENT_ROLES if self._sent_only else _RECEIVED_ROLES
+        #: key -> the reason the address alone keeps it out (None: it qualifies), a cache.
+        self._intrinsic: dict[str, SkipReason | None] = {}
+        #: key -> (order, participant, item key) of the earliest qualifying occurrence.
+        self._first: dict[str, tuple[_Order, Participant, str]] = {}
+        #: key -> (order, names) of the earliest qualifying occurrence whose display name gives
+        #: a name.
+        self._named: dict[str, tuple[_Order, tuple[str, str]]] = {}
+        #: (key or raw text, readable) -> (reason rank, order, reason, item key, raw).
+        self._left_out: dict[tuple[str, bool], tuple[int, _Order, SkipReason, str, str]] = {}
+
+    # --- Reading the messages -----------------------------------------------------------------
+
+    def read(self, item: Message | Event, given: Decision | None) -> None:
+        """Take every participant of *item*, decided as *given* says (or by `decide`)."""
+        when = _when(item)
+        item_key = item.key
+        if not self._mailbox.create_contacts:
+            for participant in item.participants:
+                self._disabled(participant, _order(when, item_key, participant), item_key)
+            return
+        context, outgoing = self._context(item, given)
+        for participant in item.participants:
+            order = _order(when, item_key, participant)
+            self._take(participant, order, item_key, context, outgoing)
+
+    def _context(
+        self, item: Message | Event, given: Decision | None
+    ) -> tuple[SkipReason | None, bool]:
+        """What keeps every participant of *item* out (None: nothing), and whether it was sent."""
+        if isinstance(item, Event) and item.cancelled:
+            return SkipReason.EVENT_CANCELLED, False
+        decision = decide(item, self._mailbox, self._policy) if given is None else given
+        context = None if decision.synced else SkipReason.MESSAGE_NOT_SYNCED
+        return context, decision.direction is Direction.OUTGOING
+
+    def _disabled(self, participant: Participant, order: _Order, item_key: str) -> None:
+        """Leave *participant* out because the mailbox creates no contacts."""
+        address = participant.address
+        ident = participant.raw if address is None else self._policy.key(address)
+        self._skip(
+            ident, address is not None, SkipReason.DISABLED, order, item_key, participant.raw
+        )
+
+    def _take(
+        self,
+        participant: Participant,
+        order: _Order,
+        item_key: str,
+        context: SkipReason | None,
+        outgoing: bool,
+    ) -> None:
+        """Propose *participant*, or leave it out with the first reason that applies."""
+        address = participant.address
+        if address is None:
+            raw = participant.raw
+            self._skip(raw, False, SkipReason.UNREADABLE, order, item_key, raw)
+            return
+        key = self._policy.key(address)
+        reason = self._intrinsic_reason(address, key)
+        if reason is None:
+            reason = context
+        if reason is None and not self._in_scope(participant, outgoing):
+            reason = SkipReason.OUTSIDE_SCOPE
+        if reason is not None:
+            self._skip(key, True, reason, order, item_key, participant.raw)
+        else:
+            self._propose(key, participant, order, item_key)
+
+    def _intrinsic_reason(self, address: Address, key: str) -> SkipReason | None:
+        """Why *address* can never be proposed, whatever the message (None: it can); cached by
+        *key*, so the first address read under a key answers for it."""
+        if key in self._intrinsic:
+            return self._intrinsic[key]
+        reason = self._intrinsic[key] = self._reason_of(address, key)
+        return reason
+
+    def _reason_of(self, address: Address, key: str) -> SkipReason | None:
+        """The first reason in `SkipReason`'s order that keeps *address* out for good."""
+        policy, index = self._policy, self._index
+        if key in self._own:
             return SkipReason.SELF
         if is_colleague(address, policy):
             return SkipReason.COLLEAGUE
         if is_impersonal(address, policy.role_addresses):
             return SkipReason.IMPERSONAL
-        if mailbox.skip_free_providers and is_free_provider(address, policy.free_providers):
+        if self._mailbox.skip_free_providers and is_free_provider(address, policy.free_providers):
             return SkipReason.FREE_PROVIDER
         if index.is_suppressed(address):
             return SkipReason.SUPPRESSED
@@ -193,95 +298,63 @@ def plan_contacts(
             return SkipReason.ALREADY_KNOWN
         return None
 
-    # key -> (order, participant, item key) of the earliest qualifying occurrence, and of the
-    # earliest one whose display name gives a name.
-    first: dict[str, tuple[_Order, Participant, str]] = {}
-    named: dict[str, tuple[_Order, tuple[str, str]]] = {}
-    # (key or raw text, readable) -> (reason rank, order, reason, item key, raw)
-    left_out: dict[tuple[str, bool], tuple[int, _Order, SkipReason, str, str]] = {}
+    def _in_scope(self, participant: Participant, outgoing: bool) -> bool:
+        """Whether the mailbox's contact scope looks at *participant* in a message so sent."""
+        return participant.role in self._roles and (outgoing or not self._sent_only)
 
-    def skip(
-        ident: str, readable: bool, reason: SkipReason, order: _Order, item: str, raw: str
+    def _skip(
+        self, ident: str, readable: bool, reason: SkipReason, order: _Order, item: str, raw: str
     ) -> None:
+        """Record *reason* for *ident* unless an earlier-ranked (or earlier) one is recorded."""
         entry = (_RANK[reason], order, reason, item, raw)
-        current = left_out.get((ident, readable))
+        current = self._left_out.get((ident, readable))
         if current is None or entry[:2] < current[:2]:
-            left_out[(ident, readable)] = entry
+            self._left_out[(ident, readable)] = entry
 
-    items: Iterable[tuple[Message | Event, Decision | None]]
-    if decisions is None:
-        items = ((item, None) for item in messages)
-    else:
-        items = zip(messages, decisions, strict=True)
-    for item, given in items:
-        when = _when(item)
-        item_key = item.key
-        context: SkipReason | None = None
-        outgoing = False
-        if not enabled:
-            context = SkipReason.DISABLED
-        elif isinstance(item, Event) and item.cancelled:
-            context = SkipReason.EVENT_CANCELLED
-        else:
-            decision = decide(item, mailbox, policy) if given is None else given
-            if not decision.synced:
-                context = SkipReason.MESSAGE_NOT_SYNCED
-            outgoing = decision.direction is Direction.OUTGOING
-        for participant in item.participants:
-            address = participant.address
-            order = _order(when, item_key, participant)
-            if context is SkipReason.DISABLED:
-                ident = participant.raw if address is None else key_of(address)
-                skip(ident, address is not None, context, order, item_key, participant.raw)
-                continue
-            if address is None:
-                skip(
-                    participant.raw, False, SkipReason.UNREADABLE, order, item_key, participant.raw
-                )
-                continue
-            key = key_of(address)
-            if key in intrinsic:
-                reason = intrinsic[key]
-            else:
-                reason = intrinsic[key] = reason_of(address, key)
-            if reason is None:
-                reason = context
-            if reason is None and (participant.role not in roles or (sent_only and not outgoing)):
-                reason = SkipReason.OUTSIDE_SCOPE
-            if reason is not None:
-                skip(key, True, reason, order, item_key, participant.raw)
-                continue
-            current = first.get(key)
-            if current is None or order < current[0]:
-                first[key] = (order, participant, item_key)
-            name = name_from_display(participant.name) if participant.name else None
-            if name is not None:
-                best = named.get(key)
-                if best is None or order < best[0]:
-                    named[key] = (order, name)
+    def _propose(self, key: str, participant: Participant, order: _Order, item_key: str) -> None:
+        """Keep *participant* as the source of *key*'s proposal (and of its name) if earliest."""
+        current = self._first.get(key)
+        if current is None or order < current[0]:
+            self._first[key] = (order, participant, item_key)
+        name = name_from_display(participant.name) if participant.name else None
+        if name is not None:
+            best = self._named.get(key)
+            if best is None or order < best[0]:
+                self._named[key] = (order, name)
 
-    new = []
-    for key, (_, participant, item_key) in sorted(first.items(), key=lambda kv: (kv[1][0], kv[0])):
+    # --- The plan -----------------------------------------------------------------------------
+
+    def proposals(self) -> tuple[NewContact, ...]:
+        """One new contact per qualifying key, in the order the keys were first seen."""
+        ranked = sorted(self._first.items(), key=lambda kv: (kv[1][0], kv[0]))
+        return tuple(
+            self._new_contact(key, participant, item_key)
+            for key, (_, participant, item_key) in ranked
+        )
+
+    def _new_contact(self, key: str, participant: Participant, item_key: str) -> NewContact:
+        """The proposal for *key*, first seen as *participant* in the item *item_key*."""
         address = participant.address
         assert address is not None
-        names = named[key][1] if key in named else name_from_local(address.local) or ("", "")
+        named = self._named.get(key)
+        names = named[1] if named is not None else name_from_local(address.local) or ("", "")
         company = address.registrable
-        if company is not None and is_free_provider(address, policy.free_providers):
+        if company is not None and is_free_provider(address, self._policy.free_providers):
             company = None
-        new.append(
-            NewContact(
-                address=address,
-                first_name=names[0],
-                last_name=names[1],
-                company_domain=company,
-                company_name=company_name(company) if company else None,
-                message_key=item_key,
-                key=key,
-            )
+        return NewContact(
+            address=address,
+            first_name=names[0],
+            last_name=names[1],
+            company_domain=company,
+            company_name=company_name(company) if company else None,
+            message_key=item_key,
+            key=key,
         )
-    skipped = [
-        Skipped(key=ident if readable else None, reason=reason, message_key=item, raw=raw)
-        for (ident, readable), (_, _, reason, item, raw) in sorted(left_out.items())
-        if not (readable and ident in first)
-    ]
-    return ContactPlan(new=tuple(new), skipped=tuple(skipped))
+
+    def left_out(self) -> tuple[Skipped, ...]:
+        """One entry per key (or unreadable text) not proposed, sorted by key."""
+        return tuple(
+            Skipped(key=ident if readable else None, reason=reason, message_key=item, raw=raw)
+            for (ident, readable), (_, _, reason, item, raw) in sorted(self._left_out.items())
+            if not (readable and ident in self._first)
+        )

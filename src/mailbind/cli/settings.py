@@ -13,12 +13,14 @@ Invariants:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import getpass
 import inspect
 import os
 import sys
 import tomllib
+import typing
 from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib.resources import as_file, files
@@ -30,6 +32,7 @@ from urllib.parse import urlsplit
 from ..addresses import Canonicalization
 from ..codecs import decode_policy
 from ..errors import PolicyError
+from ..messages import SharingLevel
 from ..policy import ContactScope, Mailbox, Policy
 from ..providers import bundled_free_providers, bundled_role_addresses, is_free_provider
 from ..sources import FORMATS, MessageSource, SourceSettingError, open_source
@@ -37,6 +40,7 @@ from ..sources._files import source_error
 from ..store import DEFAULT_WORKSPACE, Store
 from ..stores.sqlite import SQLiteStore
 from .exits import ExitCode, Failure
+from .text import choices, not_one_of
 
 __all__ = [
     "DEFAULT_DB",
@@ -58,7 +62,6 @@ __all__ = [
 
 DEFAULT_DB = "mailbind.sqlite"
 DEFAULT_PASSWORD_ENV = "MAILBIND_IMAP_PASSWORD"  # noqa: S105 - a variable's name, not a secret
-LEVELS = ("metadata", "subject", "everything")
 
 #: Options that describe one mailbox or the policy; they cannot be mixed with a config file.
 _OPTION_NAMES = {
@@ -172,7 +175,7 @@ def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
     for direction, mail in (("incoming", "received"), ("outgoing", "sent")):
         mailbox.add_argument(
             f"--{direction}",
-            choices=LEVELS,
+            choices=choices(SharingLevel),
             metavar="LEVEL",
             help=f"what colleagues may read of mail the owner {mail}: "
             "metadata (default), subject or everything",
@@ -184,7 +187,7 @@ def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
     )
     mailbox.add_argument(
         "--contact-scope",
-        choices=[scope.value for scope in ContactScope],
+        choices=choices(ContactScope),
         help="which mail may create contacts (default: sent_and_received)",
     )
     mailbox.add_argument(
@@ -193,7 +196,7 @@ def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
         help="also create contacts on Gmail, GMX, ... addresses",
     )
     mailbox.add_argument(
-        "--format", choices=sorted(FORMATS), help="the source's format (default: guessed)"
+        "--format", choices=choices(FORMATS), help="the source's format (default: guessed)"
     )
     mailbox.add_argument(
         "--password-env",
@@ -357,30 +360,30 @@ def _parameters(cls: type) -> frozenset[str]:
     return frozenset(name for name in signature.parameters if name != "self")
 
 
-_POLICY_KEYS = _parameters(Policy)
-_CANONICALIZATION_KEYS = frozenset({"strip_subaddress", "fold_gmail"})
+def _settings(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    """The fields of *cls* that make up its value (the compared ones), in declaration order."""
+    return tuple(f for f in dataclasses.fields(cls) if f.compare)
+
+
+def _typed(cls: type, origin: type) -> frozenset[str]:
+    """The names of *cls*'s settings declared as *origin* (``bool``) or ``origin[...]``."""
+    hints = typing.get_type_hints(cls)
+    return frozenset(
+        f.name
+        for f in _settings(cls)
+        if hints[f.name] is origin or typing.get_origin(hints[f.name]) is origin
+    )
+
+
+#: The policy's settings: the keys of ``[policy]`` and of `policy_table`, in its order.
+_POLICY_FIELDS = _settings(Policy)
+_POLICY_KEYS = frozenset(f.name for f in _POLICY_FIELDS)
+_CANONICALIZATION_KEYS = frozenset(f.name for f in _settings(Canonicalization))
 _MAILBOX_KEYS = _parameters(Mailbox) | {"source", "format", "password_env"}
-_BOOLEANS = frozenset(
-    {
-        "sync_internal",
-        "exclude_group_emails",
-        "strip_subaddress",
-        "fold_gmail",
-        "create_contacts",
-        "skip_free_providers",
-    }
-)
-_LISTS = frozenset(
-    {
-        "org_domains",
-        "members",
-        "externals",
-        "blocklist",
-        "free_providers",
-        "role_addresses",
-        "aliases",
-    }
-)
+_BOOLEANS = _typed(Policy, bool) | _typed(Canonicalization, bool) | _typed(Mailbox, bool)
+_LISTS = _typed(Policy, frozenset) | _typed(Mailbox, frozenset)
+#: Policy settings left out of `policy_table` while they hold the bundled data.
+_BUNDLED = {"free_providers": bundled_free_providers, "role_addresses": bundled_role_addresses}
 
 
 class _Config:
@@ -432,8 +435,7 @@ class _Config:
             raise self.fail(where, "Every mailbox needs a source: a path or an imap:// URL.")
         form = extra.get("format")
         if form is not None and (not isinstance(form, str) or form not in FORMATS):
-            choices = ", ".join(sorted(FORMATS))
-            raise self.fail(where, f"The format must be one of {choices}, not {form!r}.")
+            raise self.fail(where, not_one_of("The format", FORMATS, form))
         env = extra.get("password_env")
         if env is not None and (not isinstance(env, str) or not env):
             raise self.fail(where, f"password_env must name an environment variable, not {env!r}.")
@@ -451,24 +453,24 @@ def policy_table(policy: Policy) -> dict[str, Any]:
     Lists are sorted; the bundled free-provider and role lists are left out when the policy
     uses them, so that the table stays small and a newer bundled list counts as no change.
     """
-    canon = policy.canonicalization
-    table: dict[str, Any] = {
-        "org_domains": sorted(policy.org_domains),
-        "members": sorted(str(a) for a in policy.members),
-        "externals": sorted(str(a) for a in policy.externals),
-        "blocklist": sorted(policy.blocklist),
-        "sync_internal": policy.sync_internal,
-        "exclude_group_emails": policy.exclude_group_emails,
-        "canonicalization": {
-            "strip_subaddress": canon.strip_subaddress,
-            "fold_gmail": canon.fold_gmail,
-        },
-    }
-    if policy.free_providers != bundled_free_providers():
-        table["free_providers"] = sorted(policy.free_providers)
-    if policy.role_addresses != bundled_role_addresses():
-        table["role_addresses"] = sorted(policy.role_addresses)
+    table: dict[str, Any] = {}
+    for field in _POLICY_FIELDS:
+        value = getattr(policy, field.name)
+        bundled = _BUNDLED.get(field.name)
+        if bundled is None or value != bundled():
+            table[field.name] = _table_value(value)
     return table
+
+
+def _table_value(value: object) -> object:
+    """A policy setting as a config file writes it: a sorted list, a table, or a boolean."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, frozenset):
+        return sorted(str(v) for v in value)
+    if isinstance(value, Canonicalization):
+        return {f.name: getattr(value, f.name) for f in _settings(Canonicalization)}
+    raise TypeError(f"A policy setting of type {type(value).__name__} has no config form.")
 
 
 def read_policy_table(table: object, shown: str) -> Policy:
