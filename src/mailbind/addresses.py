@@ -27,12 +27,12 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from email_validator import EmailNotValidError
 from email_validator.rfc_constants import DOT_ATOM_TEXT, DOT_ATOM_TEXT_INTL, EMAIL_MAX_LENGTH
 
+from ._kinds import Role
 from ._mime import decode_words as _decode_words
 from .domains import CACHE_SIZE, Domain, check_domain, validate
 from .errors import InvalidAddressError
@@ -45,17 +45,6 @@ __all__ = [
     "parse_address",
     "parse_participants",
 ]
-
-
-class Role(StrEnum):
-    """The header a participant was named in."""
-
-    FROM = "from"
-    TO = "to"
-    CC = "cc"
-    BCC = "bcc"
-    SENDER = "sender"
-    REPLY_TO = "reply_to"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,15 +24,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
-from .addresses import Participant, Role, parse_participants
-from .errors import MailbindError
-from .messages import Flag, SharingLevel
+from ._kinds import Defect, Flag, Role, SharingLevel
+from .addresses import Participant, parse_participants
+from .errors import EventError
 
 __all__ = ["Event", "EventError", "redact_event"]
-
-
-class EventError(MailbindError, ValueError):
-    """An event given by the caller, or iCalendar text, cannot be read."""
 
 
 def _aware(value: object, what: str) -> datetime | None:
@@ -116,8 +112,8 @@ class Event:
     resources: tuple[Participant, ...] = ()
     #: What the source knows: draft, spam, trash.
     flags: frozenset[Flag] = frozenset()
-    #: Codes for fields that could not be read (``bad_start``, ``bad_organizer``, ...).
-    defects: tuple[str, ...] = ()
+    #: What could not be read of the event's fields (``bad_start``, ``several_organizers``, ...).
+    defects: tuple[Defect, ...] = ()
     #: How much of the event this record holds.
     level: SharingLevel = SharingLevel.EVERYTHING
     #: The identity across mailboxes: the UID, or a ``sha256:`` fingerprint.
@@ -185,9 +181,9 @@ class Event:
         values (a naive datetime, a flag that does not exist) is an `EventError`.
         """
         organizers = _people(organizer, Role.FROM, "organizer")
-        defects: list[str] = []
+        defects: list[Defect] = []
         if len(organizers) > 1:
-            defects.append("several_organizers")
+            defects.append(Defect.SEVERAL_ORGANIZERS)
         flag_set = _flags(flags)
         if not isinstance(sequence, int):
             raise EventError(f"The event sequence must be an integer, not {sequence!r}.")
@@ -318,23 +314,23 @@ def _list(value: Any) -> list[Any]:
 
 
 def _from_vevent(component: Any, method: str, zone: tzinfo, flags: frozenset[Flag]) -> Event:
-    defects: list[str] = []
+    defects: list[Defect] = []
     start, all_day, ok = _moment(component.get("DTSTART"), zone)
     if not ok:
-        defects.append("bad_start")
+        defects.append(Defect.BAD_START)
     end, _, ok = _moment(component.get("DTEND"), zone)
     if not ok:
-        defects.append("bad_end")
+        defects.append(Defect.BAD_END)
     if end is None and start is not None:
         duration = _dt(_first(component.get("DURATION")))
         if duration is not None and hasattr(duration, "total_seconds"):
             end = start + duration
     recurrence, _, ok = _moment(component.get("RECURRENCE-ID"), zone)
     if not ok:
-        defects.append("bad_recurrence_id")
+        defects.append(Defect.BAD_RECURRENCE_ID)
     organizers = _list(component.get("ORGANIZER"))
     if len(organizers) > 1:
-        defects.append("several_organizers")
+        defects.append(Defect.SEVERAL_ORGANIZERS)
     organizer = _participant(organizers[0], Role.FROM) if organizers else None
     attendees: list[Participant] = []
     resources: list[Participant] = []
@@ -346,7 +342,7 @@ def _from_vevent(component: Any, method: str, zone: tzinfo, flags: frozenset[Fla
         sequence = int(_plain(component.get("SEQUENCE")) or 0)
     except ValueError:
         sequence = 0
-        defects.append("bad_sequence")
+        defects.append(Defect.BAD_SEQUENCE)
     conference = ""
     for name in _CONFERENCE_PROPERTIES:
         conference = _plain(component.get(name)).strip()

@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from . import _mime
 from ._fingerprint import fingerprint
-from ._mime import Defect
+from ._kinds import Defect, Direction, Flag, Role, SharingLevel
+from ._limits import Limits
 from ._tables import (
     _BCC_TABLE,
     _CC_TABLE,
@@ -35,7 +35,7 @@ from ._tables import (
     _gather,
     read_from_mail,
 )
-from .addresses import Participant, Role
+from .addresses import Participant
 from .errors import MessageError
 
 __all__ = [
@@ -53,67 +53,6 @@ __all__ = [
 _OCTET_STREAM = "application/octet-stream"
 
 
-class SharingLevel(StrEnum):
-    """How much of a message other users may read, ordered METADATA < SUBJECT < EVERYTHING."""
-
-    METADATA = "metadata"
-    SUBJECT = "subject"
-    EVERYTHING = "everything"
-
-    # Every rule compares levels, so the comparisons read a plain attribute set once below.
-    _rank: int
-
-    @property
-    def rank(self) -> int:
-        """0, 1 or 2: the position of the level in the order."""
-        return self._rank
-
-    def __lt__(self, other: object) -> bool:
-        if other.__class__ is not SharingLevel:
-            return NotImplemented
-        return self._rank < other._rank
-
-    def __le__(self, other: object) -> bool:
-        if other.__class__ is not SharingLevel:
-            return NotImplemented
-        return self._rank <= other._rank
-
-    def __gt__(self, other: object) -> bool:
-        if other.__class__ is not SharingLevel:
-            return NotImplemented
-        return self._rank > other._rank
-
-    def __ge__(self, other: object) -> bool:
-        if other.__class__ is not SharingLevel:
-            return NotImplemented
-        return self._rank >= other._rank
-
-    # Hash as the string it equals (``"metadata" == SharingLevel.METADATA``), in C.
-    __hash__ = str.__hash__
-
-
-for _rank, _level in enumerate(SharingLevel):
-    _level._rank = _rank
-del _rank, _level
-
-
-class Direction(StrEnum):
-    """Whether the mailbox owner sent the message or received it."""
-
-    INCOMING = "incoming"
-    OUTGOING = "outgoing"
-
-
-class Flag(StrEnum):
-    """What the source knows about a message's place (folder role, flags, labels)."""
-
-    DRAFT = "draft"
-    SPAM = "spam"
-    TRASH = "trash"
-    #: The source holds the message in the owner's sent folder: it is outgoing.
-    SENT = "sent"
-
-
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """One attached file. Its name is data: it never becomes a path."""
@@ -127,32 +66,6 @@ class Attachment:
     def __post_init__(self) -> None:
         if not self.size and self.content:
             object.__setattr__(self, "size", len(self.content))
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Bounds on what ``Message.from_bytes`` reads; over a bound the message is still recorded."""
-
-    #: Largest message read whole, in bytes; a larger one keeps its headers only (``too_large``).
-    max_bytes: int = 50 * 1024 * 1024
-    #: Deepest MIME nesting followed (``too_deep``).
-    max_depth: int = 20
-    #: Most MIME parts read (``too_many_parts``).
-    max_parts: int = 500
-    #: Most header fields read (``too_many_headers``).
-    max_headers: int = 1000
-    #: Longest header field value kept, in bytes as written (folding included); longer ones
-    #: are cut (``header_too_long``).
-    max_header_length: int = 64 * 1024
-
-    def __post_init__(self) -> None:
-        for name in _LIMIT_NAMES:
-            value = getattr(self, name)
-            if type(value) is not int or value <= 0:
-                raise MessageError(f"{name} must be a positive whole number, not {value!r}.")
-
-
-_LIMIT_NAMES = ("max_bytes", "max_depth", "max_parts", "max_headers", "max_header_length")
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -177,8 +90,8 @@ class Message:
     headers: tuple[tuple[str, str], ...] = ()
     #: What the source knows: draft, spam, trash, sent.
     flags: frozenset[Flag] = frozenset()
-    #: Codes for what could not be read (``too_large``, ``too_deep``, ``bad_date``, ...).
-    defects: tuple[str, ...] = ()
+    #: What could not be read (``too_large``, ``too_deep``, ``bad_date``, ...).
+    defects: tuple[Defect, ...] = ()
     #: How much of the message this record holds.
     level: SharingLevel = SharingLevel.EVERYTHING
     #: The identity across mailboxes: ``message_id`` or a ``sha256:`` fingerprint.
@@ -199,7 +112,7 @@ class Message:
         attachments: tuple[Attachment, ...] | None = (),
         headers: tuple[tuple[str, str], ...] = (),
         flags: frozenset[Flag] = frozenset(),
-        defects: tuple[str, ...] = (),
+        defects: tuple[Defect, ...] = (),
         level: SharingLevel = SharingLevel.EVERYTHING,
         key: str = "",
     ) -> None:

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from ._kinds import Direction, SharingLevel
 from .addresses import Address, Canonicalization, parse_address
 from .domains import registrable_domain, to_ascii_domain
 from .errors import InvalidAddressError, PolicyError
-from .messages import Direction, SharingLevel
 from .providers import bundled_free_providers, bundled_role_addresses, normalize_role
 
 __all__ = ["ContactScope", "Mailbox", "Policy"]

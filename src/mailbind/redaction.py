@@ -59,7 +59,7 @@ def redact(message: Message | Event, level: SharingLevel | str) -> Message | Eve
     """
     if level.__class__ is not SharingLevel:
         level = _level(level)
-    if level._rank >= message.level._rank:
+    if level.rank >= message.level.rank:
         return message
     if isinstance(message, Event):
         return redact_event(message, level)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Generic, TypeVar
 
+from ._kinds import _EXCLUDING, Reason
 from .addresses import Address, Participant, Role, _set_mark, parse_address
 from .errors import InvalidAddressError, PolicyError
 from .events import Event
@@ -42,63 +42,6 @@ __all__ = [
     "reevaluate",
     "visible_level",
 ]
-
-
-class Reason(StrEnum):
-    """Why a message was or was not synced: stable codes, safe to store and show."""
-
-    # Reasons that keep a message out of the CRM.
-    INTERNAL = "internal"
-    BLOCKLISTED = "blocklisted"
-    GROUP_SENDER = "group_sender"
-    BULK = "bulk"
-    DRAFT = "draft"
-    SPAM = "spam"
-    TRASH = "trash"
-    # Reasons that explain why a message is synced.
-    EXTERNAL = "external"
-    INTERNAL_ALLOWED = "internal_allowed"
-    OWNER_ON_FREE_PROVIDER = "owner_on_free_provider"
-    UNREADABLE_PARTICIPANT = "unreadable_participant"
-    NO_PARTICIPANTS = "no_participants"
-
-    @property
-    def excludes(self) -> bool:
-        """True when this reason keeps the message out of the CRM."""
-        return self in _EXCLUDING
-
-    @property
-    def description(self) -> str:
-        """One sentence for a person."""
-        return _DESCRIPTIONS[self]
-
-
-_EXCLUDING = frozenset(
-    {
-        Reason.INTERNAL,
-        Reason.BLOCKLISTED,
-        Reason.GROUP_SENDER,
-        Reason.BULK,
-        Reason.DRAFT,
-        Reason.SPAM,
-        Reason.TRASH,
-    }
-)
-
-_DESCRIPTIONS = {
-    Reason.INTERNAL: "Every participant is a colleague.",
-    Reason.BLOCKLISTED: "A participant is on the blocklist.",
-    Reason.GROUP_SENDER: "The sender is a role or automated address.",
-    Reason.BULK: "The message carries mailing-list or bulk headers.",
-    Reason.DRAFT: "The message is a draft.",
-    Reason.SPAM: "The source files the message as spam.",
-    Reason.TRASH: "The source files the message as trash.",
-    Reason.EXTERNAL: "At least one participant is outside the organisation.",
-    Reason.INTERNAL_ALLOWED: "Every participant is a colleague, and internal mail syncs.",
-    Reason.OWNER_ON_FREE_PROVIDER: "The owner's address is on a free provider: all mail syncs.",
-    Reason.UNREADABLE_PARTICIPANT: "A participant's address could not be read.",
-    Reason.NO_PARTICIPANTS: "The message names no sender and no recipient.",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..codecs import decode_message, encode_message, message_from_record
-from ..messages import Direction, Flag, Limits, Message, SharingLevel
+from ..messages import Defect, Direction, Flag, Limits, Message, SharingLevel
 from ..redaction import redact
 from ..rules import Decision, Reason, decide
 from ..store import BatchItem, ParticipantLink
@@ -151,7 +151,7 @@ _SHOWN = 1024
 
 def _too_large(line: str) -> Message:
     """A message recording a JSON line longer than `Limits.max_bytes`, as the source does."""
-    return Message(None, None, (), text=line[:_SHOWN], defects=("too_large",))
+    return Message(None, None, (), text=line[:_SHOWN], defects=(Defect.TOO_LARGE,))
 
 
 def _read(item: Item, limits: Limits) -> tuple[Message, tuple[str, ...], str] | None:
