@@ -35,7 +35,7 @@ from email_validator.rfc_constants import DOT_ATOM_TEXT, DOT_ATOM_TEXT_INTL, EMA
 from ._kinds import Role
 from ._mime import decode_words as _decode_words
 from .domains import CACHE_SIZE, Domain, check_domain, validate
-from .errors import InvalidAddressError
+from .errors import AddressTypeError, InvalidAddressError, wrong_type
 
 __all__ = [
     "Address",
@@ -67,6 +67,17 @@ class Address:
     registrable: str | None = field(compare=False)
     #: False when the address was accepted only by the lenient rules (RULES 1.3).
     strict: bool = field(default=True, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (
+            self.key.__class__ is str
+            and self.local.__class__ is str
+            and self.domain.__class__ is str
+            and self.ascii_domain.__class__ is str
+            and (self.registrable is None or self.registrable.__class__ is str)
+            and self.strict.__class__ is bool
+        ):
+            _check_fields("Address()", self, _ADDRESS_FIELDS)
 
     def __str__(self) -> str:
         return f"{self.local}@{self.domain}"
@@ -109,6 +120,45 @@ class Participant(_MarkSlot):
     def readable(self) -> bool:
         """True when the entry has an address."""
         return self.address is not None
+
+    def __post_init__(self) -> None:
+        if not (
+            self.role.__class__ is Role
+            and (self.address is None or self.address.__class__ is Address)
+            and self.name.__class__ is str
+            and self.raw.__class__ is str
+            and (self.problem is None or self.problem.__class__ is str)
+            and self.group.__class__ is str
+        ):
+            _check_fields("Participant()", self, _PARTICIPANT_FIELDS)
+
+
+#: What each field of a record takes: (name, the types allowed, how a message says so).
+_Fields = tuple[tuple[str, type | tuple[type, ...], str], ...]
+_ADDRESS_FIELDS: _Fields = (
+    ("key", str, "text"),
+    ("local", str, "text"),
+    ("domain", str, "text"),
+    ("ascii_domain", str, "text"),
+    ("registrable", (str, type(None)), "text or None"),
+    ("strict", bool, "True or False"),
+)
+_PARTICIPANT_FIELDS: _Fields = (
+    ("role", Role, "a Role"),
+    ("address", (Address, type(None)), "an Address or None"),
+    ("name", str, "text"),
+    ("raw", str, "text"),
+    ("problem", (str, type(None)), "text or None"),
+    ("group", str, "text"),
+)
+
+
+def _check_fields(call: str, record: object, expected: _Fields) -> None:
+    """Raise `AddressTypeError` for the first field of *record* of a type *expected* refuses."""
+    for name, types, described in expected:
+        value = getattr(record, name)
+        if not isinstance(value, types):
+            raise wrong_type(call, name, described, value, AddressTypeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -652,7 +702,7 @@ def parse_address(text: str) -> Address:
     Raises `InvalidAddressError` (a `ValueError`) when *text* is not one readable address.
     """
     if not isinstance(text, str):
-        raise InvalidAddressError(f"{text!r} is not an email address: it is not text.")
+        raise AddressTypeError(f"{text!r} is not an email address: it is not text.")
     participants = parse_participants(text, Role.FROM)
     if not participants:
         raise InvalidAddressError(f"{_shown(text)} holds no address.")
@@ -675,14 +725,18 @@ def parse_participants(header_value: str, role: Role) -> tuple[Participant, ...]
     Each entry becomes a `Participant`: readable ones carry their `Address` and decoded
     display name; unreadable ones carry ``address=None``, their text and the reason. Members
     of a group (``Team: a@x.com, b@y.com;``) are entries of their own; an empty group
-    (``undisclosed-recipients:;``) names nobody and yields nothing. Only a bad *role* raises.
+    (``undisclosed-recipients:;``) names nobody and yields nothing. Only the caller's mistakes
+    raise: a *role* that is no `Role` (a `ValueError`), or a *header_value* that is neither
+    text nor bytes (an `AddressTypeError`, also a `TypeError`).
     """
+    if role.__class__ is not Role and not isinstance(role, str):
+        raise wrong_type("parse_participants()", "role", "a Role", role, AddressTypeError)
     if not isinstance(header_value, str):
-        header_value = (
-            header_value.decode("utf-8", "replace")
-            if isinstance(header_value, bytes | bytearray)
-            else str(header_value)
-        )
+        if not isinstance(header_value, bytes | bytearray):
+            raise wrong_type(
+                "parse_participants()", "header_value", "text", header_value, AddressTypeError
+            )
+        header_value = header_value.decode("utf-8", "replace")
     if len(header_value) > _MAX_CACHED_HEADER:
         return _read_header(header_value, role)
     return _read_header_cached(header_value, role)

@@ -26,7 +26,7 @@ from typing import Any
 
 from ._kinds import Defect, Flag, Role, SharingLevel
 from .addresses import Participant, parse_participants
-from .errors import EventError
+from .errors import EventError, EventTypeError, wrong_type
 
 __all__ = ["Event", "EventError", "redact_event"]
 
@@ -35,7 +35,7 @@ def _aware(value: object, what: str) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, datetime):
-        raise EventError(
+        raise EventTypeError(
             f"The event {what} must be a timezone-aware datetime, not {type(value).__name__}."
         )
     if value.utcoffset() is None:
@@ -45,7 +45,7 @@ def _aware(value: object, what: str) -> datetime | None:
 
 def _text(value: object, what: str) -> str:
     if not isinstance(value, str):
-        raise EventError(f"The event {what} must be a string, not {type(value).__name__}.")
+        raise EventTypeError(f"The event {what} must be a string, not {type(value).__name__}.")
     return value
 
 
@@ -58,7 +58,7 @@ def _people(value: object, role: Role, what: str) -> tuple[Participant, ...]:
     if isinstance(value, Participant):
         return (replace(value, role=role),)
     if not isinstance(value, Iterable):
-        raise EventError(f"The event {what} must be addresses, not {type(value).__name__}.")
+        raise EventTypeError(f"The event {what} must be addresses, not {type(value).__name__}.")
     out: list[Participant] = []
     for item in value:
         if isinstance(item, Participant):
@@ -66,13 +66,15 @@ def _people(value: object, role: Role, what: str) -> tuple[Participant, ...]:
         elif isinstance(item, str):
             out.extend(parse_participants(item, role))
         else:
-            raise EventError(
+            raise EventTypeError(
                 f"The event {what} must be addresses, not {type(item).__name__} items."
             )
     return tuple(out)
 
 
 def _flags(flags: Iterable[Flag | str]) -> frozenset[Flag]:
+    if not isinstance(flags, Iterable):
+        raise wrong_type("Event.build()", "flags", "a list of flags", flags, EventTypeError)
     try:
         return frozenset(Flag(f) for f in ((flags,) if isinstance(flags, str) else flags))
     except ValueError:
@@ -122,6 +124,10 @@ class Event:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
+        for name, types, described in _EVENT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, types):
+                raise wrong_type("Event()", name, described, value, EventTypeError)
         if self.key:
             return
         if self.uid.strip():
@@ -186,7 +192,7 @@ class Event:
             defects.append(Defect.SEVERAL_ORGANIZERS)
         flag_set = _flags(flags)
         if not isinstance(sequence, int):
-            raise EventError(f"The event sequence must be an integer, not {sequence!r}.")
+            raise EventTypeError(f"The event sequence must be an integer, not {sequence!r}.")
         return cls(
             uid=_text(uid, "uid"),
             organizer=organizers[0] if organizers else None,
@@ -228,7 +234,9 @@ class Event:
                 "pip install 'mailbind[ical]'."
             ) from err
         if not isinstance(data, str | bytes):
-            raise EventError(f"iCalendar data must be text or bytes, not {type(data).__name__}.")
+            raise EventTypeError(
+                f"iCalendar data must be text or bytes, not {type(data).__name__}."
+            )
         try:
             calendars = icalendar.Component.from_ical(data, multiple=True)
         except ValueError:
@@ -367,6 +375,32 @@ def _from_vevent(component: Any, method: str, zone: tzinfo, flags: frozenset[Fla
         flags=flags,
         defects=tuple(defects),
     )
+
+
+_MOMENT = (datetime, type(None))
+_TEXT_OR_NONE = (str, type(None))
+#: What each field of an `Event` takes: (name, the types allowed, how a message says so).
+_EVENT_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("uid", str, "text"),
+    ("organizer", (Participant, type(None)), "a Participant or None"),
+    ("attendees", tuple, "a tuple of Participants"),
+    ("start", _MOMENT, "a datetime or None"),
+    ("end", _MOMENT, "a datetime or None"),
+    ("title", _TEXT_OR_NONE, "text or None"),
+    ("description", _TEXT_OR_NONE, "text or None"),
+    ("location", _TEXT_OR_NONE, "text or None"),
+    ("conference_url", _TEXT_OR_NONE, "text or None"),
+    ("cancelled", bool, "True or False"),
+    ("all_day", bool, "True or False"),
+    ("recurrence_id", _MOMENT, "a datetime or None"),
+    ("sequence", int, "a whole number"),
+    ("resources", tuple, "a tuple of Participants"),
+    ("flags", frozenset, "a frozenset of Flags"),
+    ("defects", tuple, "a tuple of Defects"),
+    ("level", SharingLevel, "a SharingLevel"),
+    ("key", str, "text"),
+    ("headers", tuple, "a tuple of (name, value) pairs"),
+)
 
 
 def _fingerprint(event: Event) -> str:

@@ -36,7 +36,7 @@ from ._tables import (
     read_from_mail,
 )
 from .addresses import Participant
-from .errors import MessageError
+from .errors import MessageError, MessageTypeError, wrong_type
 
 __all__ = [
     "Attachment",
@@ -64,8 +64,20 @@ class Attachment:
     content: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
+        for name, types, described in _ATTACHMENT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, types) or value.__class__ is bool:
+                raise wrong_type("Attachment()", name, described, value, MessageTypeError)
         if not self.size and self.content:
             object.__setattr__(self, "size", len(self.content))
+
+
+_ATTACHMENT_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("filename", str, "text"),
+    ("content_type", str, "text"),
+    ("size", int, "a whole number"),
+    ("content", bytes, "bytes"),
+)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -195,8 +207,10 @@ class Message:
         """
         if not isinstance(raw, bytes):
             if not isinstance(raw, bytearray | memoryview):
-                raise MessageError(f"raw must be bytes, not {type(raw).__name__}.")
+                raise MessageTypeError(f"raw must be bytes, not {type(raw).__name__}.")
             raw = bytes(raw)
+        if limits is not None and limits.__class__ is not Limits and not isinstance(limits, Limits):
+            raise wrong_type("Message.from_bytes()", "limits", "a Limits", limits, MessageTypeError)
         mail = _mime.read(raw, limits if limits is not None else _DEFAULT_LIMITS)
         participants: list[Participant] = []
         for value, role_value in mail.address_headers:
@@ -270,7 +284,11 @@ class Message:
             text = _text("text", text)
         if html.__class__ is not str:
             html = _text("html", html)
-        mid = normalize_message_id(message_id) if message_id else None
+        mid = (
+            normalize_message_id(message_id)
+            if message_id.__class__ is str
+            else _message_id(message_id)
+        )
         made = _message if cls is Message else cls
         return made(
             mid,
@@ -417,13 +435,22 @@ def normalize_message_id(value: str | None) -> str | None:
 # --- Building from plain values ------------------------------------------------------------
 
 
+def _message_id(value: object) -> str | None:
+    """A Message-ID given to `Message.build` that is not a plain str: None, or a str subclass."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return normalize_message_id(str(value))
+    raise wrong_type("Message.build()", "message_id", "text or None", value, MessageTypeError)
+
+
 def _text(name: str, value: object) -> str:
     """*value* when it is text, ``""`` for None; anything else is a caller mistake."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    raise MessageError(f"{name} must be text, not {type(value).__name__}.")
+    raise MessageTypeError(f"{name} must be text, not {type(value).__name__}.")
 
 
 def _sent_at(value: datetime | str) -> datetime:
@@ -437,7 +464,7 @@ def _sent_at(value: datetime | str) -> datetime:
         if value.tzinfo is not None:
             return value  # a fixed offset, whose `utcoffset` is never None
     elif not isinstance(value, datetime):
-        raise MessageError(f"sent_at must be a datetime, not {type(value).__name__}.")
+        raise MessageTypeError(f"sent_at must be a datetime, not {type(value).__name__}.")
     if value.utcoffset() is None:
         raise MessageError(
             f"sent_at must carry its time zone (a naive time is ambiguous), not {value!r}."
@@ -446,6 +473,10 @@ def _sent_at(value: datetime | str) -> datetime:
 
 
 def _attachments(values: Iterable[AttachmentLike]) -> tuple[Attachment, ...]:
+    if not isinstance(values, Iterable) or isinstance(values, str | bytes | Attachment):
+        raise wrong_type(
+            "Message.build()", "attachments", "a list of attachments", values, MessageTypeError
+        )
     found: list[Attachment] = []
     for value in values:
         if isinstance(value, Attachment):
@@ -462,7 +493,7 @@ def _attachments(values: Iterable[AttachmentLike]) -> tuple[Attachment, ...]:
             ctype = value[2] if len(value) == 3 else _OCTET_STREAM
             found.append(Attachment(value[0], ctype, len(content), content))
             continue
-        raise MessageError(
+        raise MessageTypeError(
             "an attachment must be an Attachment or a (filename, bytes[, content type]) "
             f"tuple, not {type(value).__name__}."
         )
@@ -474,6 +505,14 @@ def _headers(values: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[tup
         items = tuple(values.items())
         if all(name.__class__ is str and value.__class__ is str for name, value in items):
             return items
+    if not isinstance(values, Iterable):
+        raise wrong_type(
+            "Message.build()",
+            "headers",
+            "(name, value) pairs or a mapping",
+            values,
+            MessageTypeError,
+        )
     pairs = values.items() if isinstance(values, Mapping) else values
     found: list[tuple[str, str]] = []
     for pair in pairs:
@@ -483,7 +522,7 @@ def _headers(values: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[tup
             and isinstance(pair[0], str)
             and isinstance(pair[1], str)
         ):
-            raise MessageError(
+            raise MessageTypeError(
                 f"a header must be a (name, value) pair of text, not {type(pair).__name__}."
             )
         found.append((pair[0], pair[1]))
@@ -493,11 +532,14 @@ def _headers(values: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[tup
 def _flags(values: Iterable[Flag | str]) -> frozenset[Flag]:
     if isinstance(values, str):
         values = (values,)
+    elif not isinstance(values, Iterable):
+        raise wrong_type("Message.build()", "flags", "a list of flags", values, MessageTypeError)
     found: set[Flag] = set()
     for value in values:
         try:
             found.add(Flag(value.lower()))
         except (ValueError, AttributeError):
             choices = ", ".join(flag.value for flag in Flag)
-            raise MessageError(f"a flag must be one of {choices}, not {value!r}.") from None
+            error = MessageError if isinstance(value, str) else MessageTypeError
+            raise error(f"a flag must be one of {choices}, not {value!r}.") from None
     return frozenset(found)
