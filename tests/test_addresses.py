@@ -689,3 +689,81 @@ def test_canonical_keys_are_stable(text: str, strip: bool, gmail: bool) -> None:
     switches = Canonicalization(strip_subaddress=strip, fold_gmail=gmail)
     key = switches.key(parse_address(text))
     assert switches.key(parse_address(key)) == key
+
+
+# --- The header-value scanner ----------------------------------------------------------------
+
+
+def _scan_reference(value: str, literal: int = -1) -> tuple[list[addresses._Entry], int]:
+    """The header-value scanner as first written: one state machine over every special."""
+    entries: list[addresses._Entry] = []
+    group: str | None = None
+    angles: list[addresses._Span] = []
+    comments: list[addresses._Span] = []
+    start = skip = depth = 0
+    free_to = 0  # the entry holds no @-sign before this index (-1: it holds one)
+    in_quote = soft_angle = False
+    angle_at = comment_at = quote_at = -1
+    for match in addresses._SPECIALS.finditer(value):
+        i = match.start()
+        char = value[i]
+        if i < skip or (i == literal and char != "<"):
+            continue
+        if char == "\\":
+            skip = i + 2
+        elif in_quote:
+            in_quote = char != '"'
+        elif depth:
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+                if not depth:
+                    comments.append((comment_at, i + 1))
+        elif char == '"':
+            in_quote, quote_at = True, i
+        elif char == "(":
+            depth, comment_at = 1, i
+        elif angle_at >= 0 and not (soft_angle and char in ",;"):
+            if char == ">":
+                angles.append((angle_at, i))
+                angle_at = -1
+        elif char == "<":
+            angle_at, soft_angle = i, i == literal
+        elif char in ",;":
+            if angle_at >= 0:  # the angle bracket read literally closes with its entry
+                angles.append((angle_at, i))
+                angle_at = -1
+            entries.append((start, i, group, angles, comments))
+            start = free_to = i + 1
+            angles, comments = [], []
+            if char == ";":
+                group = None
+        elif char == ":" and group is None and not angles and free_to >= 0:
+            if value.find("@", free_to, i) >= 0:
+                free_to = -1  # an @-sign before the colon: the entry is no group's name
+            else:
+                group = value[start:i]
+                start = free_to = i + 1
+                comments = []
+    end = len(value)
+    if depth:
+        comments.append((comment_at, end))
+    if angle_at >= 0:
+        angles.append((angle_at, end))
+    entries.append((start, end, group, angles, comments))
+    left_open = quote_at if in_quote else comment_at if depth else angle_at
+    return entries, left_open
+
+
+_SCANNED = st.text(alphabet=st.sampled_from(list('\\"(),:;<>@ a.b')), max_size=30)
+
+
+@settings(max_examples=2000)
+@given(_SCANNED)
+def test_scan_matches_the_reference(value: str) -> None:
+    """The scanner splits a value, and reads it again with what it left open, as first written."""
+    found = addresses._scan(value)
+    assert found == _scan_reference(value)
+    if found[1] >= 0:
+        assert addresses._scan(value, found[1]) == _scan_reference(value, found[1])

@@ -15,6 +15,7 @@ from mailbind import (
     Canonicalization,
     Contact,
     ContactError,
+    Defect,
     Flag,
     Mailbox,
     Message,
@@ -410,7 +411,7 @@ def test_contact_creation_follows_the_mailbox_switch(store: Store) -> None:
 
 def test_defects_are_counted_by_code(store: Store) -> None:
     """Messages over a limit are still recorded, and the report counts their defects."""
-    broken = replace(mail(1, "kim@client.example"), defects=("bad_date", "too_large"))
+    broken = replace(mail(1, "kim@client.example"), defects=(Defect.BAD_DATE, Defect.TOO_LARGE))
     report = sync_mailbox(ListSource([broken, broken]), store, ANNA, POLICY, now=NOW)
     assert report.defects == (("bad_date", 2), ("too_large", 2))
     assert report.synced == 2

@@ -9,18 +9,31 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import Protocol
 
-from .addresses import Role
-
-if TYPE_CHECKING:
-    from .messages import Message
+from ._kinds import Role
+from .addresses import Participant
 
 _BCC = Role.BCC
 
 
-def fingerprint(message: Message) -> str:
+class Fingerprinted(Protocol):
+    """What the fingerprint reads of a message (`mailbind.messages.Message` offers it)."""
+
+    @property
+    def sent_at(self) -> datetime | None: ...
+    @property
+    def participants(self) -> tuple[Participant, ...]: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def html(self) -> str | None: ...
+
+
+def fingerprint(message: Fingerprinted) -> str:
     """A ``sha256:`` digest of what stays the same in every copy of one message.
 
     Over the send time (in UTC), the From/To/Cc/Sender/Reply-To participants (role and identity

@@ -23,53 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
-if TYPE_CHECKING:
-    from .messages import Limits
+from ._kinds import Defect
+from ._limits import Limits
 
 __all__ = ["Defect", "ParsedMail", "decode_words", "read"]
-
-
-class Defect(StrEnum):
-    """What ``Message.from_bytes`` could not read: stable codes, safe to store and show."""
-
-    #: Larger than ``Limits.max_bytes``: only the headers were read.
-    TOO_LARGE = "too_large"
-    #: MIME nesting deeper than ``Limits.max_depth``: the deeper parts were not read.
-    TOO_DEEP = "too_deep"
-    #: More MIME parts than ``Limits.max_parts``: the later parts were not read.
-    TOO_MANY_PARTS = "too_many_parts"
-    #: More header fields than ``Limits.max_headers``: the later ones were not read.
-    TOO_MANY_HEADERS = "too_many_headers"
-    #: A header value longer than ``Limits.max_header_length``: it was cut.
-    HEADER_TOO_LONG = "header_too_long"
-    #: The Date header could not be read: ``sent_at`` is None.
-    BAD_DATE = "bad_date"
-    #: More than one Message-ID header: the first one counts.
-    DUPLICATE_MESSAGE_ID = "duplicate_message_id"
-    #: A header line that is neither a field nor a continuation was skipped.
-    BAD_HEADER_LINE = "bad_header_line"
-    #: The headers ended without a blank line: the rest was read as the body.
-    MISSING_HEADER_BODY_SEPARATOR = "missing_header_body_separator"
-    #: An RFC 2047 encoded word could not be decoded: its text was kept as written.
-    BAD_ENCODED_WORD = "bad_encoded_word"
-    #: A charset nobody knows: the text was read as UTF-8 (or Windows-1252).
-    UNKNOWN_CHARSET = "unknown_charset"
-    #: Text that is not in its declared charset: it was read as UTF-8 (or Windows-1252).
-    BAD_CHARSET = "bad_charset"
-    #: Base64 content with bad padding or stray characters: what could be read was kept.
-    BAD_BASE64 = "bad_base64"
-    #: A multipart part without a boundary: its body was read as plain text.
-    NO_BOUNDARY = "no_boundary"
-    #: A multipart body in which its boundary never occurs: it was read as plain text.
-    START_BOUNDARY_NOT_FOUND = "start_boundary_not_found"
-    #: A multipart body whose closing boundary is missing: it ends at the end of its parent.
-    CLOSE_BOUNDARY_NOT_FOUND = "close_boundary_not_found"
-    #: The message could not be read at all (a fault in mailbind; please report it).
-    UNREADABLE = "unreadable"
 
 
 #: Flags named by Google Takeout's ``X-Gmail-Labels`` header, by lower-case label.
@@ -175,17 +134,18 @@ def _read_headers(
     The header block ends at a blank line, or (with a defect) at a line that is neither a field
     nor a continuation. Python code runs once per field, at most ``max_headers`` times; the
     lines in between are scanned by regular expressions, and no value is copied beyond
-    ``max_header_length``.
+    ``max_header_length``. This finds each field's name; `_field_value` reads its value.
     """
     fields: list[tuple[str, str]] = []
     max_length = limits.max_header_length
     max_headers = limits.max_headers
     names = _NAMES
+    find = raw.find
     if top and raw.startswith(b"From ", pos, end):  # an mbox separator line
-        newline = raw.find(b"\n", pos, end)
+        newline = find(b"\n", pos, end)
         pos = end if newline < 0 else newline + 1
     while pos < end:
-        newline = raw.find(b"\n", pos, end)
+        newline = find(b"\n", pos, end)
         stop = end if newline < 0 else newline
         if stop > pos and raw[stop - 1] == 13:  # CR of CRLF
             stop -= 1
@@ -195,51 +155,74 @@ def _read_headers(
             defects.append(Defect.BAD_HEADER_LINE)
             pos = _continued_end(raw, pos, end)
             continue
-        colon = raw.find(b":", pos, min(stop, pos + 256))
+        colon = find(b":", pos, min(stop, pos + 256))
         name = raw[pos:colon].rstrip(b" \t") if colon > pos else b""
-        name_text = names.get(name)
+        name_text = names.get(name) or _new_name(name)
         if name_text is None:
-            if not name or not _FIELD_NAME.fullmatch(name):
-                defects.append(Defect.MISSING_HEADER_BODY_SEPARATOR)
-                return fields, pos
-            name_text = _bytes_text(name)
-            if len(names) >= _NAMES_KEPT:
-                names.clear()
-            names[name] = name_text
+            defects.append(Defect.MISSING_HEADER_BODY_SEPARATOR)
+            return fields, pos
         if len(fields) >= max_headers:
             defects.append(Defect.TOO_MANY_HEADERS)
             blank = _BLANK_LINE.search(raw, pos - 1, end)
             return fields, (end if blank is None else blank.end())
         if newline < 0:
-            field_end = end
+            pos = value_end = end
         elif newline + 1 < end and raw[newline + 1] in (32, 9):
-            field_end = _continued_end(raw, newline + 1, end)
+            pos, value_end = _continued_field(raw, colon, newline, end)
         else:  # the common case: no continuation line
-            field_end = newline + 1
-        value_end = field_end
-        if value_end > colon and raw[value_end - 1] == 10:
+            pos, value_end = newline + 1, stop
+        fields.append((name_text, _field_value(raw, colon, stop, value_end, max_length, defects)))
+    return fields, end
+
+
+def _new_name(name: bytes) -> str | None:
+    """*name* as text, remembered in `_NAMES`; None when it is no field name."""
+    if not name or not _FIELD_NAME.fullmatch(name):
+        return None
+    text = _bytes_text(name)
+    if len(_NAMES) >= _NAMES_KEPT:
+        _NAMES.clear()
+    _NAMES[name] = text
+    return text
+
+
+def _continued_field(raw: bytes, colon: int, newline: int, end: int) -> tuple[int, int]:
+    """Where a field with continuation lines ends, and where its value ends (no line break)."""
+    field_end = _continued_end(raw, newline + 1, end)
+    value_end = field_end
+    if value_end > colon and raw[value_end - 1] == 10:
+        value_end -= 1
+        if value_end > colon and raw[value_end - 1] == 13:
             value_end -= 1
-            if value_end > colon and raw[value_end - 1] == 13:
-                value_end -= 1
-        start = colon + 1
-        if start < stop and raw[start] == 32:
-            start += 1
+    return field_end, value_end
+
+
+def _field_value(
+    raw: bytes, colon: int, stop: int, value_end: int, max_length: int, defects: list[Defect]
+) -> str:
+    """The value of the field whose colon is at *colon*, as text: ``raw[colon + 1:value_end]``.
+
+    *stop* ends the field's first line. Continuation lines are joined and the value is
+    stripped; a value longer than *max_length* bytes after the blanks that follow the colon is
+    cut (``header_too_long``).
+    """
+    start = colon + 1
+    if value_end - start > max_length:
+        # Only a cut value needs its start exactly; any other loses its blanks to strip().
         if start < stop and raw[start] in (32, 9):
             blanks = _BLANKS.match(raw, start, stop)
             start = stop if blanks is None else blanks.end()
         if value_end - start > max_length:
             defects.append(Defect.HEADER_TOO_LONG)
             value_end = start + max_length
-        value = raw[start:value_end]
-        if b"\n" in value:
-            value = _LINE_BREAK.sub(b"", value)
-        try:
-            text = value.decode("utf-8")
-        except UnicodeDecodeError:
-            text = _bytes_text(value)
-        fields.append((name_text, text.strip()))
-        pos = field_end
-    return fields, end
+    value = raw[start:value_end]
+    if b"\n" in value:
+        value = _LINE_BREAK.sub(b"", value)
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = _bytes_text(value)
+    return text.strip()
 
 
 #: Field names read so far (bytes as written -> text); past `_NAMES_KEPT` it starts afresh.

@@ -13,10 +13,10 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .addresses import Participant, Role, _read_header
-from .errors import MessageError
+from .errors import MessageTypeError, wrong_type
 
 Recipients = str | Iterable[str] | None
 
@@ -135,13 +135,16 @@ def _collect(
                 out += _parse_header(str(value), role)
                 return
             # The value is not shown: a header may name many people.
-            raise MessageError(f"{role.value} must be text, not bytes.")
+            raise MessageTypeError(f"{role.value} must be text, not bytes.")
+        if isinstance(value, Mapping) or not isinstance(value, Iterable):
+            name = "sender" if role is Role.FROM else role.value
+            raise wrong_type("Message.build()", name, "header text", value, MessageTypeError)
     get = table.get
     for item in value:  # type: ignore[union-attr]  # None returned above
         found = get(item) if item.__class__ is str else None
         if found is None:
             if not isinstance(item, str):
-                raise MessageError(
+                raise MessageTypeError(
                     f"{role.value} must hold header values as text, not {type(item).__name__}."
                 )
             found = _parse_new(item, role, table)

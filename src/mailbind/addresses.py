@@ -27,15 +27,15 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from email_validator import EmailNotValidError
 from email_validator.rfc_constants import DOT_ATOM_TEXT, DOT_ATOM_TEXT_INTL, EMAIL_MAX_LENGTH
 
+from ._kinds import Role
 from ._mime import decode_words as _decode_words
 from .domains import CACHE_SIZE, Domain, check_domain, validate
-from .errors import InvalidAddressError
+from .errors import AddressTypeError, InvalidAddressError, wrong_type
 
 __all__ = [
     "Address",
@@ -45,17 +45,6 @@ __all__ = [
     "parse_address",
     "parse_participants",
 ]
-
-
-class Role(StrEnum):
-    """The header a participant was named in."""
-
-    FROM = "from"
-    TO = "to"
-    CC = "cc"
-    BCC = "bcc"
-    SENDER = "sender"
-    REPLY_TO = "reply_to"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +67,17 @@ class Address:
     registrable: str | None = field(compare=False)
     #: False when the address was accepted only by the lenient rules (RULES 1.3).
     strict: bool = field(default=True, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (
+            self.key.__class__ is str
+            and self.local.__class__ is str
+            and self.domain.__class__ is str
+            and self.ascii_domain.__class__ is str
+            and (self.registrable is None or self.registrable.__class__ is str)
+            and self.strict.__class__ is bool
+        ):
+            _check_fields("Address()", self, _ADDRESS_FIELDS)
 
     def __str__(self) -> str:
         return f"{self.local}@{self.domain}"
@@ -120,6 +120,45 @@ class Participant(_MarkSlot):
     def readable(self) -> bool:
         """True when the entry has an address."""
         return self.address is not None
+
+    def __post_init__(self) -> None:
+        if not (
+            self.role.__class__ is Role
+            and (self.address is None or self.address.__class__ is Address)
+            and self.name.__class__ is str
+            and self.raw.__class__ is str
+            and (self.problem is None or self.problem.__class__ is str)
+            and self.group.__class__ is str
+        ):
+            _check_fields("Participant()", self, _PARTICIPANT_FIELDS)
+
+
+#: What each field of a record takes: (name, the types allowed, how a message says so).
+_Fields = tuple[tuple[str, type | tuple[type, ...], str], ...]
+_ADDRESS_FIELDS: _Fields = (
+    ("key", str, "text"),
+    ("local", str, "text"),
+    ("domain", str, "text"),
+    ("ascii_domain", str, "text"),
+    ("registrable", (str, type(None)), "text or None"),
+    ("strict", bool, "True or False"),
+)
+_PARTICIPANT_FIELDS: _Fields = (
+    ("role", Role, "a Role"),
+    ("address", (Address, type(None)), "an Address or None"),
+    ("name", str, "text"),
+    ("raw", str, "text"),
+    ("problem", (str, type(None)), "text or None"),
+    ("group", str, "text"),
+)
+
+
+def _check_fields(call: str, record: object, expected: _Fields) -> None:
+    """Raise `AddressTypeError` for the first field of *record* of a type *expected* refuses."""
+    for name, types, described in expected:
+        value = getattr(record, name)
+        if not isinstance(value, types):
+            raise wrong_type(call, name, described, value, AddressTypeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,36 +435,37 @@ def _scan(value: str, literal: int = -1) -> tuple[list[_Entry], int]:
     group: str | None = None
     angles: list[_Span] = []
     comments: list[_Span] = []
-    start = skip = depth = 0
+    start = skip = 0
     free_to = 0  # the entry holds no @-sign before this index (-1: it holds one)
-    in_quote = soft_angle = False
-    angle_at = comment_at = quote_at = -1
+    passing = ""  # what an open angle bracket lets through: ",;" when read literally
+    angle_at = left_open = -1
+    end = len(value)
+    quoted = _QUOTED.match
+    # A quote or a parenthesis at *literal* is text: it falls through every branch below.
     for match in _SPECIALS.finditer(value):
         i = match.start()
-        char = value[i]
-        if i < skip or (i == literal and char != "<"):
+        if i < skip:
             continue
+        char = value[i]
         if char == "\\":
             skip = i + 2
-        elif in_quote:
-            in_quote = char != '"'
-        elif depth:
-            if char == "(":
-                depth += 1
-            elif char == ")":
-                depth -= 1
-                if not depth:
-                    comments.append((comment_at, i + 1))
-        elif char == '"':
-            in_quote, quote_at = True, i
-        elif char == "(":
-            depth, comment_at = 1, i
-        elif angle_at >= 0 and not (soft_angle and char in ",;"):
+        elif char == '"' and i != literal:
+            string = quoted(value, i)
+            if string is None:  # left open: it runs to the end
+                left_open = i
+                break
+            skip = string.end()
+        elif char == "(" and i != literal:
+            skip = _comment_end(value, i, comments)
+            if skip < 0:  # left open: it runs to the end
+                left_open = i
+                break
+        elif angle_at >= 0 and char not in passing:
             if char == ">":
                 angles.append((angle_at, i))
                 angle_at = -1
         elif char == "<":
-            angle_at, soft_angle = i, i == literal
+            angle_at, passing = i, _LITERAL_PASSING[i == literal]
         elif char in ",;":
             if angle_at >= 0:  # the angle bracket read literally closes with its entry
                 angles.append((angle_at, i))
@@ -435,21 +475,78 @@ def _scan(value: str, literal: int = -1) -> tuple[list[_Entry], int]:
             angles, comments = [], []
             if char == ";":
                 group = None
-        elif char == ":" and group is None and not angles and free_to >= 0:
-            if value.find("@", free_to, i) >= 0:
-                free_to = -1  # an @-sign before the colon: the entry is no group's name
-            else:
-                group = value[start:i]
-                start = free_to = i + 1
-                comments = []
-    end = len(value)
-    if depth:
-        comments.append((comment_at, end))
+        elif char == ":":
+            group, start, free_to, comments = _colon(
+                value, i, start, free_to, group, angles, comments
+            )
     if angle_at >= 0:
         angles.append((angle_at, end))
     entries.append((start, end, group, angles, comments))
-    left_open = quote_at if in_quote else comment_at if depth else angle_at
-    return entries, left_open
+    return entries, (left_open if left_open >= 0 else angle_at)
+
+
+def _colon(
+    value: str,
+    at: int,
+    start: int,
+    free_to: int,
+    group: str | None,
+    angles: list[_Span],
+    comments: list[_Span],
+) -> tuple[str | None, int, int, list[_Span]]:
+    """`_scan` at a colon: (group, entry start, free_to, comments) after it.
+
+    Outside a group, before any angle bracket of its entry, a colon opens a group when the
+    entry holds no @-sign before it: the text before it is the group's name and the entry
+    starts again after it. *free_to* is the index before which the entry is known to hold no
+    @-sign, or -1 when it holds one.
+    """
+    if group is not None or angles or free_to < 0:
+        return group, start, free_to, comments
+    if value.find("@", free_to, at) >= 0:
+        return None, start, -1, comments  # an @-sign before the colon: no group's name
+    return value[start:at], at + 1, at + 1, []
+
+
+#: A quoted string, from its opening quote to its closing one; backslashes escape.
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_COMMENT_SPECIALS = re.compile(r"[\\()]")
+#: A comment holding no other comment.
+_FLAT_COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)", re.DOTALL)
+
+
+def _comment_end(value: str, at: int, comments: list[_Span]) -> int:
+    """Where the comment opening at *at* ends (after its parenthesis), noted in *comments*.
+
+    Comments nest, and a backslash escapes the next character. One that never closes runs to
+    the end of *value*: it is noted so, and -1 is returned.
+    """
+    flat = _FLAT_COMMENT.match(value, at)
+    if flat is not None:  # the common case: no comment inside it
+        comments.append((at, flat.end()))
+        return flat.end()
+    depth = skip = 0
+    for match in _COMMENT_SPECIALS.finditer(value, at):
+        i = match.start()
+        if i < skip:
+            continue
+        char = value[i]
+        if char == "\\":
+            skip = i + 2
+        elif char == "(":
+            depth += 1
+        else:
+            depth -= 1
+            if not depth:
+                comments.append((at, i + 1))
+                return i + 1
+    comments.append((at, len(value)))
+    return -1
+
+
+#: What an open angle bracket lets through to close its entry: nothing, or (when the bracket
+#: is read literally) the entry's end.
+_LITERAL_PASSING = ("", ",;")
 
 
 def _cut_comments(value: str, start: int, end: int, comments: list[_Span]) -> str:
@@ -611,7 +708,7 @@ def parse_address(text: str) -> Address:
     Raises `InvalidAddressError` (a `ValueError`) when *text* is not one readable address.
     """
     if not isinstance(text, str):
-        raise InvalidAddressError(f"{text!r} is not an email address: it is not text.")
+        raise AddressTypeError(f"{text!r} is not an email address: it is not text.")
     participants = parse_participants(text, Role.FROM)
     if not participants:
         raise InvalidAddressError(f"{_shown(text)} holds no address.")
@@ -634,14 +731,18 @@ def parse_participants(header_value: str, role: Role) -> tuple[Participant, ...]
     Each entry becomes a `Participant`: readable ones carry their `Address` and decoded
     display name; unreadable ones carry ``address=None``, their text and the reason. Members
     of a group (``Team: a@x.com, b@y.com;``) are entries of their own; an empty group
-    (``undisclosed-recipients:;``) names nobody and yields nothing. Only a bad *role* raises.
+    (``undisclosed-recipients:;``) names nobody and yields nothing. Only the caller's mistakes
+    raise: a *role* that is no `Role` (a `ValueError`), or a *header_value* that is neither
+    text nor bytes (an `AddressTypeError`, also a `TypeError`).
     """
+    if role.__class__ is not Role and not isinstance(role, str):
+        raise wrong_type("parse_participants()", "role", "a Role", role, AddressTypeError)
     if not isinstance(header_value, str):
-        header_value = (
-            header_value.decode("utf-8", "replace")
-            if isinstance(header_value, bytes | bytearray)
-            else str(header_value)
-        )
+        if not isinstance(header_value, bytes | bytearray):
+            raise wrong_type(
+                "parse_participants()", "header_value", "text", header_value, AddressTypeError
+            )
+        header_value = header_value.decode("utf-8", "replace")
     if len(header_value) > _MAX_CACHED_HEADER:
         return _read_header(header_value, role)
     return _read_header_cached(header_value, role)

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from ._kinds import Defect
 from .addresses import Address, Canonicalization, Participant, Role
 from .errors import MailbindError
 from .messages import Attachment, Flag, Message, SharingLevel
@@ -196,7 +197,7 @@ def decode_message(text: str) -> Message:
         ),
         headers=tuple((name, value) for name, value in record["headers"]),
         flags=frozenset(Flag(flag) for flag in record["flags"]),
-        defects=tuple(record["defects"]),
+        defects=tuple(map(Defect, record["defects"])),
         level=SharingLevel(record["level"]),
         key=record["key"],
     )
@@ -209,9 +210,13 @@ def decode_message(text: str) -> Message:
 NOT_JSON = object()
 
 
-def problem_message(text: str, defect: str) -> Message:
-    """A message that only records a line the source could not read, keeping its text."""
-    return Message(message_id=None, sent_at=None, participants=(), text=text, defects=(defect,))
+def problem_message(text: str, defect: Defect | str) -> Message:
+    """A message that only records a line the source could not read, keeping its text.
+
+    *defect* is a `Defect` or its code.
+    """
+    found = Defect(defect)
+    return Message(message_id=None, sent_at=None, participants=(), text=text, defects=(found,))
 
 
 def message_from_record(record: object, line: str | bytes | None = None) -> Message:
@@ -224,9 +229,9 @@ def message_from_record(record: object, line: str | bytes | None = None) -> Mess
     ``sent_at`` leaves the time out with ``bad_date``.
     """
     if not isinstance(record, dict):
-        return problem_message(_line_text(record, line), "bad_json_line")
+        return problem_message(_line_text(record, line), Defect.BAD_JSON_LINE)
     fields: dict[str, Any] = record
-    defects: list[str] = []
+    defects: list[Defect] = []
     sent_at = _sent_at(fields.get("sent_at"), defects)
     try:
         message = Message.build(
@@ -243,7 +248,7 @@ def message_from_record(record: object, line: str | bytes | None = None) -> Mess
             flags=fields.get("flags") or (),
         )
     except (MailbindError, TypeError, AttributeError):
-        return problem_message(_line_text(record, line), "bad_json_record")
+        return problem_message(_line_text(record, line), Defect.BAD_JSON_RECORD)
     if defects:
         return replace(message, defects=message.defects + tuple(defects))
     return message
@@ -260,7 +265,7 @@ def _line_text(record: object, line: str | bytes | None) -> str:
     return json.dumps(record, ensure_ascii=False, default=repr)
 
 
-def _sent_at(value: Any, defects: list[str]) -> datetime | None:
+def _sent_at(value: Any, defects: list[Defect]) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -270,5 +275,5 @@ def _sent_at(value: Any, defects: list[str]) -> datetime | None:
             moment = None
         if moment is not None and moment.utcoffset() is not None:
             return moment
-    defects.append("bad_date")
+    defects.append(Defect.BAD_DATE)
     return None

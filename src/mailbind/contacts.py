@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .addresses import Address, Canonicalization, parse_address
-from .errors import ContactError, InvalidAddressError
+from .errors import ContactError, ContactTypeError, InvalidAddressError, wrong_type
 
 __all__ = [
     "Contact",
@@ -42,7 +42,7 @@ def _address(value: object, contact_id: str, what: str) -> Address:
     if isinstance(value, Address):
         return value
     if not isinstance(value, str):
-        raise ContactError(
+        raise ContactTypeError(
             f"Contact {contact_id!r} has a {what} address of type {type(value).__name__}; "
             "give a string or an Address."
         )
@@ -56,7 +56,7 @@ def _address(value: object, contact_id: str, what: str) -> Address:
 
 def _moment(value: object, contact_id: str, what: str) -> datetime:
     if not isinstance(value, datetime):
-        raise ContactError(
+        raise ContactTypeError(
             f"Contact {contact_id!r} has a {what} of type {type(value).__name__}; "
             "give a timezone-aware datetime."
         )
@@ -69,7 +69,7 @@ def _moment(value: object, contact_id: str, what: str) -> datetime:
 
 def _text(value: object, contact_id: str, what: str) -> str:
     if not isinstance(value, str):
-        raise ContactError(
+        raise ContactTypeError(
             f"Contact {contact_id!r} has a {what} of type {type(value).__name__}; give a string."
         )
     return value
@@ -108,13 +108,16 @@ class Contact:
         company_domain: str | None = None,
     ) -> None:
         if not isinstance(id, str) or not id:
-            raise ContactError(f"A contact id must be a non-empty string, not {id!r}.")
+            error = ContactError if isinstance(id, str) else ContactTypeError
+            raise error(f"A contact id must be a non-empty string, not {id!r}.")
         set_ = object.__setattr__
         set_(self, "id", id)
         first = _address(primary, id, "primary")
         set_(self, "primary", first)
         if isinstance(additional, str | Address):
             additional = (additional,)
+        elif not isinstance(additional, Iterable):
+            raise wrong_type("Contact()", "additional", "addresses", additional, ContactTypeError)
         seen = {first.key}
         more: list[Address] = []
         for value in additional:
@@ -186,7 +189,7 @@ def _plain(canonicalization: Canonicalization | None) -> Canonicalization | None
     if canonicalization is None:
         return None
     if not isinstance(canonicalization, Canonicalization):
-        raise ContactError(
+        raise ContactTypeError(
             f"canonicalization must be a Canonicalization, not {type(canonicalization).__name__}."
         )
     if canonicalization.strip_subaddress or canonicalization.fold_gmail:
@@ -221,7 +224,7 @@ def _rank(contact: Contact, key: str, canon: Canonicalization | None) -> tuple[b
 def _lookup_key(address: Address | str, canon: Canonicalization | None) -> str:
     if not isinstance(address, Address):
         if not isinstance(address, str):
-            raise ContactError(
+            raise ContactTypeError(
                 f"An address must be a string or an Address, not {type(address).__name__}."
             )
         address = parse_address(address)
@@ -230,7 +233,7 @@ def _lookup_key(address: Address | str, canon: Canonicalization | None) -> str:
 
 def _check_contact(value: object) -> Contact:
     if not isinstance(value, Contact):
-        raise ContactError(f"Expected a Contact, not {type(value).__name__}.")
+        raise ContactTypeError(f"Expected a Contact, not {type(value).__name__}.")
     return value
 
 
@@ -316,9 +319,13 @@ class ContactIndex:
         self._rivals = {}
         self._suppressed = {}
         self._folded = {}
+        for name, given in (("contacts", contacts), ("suppressed", suppressed)):
+            if not isinstance(given, Iterable) or isinstance(given, Contact | Suppression | str):
+                kinds = "Contacts" if name == "contacts" else "Suppressions"
+                raise wrong_type("ContactIndex()", name, kinds, given, ContactTypeError)
         for item in suppressed:
             if not isinstance(item, Suppression):
-                raise ContactError(f"Expected a Suppression, not {type(item).__name__}.")
+                raise ContactTypeError(f"Expected a Suppression, not {type(item).__name__}.")
             self._put_suppression(item)
         self._load(contacts)
 

@@ -24,22 +24,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
-from .addresses import Participant, Role, parse_participants
-from .errors import MailbindError
-from .messages import Flag, SharingLevel
+from ._kinds import Defect, Flag, Role, SharingLevel
+from .addresses import Participant, parse_participants
+from .errors import EventError, EventTypeError, wrong_type
 
 __all__ = ["Event", "EventError", "redact_event"]
-
-
-class EventError(MailbindError, ValueError):
-    """An event given by the caller, or iCalendar text, cannot be read."""
 
 
 def _aware(value: object, what: str) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, datetime):
-        raise EventError(
+        raise EventTypeError(
             f"The event {what} must be a timezone-aware datetime, not {type(value).__name__}."
         )
     if value.utcoffset() is None:
@@ -49,7 +45,7 @@ def _aware(value: object, what: str) -> datetime | None:
 
 def _text(value: object, what: str) -> str:
     if not isinstance(value, str):
-        raise EventError(f"The event {what} must be a string, not {type(value).__name__}.")
+        raise EventTypeError(f"The event {what} must be a string, not {type(value).__name__}.")
     return value
 
 
@@ -62,7 +58,7 @@ def _people(value: object, role: Role, what: str) -> tuple[Participant, ...]:
     if isinstance(value, Participant):
         return (replace(value, role=role),)
     if not isinstance(value, Iterable):
-        raise EventError(f"The event {what} must be addresses, not {type(value).__name__}.")
+        raise EventTypeError(f"The event {what} must be addresses, not {type(value).__name__}.")
     out: list[Participant] = []
     for item in value:
         if isinstance(item, Participant):
@@ -70,13 +66,15 @@ def _people(value: object, role: Role, what: str) -> tuple[Participant, ...]:
         elif isinstance(item, str):
             out.extend(parse_participants(item, role))
         else:
-            raise EventError(
+            raise EventTypeError(
                 f"The event {what} must be addresses, not {type(item).__name__} items."
             )
     return tuple(out)
 
 
 def _flags(flags: Iterable[Flag | str]) -> frozenset[Flag]:
+    if not isinstance(flags, Iterable):
+        raise wrong_type("Event.build()", "flags", "a list of flags", flags, EventTypeError)
     try:
         return frozenset(Flag(f) for f in ((flags,) if isinstance(flags, str) else flags))
     except ValueError:
@@ -116,8 +114,8 @@ class Event:
     resources: tuple[Participant, ...] = ()
     #: What the source knows: draft, spam, trash.
     flags: frozenset[Flag] = frozenset()
-    #: Codes for fields that could not be read (``bad_start``, ``bad_organizer``, ...).
-    defects: tuple[str, ...] = ()
+    #: What could not be read of the event's fields (``bad_start``, ``several_organizers``, ...).
+    defects: tuple[Defect, ...] = ()
     #: How much of the event this record holds.
     level: SharingLevel = SharingLevel.EVERYTHING
     #: The identity across mailboxes: the UID, or a ``sha256:`` fingerprint.
@@ -126,6 +124,10 @@ class Event:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
+        for name, types, described in _EVENT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, types):
+                raise wrong_type("Event()", name, described, value, EventTypeError)
         if self.key:
             return
         if self.uid.strip():
@@ -185,12 +187,12 @@ class Event:
         values (a naive datetime, a flag that does not exist) is an `EventError`.
         """
         organizers = _people(organizer, Role.FROM, "organizer")
-        defects: list[str] = []
+        defects: list[Defect] = []
         if len(organizers) > 1:
-            defects.append("several_organizers")
+            defects.append(Defect.SEVERAL_ORGANIZERS)
         flag_set = _flags(flags)
         if not isinstance(sequence, int):
-            raise EventError(f"The event sequence must be an integer, not {sequence!r}.")
+            raise EventTypeError(f"The event sequence must be an integer, not {sequence!r}.")
         return cls(
             uid=_text(uid, "uid"),
             organizer=organizers[0] if organizers else None,
@@ -232,7 +234,9 @@ class Event:
                 "pip install 'mailbind[ical]'."
             ) from err
         if not isinstance(data, str | bytes):
-            raise EventError(f"iCalendar data must be text or bytes, not {type(data).__name__}.")
+            raise EventTypeError(
+                f"iCalendar data must be text or bytes, not {type(data).__name__}."
+            )
         try:
             calendars = icalendar.Component.from_ical(data, multiple=True)
         except ValueError:
@@ -318,23 +322,23 @@ def _list(value: Any) -> list[Any]:
 
 
 def _from_vevent(component: Any, method: str, zone: tzinfo, flags: frozenset[Flag]) -> Event:
-    defects: list[str] = []
+    defects: list[Defect] = []
     start, all_day, ok = _moment(component.get("DTSTART"), zone)
     if not ok:
-        defects.append("bad_start")
+        defects.append(Defect.BAD_START)
     end, _, ok = _moment(component.get("DTEND"), zone)
     if not ok:
-        defects.append("bad_end")
+        defects.append(Defect.BAD_END)
     if end is None and start is not None:
         duration = _dt(_first(component.get("DURATION")))
         if duration is not None and hasattr(duration, "total_seconds"):
             end = start + duration
     recurrence, _, ok = _moment(component.get("RECURRENCE-ID"), zone)
     if not ok:
-        defects.append("bad_recurrence_id")
+        defects.append(Defect.BAD_RECURRENCE_ID)
     organizers = _list(component.get("ORGANIZER"))
     if len(organizers) > 1:
-        defects.append("several_organizers")
+        defects.append(Defect.SEVERAL_ORGANIZERS)
     organizer = _participant(organizers[0], Role.FROM) if organizers else None
     attendees: list[Participant] = []
     resources: list[Participant] = []
@@ -346,7 +350,7 @@ def _from_vevent(component: Any, method: str, zone: tzinfo, flags: frozenset[Fla
         sequence = int(_plain(component.get("SEQUENCE")) or 0)
     except ValueError:
         sequence = 0
-        defects.append("bad_sequence")
+        defects.append(Defect.BAD_SEQUENCE)
     conference = ""
     for name in _CONFERENCE_PROPERTIES:
         conference = _plain(component.get(name)).strip()
@@ -371,6 +375,32 @@ def _from_vevent(component: Any, method: str, zone: tzinfo, flags: frozenset[Fla
         flags=flags,
         defects=tuple(defects),
     )
+
+
+_MOMENT = (datetime, type(None))
+_TEXT_OR_NONE = (str, type(None))
+#: What each field of an `Event` takes: (name, the types allowed, how a message says so).
+_EVENT_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("uid", str, "text"),
+    ("organizer", (Participant, type(None)), "a Participant or None"),
+    ("attendees", tuple, "a tuple of Participants"),
+    ("start", _MOMENT, "a datetime or None"),
+    ("end", _MOMENT, "a datetime or None"),
+    ("title", _TEXT_OR_NONE, "text or None"),
+    ("description", _TEXT_OR_NONE, "text or None"),
+    ("location", _TEXT_OR_NONE, "text or None"),
+    ("conference_url", _TEXT_OR_NONE, "text or None"),
+    ("cancelled", bool, "True or False"),
+    ("all_day", bool, "True or False"),
+    ("recurrence_id", _MOMENT, "a datetime or None"),
+    ("sequence", int, "a whole number"),
+    ("resources", tuple, "a tuple of Participants"),
+    ("flags", frozenset, "a frozenset of Flags"),
+    ("defects", tuple, "a tuple of Defects"),
+    ("level", SharingLevel, "a SharingLevel"),
+    ("key", str, "text"),
+    ("headers", tuple, "a tuple of (name, value) pairs"),
+)
 
 
 def _fingerprint(event: Event) -> str:

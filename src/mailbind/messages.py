@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from . import _mime
 from ._fingerprint import fingerprint
-from ._mime import Defect
+from ._kinds import Defect, Direction, Flag, Role, SharingLevel
+from ._limits import Limits
 from ._tables import (
     _BCC_TABLE,
     _CC_TABLE,
@@ -35,8 +35,8 @@ from ._tables import (
     _gather,
     read_from_mail,
 )
-from .addresses import Participant, Role
-from .errors import MessageError
+from .addresses import Participant
+from .errors import MessageError, MessageTypeError, wrong_type
 
 __all__ = [
     "Attachment",
@@ -53,67 +53,6 @@ __all__ = [
 _OCTET_STREAM = "application/octet-stream"
 
 
-class SharingLevel(StrEnum):
-    """How much of a message other users may read, ordered METADATA < SUBJECT < EVERYTHING."""
-
-    METADATA = "metadata"
-    SUBJECT = "subject"
-    EVERYTHING = "everything"
-
-    # Every rule compares levels, so the comparisons read a plain attribute set once below.
-    _rank: int
-
-    @property
-    def rank(self) -> int:
-        """0, 1 or 2: the position of the level in the order."""
-        return self._rank
-
-    def __lt__(self, other: object) -> bool:
-        if other.__class__ is not SharingLevel:
-            return NotImplemented
-        return self._rank < other._rank
-
-    def __le__(self, other: object) -> bool:
-        if other.__class__ is not SharingLevel:
-            return NotImplemented
-        return self._rank <= other._rank
-
-    def __gt__(self, other: object) -> bool:
-        if other.__class__ is not SharingLevel:
-            return NotImplemented
-        return self._rank > other._rank
-
-    def __ge__(self, other: object) -> bool:
-        if other.__class__ is not SharingLevel:
-            return NotImplemented
-        return self._rank >= other._rank
-
-    # Hash as the string it equals (``"metadata" == SharingLevel.METADATA``), in C.
-    __hash__ = str.__hash__
-
-
-for _rank, _level in enumerate(SharingLevel):
-    _level._rank = _rank
-del _rank, _level
-
-
-class Direction(StrEnum):
-    """Whether the mailbox owner sent the message or received it."""
-
-    INCOMING = "incoming"
-    OUTGOING = "outgoing"
-
-
-class Flag(StrEnum):
-    """What the source knows about a message's place (folder role, flags, labels)."""
-
-    DRAFT = "draft"
-    SPAM = "spam"
-    TRASH = "trash"
-    #: The source holds the message in the owner's sent folder: it is outgoing.
-    SENT = "sent"
-
-
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """One attached file. Its name is data: it never becomes a path."""
@@ -125,34 +64,20 @@ class Attachment:
     content: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
+        for name, types, described in _ATTACHMENT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, types) or value.__class__ is bool:
+                raise wrong_type("Attachment()", name, described, value, MessageTypeError)
         if not self.size and self.content:
             object.__setattr__(self, "size", len(self.content))
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Bounds on what ``Message.from_bytes`` reads; over a bound the message is still recorded."""
-
-    #: Largest message read whole, in bytes; a larger one keeps its headers only (``too_large``).
-    max_bytes: int = 50 * 1024 * 1024
-    #: Deepest MIME nesting followed (``too_deep``).
-    max_depth: int = 20
-    #: Most MIME parts read (``too_many_parts``).
-    max_parts: int = 500
-    #: Most header fields read (``too_many_headers``).
-    max_headers: int = 1000
-    #: Longest header field value kept, in bytes as written (folding included); longer ones
-    #: are cut (``header_too_long``).
-    max_header_length: int = 64 * 1024
-
-    def __post_init__(self) -> None:
-        for name in _LIMIT_NAMES:
-            value = getattr(self, name)
-            if type(value) is not int or value <= 0:
-                raise MessageError(f"{name} must be a positive whole number, not {value!r}.")
-
-
-_LIMIT_NAMES = ("max_bytes", "max_depth", "max_parts", "max_headers", "max_header_length")
+_ATTACHMENT_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("filename", str, "text"),
+    ("content_type", str, "text"),
+    ("size", int, "a whole number"),
+    ("content", bytes, "bytes"),
+)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -177,8 +102,8 @@ class Message:
     headers: tuple[tuple[str, str], ...] = ()
     #: What the source knows: draft, spam, trash, sent.
     flags: frozenset[Flag] = frozenset()
-    #: Codes for what could not be read (``too_large``, ``too_deep``, ``bad_date``, ...).
-    defects: tuple[str, ...] = ()
+    #: What could not be read (``too_large``, ``too_deep``, ``bad_date``, ...).
+    defects: tuple[Defect, ...] = ()
     #: How much of the message this record holds.
     level: SharingLevel = SharingLevel.EVERYTHING
     #: The identity across mailboxes: ``message_id`` or a ``sha256:`` fingerprint.
@@ -199,7 +124,7 @@ class Message:
         attachments: tuple[Attachment, ...] | None = (),
         headers: tuple[tuple[str, str], ...] = (),
         flags: frozenset[Flag] = frozenset(),
-        defects: tuple[str, ...] = (),
+        defects: tuple[Defect, ...] = (),
         level: SharingLevel = SharingLevel.EVERYTHING,
         key: str = "",
     ) -> None:
@@ -282,8 +207,10 @@ class Message:
         """
         if not isinstance(raw, bytes):
             if not isinstance(raw, bytearray | memoryview):
-                raise MessageError(f"raw must be bytes, not {type(raw).__name__}.")
+                raise MessageTypeError(f"raw must be bytes, not {type(raw).__name__}.")
             raw = bytes(raw)
+        if limits is not None and limits.__class__ is not Limits and not isinstance(limits, Limits):
+            raise wrong_type("Message.from_bytes()", "limits", "a Limits", limits, MessageTypeError)
         mail = _mime.read(raw, limits if limits is not None else _DEFAULT_LIMITS)
         participants: list[Participant] = []
         for value, role_value in mail.address_headers:
@@ -357,7 +284,11 @@ class Message:
             text = _text("text", text)
         if html.__class__ is not str:
             html = _text("html", html)
-        mid = normalize_message_id(message_id) if message_id else None
+        mid = (
+            normalize_message_id(message_id)
+            if message_id.__class__ is str
+            else _message_id(message_id)
+        )
         made = _message if cls is Message else cls
         return made(
             mid,
@@ -504,13 +435,22 @@ def normalize_message_id(value: str | None) -> str | None:
 # --- Building from plain values ------------------------------------------------------------
 
 
+def _message_id(value: object) -> str | None:
+    """A Message-ID given to `Message.build` that is not a plain str: None, or a str subclass."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return normalize_message_id(str(value))
+    raise wrong_type("Message.build()", "message_id", "text or None", value, MessageTypeError)
+
+
 def _text(name: str, value: object) -> str:
     """*value* when it is text, ``""`` for None; anything else is a caller mistake."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    raise MessageError(f"{name} must be text, not {type(value).__name__}.")
+    raise MessageTypeError(f"{name} must be text, not {type(value).__name__}.")
 
 
 def _sent_at(value: datetime | str) -> datetime:
@@ -524,7 +464,7 @@ def _sent_at(value: datetime | str) -> datetime:
         if value.tzinfo is not None:
             return value  # a fixed offset, whose `utcoffset` is never None
     elif not isinstance(value, datetime):
-        raise MessageError(f"sent_at must be a datetime, not {type(value).__name__}.")
+        raise MessageTypeError(f"sent_at must be a datetime, not {type(value).__name__}.")
     if value.utcoffset() is None:
         raise MessageError(
             f"sent_at must carry its time zone (a naive time is ambiguous), not {value!r}."
@@ -533,6 +473,10 @@ def _sent_at(value: datetime | str) -> datetime:
 
 
 def _attachments(values: Iterable[AttachmentLike]) -> tuple[Attachment, ...]:
+    if not isinstance(values, Iterable) or isinstance(values, str | bytes | Attachment):
+        raise wrong_type(
+            "Message.build()", "attachments", "a list of attachments", values, MessageTypeError
+        )
     found: list[Attachment] = []
     for value in values:
         if isinstance(value, Attachment):
@@ -549,7 +493,7 @@ def _attachments(values: Iterable[AttachmentLike]) -> tuple[Attachment, ...]:
             ctype = value[2] if len(value) == 3 else _OCTET_STREAM
             found.append(Attachment(value[0], ctype, len(content), content))
             continue
-        raise MessageError(
+        raise MessageTypeError(
             "an attachment must be an Attachment or a (filename, bytes[, content type]) "
             f"tuple, not {type(value).__name__}."
         )
@@ -561,6 +505,14 @@ def _headers(values: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[tup
         items = tuple(values.items())
         if all(name.__class__ is str and value.__class__ is str for name, value in items):
             return items
+    if not isinstance(values, Iterable):
+        raise wrong_type(
+            "Message.build()",
+            "headers",
+            "(name, value) pairs or a mapping",
+            values,
+            MessageTypeError,
+        )
     pairs = values.items() if isinstance(values, Mapping) else values
     found: list[tuple[str, str]] = []
     for pair in pairs:
@@ -570,7 +522,7 @@ def _headers(values: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[tup
             and isinstance(pair[0], str)
             and isinstance(pair[1], str)
         ):
-            raise MessageError(
+            raise MessageTypeError(
                 f"a header must be a (name, value) pair of text, not {type(pair).__name__}."
             )
         found.append((pair[0], pair[1]))
@@ -580,11 +532,14 @@ def _headers(values: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[tup
 def _flags(values: Iterable[Flag | str]) -> frozenset[Flag]:
     if isinstance(values, str):
         values = (values,)
+    elif not isinstance(values, Iterable):
+        raise wrong_type("Message.build()", "flags", "a list of flags", values, MessageTypeError)
     found: set[Flag] = set()
     for value in values:
         try:
             found.add(Flag(value.lower()))
         except (ValueError, AttributeError):
             choices = ", ".join(flag.value for flag in Flag)
-            raise MessageError(f"a flag must be one of {choices}, not {value!r}.") from None
+            error = MessageError if isinstance(value, str) else MessageTypeError
+            raise error(f"a flag must be one of {choices}, not {value!r}.") from None
     return frozenset(found)

@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from .addresses import Address, Participant, Role
 from .contacts import ContactIndex
-from .errors import ContactError
+from .errors import ArgumentTypeError, ContactError, wrong_type
 from .events import Event
 from .messages import Direction, Message
 from .names import company_name, name_from_display, name_from_local
@@ -154,6 +154,19 @@ def check_canonicalization(index: ContactIndex, policy: Policy) -> None:
         )
 
 
+def _check_plan_arguments(messages: object, mailbox: object, policy: object, index: object) -> None:
+    """Raise `ArgumentTypeError` naming the first argument of `plan_contacts` of a wrong type."""
+    expected = (
+        ("messages", messages, Iterable, "Messages or Events"),
+        ("mailbox", mailbox, Mailbox, "a Mailbox"),
+        ("policy", policy, Policy, "a Policy"),
+        ("index", index, ContactIndex, "a ContactIndex"),
+    )
+    for name, value, kind, described in expected:
+        if not isinstance(value, kind):
+            raise wrong_type("plan_contacts()", name, described, value, ArgumentTypeError)
+
+
 def plan_contacts(
     messages: Iterable[Message | Event],
     mailbox: Mailbox,
@@ -169,6 +182,7 @@ def plan_contacts(
     ones qualify by RULES 6.2. Names come from the display name, else from the local part; a
     work address also names its company.
     """
+    _check_plan_arguments(messages, mailbox, policy, index)
     check_canonicalization(index, policy)
     planner = _Planner(mailbox, policy, index)
     items: Iterable[tuple[Message | Event, Decision | None]]
@@ -177,6 +191,10 @@ def plan_contacts(
     else:
         items = zip(messages, decisions, strict=True)
     for item, given in items:
+        if item.__class__ is not Message and not isinstance(item, Message | Event):
+            raise wrong_type(
+                "plan_contacts()", "messages", "Messages or Events", item, ArgumentTypeError
+            )
         planner.read(item, given)
     return ContactPlan(new=planner.proposals(), skipped=planner.left_out())
 

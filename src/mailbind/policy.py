@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from ._kinds import Direction, SharingLevel
 from .addresses import Address, Canonicalization, parse_address
 from .domains import registrable_domain, to_ascii_domain
-from .errors import InvalidAddressError, PolicyError
-from .messages import Direction, SharingLevel
+from .errors import InvalidAddressError, PolicyError, PolicyTypeError, wrong_type
 from .providers import bundled_free_providers, bundled_role_addresses, normalize_role
 
 __all__ = ["ContactScope", "Mailbox", "Policy"]
@@ -45,7 +45,7 @@ def _address(value: Address | str, what: str) -> Address:
     if isinstance(value, Address):
         return value
     if not isinstance(value, str):
-        raise PolicyError(f"{what} must be an address string, not {type(value).__name__}.")
+        raise PolicyTypeError(f"{what} must be an address string, not {type(value).__name__}.")
     try:
         return parse_address(value)
     except InvalidAddressError:
@@ -57,17 +57,26 @@ def _level(value: SharingLevel | str, what: str) -> SharingLevel:
         return SharingLevel(value)
     except ValueError:
         choices = ", ".join(level.value for level in SharingLevel)
-        raise PolicyError(f"{what} must be one of {choices}, not {value!r}.") from None
+        error = PolicyError if isinstance(value, str) else PolicyTypeError
+        raise error(f"{what} must be one of {choices}, not {value!r}.") from None
 
 
-def _addresses(values: Iterable[Address | str], what: str) -> frozenset[Address]:
+def _addresses(
+    values: Iterable[Address | str], what: str, call: str, param: str
+) -> frozenset[Address]:
     if isinstance(values, str | Address):
         values = (values,)
+    elif not isinstance(values, Iterable):
+        raise wrong_type(call, param, "addresses", values, PolicyTypeError)
     return frozenset(_address(v, what) for v in values)
 
 
-def _strings(values: Iterable[str] | str) -> tuple[str, ...]:
-    return (values,) if isinstance(values, str) else tuple(values)
+def _strings(values: Iterable[str] | str, param: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        return (values,)
+    if not isinstance(values, Iterable):
+        raise wrong_type("Policy()", param, "text or a list of it", values, PolicyTypeError)
+    return tuple(values)
 
 
 def _state(obj: Any, caches: tuple[str, ...]) -> dict[str, Any]:
@@ -115,7 +124,11 @@ class Mailbox:
         set_ = object.__setattr__
         owner_address = _address(owner, "The mailbox owner")
         set_(self, "owner", owner_address)
-        set_(self, "aliases", _addresses(aliases, "A mailbox alias") - {owner_address})
+        set_(
+            self,
+            "aliases",
+            _addresses(aliases, "A mailbox alias", "Mailbox()", "aliases") - {owner_address},
+        )
         set_(self, "incoming", _level(incoming, "The incoming sharing level"))
         set_(self, "outgoing", _level(outgoing, "The outgoing sharing level"))
         set_(self, "create_contacts", bool(create_contacts))
@@ -128,7 +141,8 @@ class Mailbox:
         set_(self, "contact_scope", scope)
         set_(self, "skip_free_providers", bool(skip_free_providers))
         if id is not None and (not isinstance(id, str) or not id.strip()):
-            raise PolicyError(f"The mailbox id must be a non-blank string, not {id!r}.")
+            error = PolicyError if isinstance(id, str) else PolicyTypeError
+            raise error(f"The mailbox id must be a non-blank string, not {id!r}.")
         set_(self, "id", owner_address.key if id is None else id)
         self._fill_caches()
 
@@ -172,7 +186,9 @@ class Mailbox:
 
 def _org_domain(value: str, providers: frozenset[str]) -> str:
     if not isinstance(value, str):
-        raise PolicyError(f"An organisation domain must be a string, not {type(value).__name__}.")
+        raise PolicyTypeError(
+            f"An organisation domain must be a string, not {type(value).__name__}."
+        )
     ascii_domain = to_ascii_domain(value.strip().removeprefix("@"))
     if ascii_domain is None:
         raise PolicyError(f"The organisation domain {value!r} is not a readable domain.")
@@ -191,7 +207,7 @@ def _block_entry(value: Address | str, canon: Canonicalization) -> str:
     if isinstance(value, Address):
         return canon.key(value)
     if not isinstance(value, str):
-        raise PolicyError(f"A blocklist entry must be a string, not {type(value).__name__}.")
+        raise PolicyTypeError(f"A blocklist entry must be a string, not {type(value).__name__}.")
     text = value.strip()
     if text.startswith("@"):
         ascii_domain = to_ascii_domain(text[1:])
@@ -210,7 +226,9 @@ def _block_entry(value: Address | str, canon: Canonicalization) -> str:
 
 def _provider(value: str) -> str:
     if not isinstance(value, str):
-        raise PolicyError(f"A free-provider domain must be a string, not {type(value).__name__}.")
+        raise PolicyTypeError(
+            f"A free-provider domain must be a string, not {type(value).__name__}."
+        )
     ascii_domain = to_ascii_domain(value.strip().removeprefix("@"))
     if ascii_domain is None:
         raise PolicyError(f"The free-provider domain {value!r} is not a readable domain.")
@@ -219,7 +237,7 @@ def _provider(value: str) -> str:
 
 def _role(value: str) -> str:
     if not isinstance(value, str):
-        raise PolicyError(f"A role address must be a string, not {type(value).__name__}.")
+        raise PolicyTypeError(f"A role address must be a string, not {type(value).__name__}.")
     role = normalize_role(value.strip().split("@", 1)[0])
     if not role:
         raise PolicyError(f"The role address {value!r} has no local part.")
@@ -227,13 +245,16 @@ def _role(value: str) -> str:
 
 
 def _normalised(
-    given: Iterable[str] | None, bundled: frozenset[str], normalise: Callable[[str], str]
+    given: Iterable[str] | None,
+    bundled: frozenset[str],
+    normalise: Callable[[str], str],
+    param: str,
 ) -> frozenset[str]:
     """*given* normalised, or *bundled* when None; bundled entries are normalised already."""
     if given is None:
         return bundled
     return frozenset(
-        v if isinstance(v, str) and v in bundled else normalise(v) for v in _strings(given)
+        v if isinstance(v, str) and v in bundled else normalise(v) for v in _strings(given, param)
     )
 
 
@@ -284,20 +305,24 @@ class Policy:
         set_ = object.__setattr__
         canon = canonicalization if canonicalization is not None else Canonicalization()
         if not isinstance(canon, Canonicalization):
-            raise PolicyError(
+            raise PolicyTypeError(
                 f"The canonicalization must be a Canonicalization, not {type(canon).__name__}."
             )
-        providers = _normalised(free_providers, bundled_free_providers(), _provider)
-        roles = _normalised(role_addresses, bundled_role_addresses(), _role)
+        providers = _normalised(
+            free_providers, bundled_free_providers(), _provider, "free_providers"
+        )
+        roles = _normalised(role_addresses, bundled_role_addresses(), _role, "role_addresses")
         if isinstance(blocklist, str | Address):
             blocklist = (blocklist,)
+        elif not isinstance(blocklist, Iterable):
+            raise wrong_type("Policy()", "blocklist", "addresses", blocklist, PolicyTypeError)
         set_(
             self,
             "org_domains",
-            frozenset(_org_domain(d, providers) for d in _strings(org_domains)),
+            frozenset(_org_domain(d, providers) for d in _strings(org_domains, "org_domains")),
         )
-        members_ = _addresses(members, "A member address")
-        externals_ = _addresses(externals, "An external address")
+        members_ = _addresses(members, "A member address", "Policy()", "members")
+        externals_ = _addresses(externals, "An external address", "Policy()", "externals")
         member_keys = frozenset(canon.key(a) for a in members_)
         external_keys = frozenset(canon.key(a) for a in externals_)
         both = member_keys & external_keys

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import overload
 
+from .errors import MessageTypeError, wrong_type
 from .events import Event, redact_event
 from .messages import Message, MessageError, SharingLevel, _message
 
@@ -59,7 +60,13 @@ def redact(message: Message | Event, level: SharingLevel | str) -> Message | Eve
     """
     if level.__class__ is not SharingLevel:
         level = _level(level)
-    if level._rank >= message.level._rank:
+    try:
+        held = message.level.rank
+    except AttributeError:
+        raise wrong_type(
+            "redact()", "message", "a Message or an Event", message, MessageTypeError
+        ) from None
+    if level.rank >= held:
         return message
     if isinstance(message, Event):
         return redact_event(message, level)
@@ -73,7 +80,8 @@ def _level(value: object) -> SharingLevel:
         except ValueError:
             pass
     choices = ", ".join(level.value for level in SharingLevel)
-    raise MessageError(f"level must be one of {choices}, not {value!r}.")
+    error = MessageError if isinstance(value, str) else MessageTypeError
+    raise error(f"level must be one of {choices}, not {value!r}.")
 
 
 _SUBJECT = SharingLevel.SUBJECT

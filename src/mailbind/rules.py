@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Generic, TypeVar
 
+from ._kinds import _EXCLUDING, Reason
 from .addresses import Address, Participant, Role, _set_mark, parse_address
-from .errors import InvalidAddressError, PolicyError
+from .errors import ArgumentTypeError, InvalidAddressError, PolicyError, wrong_type
 from .events import Event
 from .messages import Direction, Flag, Message, SharingLevel
 from .policy import FACTS_CACHE_SIZE, Mailbox, Policy
@@ -42,68 +42,6 @@ __all__ = [
     "reevaluate",
     "visible_level",
 ]
-
-
-class Reason(StrEnum):
-    """Why a message was or was not synced: stable codes, safe to store and show."""
-
-    # Reasons that keep a message out of the CRM.
-    INTERNAL = "internal"
-    BLOCKLISTED = "blocklisted"
-    GROUP_SENDER = "group_sender"
-    BULK = "bulk"
-    DRAFT = "draft"
-    SPAM = "spam"
-    TRASH = "trash"
-    # Reasons that explain why a message is synced.
-    EXTERNAL = "external"
-    INTERNAL_ALLOWED = "internal_allowed"
-    OWNER_ON_FREE_PROVIDER = "owner_on_free_provider"
-    UNREADABLE_PARTICIPANT = "unreadable_participant"
-    NO_PARTICIPANTS = "no_participants"
-    # Reasons a store adds to what it keeps.
-    MESSAGE_ID_REUSED = "message_id_reused"
-
-    @property
-    def excludes(self) -> bool:
-        """True when this reason keeps the message out of the CRM."""
-        return self in _EXCLUDING
-
-    @property
-    def description(self) -> str:
-        """One sentence for a person."""
-        return _DESCRIPTIONS[self]
-
-
-_EXCLUDING = frozenset(
-    {
-        Reason.INTERNAL,
-        Reason.BLOCKLISTED,
-        Reason.GROUP_SENDER,
-        Reason.BULK,
-        Reason.DRAFT,
-        Reason.SPAM,
-        Reason.TRASH,
-    }
-)
-
-_DESCRIPTIONS = {
-    Reason.INTERNAL: "Every participant is a colleague.",
-    Reason.BLOCKLISTED: "A participant is on the blocklist.",
-    Reason.GROUP_SENDER: "The sender is a role or automated address.",
-    Reason.BULK: "The message carries mailing-list or bulk headers.",
-    Reason.DRAFT: "The message is a draft.",
-    Reason.SPAM: "The source files the message as spam.",
-    Reason.TRASH: "The source files the message as trash.",
-    Reason.EXTERNAL: "At least one participant is outside the organisation.",
-    Reason.INTERNAL_ALLOWED: "Every participant is a colleague, and internal mail syncs.",
-    Reason.OWNER_ON_FREE_PROVIDER: "The owner's address is on a free provider: all mail syncs.",
-    Reason.UNREADABLE_PARTICIPANT: "A participant's address could not be read.",
-    Reason.NO_PARTICIPANTS: "The message names no sender and no recipient.",
-    Reason.MESSAGE_ID_REUSED: (
-        "Another message with other content has the same Message-ID: each is kept apart."
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +238,35 @@ def _as_address(value: Address | str, what: str) -> Address:
         raise InvalidAddressError(f"{what} is not a readable address: {value!r}.") from None
 
 
+#: Stands for a policy `_check_arguments` is not to check.
+_UNCHECKED = object()
+
+
+def _check_arguments(
+    call: str,
+    message: object,
+    mailbox: object,
+    policy: object = _UNCHECKED,
+    *,
+    plural: bool = False,
+) -> None:
+    """Raise `ArgumentTypeError` naming the first argument of *call* of a wrong type.
+
+    The rules read their arguments without asking their types, so this runs only once reading
+    them failed (or, for the functions that read many messages, once a call). A *policy* left
+    out is not checked; *plural* says *message* is one of the messages a call was given.
+    """
+    if not isinstance(message, Message | Event):
+        param, expected = ("messages", "Messages or Events") if plural else ("message", "")
+        raise wrong_type(
+            call, param, expected or "a Message or an Event", message, ArgumentTypeError
+        )
+    if not isinstance(mailbox, Mailbox):
+        raise wrong_type(call, "mailbox", "a Mailbox", mailbox, ArgumentTypeError)
+    if policy is not _UNCHECKED and not isinstance(policy, Policy):
+        raise wrong_type(call, "policy", "a Policy", policy, ArgumentTypeError)
+
+
 # --- The predicates ------------------------------------------------------------------------
 
 
@@ -427,7 +394,12 @@ def is_internal(message: Message | Event, mailbox: Mailbox, policy: Policy) -> b
     An unreadable participant is not a colleague; a message naming nobody at all is not
     internal; when the owner's address is on a free provider, no message is internal.
     """
-    return _is_internal(_observe(message, mailbox, policy))
+    try:
+        bits = _observe(message, mailbox, policy)
+    except (AttributeError, TypeError):
+        _check_arguments("is_internal()", message, mailbox, policy)
+        raise
+    return _is_internal(bits)
 
 
 def direction(
@@ -439,6 +411,12 @@ def direction(
     as sent (`Flag.SENT`, or the Takeout label ``Sent``). Addresses are compared by identity
     key, or under *policy*'s canonicalisation when a policy is given (as `decide` does).
     """
+    if (
+        message.__class__ is not Message
+        or mailbox.__class__ is not Mailbox
+        or (policy is not None and policy.__class__ is not Policy)
+    ):
+        _check_arguments("direction()", message, mailbox, _UNCHECKED if policy is None else policy)
     if Flag.SENT in _source_flags(message):
         return Direction.OUTGOING
     if policy is None:
@@ -496,7 +474,11 @@ def decide(message: Message | Event, mailbox: Mailbox, policy: Policy) -> Decisi
 
     A pure function of its arguments: the same inputs always give the same decision.
     """
-    key = _observe(message, mailbox, policy)
+    try:
+        key = _observe(message, mailbox, policy)
+    except (AttributeError, TypeError):
+        _check_arguments("decide()", message, mailbox, policy)
+        raise
     if policy.sync_internal:
         key |= _SYNC_INTERNAL
     if policy.exclude_group_emails:
@@ -514,9 +496,11 @@ def visible_level(viewer: Address | str, holdings: Iterable[Holding]) -> Sharing
     Addresses are compared by identity key. A message no mailbox holds is visible to nobody:
     no holdings is a `PolicyError`.
     """
+    if not isinstance(viewer, Address | str):
+        raise wrong_type("visible_level()", "viewer", "an address", viewer, ArgumentTypeError)
     key = _as_address(viewer, "The viewer").key
     best: SharingLevel | None = None
-    for holding in holdings:
+    for holding in _holdings(holdings):
         if key in holding.mailbox._keys:
             return SharingLevel.EVERYTHING
         level = holding.mailbox.level_for(holding.direction)
@@ -527,6 +511,16 @@ def visible_level(viewer: Address | str, holdings: Iterable[Holding]) -> Sharing
     return best
 
 
+def _holdings(holdings: Iterable[Holding]) -> Iterable[Holding]:
+    """*holdings*, each checked to be a `Holding` (`visible_level` reads them)."""
+    if not isinstance(holdings, Iterable) or isinstance(holdings, Holding):
+        raise wrong_type("visible_level()", "holdings", "Holdings", holdings, ArgumentTypeError)
+    for holding in holdings:
+        if holding.__class__ is not Holding and not isinstance(holding, Holding):
+            raise wrong_type("visible_level()", "holdings", "Holdings", holding, ArgumentTypeError)
+        yield holding
+
+
 def reevaluate(
     messages: Iterable[Mail], mailbox: Mailbox, old_policy: Policy, new_policy: Policy
 ) -> Reevaluation[Mail]:
@@ -535,10 +529,21 @@ def reevaluate(
     Each message is decided under both policies with `decide`: synced before and not now means
     remove; the reverse means restore. Messages are read once, in order.
     """
+    if not isinstance(mailbox, Mailbox):
+        raise wrong_type("reevaluate()", "mailbox", "a Mailbox", mailbox, ArgumentTypeError)
+    for name, policy in (("old_policy", old_policy), ("new_policy", new_policy)):
+        if not isinstance(policy, Policy):
+            raise wrong_type("reevaluate()", name, "a Policy", policy, ArgumentTypeError)
+    if not isinstance(messages, Iterable):
+        raise wrong_type(
+            "reevaluate()", "messages", "Messages or Events", messages, ArgumentTypeError
+        )
     remove: list[Change[Mail]] = []
     restore: list[Change[Mail]] = []
     unchanged = 0
     for message in messages:
+        if message.__class__ is not Message and message.__class__ is not Event:
+            _check_arguments("reevaluate()", message, mailbox, plural=True)
         before = decide(message, mailbox, old_policy)
         after = decide(message, mailbox, new_policy)
         if before.synced == after.synced:

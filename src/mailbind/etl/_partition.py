@@ -24,7 +24,7 @@ from typing import Any
 
 from ..codecs import decode_message, encode_message, message_from_record
 from ..identity import with_stored_key
-from ..messages import Direction, Flag, Limits, Message, SharingLevel
+from ..messages import Defect, Direction, Flag, Limits, Message, SharingLevel
 from ..planner import copy_location, plan_batch
 from ..redaction import redact
 from ..rules import Decision, Reason
@@ -155,7 +155,7 @@ _SHOWN = 1024
 
 def _too_large(line: str) -> Message:
     """A message recording a JSON line longer than `Limits.max_bytes`, as the source does."""
-    return Message(None, None, (), text=line[:_SHOWN], defects=("too_large",))
+    return Message(None, None, (), text=line[:_SHOWN], defects=(Defect.TOO_LARGE,))
 
 
 def _read(item: Item, limits: Limits) -> tuple[Message, tuple[str, ...], str] | None:

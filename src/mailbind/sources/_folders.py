@@ -36,7 +36,7 @@ from typing import Any
 
 from ..codecs import problem_message
 from ..errors import SourceError
-from ..messages import Flag
+from ..messages import Defect, Flag
 from . import Batch, Listing, SourceItem, SourceSettingError
 from ._files import (
     DEFAULT_BATCH_BYTES,
@@ -328,7 +328,7 @@ class Refused:
 #: The one `Refused` value.
 REFUSED = Refused()
 #: The defect of the item a refused link becomes.
-REFUSED_LINK = "refused_symlink"
+REFUSED_LINK = Defect.REFUSED_SYMLINK
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _READ = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)

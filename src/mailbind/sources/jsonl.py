@@ -30,7 +30,7 @@ from dataclasses import replace
 from typing import BinaryIO
 
 from ..codecs import NOT_JSON, message_from_record, problem_message
-from ..messages import Flag
+from ..messages import Defect, Flag
 from ..source import Listing, SourceItem, SourceSettingError
 from ._files import (
     DEFAULT_BATCH_BYTES,
@@ -102,14 +102,14 @@ class JsonLinesSource(StreamSource):
         location = f"{self.name}:{line_number}"
         if too_large:
             shown = data[:_SHOWN].decode("utf-8", "replace")
-            return SourceItem(location, None, problem_message(shown, "too_large"), self.flags)
+            return SourceItem(location, None, problem_message(shown, Defect.TOO_LARGE), self.flags)
         fields = _fields(data)
         ident = _ident(fields)
         if isinstance(ident, str) and _tombstone(fields):
             return None
         message = message_from_record(fields, data)
-        if ident is _BAD_ID and "bad_json_record" not in message.defects:
-            message = replace(message, defects=(*message.defects, "bad_json_record"))
+        if ident is _BAD_ID and Defect.BAD_JSON_RECORD not in message.defects:
+            message = replace(message, defects=(*message.defects, Defect.BAD_JSON_RECORD))
         elif isinstance(ident, str):
             location = ident
         return SourceItem(location, None, message, self.flags)
