@@ -144,10 +144,19 @@ class SyncReport:
 
 @dataclass(slots=True)
 class _Loaded:
-    """The contacts a pass plans against, and the store's contacts version they reflect."""
+    """The contacts a pass plans against, and the store's contacts version they reflect.
 
-    index: ContactIndex
-    version: int
+    Loaded from the store when a batch first needs them: a pass with nothing new reads none.
+    """
+
+    index: ContactIndex | None
+    version: int | None
+
+    def get(self, store: Store, policy: Policy, ws: str) -> ContactIndex:
+        if self.index is None:
+            self.version = store.contacts_version(workspace=ws)
+            self.index = store.contact_index(policy.canonicalization, workspace=ws)
+        return self.index
 
 
 @dataclass(slots=True)
@@ -275,10 +284,10 @@ def sync_mailbox(
     ws = workspace
     if index is not None:
         check_canonicalization(index, policy)
-    version = store.contacts_version(workspace=ws)
     if index is None or dry_run:
-        index = store.contact_index(policy.canonicalization, workspace=ws)
-    loaded = _Loaded(index, version)
+        loaded = _Loaded(None, None)
+    else:
+        loaded = _Loaded(index, store.contacts_version(workspace=ws))
     stored = store.load_state(mailbox.id, workspace=ws)
     cursor, state = stored.cursor, stored.sync
     tally = _Tally()
@@ -314,8 +323,9 @@ def sync_mailbox(
         if batch.done:
             state = succeeded(state, now)
         if dry_run:
+            contacts = loaded.get(store, policy, ws) if batch.items else loaded.index
             plan = plan_batch(
-                batch.items, mailbox, policy, contacts=loaded.index, now=now, limits=limits
+                batch.items, mailbox, policy, contacts=contacts, now=now, limits=limits
             )
             tally.preview.extend(
                 Preview(
@@ -352,9 +362,8 @@ def _store_batch(
 ) -> BatchPlan:
     """Plan *batch* against the stored contacts and store it; plan again while they change."""
     for _ in range(_STALE_RETRIES):
-        plan = plan_batch(
-            batch.items, mailbox, policy, contacts=loaded.index, now=now, limits=limits
-        )
+        contacts = loaded.get(store, policy, ws) if batch.items else loaded.index
+        plan = plan_batch(batch.items, mailbox, policy, contacts=contacts, now=now, limits=limits)
         result = BatchResult(
             mailbox,
             batch.cursor,
@@ -371,8 +380,8 @@ def _store_batch(
             store.apply_batch(result, workspace=ws)
         except StaleBatchError:
             tally.replanned += 1
-            loaded.version = store.contacts_version(workspace=ws)
-            loaded.index = store.contact_index(policy.canonicalization, workspace=ws)
+            loaded.index = None
+            loaded.get(store, policy, ws)
             continue
         return plan
     raise StoreError("The contacts kept changing while a batch was stored: try the sync again.")
@@ -540,7 +549,7 @@ def _remove_gone(
     if list_copies is None:
         return
     listing: Listing = list_copies(token)
-    held = {copy.location: copy.key for copy in store.decisions(mailbox.id, workspace=ws)}
+    held = store.locations(mailbox.id, workspace=ws)
     gone = gone_locations(held, listing)
     tally.gone = len(gone)
     if dry_run:

@@ -276,6 +276,10 @@ class Store(Protocol):
         """Every copy's decision, synced or not, ordered by key, then location."""
         ...
 
+    def locations(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
+        """Where each of the mailbox's copies stands, synced or not: location -> message key."""
+        ...
+
     def mailbox_messages(
         self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> Iterator[StoredMessage]:

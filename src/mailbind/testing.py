@@ -271,6 +271,10 @@ class InMemoryStore:
         )
         return iter([with_reuse(copy, reused) for copy in copies])
 
+    def locations(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
+        copies = self._space(workspace).copies.get(mailbox_id, {})
+        return {location: copy.key for location, copy in copies.items()}
+
     def mailbox_messages(
         self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> Iterator[StoredMessage]:

@@ -604,9 +604,12 @@ class SQLiteStore:
             self._hold(db, ws, [i for i in batch.items if i.decision.synced])
             _relink(db, ws, batch.owners)
             touched.update(self._let_go(db, ws, mailbox.id, batch.gone))
+            # INDEXED BY: without statistics SQLite would rather walk the workspace's copies
+            # by primary key than look the key up, once per message (as in `_load`).
             db.executemany(
                 "DELETE FROM messages WHERE workspace = ? AND key = ? AND NOT EXISTS "
-                "(SELECT 1 FROM copies WHERE workspace = ? AND message_key = ? AND synced = 1)",
+                "(SELECT 1 FROM copies INDEXED BY copies_by_key "
+                "WHERE workspace = ? AND message_key = ? AND synced = 1)",
                 [(ws, key, ws, key) for key in sorted(touched)],
             )
             listing = batch.listing
@@ -849,6 +852,14 @@ class SQLiteStore:
             )
             yield with_reuse(copy, reused)
 
+    def locations(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
+        return dict(
+            self._read(
+                "SELECT location, message_key FROM copies WHERE workspace = ? AND mailbox_id = ?",
+                (_workspace(workspace), mailbox_id),
+            )
+        )
+
     def mailbox_messages(
         self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> Iterator[StoredMessage]:
@@ -905,7 +916,7 @@ class SQLiteStore:
         directions: dict[str, dict[str, set[Direction]]] = {}
         for key, mailbox_id, direction in self._read(
             "SELECT DISTINCT message_key, mailbox_id, direction FROM copies "
-            "WHERE workspace = ? AND synced = 1 "
+            "INDEXED BY copies_by_key WHERE workspace = ? AND synced = 1 "
             "AND message_key IN (SELECT value FROM json_each(?)) ORDER BY mailbox_id",
             wanted,
         ):
