@@ -37,6 +37,7 @@ from .errors import (
     TemporaryError,
 )
 from .events import Event, EventError
+from .judge import Judge
 from .messages import (
     Attachment,
     Defect,
@@ -98,6 +99,7 @@ __all__ = [
     "Flag",
     "Holding",
     "InvalidAddressError",
+    "Judge",
     "Limits",
     "MailbindError",
     "Mailbox",
