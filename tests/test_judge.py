@@ -237,16 +237,20 @@ def test_a_judges_marks_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_table_of_judges_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The rules keep at most `JUDGES` judges, and start afresh past it."""
+    """The rules keep at most `JUDGES` judges of `POLICIES` policies, and start afresh past it."""
     monkeypatch.setattr(judge_module, "JUDGES", 3)
+    monkeypatch.setattr(judge_module, "POLICIES", 2)
     judge_module._forget()
     m = Message.build(sender="kim@client.example", to="anna@acme.com")
     boxes = [Mailbox(owner=f"owner{n}@acme.com") for n in range(10)]
     for mailbox in boxes:
         assert decide(m, mailbox, ACME) == plainly(m, mailbox, ACME)
         assert len(judge_module._JUDGES) <= 3
-        assert len(judge_module._TABLES) <= 3
     assert judge_module.judge_for(ACME, boxes[-1]) is judge_module.judge_for(ACME, boxes[-1])
+    for n in range(5):
+        policy = Policy(org_domains=[f"org{n}.example"])
+        assert decide(m, boxes[0], policy) == plainly(m, boxes[0], policy)
+        assert len(judge_module._TABLES) <= 2
 
 
 # --- The values a judge reads are plain data ------------------------------------------------

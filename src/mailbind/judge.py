@@ -15,8 +15,9 @@ Invariants:
   same tuple of them for a header value seen before, so one mark serves every message that
   names them.
 - The rules' public functions (`mailbind.rules.decide` and its kin) take their judges from
-  `judge_for`, the one table of judges, bounded (`JUDGES`) and keyed by the identity of the
-  policy and the mailbox; judges of one policy share that policy's tables.
+  `judge_for`, the one table of judges, bounded (`JUDGES` judges, `POLICIES` policies) and
+  keyed by the identity of the policy and the mailbox; judges of one policy share that
+  policy's tables.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ MARKS_CACHE_SIZE = 1 << 16
 #: Most judges `judge_for` keeps; past it the table starts afresh. A process deciding for
 #: more mailboxes than this at once should hold its own judges.
 JUDGES = 256
+#: Most policies whose tables `judge_for` keeps (each up to the two sizes above); past it the
+#: table of judges starts afresh. A process holds one policy, or two while one replaces the
+#: other (`reevaluate`): the tables of policies no one uses any more are soon dropped.
+POLICIES = 8
 
 
 # --- Reading the headers the rules read -----------------------------------------------------
@@ -388,7 +393,7 @@ def tables_for(policy: Policy) -> _PolicyTables:
     """What the rules know of *policy*, shared by its judges in `judge_for`."""
     tables = _TABLES.get(id(policy))
     if tables is None:
-        if len(_TABLES) >= JUDGES:
+        if len(_TABLES) >= POLICIES:
             _forget()
         tables = _TABLES[id(policy)] = _PolicyTables(policy)
     return tables
