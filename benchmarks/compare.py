@@ -26,7 +26,10 @@ of each line plus one dict probe for each header value that names participants) 
 path against ``email.parser.BytesParser(policy=...).parsebytes(data, headersonly=True)``,
 with ``email.policy.compat32`` (the parser's default) and with ``email.policy.default``.
 
-Stopped early (Ctrl-C, SIGTERM), it still removes the temporary worktree.
+With ``--only steps`` (alone or with the others) it also times each step of the JSONL path
+(``Message.build``, ``decide``, ``redact``, over records made beforehand) with the old tree's
+package copied in as ``mailbind_old`` and loaded beside the new one in a single process, the
+two taking turns. Stopped early (Ctrl-C, SIGTERM), it still removes the temporary worktree.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import json
 import os
 import pickle
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -51,6 +55,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 KINDS = ("jsonl", "raw", "sync")
+#: What ``--only steps`` adds: the JSONL path's steps, old and new side by side in one process.
+STEPS = "steps"
 
 
 # --- In a child: one side's measurements ------------------------------------------------------
@@ -142,7 +148,80 @@ def child_sync(data: Path, passes: int) -> dict[str, Any]:
     return {"cold": times[0], "warm": min(times[1:])}
 
 
-CHILDREN = {"jsonl": child_jsonl, "raw": child_raw, "sync": child_sync}
+def child_steps(data: Path, passes: int) -> dict[str, Any]:
+    """Each step of the JSONL path, for ``mailbind_old`` and ``mailbind`` in turns."""
+    import importlib
+    import statistics as stats
+
+    sys.path.insert(0, str(HERE))
+    import bench_rules
+
+    lines, owners = pickle.loads(data.read_bytes())
+    records = [json.loads(line) for line in lines]
+    steps: dict[str, dict[str, Callable[[], Any]]] = {}
+    for side, name in (("old", "mailbind_old"), ("new", "mailbind")):
+        mod = importlib.import_module(name)
+        policy = mod.Policy(
+            org_domains=[bench_rules.ORG],
+            members=bench_rules.MEMBERS,
+            blocklist=bench_rules.BLOCKLIST,
+        )
+        levels = ("metadata", "subject", "everything")
+        boxes = {
+            owner: mod.Mailbox(owner=owner, incoming=levels[n % 3], outgoing=levels[(n + 1) % 3])
+            for n, owner in enumerate(owners)
+        }
+        build = functools.partial(_build, mod.Message)
+        made = [(build(d), boxes[d["mailbox"]]) for d in records]
+        levelled = [(m, mod.decide(m, box, policy).level) for m, box in made]
+        steps[side] = {
+            "Message.build": functools.partial(_each, build, [(d,) for d in records]),
+            "decide": functools.partial(_each, mod.decide, [(m, b, policy) for m, b in made]),
+            "redact": functools.partial(_each, mod.redact, levelled),
+        }
+    result: dict[str, Any] = {}
+    for step in steps["new"]:
+        old, new = steps["old"][step], steps["new"][step]
+        olds: list[float] = []
+        news: list[float] = []
+        for n in range(passes):
+            if n % 2:
+                news.append(_cpu(new))
+                olds.append(_cpu(old))
+            else:
+                olds.append(_cpu(old))
+                news.append(_cpu(new))
+        ratios = [b / a for a, b in zip(olds, news, strict=True)]
+        result[step] = {
+            "old_us": min(olds) / len(records) * 1e6,
+            "new_us": min(news) / len(records) * 1e6,
+            "ratio": stats.median(ratios),
+        }
+    return result
+
+
+def _build(message: Any, d: dict[str, Any]) -> Any:
+    return message.build(
+        sender=d["from"],
+        to=d["to"],
+        cc=d["cc"],
+        bcc=d.get("bcc", ()),
+        subject=d["subject"],
+        text=d["text"],
+        html=d.get("html", ""),
+        message_id=d.get("message_id"),
+        sent_at=d["date"],
+        headers=d.get("headers", ()),
+        flags=d.get("flags", ()),
+    )
+
+
+def _each(fn: Callable[..., Any], arguments: list[tuple[Any, ...]]) -> None:
+    for args in arguments:
+        fn(*args)
+
+
+CHILDREN = {"jsonl": child_jsonl, "raw": child_raw, "sync": child_sync, STEPS: child_steps}
 
 
 # --- In the parent: the corpora, the rounds, the printout ------------------------------------
@@ -185,6 +264,34 @@ def run_child(tree: Path, kind: str, data: Path, passes: int) -> dict[str, Any]:
     if Path(result["mailbind"]).resolve() != (tree / "src" / "mailbind").resolve():
         raise SystemExit(f"{kind} imported mailbind from {result['mailbind']}, not {tree}.")
     return result
+
+
+def run_steps(old_tree: Path, temp: Path, args: argparse.Namespace) -> None:
+    """The JSONL path's steps, the old tree's package loaded as ``mailbind_old`` beside the new."""
+    packages = temp / "packages"
+    shutil.copytree(old_tree / "src" / "mailbind", packages / "mailbind_old")
+    data = temp / "steps.pickle"
+    if not data.exists():
+        sys.path.insert(0, str(HERE))
+        import bench_rules
+
+        data.write_bytes(pickle.dumps(bench_rules.corpus(args.jsonl, 50_000, 2024)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(packages), str(ROOT / "src")]))
+    rounds = str(max(args.rounds, 3))
+    command = [sys.executable, __file__, "--child", STEPS, str(data), rounds]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"the steps failed:\n{done.stderr}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print()
+    print(f"JSONL steps, old and new in one process taking turns ({rounds} turns, best of each):")
+    for step, figures in result.items():
+        if step == "mailbind":
+            continue
+        print(
+            f"  {step}: old {figures['old_us']:.2f} µs, new {figures['new_us']:.2f} µs a message,"
+            f" new ÷ old median {figures['ratio']:.3f}×"
+        )
 
 
 def machine() -> str:
@@ -253,6 +360,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(result))
         return
     kinds = [kind for kind in args.only.split(",") if kind]
+    steps = STEPS in kinds
+    kinds = [kind for kind in kinds if kind != STEPS]
     unknown = set(kinds) - set(KINDS)
     if unknown:
         parser.error(f"--only takes {', '.join(KINDS)}, not {', '.join(sorted(unknown))}")
@@ -277,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
             paths = make_corpora(Path(temp), kinds, args)
             sides = {"old": old_tree, "new": ROOT}
             rounds: list[dict[str, dict[str, dict[str, Any]]]] = []
-            for number in range(args.rounds):
+            for number in range(args.rounds if kinds else 0):
                 order = ("old", "new") if number % 2 == 0 else ("new", "old")
                 results: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in kinds}
                 for kind in kinds:
@@ -289,7 +398,10 @@ def main(argv: list[str] | None = None) -> None:
                     for kind in kinds
                 )
                 print(f"round {number + 1}: new ÷ old warm: {line}", flush=True)
-            report(kinds, rounds)
+            if kinds:
+                report(kinds, rounds)
+            if steps:
+                run_steps(old_tree, Path(temp), args)
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)],
