@@ -41,6 +41,7 @@ PUBLIC: dict[str, list[str]] = {
         "Flag",
         "Holding",
         "InvalidAddressError",
+        "Judge",
         "Limits",
         "MailbindError",
         "Mailbox",
@@ -194,6 +195,10 @@ PUBLIC: dict[str, list[str]] = {
         "stored_key",
         "with_reuse",
         "with_stored_key",
+    ],
+    "mailbind.judge": [
+        "Decision",
+        "Judge",
     ],
     "mailbind.messages": [
         "Attachment",

@@ -26,6 +26,7 @@ from mailbind import (
     EventError,
     EventTypeError,
     InvalidAddressError,
+    Judge,
     Limits,
     MailbindError,
     Mailbox,
@@ -95,6 +96,22 @@ CASES: dict[str, Case] = {
         lambda: Participant(Role.FROM, TEXT),
         AddressTypeError,
         "Participant() takes an Address or None as address, not a str.",
+    ),
+    # --- the judge
+    "Judge policy": (
+        lambda: Judge(TEXT, MAILBOX),
+        ArgumentTypeError,
+        "Judge() takes a Policy as policy, not a str.",
+    ),
+    "Judge mailbox": (
+        lambda: Judge(POLICY, DICT),
+        ArgumentTypeError,
+        "Judge() takes a Mailbox as mailbox, not a dict.",
+    ),
+    "Judge.decide message": (
+        lambda: Judge(POLICY, MAILBOX).decide(DICT),
+        ArgumentTypeError,
+        "Judge.decide() takes a Message or an Event as message, not a dict.",
     ),
     # --- messages
     "Message.build sender": (

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 import mailbind._tables as tables_module
 import mailbind.addresses as addresses_module
-import mailbind.messages as messages_module
 from mailbind import (
     Attachment,
     Defect,
@@ -164,16 +163,19 @@ def test_parse_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert long_value not in table
 
 
-def test_headers_read_from_bytes_have_a_smaller_table_of_their_own(
+def test_headers_read_from_bytes_have_tables_of_their_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Header values of mail read from bytes fill their own bounded table, not build's."""
-    monkeypatch.setattr(tables_module, "_READ_CACHE_ENTRIES", 4)
-    table = tables_module._READ[Role.TO]
-    table.clear()
+    """Header values of mail read from bytes fill their own tables, bounded in characters."""
+    monkeypatch.setattr(tables_module, "_READ_CHARACTERS", 4 * len("reader0@own.example"))
+    for each in tables_module._READ.values():
+        each.clear()
+    monkeypatch.setattr(tables_module, "_READ_HELD", [0])
     for n in range(6):
-        Message.from_bytes(b"From: a@x.example\r\nTo: reader%d@own.example\r\n\r\n" % n)
-    assert list(table) == ["reader4@own.example", "reader5@own.example"]
+        Message.from_bytes(b"To: reader%d@own.example\r\n\r\n" % n)
+    # Full at four values, the tables start afresh: they end holding what came after.
+    assert list(tables_module._READ[Role.TO]) == ["reader4@own.example", "reader5@own.example"]
+    assert tables_module._READ_HELD[0] == 2 * len("reader0@own.example")
     assert "reader5@own.example" not in tables_module._PARSED[Role.TO]
 
 
@@ -429,37 +431,6 @@ def test_init_takes_every_field() -> None:
     assert dataclasses.replace(m, subject="t") == Message.build(
         sender="a@x.com", subject="t", message_id="<m@x>"
     )
-
-
-def test_the_fast_constructor_lays_out_a_message_as_init_does() -> None:
-    """`_message`, the hot paths' constructor, makes a frozen `Message` equal to ``Message()``."""
-    names = tuple(f.name for f in dataclasses.fields(Message))
-    assert messages_module._Unfrozen.__slots__ == Message.__slots__ == names
-    values = {name: object() for name in names}
-    values["level"] = SharingLevel.EVERYTHING
-    made = messages_module._message(**values)  # type: ignore[arg-type]
-    assert type(made) is Message
-    assert all(getattr(made, name) is value for name, value in values.items())
-    assert made == Message(**values)  # type: ignore[arg-type]
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        made.subject = "changed"  # type: ignore[misc]
-
-
-@given(messages(), st.sampled_from(list(SharingLevel)))
-@settings(max_examples=50)
-def test_the_fast_constructor_agrees_with_init(message: Message, level: SharingLevel) -> None:
-    """Built and redacted messages equal those ``Message(...)`` makes of the same fields."""
-    values = [getattr(message, f.name) for f in dataclasses.fields(Message)]
-    if level is not SharingLevel.EVERYTHING:
-        subject = None if level is SharingLevel.METADATA else message.subject
-        values[3:7] = [subject, None, None, None]
-    values[10] = level
-    for key in (message.key, ""):  # given, and filled in (Message-ID or fingerprint)
-        values[11] = key
-        made = messages_module._message(*values)
-        expected = Message(*values)
-        assert made == expected
-        assert made.key == expected.key
 
 
 def test_a_record_needs_a_real_level() -> None:

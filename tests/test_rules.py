@@ -683,27 +683,24 @@ def test_policies_taking_turns_decide_as_fresh_ones(
     assert turns == fresh * 2
 
 
-def test_a_participant_keeps_a_policys_mark_outside_its_fields() -> None:
-    """The mark a participant keeps is not compared, shown or pickled, and is tagged by policy.
+def test_a_participant_keeps_nothing_of_a_policy() -> None:
+    """Deciding leaves a participant and its address plain values: slots exactly the fields.
 
-    Addresses keep nothing: they are plain values.
+    What a policy makes of them is the judge's (`mailbind.judge`), never theirs.
     """
     message = mail(to="Paul <paul@client.example>")
     decide(message, ANNA, ACME)
     (participant,) = [p for p in message.participants if p.role is Role.TO]
-    assert participant._mark[0] is ACME._token
     plain = Participant(
         Role.TO, parse_address("paul@client.example"), "Paul", "Paul <paul@client.example>"
     )
-    assert not hasattr(plain, "_mark")
     assert participant == plain
     assert hash(participant) == hash(plain)
     assert repr(participant) == repr(plain)
-    assert "_mark" not in {f.name for f in dataclasses.fields(Participant)}
-    copied = pickle.loads(pickle.dumps(participant))
-    assert copied == participant
-    assert not hasattr(copied, "_mark")
-    assert not hasattr(dataclasses.replace(participant, name="P."), "_mark")
+    assert pickle.loads(pickle.dumps(participant)) == participant
+    assert [
+        slot for cls in type(participant).__mro__ for slot in getattr(cls, "__slots__", ())
+    ] == [f.name for f in dataclasses.fields(Participant)]
     assert not hasattr(participant.address, "__dict__")
     assert [
         slot for cls in type(participant.address).__mro__ for slot in getattr(cls, "__slots__", ())

@@ -43,6 +43,7 @@ from .errors import (
     TemporaryError,
 )
 from .events import Event, EventError
+from .judge import Judge
 from .messages import (
     Attachment,
     Defect,
@@ -108,6 +109,7 @@ __all__ = [
     "Flag",
     "Holding",
     "InvalidAddressError",
+    "Judge",
     "Limits",
     "MailbindError",
     "Mailbox",

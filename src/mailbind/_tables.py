@@ -6,7 +6,9 @@ Invariants:
   again, for another.
 - Tables are bounded: past their size they start afresh, and values longer than
   `_CACHEABLE_LENGTH` are not remembered. `Message.build` and mail read from bytes have tables
-  of their own (`_PARSED`, `_READ`), sized for how often each repeats a value.
+  of their own (`_PARSED`, `_READ`): build's hold `_CACHE_ENTRIES` values a role; the read
+  tables hold `_READ_CHARACTERS` characters of header values in all, so that their memory is
+  bounded however long the values are.
 - Reading a value through a table gives what `mailbind.addresses` gives reading it afresh
   (property tests hold the two equal).
 """
@@ -25,12 +27,18 @@ _CACHEABLE_LENGTH = 1000
 #: Entries remembered per role; past it the table starts afresh.
 _CACHE_ENTRIES = 1 << 15
 _PARSED: dict[Role, dict[str, tuple[Participant, ...]]] = {role: {} for role in Role}
-#: Entries remembered per role for headers read from bytes, in tables of their own. Mail as
-#: written repeats a whole header value far less than records built from plain values do
-#: (display names vary, recipient lists combine), so a larger table holds mostly values seen
-#: once: it keeps a long sync's memory growing for no measurable gain in speed.
-_READ_CACHE_ENTRIES = 1 << 12
+#: Characters of header values the tables for mail read from bytes hold, all roles together;
+#: past it they all start afresh. Mail as written repeats a whole header value less often than
+#: records built from plain values do (display names vary, recipient lists combine), so a
+#: mailbox holds many distinct values: the tables must hold a whole mailbox's worth for a
+#: second sync of it to find them (4,096 values a role did not: a re-sync was as slow as the
+#: first). 4 Mi characters are about 60,000 values of the sync benchmark's mail; with the
+#: participants and addresses they hold, about 25 bytes a character were measured there, so
+#: the tables stay under about 100 MB.
+_READ_CHARACTERS = 1 << 22
 _READ: dict[Role, dict[str, tuple[Participant, ...]]] = {role: {} for role in Role}
+#: The characters the read tables hold now (one counter, in a list so it can change).
+_READ_HELD = [0]
 _BUILD_TABLES = tuple(_PARSED.values())
 _FROM_TABLE, _TO_TABLE, _CC_TABLE, _BCC_TABLE = (
     _PARSED[Role.FROM],
@@ -48,23 +56,26 @@ def _parse_header(value: str, role: Role) -> tuple[Participant, ...]:
 
 
 def _parse_new(
-    value: str,
-    role: Role,
-    table: dict[str, tuple[Participant, ...]],
-    entries: int | None = None,
+    value: str, role: Role, table: dict[str, tuple[Participant, ...]]
 ) -> tuple[Participant, ...]:
-    """Parse *value* and remember it in *table*, which holds *entries* (`_CACHE_ENTRIES`)."""
-    found = _read_before(value, role)
-    if found is None:
-        # Read past the parser's own table: this one remembers the value, and remembering it
-        # twice would double what a long sync holds for headers seen once.
-        found = _read_header(value, role)
+    """Parse *value* and remember it in *table*, which holds `_CACHE_ENTRIES` values."""
+    found = _read_afresh(value, role)
     if len(value) <= _CACHEABLE_LENGTH:
-        if len(table) >= (_CACHE_ENTRIES if entries is None else entries):
+        if len(table) >= _CACHE_ENTRIES:
             # Start afresh: dropping the oldest entry one at a time costs time in proportion
             # to the table (a dict skips the slots freed at its front), on every new value.
             table.clear()
         table[value] = found
+    return found
+
+
+def _read_afresh(value: str, role: Role) -> tuple[Participant, ...]:
+    """The participants of *value*, relabelled from build's tables or read."""
+    found = _read_before(value, role)
+    if found is None:
+        # Read past the parser's own table: the caller's remembers the value, and remembering
+        # it twice would double what a long sync holds for headers seen once.
+        found = _read_header(value, role)
     return found
 
 
@@ -152,7 +163,18 @@ def _collect(
 
 
 def read_from_mail(value: str, role: Role) -> tuple[Participant, ...]:
-    """The participants of a header value read from mail, via the smaller tables `_READ`."""
+    """The participants of a header value read from mail, via the tables `_READ`."""
     table = _READ[role]
     found = table.get(value)
-    return found if found is not None else _parse_new(value, role, table, _READ_CACHE_ENTRIES)
+    if found is None:
+        found = _read_afresh(value, role)
+        size = len(value)
+        if size <= _CACHEABLE_LENGTH:
+            held = _READ_HELD[0] + size
+            if held > _READ_CHARACTERS:
+                for each in _READ.values():
+                    each.clear()
+                held = size
+            _READ_HELD[0] = held
+            table[value] = found
+    return found

@@ -14,9 +14,8 @@ Invariants:
   header values in a common form) replay its rules and the general reading, and property
   tests hold their answers equal.
 - Parsing is cached in a bounded table, valid and invalid results alike.
-- A `Participant` carries one private slot outside its fields, where `mailbind.rules` keeps
-  what a policy makes of it (see `_MarkSlot`); it never takes part in equality, hashing,
-  display or pickling.
+- `Address` and `Participant` are plain values: their slots are exactly their fields. What a
+  policy makes of them is remembered by a `mailbind.judge.Judge`, never on them.
 """
 
 from __future__ import annotations
@@ -25,9 +24,7 @@ import dataclasses
 import functools
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from email_validator import EmailNotValidError
 from email_validator.rfc_constants import DOT_ATOM_TEXT, DOT_ATOM_TEXT_INTL, EMAIL_MAX_LENGTH
@@ -83,25 +80,8 @@ class Address:
         return f"{self.local}@{self.domain}"
 
 
-class _MarkSlot:
-    """The one private slot of a `Participant` outside its fields: what a policy makes of it.
-
-    `mailbind.rules` keeps there what the participant adds to a message's verdict under the
-    last policy that judged it, tagged with that policy, so that `decide` reads each
-    participant with one step instead of looking its address up. It is no field: it is never
-    compared, hashed, shown or pickled, and a participant without it is simply judged again.
-    """
-
-    __slots__ = ("_mark",)
-    _mark: tuple[Any, ...]
-
-
-#: Store a mark in the slot of a `Participant` (frozen otherwise).
-_set_mark: Callable[[_MarkSlot, tuple[Any, ...]], None] = _MarkSlot.__dict__["_mark"].__set__
-
-
 @dataclass(frozen=True, slots=True)
-class Participant(_MarkSlot):
+class Participant:
     """One entry of an address header: who, in which role, and whether it could be read."""
 
     role: Role

@@ -7,18 +7,17 @@ Invariants:
   never be one (two Gmail users are not colleagues).
 - Blocklist entries are stored by identity key: ``jane@x.com`` or ``@x.com`` (the domain and
   its subdomains), after the policy's canonicalisation.
-- Both carry private caches that the rules fill (per-address facts, the owner's keys). A cache
-  is bounded, never part of equality, hashing, ``repr`` or the pickled form, and never changes
-  an answer: it only saves recomputing one.
+- Both are plain values: their slots are exactly their fields, they compare, hash and pickle
+  by them. What the rules remember while deciding (per-address facts, the owner's keys) lives
+  in a `mailbind.judge.Judge`, never here.
 - ``dataclasses.replace`` works on both and validates the result like the constructor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from ._kinds import Direction, SharingLevel
 from .addresses import Address, Canonicalization, parse_address
@@ -27,9 +26,6 @@ from .errors import InvalidAddressError, PolicyError, PolicyTypeError, wrong_typ
 from .providers import bundled_free_providers, bundled_role_addresses, normalize_role
 
 __all__ = ["ContactScope", "Mailbox", "Policy"]
-
-#: Most addresses whose facts one policy remembers; past it the cache starts afresh.
-FACTS_CACHE_SIZE = 1 << 17
 
 
 class ContactScope(StrEnum):
@@ -79,11 +75,6 @@ def _strings(values: Iterable[str] | str, param: str) -> tuple[str, ...]:
     return tuple(values)
 
 
-def _state(obj: Any, caches: tuple[str, ...]) -> dict[str, Any]:
-    """The pickled form: every field but the caches."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in caches}
-
-
 @dataclass(frozen=True, slots=True, init=False)
 class Mailbox:
     """One connected mailbox: its owner, the owner's aliases, and its sharing settings."""
@@ -102,12 +93,6 @@ class Mailbox:
     skip_free_providers: bool
     #: A stable identifier for stores; the owner's identity key unless given.
     id: str
-    #: The identity keys of the owner and every alias.
-    _keys: frozenset[str] = field(init=False, repr=False, compare=False)
-    #: Those keys under each canonicalisation asked for (a cache).
-    _canonical_keys: dict[Canonicalization, frozenset[str]] = field(
-        init=False, repr=False, compare=False
-    )
 
     def __init__(
         self,
@@ -144,19 +129,6 @@ class Mailbox:
             error = PolicyError if isinstance(id, str) else PolicyTypeError
             raise error(f"The mailbox id must be a non-blank string, not {id!r}.")
         set_(self, "id", owner_address.key if id is None else id)
-        self._fill_caches()
-
-    def _fill_caches(self) -> None:
-        object.__setattr__(self, "_keys", frozenset(a.key for a in self.addresses))
-        object.__setattr__(self, "_canonical_keys", {})
-
-    def __getstate__(self) -> dict[str, Any]:
-        return _state(self, ("_keys", "_canonical_keys"))
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            object.__setattr__(self, name, value)
-        self._fill_caches()
 
     @property
     def addresses(self) -> frozenset[Address]:
@@ -171,17 +143,12 @@ class Mailbox:
         """True when *address* is the owner's or an alias, by identity key."""
         if isinstance(address, str):
             address = _address(address, "The address")
-        return address.key in self._keys
+        key = address.key
+        return key == self.owner.key or any(alias.key == key for alias in self.aliases)
 
     def keys_under(self, canonicalization: Canonicalization) -> frozenset[str]:
         """The owner's and aliases' keys under *canonicalization* (identity keys when off)."""
-        if not (canonicalization.strip_subaddress or canonicalization.fold_gmail):
-            return self._keys
-        keys = self._canonical_keys.get(canonicalization)
-        if keys is None:
-            keys = frozenset(canonicalization.key(a) for a in self.addresses)
-            self._canonical_keys[canonicalization] = keys
-        return keys
+        return frozenset(canonicalization.key(a) for a in self.addresses)
 
 
 def _org_domain(value: str, providers: frozenset[str]) -> str:
@@ -280,14 +247,6 @@ class Policy:
     free_providers: frozenset[str]
     #: Role local parts, normalised; the bundled list unless given.
     role_addresses: frozenset[str]
-    _member_keys: frozenset[str] = field(init=False, repr=False, compare=False)
-    _external_keys: frozenset[str] = field(init=False, repr=False, compare=False)
-    #: The blocked domains (ASCII, without ``@``).
-    _blocked_domains: frozenset[str] = field(init=False, repr=False, compare=False)
-    #: Per-address facts the rules computed under this policy, by identity key (a cache).
-    _facts: dict[str, Any] = field(init=False, repr=False, compare=False)
-    #: What tags a participant's mark as made under this policy (see `mailbind.rules`).
-    _token: object = field(init=False, repr=False, compare=False)
 
     def __init__(
         self,
@@ -339,30 +298,6 @@ class Policy:
         set_(self, "canonicalization", canon)
         set_(self, "free_providers", providers)
         set_(self, "role_addresses", roles)
-        self._fill_caches()
-
-    def _fill_caches(self) -> None:
-        canon = self.canonicalization
-        set_ = object.__setattr__
-        set_(self, "_member_keys", frozenset(canon.key(a) for a in self.members))
-        set_(self, "_external_keys", frozenset(canon.key(a) for a in self.externals))
-        set_(
-            self,
-            "_blocked_domains",
-            frozenset(entry[1:] for entry in self.blocklist if entry.startswith("@")),
-        )
-        set_(self, "_facts", {})
-        set_(self, "_token", object())
-
-    def __getstate__(self) -> dict[str, Any]:
-        return _state(
-            self, ("_member_keys", "_external_keys", "_blocked_domains", "_facts", "_token")
-        )
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            object.__setattr__(self, name, value)
-        self._fill_caches()
 
     def key(self, address: Address) -> str:
         """The key *address* is compared under, with this policy's canonicalisation."""

@@ -13,7 +13,7 @@ from typing import overload
 
 from .errors import MessageTypeError, wrong_type
 from .events import Event, redact_event
-from .messages import Message, MessageError, SharingLevel, _message
+from .messages import Message, MessageError, SharingLevel
 
 __all__ = ["METADATA_HEADERS", "SUBJECT_HEADERS", "redact"]
 
@@ -92,7 +92,7 @@ def _redact_message(message: Message, level: SharingLevel) -> Message:
     headers = message.headers
     if headers:
         headers = tuple(pair for pair in headers if pair[0].lower() in kept)
-    return _message(
+    return Message(
         message.message_id,
         message.sent_at,
         message.participants,
