@@ -268,6 +268,39 @@ def test_a_dry_run_says_what_a_change_would_do_and_writes_nothing(
     assert f"{MARIA} from {mbox} (dry run: nothing was written)" in out.splitlines()
 
 
+def test_a_raised_level_is_previewed_copy_by_copy_and_asks_first(
+    mbox: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Raising --incoming changes only levels: the dry run lists each synced incoming copy with
+    its new level, the change needs --yes, and lowering it again needs none."""
+    options = f"sync {mbox} --owner {MARIA} --org-domain acme.example --db {db} --now {NOW}"
+    sh(capsys, options)
+    before = Path(db).read_bytes()
+    code, out, _ = sh(capsys, options + " --incoming everything --dry-run --json")
+    *changes, report = json_lines(out)
+    assert code == 0
+    assert Path(db).read_bytes() == before
+    (change,) = report["settings_changes"]
+    assert change["widened"] == len(changes) > 0
+    assert all(c["change"] == "settings" for c in changes)
+    assert all(c["before"]["level"] == "metadata" for c in changes)
+    assert all(c["after"] == {**c["before"], "level": "everything"} for c in changes)
+    assert {c["before"]["direction"] for c in changes} == {"incoming"}
+    code, _, _ = sh(capsys, options + " --incoming everything")
+    assert code == ExitCode.NOT_CONFIRMED
+    code, out, _ = sh(capsys, options + " --incoming everything --yes")
+    assert code == 0
+    assert out.splitlines()[1] == (
+        f"  Colleagues may now read more of {len(changes)} stored message copies."
+    )
+    code, out, _ = sh(capsys, options)
+    assert code == 0
+    assert (
+        out.splitlines()[1]
+        == f"  Colleagues now read less of {len(changes)} stored message copies."
+    )
+
+
 def test_an_unreadable_recorded_policy_is_a_database_error(
     mbox: Path, db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

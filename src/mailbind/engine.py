@@ -31,7 +31,14 @@ from datetime import datetime
 from .addresses import Address, parse_address
 from .codecs import decode_mailbox, decode_policy, encode_policy
 from .contacts import Contact, ContactIndex, OwnerChange, SuppressionReason
-from .errors import ContactError, MailbindError, SourceError, StoreError
+from .errors import (
+    ArgumentTypeError,
+    ContactError,
+    MailbindError,
+    SourceError,
+    StoreError,
+    wrong_type,
+)
 from .messages import Limits
 from .planner import (
     BatchPlan,
@@ -40,7 +47,9 @@ from .planner import (
     auto_contact,
     auto_contact_id,
     gone_locations,
+    level_moves,
     plan_batch,
+    plan_relevel,
     plan_settings_change,
 )
 from .planning import check_canonicalization
@@ -65,6 +74,7 @@ __all__ = [
     "Preview",
     "SyncReport",
     "apply_policy_change",
+    "apply_settings",
     "auto_contact",
     "auto_contact_id",
     "destroy_contact",
@@ -292,12 +302,11 @@ def sync_mailbox(
     cursor, state = stored.cursor, stored.sync
     tally = _Tally()
     encoded_policy = encode_policy(policy)
-    changes, scratch = _settings_changes(store, mailbox, policy, now, ws)
+    changes, scratch = _settle(store, mailbox, policy, now, ws, dry_run=dry_run, confirm=confirm)
     tally.changes = changes
     if changes and not dry_run:
-        if any(c.needs_confirmation for c in changes) and not (confirm and confirm(changes)):
-            raise ConfirmationNeeded(changes)
-        cursor, state = _apply_changes(store, changes, mailbox, policy, encoded_policy, now, ws)
+        current = store.load_state(mailbox.id, workspace=ws)
+        cursor, state = current.cursor, current.sync
         if scratch is not None:
             loaded.index, loaded.version = scratch, store.contacts_version(workspace=ws)
     elif dry_run and any(c.resync for c in changes if c.mailbox_id == mailbox.id):
@@ -391,10 +400,12 @@ def _settings_changes(
     store: Store, mailbox: Mailbox, policy: Policy, now: datetime, ws: str
 ) -> tuple[tuple[SettingsChange, ...], ContactIndex | None]:
     """What the settings in force change in the stored mail of each mailbox they concern, and
-    the contacts (loaded afresh, with those the change creates) the pass goes on with.
+    the contacts (loaded afresh, with those the change creates) the pass goes on with, or None
+    when no contacts were loaded.
 
     The mailbox's own settings concern it alone; a changed workspace policy concerns every
-    mailbox of the workspace.
+    mailbox of the workspace. A change of the mailbox's sharing levels alone is planned from
+    the copies' counts (`plan_relevel`), without reading a stored message or contact.
     """
     own = recorded_settings(store, mailbox.id, workspace=ws)
     recorded = store.recorded_policy(workspace=ws)
@@ -406,25 +417,25 @@ def _settings_changes(
         for other in store.mailboxes(workspace=ws):
             if other.id != mailbox.id:
                 targets.append((other, other))
-    if not targets:
-        return (), None
-    index = store.contact_index(policy.canonicalization, workspace=ws)
+    index: ContactIndex | None = None
     changes = []
     for before_mailbox, after_mailbox in targets:
-        copies = list(store.decisions(after_mailbox.id, workspace=ws))
-        contents = {
-            held.message.key: held.message
-            for held in store.mailbox_messages(after_mailbox.id, workspace=ws)
-        }
-        change = plan_settings_change(
-            copies,
-            contents,
-            Settings(before_mailbox, old_policy or policy),
-            Settings(after_mailbox, policy),
-            contacts=index,
-            now=now,
-        )
-        if change.changes or change.items or change.resync or change.contacts:
+        before = Settings(before_mailbox, old_policy or policy)
+        after = Settings(after_mailbox, policy)
+        moves = level_moves(before, after)
+        if moves is not None:
+            counts = store.copy_counts(after_mailbox.id, workspace=ws)
+            change = plan_relevel(after_mailbox.id, moves, counts)
+        else:
+            if index is None:
+                index = store.contact_index(policy.canonicalization, workspace=ws)
+            copies = list(store.decisions(after_mailbox.id, workspace=ws))
+            contents = {
+                held.message.key: held.message
+                for held in store.mailbox_messages(after_mailbox.id, workspace=ws)
+            }
+            change = plan_settings_change(copies, contents, before, after, contacts=index, now=now)
+        if change.changes or change.items or change.resync or change.contacts or change.levels:
             changes.append(change)
     return tuple(changes), index
 
@@ -433,12 +444,11 @@ def _apply_changes(
     store: Store,
     changes: tuple[SettingsChange, ...],
     mailbox: Mailbox,
-    policy: Policy,
     encoded_policy: str,
     now: datetime,
     ws: str,
-) -> tuple[str | None, SyncState]:
-    """Store *changes*, each mailbox's in one batch; the cursor and state *mailbox* goes on from."""
+) -> None:
+    """Store *changes*, each mailbox's in one batch."""
     others = {m.id: m for m in store.mailboxes(workspace=ws)}
     for change in changes:
         target = mailbox if change.mailbox_id == mailbox.id else others[change.mailbox_id]
@@ -457,11 +467,59 @@ def _apply_changes(
                 change.owners,
                 policy=encoded_policy,
                 at=now,
+                levels=tuple((r.direction, r.after) for r in change.levels),
             ),
             workspace=ws,
         )
-    current = store.load_state(mailbox.id, workspace=ws)
-    return current.cursor, current.sync
+
+
+def _settle(
+    store: Store,
+    mailbox: Mailbox,
+    policy: Policy,
+    now: datetime,
+    ws: str,
+    *,
+    dry_run: bool,
+    confirm: Callable[[tuple[SettingsChange, ...]], bool] | None,
+) -> tuple[tuple[SettingsChange, ...], ContactIndex | None]:
+    """Plan the settings change and, unless *dry_run*, apply it once confirmed (see
+    `apply_settings`); the changes and the contacts loaded for them, or None."""
+    changes, index = _settings_changes(store, mailbox, policy, now, ws)
+    if changes and not dry_run:
+        if any(c.needs_confirmation for c in changes) and not (confirm and confirm(changes)):
+            raise ConfirmationNeeded(changes)
+        _apply_changes(store, changes, mailbox, encode_policy(policy), now, ws)
+    return changes, index
+
+
+def apply_settings(
+    store: Store,
+    mailbox: Mailbox,
+    policy: Policy,
+    *,
+    now: datetime,
+    workspace: str = DEFAULT_WORKSPACE,
+    dry_run: bool = False,
+    confirm: Callable[[tuple[SettingsChange, ...]], bool] | None = None,
+) -> tuple[SettingsChange, ...]:
+    """Apply *mailbox*'s settings and *policy* to the stored mail, without reading a source.
+
+    This is the first step of `sync_mailbox`, for a caller that changes settings between
+    passes (a settings page, say): settings that differ from those the store recorded are
+    applied to the stored mail of every mailbox they concern, and recorded at *now*. A change
+    that drops stored mail or lets anyone read more raises `ConfirmationNeeded` unless
+    *confirm* accepts it; with *dry_run* nothing is written and nothing is asked. Returns what
+    changed (or would change), one `SettingsChange` per mailbox; empty when the settings are
+    those recorded. Copies kept out that the new settings may let in come back with the next
+    `sync_mailbox`, which re-reads the source (``SettingsChange.resync``).
+    """
+    if not isinstance(mailbox, Mailbox):
+        raise wrong_type("apply_settings()", "mailbox", "a Mailbox", mailbox, ArgumentTypeError)
+    if not isinstance(policy, Policy):
+        raise wrong_type("apply_settings()", "policy", "a Policy", policy, ArgumentTypeError)
+    changes, _ = _settle(store, mailbox, policy, now, workspace, dry_run=dry_run, confirm=confirm)
+    return changes
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,39 +17,45 @@ Invariants:
   free id of the same derivation, deterministically.
 - `plan_settings_change` re-decides every stored copy with content under the new settings (an
   exact change); copies kept out without content come back only by re-reading the source, which
-  it asks for (``resync``) exactly when a reason that kept one out may no longer apply.
+  it asks for (``resync``) exactly when a reason that kept one out may no longer apply. A change
+  of a mailbox's sharing levels alone (`level_moves`) changes only the level of its synced
+  copies: `plan_relevel` plans it from the copies' counts, and the store rewrites the level.
 - `gone_locations` takes a copy for gone only on the source's word (its listing).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 from .addresses import Address
 from .contacts import Contact, ContactIndex, OwnerChange
 from .identity import with_stored_key
-from .messages import Limits, Message
+from .messages import Direction, Limits, Message, SharingLevel
 from .planning import ContactPlan, NewContact, check_canonicalization, plan_contacts
 from .policy import Mailbox, Policy
 from .rules import Decision, Reason, decide
 from .source import Listing, SourceItem
-from .store import BatchItem, Company, ParticipantLink, StoredDecision
+from .store import BatchItem, Company, CopyCount, ParticipantLink, StoredDecision
 
 __all__ = [
     "BatchPlan",
     "CopyChange",
+    "Relevel",
     "Settings",
     "SettingsChange",
     "auto_contact",
     "auto_contact_id",
     "copy_location",
     "gone_locations",
+    "level_moves",
     "liftable_reasons",
     "plan_batch",
+    "plan_relevel",
     "plan_settings_change",
+    "relevel_copies",
 ]
 
 
@@ -277,6 +283,17 @@ class CopyChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Relevel:
+    """Every synced copy of one direction given another sharing level, and nothing else."""
+
+    direction: Direction
+    before: SharingLevel
+    after: SharingLevel
+    #: The synced copies of *direction* not at *after* yet: the copies the change rewrites.
+    copies: int
+
+
+@dataclass(frozen=True, slots=True)
 class SettingsChange:
     """The exact effect of changed settings on one mailbox's stored copies."""
 
@@ -296,6 +313,9 @@ class SettingsChange:
     contacts: tuple[Contact, ...] = ()
     companies: tuple[Company, ...] = ()
     owners: tuple[OwnerChange, ...] = ()
+    #: A change of the mailbox's sharing levels alone (`plan_relevel`), by direction: its copies
+    #: are counted here, not listed in ``changes`` (`relevel_copies` lists them).
+    levels: tuple[Relevel, ...] = ()
 
     @property
     def dropped(self) -> int:
@@ -305,12 +325,14 @@ class SettingsChange:
     @property
     def widened(self) -> int:
         """Copies others may read more of (a raised level, or newly synced)."""
-        return sum(change.widens for change in self.changes)
+        raised = sum(r.copies for r in self.levels if r.after > r.before)
+        return raised + sum(change.widens for change in self.changes)
 
     @property
     def narrowed(self) -> int:
         """Copies others may read less of, still synced."""
-        return sum(
+        lowered = sum(r.copies for r in self.levels if r.after < r.before)
+        return lowered + sum(
             c.before.synced and c.after.synced and c.after.level < c.before.level
             for c in self.changes
         )
@@ -376,9 +398,89 @@ def liftable_reasons(before: Settings, after: Settings) -> frozenset[Reason]:
     return frozenset(lift)
 
 
+def _as_stored(new: Decision, old: Decision) -> Decision:
+    """*new* as the store reads it back: with the reason ``message_id_reused`` the store gave
+    *old* (it comes from the stored keys, never from `decide`)."""
+    reused = Reason.MESSAGE_ID_REUSED
+    if reused in old.reasons and reused not in new.reasons:
+        return replace(new, reasons=(*new.reasons, reused))
+    return new
+
+
 def _may_return(decision: Decision, liftable: frozenset[Reason]) -> bool:
     excluding = [r for r in decision.reasons if r.excludes]
     return bool(excluding) and all(r in liftable for r in excluding)
+
+
+def level_moves(
+    before: Settings, after: Settings
+) -> tuple[tuple[Direction, SharingLevel, SharingLevel], ...] | None:
+    """The directions whose sharing level *after* changes, with the old and the new level, when
+    that is all it changes; None when it changes anything else.
+
+    Only a copy's level depends on its mailbox's sharing levels (`Judge` gives a decision the
+    level of its direction), so such a change is `plan_relevel`'s: no copy is decided again.
+    """
+    old, new = before.mailbox, after.mailbox
+    if before.policy != after.policy or (
+        replace(old, incoming=new.incoming, outgoing=new.outgoing) != new
+    ):
+        return None
+    return tuple(
+        (direction, old.level_for(direction), new.level_for(direction))
+        for direction in Direction
+        if old.level_for(direction) is not new.level_for(direction)
+    )
+
+
+def plan_relevel(
+    mailbox_id: str,
+    moves: Iterable[tuple[Direction, SharingLevel, SharingLevel]],
+    counts: Iterable[CopyCount],
+) -> SettingsChange:
+    """The change of sharing levels *moves* (`level_moves`) makes to a mailbox whose copies
+    *counts* counts (`Store.copy_counts`): every synced copy of a moved direction takes the new
+    level, every other copy stays as it is. Nothing else changes, so no copy is read."""
+    counts = tuple(counts)
+    levels = tuple(
+        Relevel(
+            direction,
+            was,
+            now,
+            _rewritten(counts, direction, now),
+        )
+        for direction, was, now in moves
+    )
+    levels = tuple(r for r in levels if r.copies)
+    return SettingsChange(
+        mailbox_id,
+        (),
+        (),
+        False,
+        0,
+        sum(c.copies for c in counts) - sum(r.copies for r in levels),
+        levels=levels,
+    )
+
+
+def _rewritten(counts: Iterable[CopyCount], direction: Direction, level: SharingLevel) -> int:
+    """How many synced copies of *direction* are not at *level*."""
+    return sum(
+        c.copies for c in counts if c.synced and c.direction is direction and c.level != level
+    )
+
+
+def relevel_copies(
+    change: SettingsChange, copies: Iterable[StoredDecision]
+) -> Iterator[CopyChange]:
+    """The copies among *copies* (the mailbox's `Store.decisions`) that *change*'s ``levels``
+    rewrite, one `CopyChange` each, in the order of *copies*."""
+    after = {r.direction: r.after for r in change.levels}
+    for copy in copies:
+        old = copy.decision
+        level = after.get(old.direction)
+        if level is not None and old.synced and old.level != level:
+            yield CopyChange(copy.location, copy.key, old, replace(old, level=level))
 
 
 def plan_settings_change(
@@ -419,8 +521,8 @@ def plan_settings_change(
             continue
         message = stored if stored.flags == copy.flags else replace(stored, flags=copy.flags)
         new = decide(message, mailbox, policy)
-        if new != old:
-            changes.append(CopyChange(copy.location, copy.key, old, new))
+        if _as_stored(new, old) != old:
+            changes.append(CopyChange(copy.location, copy.key, old, _as_stored(new, old)))
         else:
             unchanged += 1
         decided.append((copy, stored, new))
@@ -438,7 +540,7 @@ def plan_settings_change(
             copy.flags,
         )
         for copy, stored, new in decided
-        if relink or new != copy.decision
+        if relink or _as_stored(new, copy.decision) != copy.decision
     ]
     return SettingsChange(
         after.mailbox.id,

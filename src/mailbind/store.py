@@ -45,6 +45,7 @@ __all__ = [
     "BatchResult",
     "Company",
     "ContactChange",
+    "CopyCount",
     "MailboxState",
     "ParticipantLink",
     "Recorded",
@@ -158,6 +159,18 @@ class BatchResult:
     at: datetime | None = None
     #: The token of the source's listing to store in the mailbox's state; None: keep it.
     listing: str | None = None
+    #: Levels to give every synced copy of the mailbox in a direction, before ``items`` are
+    #: stored: a change of the mailbox's sharing levels alone, applied without reading a copy.
+    levels: tuple[tuple[Direction, SharingLevel], ...] = ()
+
+
+class CopyCount(NamedTuple):
+    """How many of a mailbox's copies have one direction, level and synced state."""
+
+    direction: Direction
+    level: SharingLevel
+    synced: bool
+    copies: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +287,13 @@ class Store(Protocol):
         self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> Iterator[StoredDecision]:
         """Every copy's decision, synced or not, ordered by key, then location."""
+        ...
+
+    def copy_counts(
+        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[CopyCount, ...]:
+        """How many copies the mailbox has by direction, level and synced state (no zero
+        counts), ordered (by direction, level, then synced)."""
         ...
 
     def locations(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:

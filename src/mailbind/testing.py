@@ -21,7 +21,7 @@ from .codecs import encode_mailbox
 from .contacts import Contact, ContactIndex, OwnerChange, Suppression
 from .errors import SourceError, StoreError
 from .identity import reused_message_ids, with_reuse
-from .messages import Direction, Flag, Message
+from .messages import Direction, Flag, Message, SharingLevel
 from .policy import Mailbox
 from .rules import Holding
 from .source import Batch, Listing, SourceItem
@@ -31,6 +31,7 @@ from .store import (
     BatchResult,
     Company,
     ContactChange,
+    CopyCount,
     MailboxState,
     Recorded,
     StaleBatchError,
@@ -143,6 +144,11 @@ class InMemoryStore:
         for contact in batch.contacts:
             space.contacts.setdefault(contact.id, contact)
         copies = space.copies.setdefault(mailbox.id, {})
+        levels = dict(batch.levels)
+        for location, copy in copies.items():
+            level = levels.get(copy.decision.direction)
+            if level is not None and copy.decision.synced and copy.decision.level is not level:
+                copies[location] = replace(copy, decision=replace(copy.decision, level=level))
         touched: set[str] = set()
         for item in batch.items:
             self._let_go(space, mailbox.id, copies.get(item.location), item.location, touched)
@@ -270,6 +276,16 @@ class InMemoryStore:
             space.copies.get(mailbox_id, {}).values(), key=lambda c: (c.key, c.location)
         )
         return iter([with_reuse(copy, reused) for copy in copies])
+
+    def copy_counts(
+        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[CopyCount, ...]:
+        counts: dict[tuple[Direction, SharingLevel, bool], int] = {}
+        for copy in self._space(workspace).copies.get(mailbox_id, {}).values():
+            d = copy.decision
+            group = (d.direction, d.level, d.synced)
+            counts[group] = counts.get(group, 0) + 1
+        return tuple(sorted(CopyCount(*group, n) for group, n in counts.items()))
 
     def locations(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
         copies = self._space(workspace).copies.get(mailbox_id, {})

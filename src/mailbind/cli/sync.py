@@ -30,11 +30,12 @@ from typing import TextIO
 
 from ..engine import ConfirmationNeeded, SyncReport, sync_mailbox
 from ..errors import SourceError
-from ..planner import SettingsChange
+from ..planner import SettingsChange, relevel_copies
 from ..policy import Policy
 from ..rules import Decision
 from ..schedule import Schedule, SyncStatus, next_run
 from ..source import MessageSource
+from ..store import Store
 from ..stores.sqlite import SQLiteStore
 from . import clock
 from .exits import ExitCode, code_for
@@ -164,7 +165,7 @@ class _Runner:
         """What one pass did, for a person, or as a JSON line with ``--json``."""
         if self.args.json:
             if report.dry_run:
-                for line in _preview_records(report):
+                for line in _preview_records(report, self.store, self.args.workspace):
                     print(json_line(line), file=self.out)
             print(json_line(_record(target, report)), file=self.out)
             return
@@ -359,10 +360,14 @@ def _decision_record(decision: Decision | None) -> dict[str, object] | None:
     }
 
 
-def _preview_records(report: SyncReport) -> Iterator[dict[str, object]]:
+def _preview_records(report: SyncReport, store: Store, ws: str) -> Iterator[dict[str, object]]:
     """One JSON object per message copy a dry run would change."""
     for change in report.settings_changes:
-        for copy in change.changes:
+        copies = change.changes
+        if change.levels:
+            decisions = store.decisions(change.mailbox_id, workspace=ws)
+            copies = (*copies, *relevel_copies(change, decisions))
+        for copy in copies:
             yield {
                 "mailbox": change.mailbox_id,
                 "change": "settings",

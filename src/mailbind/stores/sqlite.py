@@ -47,6 +47,7 @@ from ..store import (
     BatchResult,
     Company,
     ContactChange,
+    CopyCount,
     MailboxState,
     Recorded,
     StaleBatchError,
@@ -600,6 +601,11 @@ class SQLiteStore:
                 [(ws, c.domain, c.name) for c in batch.companies],
             )
             _insert_contacts(db, ws, batch.contacts, replace=False)
+            db.executemany(
+                "UPDATE copies SET level = ? WHERE workspace = ? AND mailbox_id = ? "
+                "AND direction = ? AND synced = 1 AND level <> ?",
+                [(lv.value, ws, mailbox.id, d.value, lv.value) for d, lv in batch.levels],
+            )
             touched = self._copies(db, ws, mailbox.id, batch.items)
             self._hold(db, ws, [i for i in batch.items if i.decision.synced])
             _relink(db, ws, batch.owners)
@@ -851,6 +857,19 @@ class SQLiteStore:
                 mailbox_id, key, decision, location, frozenset(Flag(f) for f in flags.split())
             )
             yield with_reuse(copy, reused)
+
+    def copy_counts(
+        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[CopyCount, ...]:
+        counts = [
+            CopyCount(Direction(direction), SharingLevel(level), bool(synced), count)
+            for direction, level, synced, count in self._read(
+                "SELECT direction, level, synced, count(*) FROM copies "
+                "WHERE workspace = ? AND mailbox_id = ? GROUP BY direction, level, synced",
+                (_workspace(workspace), mailbox_id),
+            )
+        ]
+        return tuple(sorted(counts))
 
     def locations(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
         return dict(
