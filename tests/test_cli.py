@@ -486,6 +486,32 @@ def test_explain_matches_what_sync_then_stores(
     assert {c["id"] for c in linked} == {c["id"] for c in json_lines(listed)}
 
 
+def test_explain_reads_the_settings_the_database_recorded(
+    mbox: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --db, explain decides under the recorded settings and says so; --as-given decides
+    under the options on the command line."""
+    sh(
+        capsys,
+        f"sync {mbox} --owner {MARIA} --org-domain acme.example --incoming everything "
+        f"--db {db} --now {NOW}",
+    )
+    options = f"explain {mbox} --owner {MARIA} --org-domain acme.example --db {db} --json"
+    code, out, err = sh(capsys, options)
+    assert code == 0
+    assert err == (
+        f"mailbind: {MARIA} is explained under the settings recorded in {db}; --as-given "
+        "explains it under the options given.\n"
+    )
+    incoming = {r["level"] for r in json_lines(out) if r["direction"] == "incoming"}
+    assert incoming == {"everything"}
+    code, out, err = sh(capsys, options + " --as-given")
+    assert (code, err) == (0, "")
+    assert {r["level"] for r in json_lines(out) if r["direction"] == "incoming"} == {"metadata"}
+    code, out, err = sh(capsys, options + " --incoming everything")
+    assert (code, err) == (0, "")
+
+
 def test_explain_table_fits_the_terminal_and_explains_the_codes(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -607,7 +607,8 @@ def _remove_gone(
     if list_copies is None:
         return
     listing: Listing = list_copies(token)
-    held = store.locations(mailbox.id, workspace=ws)
+    nothing_went = listing.present is None and not listing.gone
+    held = {} if nothing_went else store.locations(mailbox.id, workspace=ws)
     gone = gone_locations(held, listing)
     tally.gone = len(gone)
     if dry_run:

@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_mailbox_options(explain)
     add_database_option(explain, required=False)
     explain.add_argument("--json", action="store_true", help="one JSON object per message")
+    explain.add_argument(
+        "--as-given",
+        action="store_true",
+        help="with --db, explain under the options given, not the settings the database recorded",
+    )
     explain.add_argument("--batch-size", type=_positive, default=500, help=argparse.SUPPRESS)
     _common(explain)
     explain.set_defaults(run=_load("explain"))

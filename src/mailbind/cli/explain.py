@@ -2,7 +2,10 @@
 
 Invariants:
 - Nothing is written: the contacts a sync would create live in a `ContactIndex` in memory, and
-  a database given with ``--db`` is only read (its contacts and suppressions).
+  a database given with ``--db`` is only read (its contacts, suppressions and settings).
+- With ``--db``, each mailbox is explained under the settings the database recorded for it and
+  the workspace policy it recorded (what the stored mail was decided under), unless
+  ``--as-given``; a note on stderr says so when those differ from the options given.
 - The answers are the engine's: messages are read in the engine's batches, decided with
   `decide`, and contacts planned with `plan_contacts` from the synced messages of each batch,
   then created in the index under the engine's ids; each participant of a synced message shows
@@ -17,21 +20,23 @@ import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TextIO
 
 from ..addresses import Participant
 from ..contacts import Contact, ContactIndex
+from ..engine import recorded_settings as store_settings
 from ..messages import Message
 from ..planner import plan_batch
 from ..planning import SkipReason
 from ..policy import Mailbox, Policy
 from ..rules import Decision, Reason
 from ..source import MessageSource
+from ..store import Store
 from . import clock
 from .exits import ExitCode
-from .settings import Target, load_setup, open_mail, open_store
+from .settings import Setup, Target, load_setup, open_mail, open_store, recorded_policy
 from .text import clean, counted, cut, json_line, pad, terminal_width, width
 
 __all__ = ["run"]
@@ -67,6 +72,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         canon = setup.policy.canonicalization
         if args.db is not None:
             store = stack.enter_context(open_store(args.db, create=False))
+            if not args.as_given:
+                setup = _as_recorded(setup, store, args, err)
+                mail = [(t, source) for t, (_, source) in zip(setup.targets, mail, strict=True)]
+                canon = setup.policy.canonicalization
             index = store.contact_index(canon, workspace=args.workspace)
         else:
             index = ContactIndex(canonicalization=canon)
@@ -77,6 +86,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 show.message(item)
             show.end()
     return ExitCode.OK
+
+
+def _as_recorded(setup: Setup, store: Store, args: argparse.Namespace, err: TextIO) -> Setup:
+    """*setup* with the settings the database recorded: each mailbox's own, and the policy."""
+    policy = recorded_policy(store, args) or setup.policy
+    targets = []
+    for target in setup.targets:
+        recorded = store_settings(store, target.mailbox.id, workspace=args.workspace)
+        mailbox = target.mailbox if recorded is None else recorded.mailbox
+        if mailbox != target.mailbox or policy != setup.policy:
+            print(
+                f"mailbind: {clean(target.mailbox.id)} is explained under the settings recorded "
+                f"in {clean(args.db)}; --as-given explains it under the options given.",
+                file=err,
+            )
+        targets.append(replace(target, mailbox=mailbox))
+    return replace(setup, policy=policy, targets=tuple(targets))
 
 
 def _explain(

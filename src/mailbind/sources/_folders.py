@@ -20,7 +20,10 @@ Invariants:
 - The folder replaced by another (a different device or inode) resets the cursor.
 - An item stands at the folder's path joined with its file's name in the source (see each
   source), and `FolderSource.listing` names exactly the items a fetch from no cursor gives,
-  from directory entries alone.
+  from directory entries alone. A listing asked for within `FRESH_S` seconds of a fetch that
+  listed the whole folder answers from that fetch's listing instead of listing again: a file
+  removed in between is reported gone by the next listing, and one added in between was not
+  fetched either, so the store stays as it would have been, one pass behind at most.
 - A symbolic link is read only when it leads to a regular file inside the folder; any other
   link becomes an item whose message records ``refused_symlink``, and is never opened.
 """
@@ -31,6 +34,7 @@ import errno
 import heapq
 import os
 import stat
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -52,6 +56,11 @@ from ._files import (
 CHUNK = 20_000
 #: Names kept in a cursor's settling window.
 SEEN_CAP = 256
+#: How long, in seconds, the files a fetch listed answer a listing (`FolderSource.listing`).
+FRESH_S = 10.0
+#: How old, in seconds, a directory's modification time must be at least for its next change
+#: to be told from it (file systems that keep whole seconds, or two, included).
+SETTLED_S = 3.0
 
 #: One listed file: change time, name (unique within the folder), path.
 Entry = tuple[int, str, str]
@@ -62,7 +71,7 @@ Mark = tuple[int, str]
 class FolderState:
     """What a folder cursor holds, decoded."""
 
-    __slots__ = ("floor", "folder", "mark", "seen")
+    __slots__ = ("floor", "folder", "mark", "quiet", "seen")
 
     def __init__(
         self,
@@ -70,8 +79,12 @@ class FolderState:
         mark: Mark | None = None,
         floor: int | None = None,
         seen: dict[str, int] | None = None,
+        quiet: dict[str, int] | None = None,
     ) -> None:
         self.folder = folder
+        #: The directories' modification times (`FolderSource._marks`) when every file was
+        #: fetched; None when the source keeps none.
+        self.quiet = quiet
         self.mark = mark
         #: Files changed at or after this time and not in ``seen`` are fetched even below the mark.
         self.floor = floor
@@ -115,6 +128,7 @@ class FolderState:
             mark=list(self.mark) if self.mark is not None else None,
             floor=self.floor,
             seen=sorted(self.seen.items(), key=lambda item: (item[1], item[0])),
+            quiet=sorted(self.quiet.items()) if self.quiet is not None else None,
         )
 
     @classmethod
@@ -128,9 +142,23 @@ class FolderState:
                 mark=_mark(data["mark"]),
                 floor=_int_or_none(data["floor"]),
                 seen={_str(name): _int(changed) for name, changed in data["seen"]},
+                quiet=_marks(data.get("quiet")),
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def _decode_quiet(token: str, kind: str, folder: list[int]) -> dict[str, int] | None:
+    """The marks a listing's *token* holds for *folder*; None when it holds none for it."""
+    data = decode_cursor(token, kind)
+    if data is None:
+        return None
+    try:
+        if _ints(data["folder"]) != folder:
+            return None
+        return _marks(data["quiet"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _int(value: Any) -> int:
@@ -153,6 +181,12 @@ def _ints(value: Any) -> list[int]:
     return [_int(v) for v in value]
 
 
+def _marks(value: Any) -> dict[str, int] | None:
+    if value is None:
+        return None
+    return {_str(path): _int(changed) for path, changed in value}
+
+
 def _mark(value: Any) -> Mark | None:
     if value is None:
         return None
@@ -167,7 +201,16 @@ class FolderSource(FileSource):
     settings are those of every file source.
     """
 
-    __slots__ = ("_inside", "_pending", "_pending_complete", "_pending_cursor", "_window_ns")
+    __slots__ = (
+        "_inside",
+        "_listed",
+        "_pending",
+        "_pending_complete",
+        "_pending_cursor",
+        "_prefix",
+        "_scan_marks",
+        "_window_ns",
+    )
 
     def __init__(
         self,
@@ -188,8 +231,15 @@ class FolderSource(FileSource):
         self._pending: list[Entry] = []
         self._pending_cursor: str | None = None
         self._pending_complete = False
+        #: The names of every file the last fetch's listing found, the folder's device and
+        #: inode, and when (`time.monotonic`); None once a listing used them.
+        self._listed: tuple[list[str], list[int], float] | None = None
         #: The folder's real path: a symbolic link is read only when it leads inside it.
         self._inside = os.path.realpath(self.path)
+        #: The directories' marks taken around the last listing, when they held still.
+        self._scan_marks: dict[str, int] | None = None
+        #: The folder's path with a separator: a file's location is this and its name.
+        self._prefix = os.path.join(self.path, "")
 
     # --- what subclasses provide ---------------------------------------------------------
 
@@ -207,19 +257,28 @@ class FolderSource(FileSource):
         """The item of *entry*, or None when its file is gone."""
         raise NotImplementedError
 
+    def _directories(self) -> Iterator[str] | None:
+        """The directories whose entries are the messages, as paths, when adding, removing or
+        renaming a message is the only way to change one (so each such change moves a
+        directory's modification time); None when a file may be rewritten in place (default).
+        """
+        return None
+
     # --- what every folder source shares -------------------------------------------------
 
     def location(self, name: str) -> str:
         """Where the message file called *name* stands: the folder's path joined with it."""
-        return os.path.join(self.path, name)
+        return self._prefix + name
 
-    def _list(self) -> Iterator[Entry]:
-        """Every message file in the folder with its change time, in any order."""
+    def _list(self, names: list[str]) -> Iterator[Entry]:
+        """Every message file in the folder with its change time, in any order; each name is
+        also added to *names*."""
         for entry, name in self._scan():
             try:
                 changed = entry.stat(follow_symlinks=False).st_ctime_ns
             except FileNotFoundError:  # renamed or removed while listed
                 continue
+            names.append(name)
             yield changed, name, entry.path
 
     def _item(
@@ -233,6 +292,25 @@ class FolderSource(FileSource):
             return SourceItem(self.location(name), None, problem, flags)
         keep = self.max_message_bytes + 1
         return SourceItem(self.location(name), raw, flags=flags, truncated=len(raw) == keep)
+
+    def _marks(self) -> dict[str, int] | None:
+        """Each directory's modification time (`_directories`), when every one of them is older
+        than the settling window (at least `SETTLED_S` seconds), so that a later change cannot
+        leave it as it was; None otherwise, or when the source keeps none."""
+        directories = self._directories()
+        if directories is None:
+            return None
+        settled = time.time_ns() - max(self._window_ns, int(SETTLED_S * 1_000_000_000))
+        marks = {}
+        for path in directories:
+            try:
+                changed = os.stat(path).st_mtime_ns
+            except FileNotFoundError:
+                return None
+            if changed >= settled:
+                return None
+            marks[path] = changed
+        return marks
 
     def _open_folder(self) -> list[int]:
         """The folder's device and inode, once it is checked to be a folder this source reads."""
@@ -248,13 +326,32 @@ class FolderSource(FileSource):
     def listing(self, token: str | None = None) -> Listing:
         """Every message file the folder holds now, by location; reads directory entries only.
 
-        The listing is always complete (*token* is not used): the locations are exactly those
-        a fetch from no cursor would give.
+        The locations are exactly those a fetch from no cursor would give. When the source's
+        directories held still (`_directories`), the listing's token holds their modification
+        times, and a listing given that token while they are unchanged says that nothing went,
+        without listing a file.
         """
-        self._open_folder()
-        with translating(self.what, self.path):
-            present = frozenset(self.location(name) for _entry, name in self._scan())
-        return Listing(present)
+        folder = self._open_folder()
+        listed, self._listed = self._listed, None
+        if token is not None:
+            quiet = _decode_quiet(token, self.kind, folder)
+            if quiet is not None and self._marks() == quiet:
+                return Listing(None, frozenset(), token)
+        if listed is not None and listed[1] == folder and time.monotonic() - listed[2] < FRESH_S:
+            names: Iterable[str] = listed[0]
+            marks = self._scan_marks
+        else:
+            marks = self._marks()
+            with translating(self.what, self.path):
+                names = [name for _entry, name in self._scan()]
+            if marks is not None and self._marks() != marks:
+                marks = None
+        present = frozenset(map(self.location, names))
+        if marks is None:
+            return Listing(present)
+        return Listing(
+            present, token=encode_cursor(self.kind, folder=folder, quiet=sorted(marks.items()))
+        )
 
     def fetch(self, cursor: str | None, *, limit: int = 500) -> Batch:
         """The next messages after *cursor* (None: every message in the folder)."""
@@ -265,8 +362,18 @@ class FolderSource(FileSource):
         reset = cursor is not None and (state is None or state.folder != folder)
         if state is None or reset:
             state = FolderState(folder)
-        if reset or cursor is None or cursor != self._pending_cursor or not self._pending:
-            self._list_after(state)
+        fresh = reset or cursor is None or cursor != self._pending_cursor or not self._pending
+        if (
+            fresh
+            and cursor is not None
+            and state.quiet is not None
+            and self._marks() == state.quiet
+        ):
+            # Nothing was added, removed or renamed since every file was fetched.
+            self._pending, self._pending_complete, self._listed = [], True, None
+            return Batch((), cursor, done=True)
+        if fresh:
+            self._listed = (self._list_after(state), folder, time.monotonic())
         items: list[SourceItem] = []
         fetched: list[Entry] = []
         held = 0
@@ -280,19 +387,25 @@ class FolderSource(FileSource):
                 items.append(item)
                 held += len(item.raw or b"")
         state.advance(fetched, self._window_ns)
+        done = not pending and self._pending_complete
+        state.quiet = self._scan_marks if done else None
         text = state.encode(self.kind)
         self._pending_cursor = text
-        done = not pending and self._pending_complete
         return Batch(tuple(items), text, reset=reset, done=done)
 
-    def _list_after(self, state: FolderState) -> None:
-        """List the folder and keep the first `CHUNK` files *state* has not fetched."""
+    def _list_after(self, state: FolderState) -> list[str]:
+        """List the folder and keep the first `CHUNK` files *state* has not fetched; the names
+        of every file listed."""
+        names: list[str] = []
+        marks = self._marks()
         with translating(self.what, self.path):
-            wanted = heapq.nsmallest(CHUNK + 1, filter(state.wants, self._list()))
+            wanted = heapq.nsmallest(CHUNK + 1, filter(state.wants, self._list(names)))
+        self._scan_marks = marks if marks is not None and self._marks() == marks else None
         self._pending_complete = len(wanted) <= CHUNK
         del wanted[CHUNK:]
         wanted.reverse()
         self._pending = wanted
+        return names
 
 
 def scan_files(

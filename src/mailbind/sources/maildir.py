@@ -109,6 +109,14 @@ class MaildirSource(FolderSource):
                 ):
                     yield entry.name
 
+    def _directories(self) -> Iterator[str]:
+        """The Maildir (its entries name the subfolders) and each folder's ``new`` and ``cur``:
+        Maildir files are never rewritten, only delivered, renamed and removed."""
+        yield self.path
+        for folder in self._folders():
+            for sub in ("new", "cur"):
+                yield os.path.join(self.path, folder, sub)
+
     def _scan(self) -> Iterator[tuple[os.DirEntry[str], str]]:
         for folder in self._folders():
             for sub in ("new", "cur"):
