@@ -121,6 +121,48 @@ def test_leaf_modules_import_no_other_module(name: str) -> None:
     assert imported(name) <= {"mailbind.errors"}
 
 
+#: The parts of the package (docs/architecture.md), each by the prefixes of its modules' names;
+#: every module not named here is the core.
+RUNNERS = ("mailbind.engine", "mailbind.etl")
+ADAPTERS = ("mailbind.stores", "mailbind.sources", "mailbind.testing")
+COMMAND_LINE = ("mailbind.cli", "mailbind.__main__")
+
+
+def part(name: str) -> str:
+    """Which part of the package the module *name* belongs to."""
+    for label, prefixes in (
+        ("runner", RUNNERS),
+        ("adapter", ADAPTERS),
+        ("command line", COMMAND_LINE),
+    ):
+        if any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes):
+            return label
+    return "core"
+
+
+#: The parts each part may import, besides itself (docs/architecture.md).
+ALLOWED = {
+    "core": set(),
+    "runner": {"core"},
+    "adapter": {"core"},
+    "command line": {"core", "runner", "adapter"},
+}
+
+
+def test_each_part_imports_only_what_it_may() -> None:
+    """The core imports no runner, adapter or command line; runners and adapters import the core
+    alone (the engine never an adapter, an adapter never the engine); the command line imports
+    everything. These are the imports docs/architecture.md says may never exist."""
+    wrong = sorted(
+        f"{name} -> {target}"
+        for name, targets in graph().items()
+        for target in targets
+        if part(target) != part(name) and part(target) not in ALLOWED[part(name)]
+    )
+    assert wrong == []
+    assert {part(n) for n in MODULES} == set(ALLOWED)
+
+
 def test_no_import_waits_for_type_checking() -> None:
     """No mailbind module imports another mailbind module only under ``TYPE_CHECKING``."""
     found = []
