@@ -7,14 +7,76 @@ Invariants:
   without a cycle; `mailbind.addresses`, `mailbind.messages` and `mailbind.rules` re-export
   each set from where it was first defined.
 - `SharingLevel` is ordered by its definition, METADATA < SUBJECT < EVERYTHING.
+- `member` is the one reader of a choice among an enum's values, for the library, the config
+  file and the command line alike: a wrong value is refused with one sentence
+  (`not_one_of`) that lists the choices in the enum's order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from functools import cached_property
+from typing import TypeVar
 
 __all__ = ["Defect", "Direction", "Flag", "Reason", "Role", "SharingLevel"]
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def choices(kind: type[StrEnum] | Iterable[str]) -> list[str]:
+    """What may be given for one value of *kind*: an enum's values in their order, or the
+    names of a collection sorted.
+
+    >>> choices(SharingLevel)
+    ['metadata', 'subject', 'everything']
+    >>> choices({"mbox": 1, "eml": 2})
+    ['eml', 'mbox']
+    """
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return [m.value for m in kind]
+    return sorted(kind)
+
+
+def not_one_of(what: str, kind: type[StrEnum] | Iterable[str], value: object) -> str:
+    """The sentence refusing *value* for *what*, which must be one of *kind*'s `choices`.
+
+    >>> not_one_of("The format", ["mbox", "eml"], "pst")
+    "The format must be one of eml, mbox, not 'pst'."
+    """
+    return f"{what} must be one of {', '.join(choices(kind))}, not {value!r}."
+
+
+def member(
+    kind: type[_E],
+    value: object,
+    what: str,
+    error: type[Exception],
+    type_error: type[Exception] | None = None,
+    *,
+    fold: bool = False,
+) -> _E:
+    """*value* (a member of *kind*, or its text; any case with *fold*) as a member of *kind*.
+
+    Anything else raises *error* with `not_one_of`'s sentence naming *what*, or *type_error*,
+    when given, for a value that is not text at all.
+
+    >>> member(SharingLevel, "subject", "level", ValueError)
+    <SharingLevel.SUBJECT: 'subject'>
+    >>> member(SharingLevel, "all", "level", ValueError)
+    Traceback (most recent call last):
+    ...
+    ValueError: level must be one of metadata, subject, everything, not 'all'.
+    """
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        try:
+            return kind(value.lower() if fold else value)
+        except ValueError:
+            pass
+    wrong = error if type_error is None or isinstance(value, str) else type_error
+    raise wrong(not_one_of(what, kind, value))
 
 
 class Role(StrEnum):

@@ -27,7 +27,7 @@ from typing import Any
 
 from . import _mime
 from ._fingerprint import fingerprint
-from ._kinds import Defect, Direction, Flag, Role, SharingLevel
+from ._kinds import Defect, Direction, Flag, Role, SharingLevel, member
 from ._limits import Limits
 from ._tables import (
     _BCC_TABLE,
@@ -338,11 +338,7 @@ def _checked_level(
 ) -> SharingLevel:
     """*level* as a `SharingLevel`, after checking that the fields it withholds are None."""
     if level.__class__ is not SharingLevel:
-        try:
-            level = SharingLevel(level)
-        except ValueError:
-            choices = ", ".join(member.value for member in SharingLevel)
-            raise MessageError(f"level must be one of {choices}, not {level!r}.") from None
+        level = member(SharingLevel, level, "level", MessageError)
     if level is _EVERYTHING:
         return level
     held = (
@@ -486,10 +482,5 @@ def _flags(values: Iterable[Flag | str]) -> frozenset[Flag]:
         raise wrong_type("Message.build()", "flags", "a list of flags", values, MessageTypeError)
     found: set[Flag] = set()
     for value in values:
-        try:
-            found.add(Flag(value.lower()))
-        except (ValueError, AttributeError):
-            choices = ", ".join(flag.value for flag in Flag)
-            error = MessageError if isinstance(value, str) else MessageTypeError
-            raise error(f"a flag must be one of {choices}, not {value!r}.") from None
+        found.add(member(Flag, value, "a flag", MessageError, MessageTypeError, fold=True))
     return frozenset(found)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ._kinds import Direction, SharingLevel
+from ._kinds import Direction, SharingLevel, member
 from .addresses import Address, Canonicalization, parse_address
 from .domains import registrable_domain, to_ascii_domain
 from .errors import InvalidAddressError, PolicyError, PolicyTypeError, wrong_type
@@ -49,12 +49,7 @@ def _address(value: Address | str, what: str) -> Address:
 
 
 def _level(value: SharingLevel | str, what: str) -> SharingLevel:
-    try:
-        return SharingLevel(value)
-    except ValueError:
-        choices = ", ".join(level.value for level in SharingLevel)
-        error = PolicyError if isinstance(value, str) else PolicyTypeError
-        raise error(f"{what} must be one of {choices}, not {value!r}.") from None
+    return member(SharingLevel, value, what, PolicyError, PolicyTypeError)
 
 
 def _addresses(

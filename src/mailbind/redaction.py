@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import overload
 
+from ._kinds import member
 from .errors import MessageTypeError, wrong_type
 from .events import Event, redact_event
 from .messages import Message, MessageError, SharingLevel
@@ -74,14 +75,7 @@ def redact(message: Message | Event, level: SharingLevel | str) -> Message | Eve
 
 
 def _level(value: object) -> SharingLevel:
-    if isinstance(value, str):
-        try:
-            return SharingLevel(value)
-        except ValueError:
-            pass
-    choices = ", ".join(level.value for level in SharingLevel)
-    error = MessageError if isinstance(value, str) else MessageTypeError
-    raise error(f"level must be one of {choices}, not {value!r}.")
+    return member(SharingLevel, value, "level", MessageError, MessageTypeError)
 
 
 _SUBJECT = SharingLevel.SUBJECT

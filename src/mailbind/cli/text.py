@@ -18,9 +18,10 @@ import shutil
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any, TextIO
+
+from .._kinds import choices, not_one_of
 
 __all__ = [
     "choices",
@@ -167,27 +168,3 @@ def counted(count: int, word: str, plural: str | None = None) -> str:
 def joined(parts: Iterable[str]) -> str:
     """*parts* separated by commas, or ``none``."""
     return ", ".join(parts) or "none"
-
-
-def choices(kind: type[StrEnum] | Iterable[str]) -> list[str]:
-    """What a person may type for one value of *kind*: an enum's values in their order, or the
-    names of a collection sorted.
-
-    >>> from mailbind import SharingLevel
-    >>> choices(SharingLevel)
-    ['metadata', 'subject', 'everything']
-    >>> choices({"mbox": 1, "eml": 2})
-    ['eml', 'mbox']
-    """
-    if isinstance(kind, type) and issubclass(kind, StrEnum):
-        return [member.value for member in kind]
-    return sorted(kind)
-
-
-def not_one_of(what: str, kind: type[StrEnum] | Iterable[str], value: object) -> str:
-    """The sentence refusing *value* for *what*, which must be one of *kind*'s `choices`.
-
-    >>> not_one_of("The format", ["mbox", "eml"], "pst")
-    "The format must be one of eml, mbox, not 'pst'."
-    """
-    return f"{what} must be one of {', '.join(choices(kind))}, not {value!r}."

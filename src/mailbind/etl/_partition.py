@@ -22,6 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from .._kinds import member
 from ..codecs import decode_message, encode_message, message_from_record
 from ..identity import with_stored_key
 from ..messages import Defect, Direction, Flag, Limits, Message, SharingLevel
@@ -119,13 +120,7 @@ class RawMessage:
 
 
 def _flag(value: object) -> Flag:
-    if isinstance(value, str):
-        try:
-            return Flag(value.lower())
-        except ValueError:
-            pass
-    choices = ", ".join(flag.value for flag in Flag)
-    raise BackfillError(f"A flag must be one of {choices}, not {value!r}.")
+    return member(Flag, value, "A flag", BackfillError, fold=True)
 
 
 #: What `process_partition` reads: a `RawMessage`, a JSON line, or a decoded JSON-lines record

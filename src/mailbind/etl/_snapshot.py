@@ -17,6 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from .._kinds import member
 from ..contacts import ContactIndex
 from ..errors import ContactError, MailbindError
 from ..messages import Limits
@@ -140,11 +141,7 @@ class Snapshot:
             by_id[mailbox.id] = mailbox
         if not isinstance(version, str):
             raise BackfillError(f"The snapshot version must be a string, not {version!r}.")
-        try:
-            view = View(view)
-        except ValueError:
-            choices = ", ".join(v.value for v in View)
-            raise BackfillError(f"The view must be one of {choices}, not {view!r}.") from None
+        view = member(View, view, "The view", BackfillError)
         if limits is not None and not isinstance(limits, Limits):
             raise BackfillError(f"limits must be Limits, not {type(limits).__name__}.")
         set_ = object.__setattr__

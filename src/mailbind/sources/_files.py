@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar
 
+from .._kinds import member
 from ..errors import SourceError
 from ..messages import Flag, Limits
 from . import Batch, SourceItem, SourceSettingError, flags_for_folder
@@ -95,12 +96,7 @@ def _flags(path: str, flags: Iterable[Flag | str] | None) -> frozenset[Flag]:
     if flags is None:
         return flags_for_folder(os.path.basename(os.path.normpath(path)))
     given = (flags,) if isinstance(flags, str) else tuple(flags)
-    try:
-        return frozenset(Flag(str(f).lower()) for f in given)
-    except ValueError:
-        choices = ", ".join(flag.value for flag in Flag)
-        bad = next(f for f in given if f not in set(Flag))
-        raise SourceSettingError(f"A flag must be one of {choices}, not {bad!r}.") from None
+    return frozenset(member(Flag, f, "A flag", SourceSettingError, fold=True) for f in given)
 
 
 def check_limit(limit: int) -> None:

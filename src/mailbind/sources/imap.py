@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from .._kinds import member
 from ..errors import AuthenticationError, MailbindError, SourceError, TemporaryError
 from ..messages import Flag
 from . import Batch, Listing, SourceItem, SourceSettingError, flags_for_folder
@@ -181,13 +182,7 @@ class ImapSource:
             raise SourceSettingError(
                 "An IMAP password or token must be non-empty text without line breaks."
             )
-        try:
-            security = Security(security)
-        except ValueError:
-            choices = ", ".join(s.value for s in Security)
-            raise SourceSettingError(
-                f"The IMAP security must be one of {choices}, not {security!r}."
-            ) from None
+        security = member(Security, security, "The IMAP security", SourceSettingError)
         port = _DEFAULT_PORTS[security] if port is None else port
         if type(port) is not int or not 0 < port < 65536:
             raise SourceSettingError(f"The IMAP port must be from 1 to 65535, not {port!r}.")
@@ -769,11 +764,7 @@ def _usable_secret(secret: object) -> bool:
 
 
 def _flag(value: Flag | str) -> Flag:
-    try:
-        return Flag(value)
-    except ValueError:
-        choices = ", ".join(flag.value for flag in Flag)
-        raise SourceSettingError(f"A flag must be one of {choices}, not {value!r}.") from None
+    return member(Flag, value, "A flag", SourceSettingError)
 
 
 def _role(value: Flag | str | None) -> Flag | None:
