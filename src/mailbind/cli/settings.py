@@ -74,6 +74,7 @@ _OPTION_NAMES = {
     "contact_scope": "--contact-scope",
     "include_free_providers": "--include-free-providers",
     "format": "--format",
+    "recursive": "--recursive",
     "org_domain": "--org-domain",
     "member": "--member",
     "external": "--external",
@@ -100,6 +101,8 @@ class Target:
     label: str
     #: Where the mailbox is configured (``mailbind.toml, [[mailbox]] 2``); "" for options.
     where: str = ""
+    #: Whether a folder of ``.eml`` files is read with its subfolders.
+    recursive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +199,14 @@ def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
         help="also create contacts on Gmail, GMX, ... addresses",
     )
     mailbox.add_argument(
-        "--format", choices=choices(FORMATS), help="the source's format (default: guessed)"
+        "--format",
+        choices=choices(FORMATS),
+        help="the source's format (default: recognised from its content)",
+    )
+    mailbox.add_argument(
+        "--recursive",
+        action="store_true",
+        help="read the .eml files in a folder's subfolders too",
     )
     mailbox.add_argument(
         "--password-env",
@@ -333,7 +343,14 @@ def load_setup(args: argparse.Namespace, command: str, stack: ExitStack) -> Setu
         canonicalization=canonicalization(args),
     )
     source = args.source if _is_url(args.source) else os.path.expanduser(args.source)
-    target = Target(mailbox, source, args.format, _password_env(args, None), args.source)
+    target = Target(
+        mailbox,
+        source,
+        args.format,
+        _password_env(args, None),
+        args.source,
+        recursive=args.recursive,
+    )
     return Setup(policy, (target,), sample=False)
 
 
@@ -379,8 +396,11 @@ def _typed(cls: type, origin: type) -> frozenset[str]:
 _POLICY_FIELDS = _settings(Policy)
 _POLICY_KEYS = frozenset(f.name for f in _POLICY_FIELDS)
 _CANONICALIZATION_KEYS = frozenset(f.name for f in _settings(Canonicalization))
-_MAILBOX_KEYS = _parameters(Mailbox) | {"source", "format", "password_env"}
-_BOOLEANS = _typed(Policy, bool) | _typed(Canonicalization, bool) | _typed(Mailbox, bool)
+_SOURCE_KEYS = ("source", "format", "password_env", "recursive")
+_MAILBOX_KEYS = _parameters(Mailbox) | set(_SOURCE_KEYS)
+_BOOLEANS = (
+    _typed(Policy, bool) | _typed(Canonicalization, bool) | _typed(Mailbox, bool) | {"recursive"}
+)
 _LISTS = _typed(Policy, frozenset) | _typed(Mailbox, frozenset)
 #: Policy settings left out of `policy_table` while they hold the bundled data.
 _BUNDLED = {"free_providers": bundled_free_providers, "role_addresses": bundled_role_addresses}
@@ -428,9 +448,7 @@ class _Config:
         where = f"[[mailbox]] {number}"
         table = dict(self.table(value, where))
         self.check(table, _MAILBOX_KEYS, where)
-        extra: dict[str, Any] = {
-            key: table.pop(key) for key in ("source", "format", "password_env") if key in table
-        }
+        extra: dict[str, Any] = {key: table.pop(key) for key in _SOURCE_KEYS if key in table}
         if not isinstance(extra.get("source"), str) or not extra["source"].strip():
             raise self.fail(where, "Every mailbox needs a source: a path or an imap:// URL.")
         form = extra.get("format")
@@ -517,6 +535,7 @@ def _from_config(
                 _password_env(args, extra.get("password_env")),
                 extra["source"],
                 f"{shown}, [[mailbox]] {number}",
+                recursive=bool(extra.get("recursive", False)),
             )
         )
     return Setup(policy, tuple(targets), sample=sample)
@@ -551,7 +570,7 @@ def open_mail(target: Target, stack: ExitStack) -> MessageSource:
             raise Failure(
                 ExitCode.INPUT, f"Cannot read the mail source {target.source!r}: it does not exist."
             )
-        return open_source(target.source, target.format)
+        return open_source(target.source, target.format, recursive=target.recursive)
     try:
         return _open_imap(target, stack)
     except SourceSettingError as err:
