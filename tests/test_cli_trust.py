@@ -3,8 +3,15 @@ run, exit codes whatever the streams, output people read, help that travels (iss
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
 from functools import partial
 from importlib.resources import files
 from pathlib import Path
@@ -151,7 +158,7 @@ def test_json_lines_are_recognised_without_their_extension(
     tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A JSON lines export named .txt is read as JSON lines."""
-    record = {"raw": eml("As JSON"), "id": "m1"}
+    record = {"sender": FRANK, "to": MARIA, "subject": "As JSON", "id": "m1"}
     path = tmp_path / "export.txt"
     path.write_text(json.dumps(record) + "\n")
     code, out, err = run(capsys, "sync", str(path), "--owner", MARIA, "--db", db, "--json")
@@ -162,13 +169,15 @@ def test_json_lines_are_recognised_without_their_extension(
 def test_format_overrides_what_the_content_says(
     tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--format reads the file as told, even one that would be refused."""
+    """--format reads the file as told, even one that would be refused (and then the owner
+    is nowhere in it)."""
     path = tmp_path / "notes.txt"
     path.write_text("Dear diary,\n")
     code, _, err = run(
         capsys, "sync", str(path), "--owner", MARIA, "--db", db, "--format", "mbox", "--quiet"
     )
-    assert (code, err) == (0, "")
+    assert code == 0
+    assert err.startswith("mailbind: warning: The owner maria.lopez@acme.example appears in no ")
 
 
 def test_a_half_made_maildir_is_told_as_one(
@@ -182,3 +191,271 @@ def test_a_half_made_maildir_is_told_as_one(
         f"mailbind: error: Cannot read the Maildir folder {str(tmp_path / 'md')!r}: it has no "
         "cur or new folder.\n"
     )
+
+
+# --- 2. Safe settings -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        ("", "not ''; an empty name would sync into a temporary database that vanishes"),
+        (":memory:", "not ':memory:', which keeps nothing after the command ends"),
+    ],
+)
+def test_db_must_name_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, why: str
+) -> None:
+    """A --db that keeps nothing is a usage error, before anything is read."""
+    code, out, err = run(capsys, "sync", "--sample", "--db", given)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"mailbind: error: argument --db: must name a database file (or a postgresql:// URL), "
+        f"{why} (see `mailbind sync --help`).\n"
+    )
+
+
+def test_a_postgresql_url_is_taken_and_says_what_to_install(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--db postgresql://... goes to the PostgreSQL store, which needs its extra."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "mailbind.stores.postgres", None)
+    code, out, err = run(capsys, "sync", "--sample", "--db", "postgresql://crm@db.example/crm")
+    assert (code, out) == (4, "")
+    assert err == (
+        "mailbind: error: PostgreSQL support needs mailbind[postgres]: pip install "
+        "'mailbind[postgres]', or give --db a file path.\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_owner_absent_from_the_mail_is_warned_about(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo in --owner syncs with a warning on stderr naming the address."""
+    source = str(DATA.joinpath("sample-tom.mbox"))
+    code, _, err = run(capsys, "sync", source, "--owner", "tom.baker@acme.exmaple", "--db", db)
+    assert code == 0
+    assert err == (
+        "mailbind: warning: The owner tom.baker@acme.exmaple appears in no From, To, Cc or Bcc "
+        f"of the first 9 messages of {source}: is the address right? (--strict makes this an "
+        "error.)\n"
+    )
+    code, _, err = run(capsys, "sync", source, "--owner", "tom.baker@acme.exmaple", "--db", db)
+    assert (code, err) == (0, "")  # checked on the first sync only
+
+
+def test_strict_makes_an_absent_owner_an_error_and_stores_nothing(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --strict the typo fails before the first batch is stored."""
+    source = str(DATA.joinpath("sample-tom.mbox"))
+    argv = ("sync", source, "--owner", "tom.baker@acme.exmaple", "--db", db, "--strict")
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err == (
+        "mailbind: error: The owner tom.baker@acme.exmaple appears in no From, To, Cc or Bcc of "
+        f"the first 9 messages of {source}, so nothing was stored: check the address, or sync "
+        "without --strict.\n"
+    )
+    code, out, _ = run(capsys, "contacts", "list", "--db", db, "--json")
+    assert (code, out) == (0, "")
+    code, out, err = run(capsys, "sync", source, "--owner", TOM, "--db", db, "--strict", "--json")
+    assert (code, err, json_lines(out)[0]["seen"]) == (0, "", 9)
+
+
+def test_a_config_without_policy_gets_the_command_lines_defaults_and_says_so(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No [policy]: the owners' domains are the organisation, so colleagues stay colleagues."""
+    config = tmp_path / "mailbind.toml"
+    config.write_text(
+        f'[[mailbox]]\nowner = "{MARIA}"\nsource = "{DATA.joinpath("sample.mbox")}"\n'
+    )
+    code, out, err = run(capsys, "sync", "--config", str(config), "--db", db)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[:2] == [
+        f"Note: {config} has no [policy]: using the command line's defaults: the organisation "
+        "is acme.example (the owners' domains); mail among colleagues, bulk mail and mail from "
+        "role addresses stay out.",
+        "",
+    ]
+    assert "    internal                25  Every participant is a colleague." in out.splitlines()
+
+
+def test_show_settings_prints_every_setting_as_a_config_that_reads_back(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--show-settings syncs nothing and prints a config file giving the same settings."""
+    source = str(DATA.joinpath("sample-tom.mbox"))
+    argv = ("sync", source, "--owner", TOM, "--incoming", "subject", "--block", "@x.example")
+    code, out, err = run(capsys, *argv, "--db", db, "--show-settings")
+    assert (code, err) == (0, "")
+    assert out == (
+        "# Every setting in effect; this file reads back as the same settings (--config).\n"
+        f'# database: "{db}", workspace: "default", batch size: 500, dry run: false\n'
+        "\n"
+        "[policy]\n"
+        'org_domains = ["acme.example"]\n'
+        "members = []\n"
+        "externals = []\n"
+        'blocklist = ["@x.example"]\n'
+        "sync_internal = false\n"
+        "exclude_group_emails = true\n"
+        "# free_providers: the bundled list (4900 entries)\n"
+        "# role_addresses: the bundled list (893 entries)\n"
+        "\n"
+        "[policy.canonicalization]\n"
+        "strip_subaddress = false\n"
+        "fold_gmail = false\n"
+        "\n"
+        "[[mailbox]]\n"
+        f'owner = "{TOM}"\n'
+        "aliases = []\n"
+        'incoming = "subject"\n'
+        'outgoing = "metadata"\n'
+        "create_contacts = true\n"
+        'contact_scope = "sent_and_received"\n'
+        "skip_free_providers = true\n"
+        f'id = "{TOM}"\n'
+        f'source = "{source}"\n'
+        "# format: recognised from the content\n"
+        "recursive = false\n"
+    )
+    assert not os.path.exists(db)
+    config = tmp_path / "shown.toml"
+    config.write_text(out)
+    code, again, _ = run(capsys, "sync", "--config", str(config), "--db", db, "--show-settings")
+    assert (code, again) == (0, out)
+
+
+# --- 3. Every mailbox of a run ----------------------------------------------------------------
+
+
+def _two_mailboxes(tmp_path: Path, second: str) -> Path:
+    config = tmp_path / "two.toml"
+    config.write_text(
+        '[policy]\norg_domains = ["acme.example"]\n\n'
+        f'[[mailbox]]\nowner = "{MARIA}"\nsource = "{second}"\n\n'
+        f'[[mailbox]]\nowner = "{TOM}"\nsource = "{DATA.joinpath("sample-tom.mbox")}"\n'
+    )
+    return config
+
+
+def test_one_missing_source_does_not_stop_the_others(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each mailbox is synced; the report lists each outcome; the exit code says some failed."""
+    missing = str(tmp_path / "gone.mbox")
+    config = _two_mailboxes(tmp_path, missing)
+    code, out, err = run(capsys, "sync", "--config", str(config), "--db", db)
+    assert code == 11
+    assert err == (
+        f"mailbind: error: {MARIA}: Cannot read the mail source {missing!r}: it does not exist.\n"
+    )
+    lines = out.splitlines()
+    assert lines[0] == f"{TOM} from {DATA.joinpath('sample-tom.mbox')}"
+    start = lines.index("2 mailboxes: 1 synced, 1 failed (see the errors above).")
+    assert lines[start : start + 3] == [
+        "2 mailboxes: 1 synced, 1 failed (see the errors above).",
+        f"  {MARIA}  failed (exit code 3)",
+        f"  {TOM}    synced",
+    ]
+    code, out, _ = run(capsys, "sync", "--config", str(config), "--db", db, "--json")
+    assert code == 11
+    records = json_lines(out)
+    assert records[0] == {
+        "mailbox": MARIA,
+        "source": missing,
+        "status": "error",
+        "error": f"Cannot read the mail source {missing!r}: it does not exist.",
+        "exit_code": 3,
+    }
+    assert records[1]["mailbox"] == TOM
+
+
+def test_a_run_where_every_mailbox_fails_ends_with_the_first_failure(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing synced: the code of the first failure, and no database is made."""
+    config = tmp_path / "none.toml"
+    config.write_text(
+        '[policy]\norg_domains = ["acme.example"]\n\n'
+        f'[[mailbox]]\nowner = "{MARIA}"\nsource = "a.mbox"\n\n'
+        f'[[mailbox]]\nowner = "{TOM}"\nsource = "{tmp_path}"\n'
+    )
+    code, out, err = run(capsys, "sync", "--config", str(config), "--db", db)
+    assert (code, out) == (3, "")
+    assert err.splitlines() == [
+        f"mailbind: error: {MARIA}: Cannot read the mail source "
+        f"{str(tmp_path / 'a.mbox')!r}: it does not exist.",
+        f"mailbind: error: {TOM}: {str(tmp_path)!r} is not a mailbox: it is a folder with no "
+        ".eml files and no Maildir cur/new/tmp, holding 1 other file (subfolders are read only "
+        "with --recursive).",
+    ]
+    assert not os.path.exists(db)
+
+
+# --- Under a pseudo-terminal ------------------------------------------------------------------
+
+
+def on_a_terminal(
+    argv: list[str], *, cwd: Path, env: dict[str, str] | None = None, stdout_too: bool = False
+) -> tuple[int, str, str]:
+    """Run ``python -m mailbind *argv`` with stderr (and with *stdout_too* stdout) on a
+    pseudo-terminal; the exit code, what the terminal showed, and stdout when it was a pipe."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+    environment.update({"PYTHONIOENCODING": "utf-8", "TERM": "xterm", **(env or {})})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailbind", *argv],
+        stdin=slave,
+        stdout=slave if stdout_too else subprocess.PIPE,
+        stderr=slave,
+        cwd=cwd,
+        env=environment,
+    )
+    os.close(slave)
+    shown = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the process ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    piped = b""
+    if process.stdout is not None:
+        piped = process.stdout.read()
+        process.stdout.close()
+    code = process.wait(timeout=120)
+    os.close(master)
+    return code, shown.decode("utf-8"), piped.decode("utf-8")
+
+
+def test_the_progress_bar_shows_count_percentage_rate_and_time_left_on_a_terminal(
+    tmp_path: Path,
+) -> None:
+    """On a terminal the bar counts, says how far, how fast and how long; then it is wiped."""
+    argv = ["sync", "--sample", "--db", "crm.sqlite", "--batch-size", "20"]
+    code, shown, out = on_a_terminal([*argv, "--progress-after", "0"], cwd=tmp_path)
+    assert code == 0
+    bars = re.findall(r"\r(Syncing [^\r]*?)\x1b\[K", shown)
+    assert bars, shown
+    assert re.fullmatch(
+        r"Syncing maria\.lopez@acme\.example from sample\.mbox:  \[#*\.*\] +\d+%  "
+        r"20 messages, \d+ synced  [\d,]+/s  \d+:\d\d left",
+        bars[0],
+    ), bars[0]
+    assert shown.endswith("\r\x1b[K")
+    assert "\x1b" not in out
+    assert "Syncing" not in out
+
+
+def test_a_short_sync_draws_no_bar(tmp_path: Path) -> None:
+    """A pass shorter than a second prints no bar, even on a terminal."""
+    code, shown, _ = on_a_terminal(["sync", "--sample", "--db", "crm.sqlite"], cwd=tmp_path)
+    assert (code, shown) == (0, "")

@@ -113,7 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="messages stored per transaction (default: 500)",
     )
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument(
+        "--show-settings",
+        action="store_true",
+        help="print every setting in effect, as a config file, and sync nothing",
+    )
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="make a likely mistake in the settings (an owner absent from the mail) an error",
+    )
     run.add_argument("--json", action="store_true", help="print each report as a JSON line")
+    run.add_argument("--progress-after", type=float, default=1.0, help=argparse.SUPPRESS)
     run.add_argument(
         "--dry-run",
         action="store_true",

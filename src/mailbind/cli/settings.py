@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import getpass
 import inspect
+import json
 import os
 import sys
 import tomllib
@@ -50,6 +51,8 @@ __all__ = [
     "add_database_option",
     "add_mailbox_options",
     "canonicalization",
+    "database_name",
+    "is_postgres_url",
     "load_setup",
     "open_mail",
     "open_store",
@@ -58,6 +61,7 @@ __all__ = [
     "read_policy_table",
     "recorded_policy",
     "repeatable",
+    "settings_text",
 ]
 
 DEFAULT_DB = "mailbind.sqlite"
@@ -113,6 +117,8 @@ class Setup:
     targets: tuple[Target, ...]
     #: True when the bundled sample was asked for.
     sample: bool
+    #: What the command chose for the user (a config file without ``[policy]``), for the report.
+    notes: tuple[str, ...] = ()
 
 
 # --- Options --------------------------------------------------------------------------------
@@ -132,14 +138,39 @@ def add_database_option(parser: argparse.ArgumentParser, *, required: bool = Tru
             "--db",
             default=DEFAULT_DB,
             metavar="PATH",
-            help=f"the SQLite database (default: ./{DEFAULT_DB})",
+            type=database_name,
+            help=f"the SQLite database file, or a postgresql:// URL (default: ./{DEFAULT_DB})",
         )
     else:
         parser.add_argument(
             "--db",
             metavar="PATH",
+            type=database_name,
             help="take known contacts and suppressions from this database (never written)",
         )
+
+
+def database_name(text: str) -> str:
+    """*text* when it names a database file or a ``postgresql://`` URL; an argparse error when
+    it names nothing that lasts (``""``, ``:memory:``, a temporary database)."""
+    if is_postgres_url(text):
+        return text
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "must name a database file (or a postgresql:// URL), not ''; an empty name would "
+            "sync into a temporary database that vanishes"
+        )
+    if text == ":memory:" or text.startswith("file:"):
+        raise argparse.ArgumentTypeError(
+            f"must name a database file (or a postgresql:// URL), not {text!r}, which keeps "
+            "nothing after the command ends"
+        )
+    return text
+
+
+def is_postgres_url(text: str) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL."""
+    return text.lower().startswith(("postgresql://", "postgres://"))
 
 
 def _workspace_name(text: str) -> str:
@@ -491,6 +522,58 @@ def _table_value(value: object) -> object:
     raise TypeError(f"A policy setting of type {type(value).__name__} has no config form.")
 
 
+def settings_text(setup: Setup, args: argparse.Namespace) -> str:
+    """Every setting *setup* and the running options hold, as a config file that reads back as
+    the same settings (the running options as comments)."""
+    lines = [
+        "# Every setting in effect; this file reads back as the same settings (--config).",
+        f"# database: {_toml(args.db)}, workspace: {_toml(args.workspace)}, "
+        f"batch size: {args.batch_size}, dry run: {_toml(bool(args.dry_run))}",
+        *(f"# {note}" for note in setup.notes),
+        "",
+        "[policy]",
+    ]
+    table = policy_table(setup.policy)
+    canon = table.pop("canonicalization")
+    lines.extend(f"{key} = {_toml(value)}" for key, value in table.items())
+    for key, bundled in _BUNDLED.items():
+        if key not in table:
+            lines.append(f"# {key}: the bundled list ({len(bundled())} entries)")
+    lines.extend(["", "[policy.canonicalization]"])
+    lines.extend(f"{key} = {_toml(value)}" for key, value in canon.items())
+    for target in setup.targets:
+        lines.extend(["", "[[mailbox]]"])
+        for field in _settings(Mailbox):
+            value = getattr(target.mailbox, field.name)
+            lines.append(f"{field.name} = {_toml(_mailbox_value(value))}")
+        lines.append(f"source = {_toml(target.source)}")
+        if target.format is None:
+            lines.append("# format: recognised from the content")
+        else:
+            lines.append(f"format = {_toml(target.format)}")
+        lines.append(f"recursive = {_toml(target.recursive)}")
+        if _is_url(target.source):
+            lines.append(f"password_env = {_toml(target.password_env)}")
+    return "\n".join(lines) + "\n"
+
+
+def _mailbox_value(value: object) -> object:
+    if isinstance(value, frozenset):
+        return sorted(str(v) for v in value)
+    if isinstance(value, bool | str):
+        return str(value) if not isinstance(value, bool) else value
+    return str(value)
+
+
+def _toml(value: object) -> str:
+    """*value* (text, a boolean, a list of text) as a TOML value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
 def read_policy_table(table: object, shown: str) -> Policy:
     """The policy a ``[policy]`` table describes; a `Failure` naming *shown* if it cannot."""
     return _Config(shown).policy({"policy": table})
@@ -512,6 +595,7 @@ def _from_config(
         if key not in ("policy", "mailbox"):
             raise reader.fail(f"[{key}]", "Unknown table; the file takes [policy] and [[mailbox]].")
     policy = reader.policy(data)
+    notes: tuple[str, ...] = ()
     tables = data.get("mailbox", [])
     if not isinstance(tables, list) or not tables:
         raise Failure(ExitCode.CONFIG, f"{shown} names no [[mailbox]].")
@@ -538,7 +622,23 @@ def _from_config(
                 recursive=bool(extra.get("recursive", False)),
             )
         )
-    return Setup(policy, tuple(targets), sample=sample)
+    if "policy" not in data:
+        policy, notes = _default_policy(shown, targets)
+    return Setup(policy, tuple(targets), sample=sample, notes=notes)
+
+
+def _default_policy(shown: str, targets: list[Target]) -> tuple[Policy, tuple[str, ...]]:
+    """The policy the command line would use for *targets*' owners, and the note saying so."""
+    domains = sorted({d for t in targets for d in _owner_domain(t.mailbox)})
+    policy = Policy(domains)
+    if domains:
+        held = f"the organisation is {', '.join(domains)} (the owners' domains)"
+    else:
+        held = "no organisation domain (every owner is on a free provider), so no mail is internal"
+    return policy, (
+        f"{shown} has no [policy]: using the command line's defaults: {held}; mail among "
+        "colleagues, bulk mail and mail from role addresses stay out.",
+    )
 
 
 def _resolve(config: Traversable, source: str, stack: ExitStack, *, sample: bool) -> str:
@@ -604,7 +704,10 @@ def _open_imap(target: Target, stack: ExitStack) -> MessageSource:
 
 
 def open_store(path: str, *, create: bool) -> SQLiteStore:
-    """The SQLite store at *path*; unless *create*, the file must exist already."""
+    """The store *path* names: a PostgreSQL URL (`open_postgres`) or an SQLite file, which
+    unless *create* must exist already."""
+    if is_postgres_url(path):
+        return open_postgres(path, create=create)
     if os.path.isdir(path):
         raise Failure(ExitCode.DATABASE, f"The database {path!r} is a folder, not a file.")
     if not create and not os.path.exists(path):
@@ -613,3 +716,23 @@ def open_store(path: str, *, create: bool) -> SQLiteStore:
             f"No database at {path!r}: run `mailbind sync` first, or give --db PATH.",
         )
     return SQLiteStore(path)
+
+
+def open_postgres(url: str, *, create: bool) -> SQLiteStore:
+    """The PostgreSQL store at *url*, from ``mailbind.stores.postgres`` when it is installed.
+
+    Until then a `Failure` says what to install. The store has the `Store` protocol; its type
+    is that of the store the commands read.
+    """
+    from importlib import import_module
+
+    try:
+        module = import_module("mailbind.stores.postgres")
+    except ImportError:
+        raise Failure(
+            ExitCode.DATABASE,
+            "PostgreSQL support needs mailbind[postgres]: pip install 'mailbind[postgres]', "
+            "or give --db a file path.",
+        ) from None
+    store: SQLiteStore = module.open_store(url, create=create)
+    return store
