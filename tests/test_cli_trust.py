@@ -401,10 +401,16 @@ def test_a_run_where_every_mailbox_fails_ends_with_the_first_failure(
 
 
 def on_a_terminal(
-    argv: list[str], *, cwd: Path, env: dict[str, str] | None = None, stdout_too: bool = False
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdout_too: bool = False,
+    answer: bytes = b"",
 ) -> tuple[int, str, str]:
-    """Run ``python -m mailbind *argv`` with stderr (and with *stdout_too* stdout) on a
-    pseudo-terminal; the exit code, what the terminal showed, and stdout when it was a pipe."""
+    """Run ``python -m mailbind *argv`` with stdin and stderr (and with *stdout_too* stdout) on a
+    pseudo-terminal, typing *answer*; the exit code, what the terminal showed, and stdout when
+    it was a pipe."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
@@ -418,6 +424,8 @@ def on_a_terminal(
         env=environment,
     )
     os.close(slave)
+    if answer:
+        os.write(master, answer)
     shown = bytearray()
     while True:
         try:
@@ -459,3 +467,141 @@ def test_a_short_sync_draws_no_bar(tmp_path: Path) -> None:
     """A pass shorter than a second prints no bar, even on a terminal."""
     code, shown, _ = on_a_terminal(["sync", "--sample", "--db", "crm.sqlite"], cwd=tmp_path)
     assert (code, shown) == (0, "")
+
+
+# --- 4. Exit codes and streams ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stdout", ["terminal", "file", "pipe"])
+def test_a_failure_exits_non_zero_whatever_stdout_is(tmp_path: Path, stdout: str) -> None:
+    """The code of a failure does not depend on where the output goes."""
+    argv = [sys.executable, "-m", "mailbind", "sync", "gone.mbox", "--owner", MARIA]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    master = None
+    if stdout == "terminal":
+        master, target = pty.openpty()
+        out: Any = target
+    elif stdout == "file":
+        out = (tmp_path / "out.txt").open("wb")
+    else:
+        out = subprocess.PIPE
+    done = subprocess.run(
+        argv, stdout=out, stderr=subprocess.PIPE, cwd=tmp_path, env=env, timeout=120, check=False
+    )
+    if master is not None:
+        os.close(out)
+        os.close(master)
+    elif stdout == "file":
+        out.close()
+    assert done.returncode == 3
+    assert done.stderr.decode() == (
+        "mailbind: error: Cannot read the mail source 'gone.mbox': it does not exist.\n"
+    )
+    assert not (tmp_path / "mailbind.sqlite").exists()
+
+
+@pytest.fixture
+def synced(db: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """A database holding the bundled sample."""
+    code, _, err = run(capsys, "sync", "--sample", "--db", db, "--quiet")
+    assert (code, err) == (0, "")
+    return db
+
+
+def test_no_at_the_destroy_prompt_has_its_own_code_and_destroys_nothing(
+    tmp_path: Path, synced: str
+) -> None:
+    """ "n" typed at the prompt ends with exit code 9 (not a usage error) and keeps the contact."""
+    code, shown, _ = on_a_terminal(
+        ["contacts", "destroy", FRANK, "--db", synced],
+        cwd=tmp_path,
+        stdout_too=True,
+        answer=b"n\n",
+    )
+    assert code == 9
+    assert shown.endswith("[y/N] mailbind: error: Nothing destroyed: the answer was no.\r\n")
+    assert "Destroy contact auto-072c26a71be5e6f33ef1fe56 (Frank O'Connor" in shown
+    assert main(["contacts", "edit", FRANK, "--db", synced, "--first", "Frank"]) == 0
+
+
+def test_no_at_the_settings_prompt_exits_9_and_changes_nothing(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A raised sharing level answered "n" on a terminal is not applied."""
+    source = str(DATA.joinpath("sample-tom.mbox"))
+    assert run(capsys, "sync", source, "--owner", TOM, "--db", db, "--quiet")[0] == 0
+    argv = ["sync", source, "--owner", TOM, "--db", db, "--incoming", "everything"]
+    code, shown, _ = on_a_terminal(argv, cwd=tmp_path, stdout_too=True, answer=b"n\n")
+    assert code == 9
+    assert "Apply these changes? [y/N] " in shown
+    code, out, _ = run(capsys, *argv, "--dry-run", "--json")
+    assert code == 0
+    assert json_lines(out)[-1]["settings_changes"][0]["widened"] > 0
+
+
+def test_read_commands_work_on_a_read_only_database_and_never_write_it(
+    synced: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """emails, contacts list and suppressed, and explain --db open the file read-only."""
+    os.chmod(synced, 0o444)
+    before = Path(synced).read_bytes()
+    for argv in (
+        ("emails", "--contact", FRANK, "--viewer", TOM, "--db", synced),
+        ("contacts", "list", "--db", synced),
+        ("contacts", "suppressed", "--db", synced),
+        ("explain", "--sample", "--db", synced, "--json"),
+    ):
+        code, _, err = run(capsys, *argv)
+        assert (code, err) == (0, ""), argv
+    assert Path(synced).read_bytes() == before
+
+
+def test_a_read_only_store_refuses_every_write(synced: str) -> None:
+    """`SQLiteStore(read_only=True)` reads and never writes."""
+    from mailbind.errors import StoreError
+    from mailbind.store import MailboxState
+    from mailbind.stores.sqlite import SQLiteStore
+
+    with SQLiteStore(synced, read_only=True) as store:
+        assert len(store.contact_index()) == 12
+        with pytest.raises(StoreError) as caught:
+            store.save_state(MARIA, MailboxState())
+    assert str(caught.value).startswith(f"The database {synced!r} could not be written: ")
+
+
+def test_an_address_held_by_two_contacts_names_neither(
+    synced: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """edit (and delete, restore, destroy) by an ambiguous address fails listing the candidates."""
+    later = "2025-03-01T00:00:00+00:00"
+    argv = ("contacts", "add", "--primary", FRANK, "--id", "frank-2", "--db", synced)
+    assert run(capsys, *argv, "--now", later)[0] == 0
+    code, out, err = run(capsys, "contacts", "edit", FRANK, "--first", "F.", "--db", synced)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"mailbind: error: The address {FRANK!r} belongs to 2 contacts: "
+        "auto-072c26a71be5e6f33ef1fe56 (Frank O'Connor <frank.oconnor@globex.example>, Globex "
+        "(globex.example)); frank-2 (frank.oconnor@globex.example, Globex (globex.example)). "
+        "Name the one you mean by its id.\n"
+    )
+    code, out, _ = run(capsys, "contacts", "edit", "frank-2", "--first", "F.", "--db", synced)
+    assert code == 0
+
+
+def test_delete_and_restore_twice_say_nothing_changed(
+    synced: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Deleting a deleted contact, or restoring a live one, says so and succeeds."""
+    shown = (
+        "auto-072c26a71be5e6f33ef1fe56 (Frank O'Connor <frank.oconnor@globex.example>, Globex "
+        "(globex.example))"
+    )
+    assert run(capsys, "contacts", "delete", FRANK, "--db", synced, "--now", NOW)[0] == 0
+    code, out, _ = run(capsys, "contacts", "delete", FRANK, "--db", synced)
+    assert (code, out) == (
+        0,
+        f"Contact {shown} is deleted already (since 2025-02-01 09:00): nothing changed.\n",
+    )
+    assert run(capsys, "contacts", "restore", FRANK, "--db", synced)[0] == 0
+    code, out, _ = run(capsys, "contacts", "restore", FRANK, "--db", synced)
+    assert (code, out) == (0, f"Contact {shown} is not deleted: nothing changed.\n")

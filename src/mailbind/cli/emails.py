@@ -47,7 +47,7 @@ _LABELS = {
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Show the messages; the exit code."""
     viewer = _viewer(args.viewer)
-    with open_store(args.db, create=False) as store:
+    with open_store(args.db, create=False, read_only=True) as store:
         check_member(store, args.workspace, viewer, args.db)
         title, messages = _find(store, args)
         if args.json:
@@ -70,7 +70,7 @@ def _find(store: SQLiteStore, args: argparse.Namespace) -> tuple[str, tuple[Stor
     ws = args.workspace
     if args.contact is not None:
         index = store.contact_index(read_canonicalization(store, args), workspace=ws)
-        contact = find_contact(index, args.contact)
+        contact = find_contact(index, args.contact, resolve=True)
         names = {c.domain: c for c in store.companies(workspace=ws)}
         return contact_line(contact, names), store.messages_for_contact(contact.id, workspace=ws)
     company = _company(store, args.company, ws)

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         mail = [(target, open_mail(target, stack)) for target in setup.targets]
         canon = setup.policy.canonicalization
         if args.db is not None:
-            store = stack.enter_context(open_store(args.db, create=False))
+            store = stack.enter_context(open_store(args.db, create=False, read_only=True))
             index = store.contact_index(canon, workspace=args.workspace)
         else:
             index = ContactIndex(canonicalization=canon)

@@ -703,9 +703,10 @@ def _open_imap(target: Target, stack: ExitStack) -> MessageSource:
     return source
 
 
-def open_store(path: str, *, create: bool) -> SQLiteStore:
+def open_store(path: str, *, create: bool, read_only: bool = False) -> SQLiteStore:
     """The store *path* names: a PostgreSQL URL (`open_postgres`) or an SQLite file, which
-    unless *create* must exist already."""
+    unless *create* must exist already. A *read_only* store is never written, and opens a file
+    the user may only read."""
     if is_postgres_url(path):
         return open_postgres(path, create=create)
     if os.path.isdir(path):
@@ -715,7 +716,7 @@ def open_store(path: str, *, create: bool) -> SQLiteStore:
             ExitCode.DATABASE,
             f"No database at {path!r}: run `mailbind sync` first, or give --db PATH.",
         )
-    return SQLiteStore(path)
+    return SQLiteStore(path, read_only=read_only and not create)
 
 
 def open_postgres(url: str, *, create: bool) -> SQLiteStore:
