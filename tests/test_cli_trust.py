@@ -519,7 +519,9 @@ def test_no_at_the_destroy_prompt_has_its_own_code_and_destroys_nothing(
         answer=b"n\n",
     )
     assert code == 9
-    assert shown.endswith("[y/N] mailbind: error: Nothing destroyed: the answer was no.\r\n")
+    assert shown.endswith(
+        "[y/N] \x1b[1;31mmailbind: error:\x1b[0m Nothing destroyed: the answer was no.\r\n"
+    )
     assert "Destroy contact auto-072c26a71be5e6f33ef1fe56 (Frank O'Connor" in shown
     assert main(["contacts", "edit", FRANK, "--db", synced, "--first", "Frank"]) == 0
 
@@ -605,3 +607,188 @@ def test_delete_and_restore_twice_say_nothing_changed(
     assert run(capsys, "contacts", "restore", FRANK, "--db", synced)[0] == 0
     code, out, _ = run(capsys, "contacts", "restore", FRANK, "--db", synced)
     assert (code, out) == (0, f"Contact {shown} is not deleted: nothing changed.\n")
+
+
+# --- 5. Output people read --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "lead"),
+    [
+        ((), {}, "\x1b[1;31mmailbind: error:\x1b[0m"),
+        (("--no-color",), {}, "mailbind: error:"),
+        ((), {"NO_COLOR": "1"}, "mailbind: error:"),
+        ((), {"NO_COLOR": ""}, "\x1b[1;31mmailbind: error:\x1b[0m"),
+        ((), {"TERM": "dumb"}, "mailbind: error:"),
+    ],
+)
+def test_colour_on_a_terminal_honours_no_color(
+    tmp_path: Path, extra: tuple[str, ...], env: dict[str, str], lead: str
+) -> None:
+    """An error is red on a terminal, plain with --no-color, NO_COLOR=1 or TERM=dumb."""
+    argv = ["sync", "gone.mbox", "--owner", MARIA, *extra]
+    code, shown, _ = on_a_terminal(argv, cwd=tmp_path, env=env)
+    assert code == 3
+    assert shown == f"{lead} Cannot read the mail source 'gone.mbox': it does not exist.\r\n"
+
+
+def test_explain_colours_its_verdicts_on_a_terminal_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """synced in green and skipped in red on a terminal; a pipe gets plain text."""
+    source = str(DATA.joinpath("sample-tom.mbox"))
+    argv = ["explain", source, "--owner", TOM]
+    code, shown, _ = on_a_terminal(argv, cwd=tmp_path, stdout_too=True)
+    assert code == 0
+    assert "\x1b[32msynced \x1b[0m" in shown
+    assert "\x1b[31mskipped\x1b[0m" in shown
+    code, out, _ = run(capsys, *argv)
+    assert "\x1b" not in out
+
+
+def test_explain_only_contact_and_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    """--only, --contact and --summary narrow the preview and count it by reason."""
+    code, out, _ = run(capsys, "explain", "--sample", "--summary", "--contact", FRANK)
+    assert code == 0
+    assert out == (
+        f"{MARIA} from sample.mbox\n"
+        "  5 messages: 4 would sync, 1 would be skipped.\n"
+        "  kept out because:\n"
+        "    trash          1  The source files the message as trash.\n"
+        "  also noted:\n"
+        "    external       5  At least one participant is outside the organisation.\n"
+        "\n"
+        f"{TOM} from sample-tom.mbox\n"
+        "  0 messages: 0 would sync, 0 would be skipped.\n"
+        "\n"
+    )
+    code, out, _ = run(capsys, "explain", "--sample", "--only", "bulk", "--json")
+    records = json_lines(out)
+    assert len(records) == 30
+    assert all("bulk" in r["reasons"] for r in records)
+    code, out, _ = run(capsys, "explain", "--sample", "--only", "synced", "--json")
+    assert {r["synced"] for r in json_lines(out)} == {True}
+    code, _, err = run(capsys, "explain", "--sample", "--only", "nope")
+    assert code == 2
+    assert err.startswith("mailbind: error: argument --only: must be one of blocklisted, bulk, ")
+    assert err.endswith(", unreadable_participant, not 'nope' (see `mailbind explain --help`).\n")
+
+
+def test_explain_csv_is_one_row_per_message(capsys: pytest.CaptureFixture[str]) -> None:
+    """--csv writes a header and one row per message, for a spreadsheet."""
+    source = str(DATA.joinpath("sample-tom.mbox"))
+    code, out, _ = run(capsys, "explain", source, "--owner", TOM, "--csv", "--only", "skipped")
+    assert code == 0
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == [
+        "mailbox",
+        "location",
+        "sent_at",
+        "synced",
+        "reasons",
+        "direction",
+        "level",
+        "from",
+        "subject",
+    ]
+    assert [row[3:8] for row in rows[1:]] == [
+        ["no", "internal", "incoming", "metadata", "priya.natarajan@acme.example"],
+        [
+            "no",
+            "group_sender bulk external",
+            "incoming",
+            "metadata",
+            "newsletter@saasweekly.example",
+        ],
+    ]
+
+
+def test_report_gives_one_page_per_mailbox(capsys: pytest.CaptureFixture[str]) -> None:
+    """What syncs, what is kept out by reason with examples, and what colleagues read."""
+    source = str(DATA.joinpath("sample-tom.mbox"))
+    code, out, err = run(capsys, "report", source, "--owner", TOM, "--examples", "1")
+    assert (code, err) == (0, "")
+    assert out == (
+        f"{TOM} from {source}\n" + "=" * len(f"{TOM} from {source}") + "\n"
+        "9 messages: 7 would be synced, 2 kept out. Nothing was written.\n"
+        "\n"
+        "Kept out, by reason (a message may have several):\n"
+        "  internal           1  Every participant is a colleague.\n"
+        "                        2025-01-07 12:25  priya.natarajan@acme.example  Forecast Q1\n"
+        "  group_sender       1  The sender is a role or automated address.\n"
+        "                        2025-01-07 13:08  newsletter@saasweekly.example  SaaS Weekly "
+        "#121: pricing …\n"
+        "  bulk               1  The message carries mailing-list or bulk headers.\n"
+        "                        2025-01-07 13:08  newsletter@saasweekly.example  SaaS Weekly "
+        "#121: pricing …\n"
+        "\n"
+        "What colleagues can read of the 7 synced messages:\n"
+        "       4 received at level metadata: the sender, the recipients, the date and time; "
+        "not the subject,\n"
+        "         the body or the attachments.\n"
+        "       3 sent at level metadata: the sender, the recipients, the date and time; not "
+        "the subject, the\n"
+        "         body or the attachments.\n"
+        "\n"
+        "The owner reads all of their own mail. Run `mailbind explain` with the same settings "
+        "and --only\n"
+        "REASON to see every message kept out for REASON.\n"
+    )
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts_name_every_command(
+    shell: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`mailbind completion SHELL` prints a script naming the commands and their options."""
+    code, out, _ = run(capsys, "completion", shell)
+    assert code == 0
+    for word in ("sync", "explain", "report", "emails", "contacts", "completion", "show-settings"):
+        assert word in out
+
+
+def test_bash_completion_completes_commands_and_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bash script, sourced in bash, completes a command, an action and an option."""
+    import shutil
+
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed (apt-get install bash)")
+    _, script, _ = run(capsys, "completion", "bash")
+    (tmp_path / "c.bash").write_text(script)
+    probe = (
+        "source c.bash; "
+        "COMP_WORDS=(mailbind re); COMP_CWORD=1; _mailbind; echo ${COMPREPLY[@]}; "
+        "COMP_WORDS=(mailbind contacts ed); COMP_CWORD=2; _mailbind; echo ${COMPREPLY[@]}; "
+        "COMP_WORDS=(mailbind sync --show); COMP_CWORD=2; _mailbind; echo ${COMPREPLY[@]}"
+    )
+    done = subprocess.run(
+        ["bash", "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "report\nedit\n--show-settings\n"
+
+
+def test_emails_and_contacts_as_csv(synced: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--csv: a header, then a row each; a withheld subject is empty and named as withheld."""
+    code, out, _ = run(
+        capsys, "emails", "--contact", FRANK, "--viewer", TOM, "--db", synced, "--csv"
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "sent_at,level,held_by,from,to,cc,subject,withheld"
+    assert lines[1] == (
+        "2025-01-20T12:56:00-05:00,subject,maria.lopez@acme.example:incoming,"
+        "frank.oconnor@globex.example,maria.lopez@acme.example,hank.rearden@globex.example,"
+        "Renewal of the Globex support contract – terms,text html attachments"
+    )
+    code, out, _ = run(capsys, "contacts", "list", "--db", synced, "--csv")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == (
+        "id,first_name,last_name,primary,additional,company_domain,created_at,deleted_at"
+    )
+    assert len(lines) == 13

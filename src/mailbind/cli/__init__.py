@@ -21,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn, TextIO
 
 from ..errors import MailbindError
+from . import style
 from .exits import ExitCode, Failure, code_for
 from .settings import (
     add_canonicalization_options,
@@ -62,8 +63,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _only(text: str) -> str:
+    from .explain import only_choice
+
+    return only_choice(text)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
-    """Options every command takes: the hidden ``--now`` that tests use."""
+    """Options every command takes: ``--no-color``, and the hidden ``--now`` that tests use."""
+    parser.add_argument(
+        "--no-color", action="store_true", help="no colour, even on a terminal (also NO_COLOR=1)"
+    )
     parser.add_argument("--now", type=_time, help=argparse.SUPPRESS)
 
 
@@ -149,10 +159,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_mailbox_options(explain)
     add_database_option(explain, required=False)
-    explain.add_argument("--json", action="store_true", help="one JSON object per message")
+    shown = explain.add_argument_group("what is shown")
+    shown.add_argument(
+        "--only",
+        type=_only,
+        metavar="WHAT",
+        help="only messages that would be synced, skipped, or skipped for a reason (internal, "
+        "bulk, ...)",
+    )
+    shown.add_argument("--contact", metavar="ADDRESS", help="only messages with this participant")
+    form = shown.add_mutually_exclusive_group()
+    form.add_argument("--summary", action="store_true", help="counts by reason, no messages")
+    form.add_argument("--json", action="store_true", help="one JSON object per message")
+    form.add_argument("--csv", action="store_true", help="one CSV row per message")
     explain.add_argument("--batch-size", type=_positive, default=500, help=argparse.SUPPRESS)
     _common(explain)
     explain.set_defaults(run=_load("explain"))
+
+    report = commands.add_parser(
+        "report",
+        help="one page per mailbox: what syncs, what is kept out and why, what colleagues read",
+        description="Why isn't this email in the CRM? For every mailbox: how many messages "
+        "would be synced, how many are kept out by each reason (with examples), and what "
+        "colleagues can read of the rest. Read like explain: nothing is written.",
+    )
+    add_mailbox_options(report)
+    add_database_option(report, required=False)
+    report.add_argument(
+        "--examples",
+        type=_positive,
+        default=3,
+        metavar="N",
+        help="examples shown per reason (default: 3)",
+    )
+    report.add_argument("--batch-size", type=_positive, default=500, help=argparse.SUPPRESS)
+    _common(report)
+    report.set_defaults(run=_load("report"))
 
     emails = commands.add_parser(
         "emails",
@@ -167,13 +209,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--viewer", required=True, metavar="ADDRESS", help="who is reading (a user's address)"
     )
     emails.add_argument("--full", action="store_true", help="show whole bodies")
-    emails.add_argument("--json", action="store_true", help="one JSON object per message")
+    form = emails.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object per message")
+    form.add_argument("--csv", action="store_true", help="one CSV row per message")
     add_database_option(emails)
     add_canonicalization_options(emails)
     _common(emails)
     emails.set_defaults(run=_load("emails"))
 
     _contacts(commands)
+
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh or fish)",
+        description="Print a completion script for SHELL; see the examples for where it goes.",
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"], metavar="SHELL")
+    completion.set_defaults(run=_load("completion"))
     return parser
 
 
@@ -205,6 +257,7 @@ def _contacts(commands: argparse._SubParsersAction[_Parser]) -> None:
     }
     for name in ("list", "suppressed"):
         parsers[name].add_argument("--json", action="store_true", help="one JSON object a line")
+    parsers["list"].add_argument("--csv", action="store_true", help="one CSV row per contact")
     for name in ("edit", "delete", "restore", "destroy"):
         parsers[name].add_argument(
             "contact", metavar="CONTACT", help="the contact's id or one of its addresses"
@@ -250,6 +303,8 @@ def _load(name: str) -> _Command:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``mailbind`` command with *argv* (default: ``sys.argv[1:]``); the exit code."""
     out, err = sys.stdout, sys.stderr
+    words = sys.argv[1:] if argv is None else list(argv)
+    colour = style.enabled(err, no_color="--no-color" in words)
     for stream in (out, err):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
@@ -261,9 +316,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help and --version
         return stop.code if isinstance(stop.code, int) else 0
     except Failure as failure:
-        return _fail(err, failure.code, failure.message)
+        return _fail(err, failure.code, failure.message, colour=colour)
     except MailbindError as error:
-        return _fail(err, code_for(error), str(error))
+        return _fail(err, code_for(error), str(error), colour=colour)
     except KeyboardInterrupt:
         print("\nmailbind: interrupted; everything stored before is kept.", file=err)
         return int(ExitCode.INTERRUPTED)
@@ -275,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _fail(err: TextIO, code: ExitCode, message: str) -> int:
-    print(f"mailbind: error: {clean(message)}", file=err)
+def _fail(err: TextIO, code: ExitCode, message: str, *, colour: bool = False) -> int:
+    print(
+        f"{style.paint('mailbind: error:', style.BOLD_RED, on=colour)} {clean(message)}", file=err
+    )
     return int(code)

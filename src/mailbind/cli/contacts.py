@@ -11,6 +11,7 @@ Invariants:
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import sys
 from collections.abc import Mapping
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ws = args.workspace
         index = store.contact_index(read_canonicalization(store, args), workspace=ws)
         if action == "list":
-            _list(store, index, out, as_json=args.json, workspace=ws)
+            _list(store, index, out, as_json=args.json, as_csv=args.csv, workspace=ws)
         elif action == "suppressed":
             _suppressed(index, out, as_json=args.json)
         elif action == "add":
@@ -128,13 +129,44 @@ def contact_line(contact: Contact, companies: Mapping[str, Company]) -> str:
 # --- Reading --------------------------------------------------------------------------------
 
 
+#: The columns of ``contacts list --csv``: the keys of ``--json``.
+CSV_COLUMNS = (
+    "id",
+    "first_name",
+    "last_name",
+    "primary",
+    "additional",
+    "company_domain",
+    "created_at",
+    "deleted_at",
+)
+
+
 def _list(
-    store: SQLiteStore, index: ContactIndex, out: TextIO, *, as_json: bool, workspace: str
+    store: SQLiteStore,
+    index: ContactIndex,
+    out: TextIO,
+    *,
+    as_json: bool,
+    as_csv: bool,
+    workspace: str,
 ) -> None:
     contacts = sorted(index, key=lambda c: (c.last_name.casefold(), c.first_name.casefold(), c.id))
     if as_json:
         for contact in contacts:
             out.write(json_line(_record(contact)) + "\n")
+        return
+    if as_csv:
+        rows = csv.writer(out, lineterminator="\n")
+        rows.writerow(CSV_COLUMNS)
+        for contact in contacts:
+            record = _record(contact)
+            rows.writerow(
+                [
+                    clean(" ".join(v) if isinstance(v, list) else "" if v is None else str(v))
+                    for v in (record[c] for c in CSV_COLUMNS)
+                ]
+            )
         return
     companies = {c.domain: c for c in store.companies(workspace=workspace)}
     deleted = sum(contact.deleted for contact in contacts)

@@ -10,6 +10,7 @@ Invariants:
 from __future__ import annotations
 
 import argparse
+import csv
 import textwrap
 from collections import Counter
 from typing import TextIO
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.json:
             for stored in messages:
                 out.write(json_line(_record(stored, viewer)) + "\n")
+            return ExitCode.OK
+        if args.csv:
+            _csv(out, messages, viewer)
             return ExitCode.OK
         _show(out, title, messages, viewer, full=args.full)
     return ExitCode.OK
@@ -149,6 +153,39 @@ def _record(stored: StoredMessage, viewer: Address) -> dict[str, object]:
         ],
         "withheld": _withheld(message),
     }
+
+
+#: The columns of ``--csv``; a withheld field is empty and named in ``withheld``.
+CSV_COLUMNS = ("sent_at", "level", "held_by", "from", "to", "cc", "subject", "withheld")
+
+
+def _csv(out: TextIO, messages: tuple[StoredMessage, ...], viewer: Address) -> None:
+    rows = csv.writer(out, lineterminator="\n")
+    rows.writerow(CSV_COLUMNS)
+    for stored in messages:
+        record = _record(stored, viewer)
+        parties = record["participants"]
+        assert isinstance(parties, list)
+
+        def of(role: str, parties: list[dict[str, object]] = parties) -> str:
+            return " ".join(str(p["address"]) for p in parties if p["role"] == role)
+
+        held = record["held_by"]
+        assert isinstance(held, list)
+        withheld = record["withheld"]
+        assert isinstance(withheld, list)
+        rows.writerow(
+            [
+                clean(str(record["sent_at"] or "")),
+                record["level"],
+                " ".join(f"{h['mailbox']}:{h['direction']}" for h in held),
+                clean(of("from")),
+                clean(of("to")),
+                clean(of("cc")),
+                clean(str(record["subject"] or "")),
+                " ".join(withheld),
+            ]
+        )
 
 
 def _show(

@@ -37,7 +37,7 @@ from ..rules import Decision
 from ..schedule import Schedule, SyncStatus, next_run
 from ..source import MessageSource
 from ..stores.sqlite import SQLiteStore
-from . import clock
+from . import clock, style
 from . import progress as progress_bar
 from .exits import ExitCode, Failure, code_for
 from .observed import Observed
@@ -117,6 +117,9 @@ class _Outcomes:
         self.codes: list[ExitCode] = []
         self.any_synced = False
 
+    def _lead(self, kind: str = "error") -> str:
+        return style.lead(kind, self.err, no_color=self.args.no_color)
+
     def synced(self, target: Target) -> None:
         self.rows.append((target, "synced"))
         self.any_synced = True
@@ -131,7 +134,7 @@ class _Outcomes:
             else:
                 code, message = code_for(failure), str(failure)
             named = f"{clean(target.mailbox.id)}: " if self.many else ""
-            print(f"mailbind: error: {named}{clean(message)}", file=self.err)
+            print(f"{self._lead()} {named}{clean(message)}", file=self.err)
             if self.args.json:
                 print(
                     json_line(
@@ -228,7 +231,7 @@ class _Runner:
             except ConfirmationNeeded as refused:
                 self._say_changes(refused.changes, applied=False)
                 print(
-                    "mailbind: error: the changed settings were not applied: run again with "
+                    f"{self._lead()} the changed settings were not applied: run again with "
                     "--yes to apply them, or --dry-run to see every message they change.",
                     file=self.err,
                 )
@@ -236,15 +239,18 @@ class _Runner:
             except (SourceError, Failure) as error:
                 message = error.message if isinstance(error, Failure) else str(error)
                 code = error.code if isinstance(error, Failure) else code_for(error)
-                print(f"mailbind: error: {clean(message)}", file=self.err)
+                print(f"{self._lead()} {clean(message)}", file=self.err)
                 return None, code
         if observed.owner_missing:
             print(
-                f"mailbind: warning: {observed.owner_sentence()}: is the address right? "
+                f"{self._lead('warning')} {observed.owner_sentence()}: is the address right? "
                 "(--strict makes this an error.)",
                 file=self.err,
             )
         return report, ExitCode.OK
+
+    def _lead(self, kind: str = "error") -> str:
+        return style.lead(kind, self.err, no_color=self.args.no_color)
 
     def confirm(self, changes: tuple[SettingsChange, ...]) -> bool:
         """True to apply *changes*: with ``--yes``, or "y" typed at a terminal."""
@@ -372,7 +378,7 @@ class _Runner:
                 wake = when if wake is None else min(wake, when)
             if wake is None:
                 print(
-                    "mailbind: error: every mailbox is stopped; fix the problem above and run "
+                    f"{self._lead()} every mailbox is stopped; fix the problem above and run "
                     "`mailbind sync` again.",
                     file=self.err,
                 )
