@@ -792,3 +792,40 @@ def test_emails_and_contacts_as_csv(synced: str, capsys: pytest.CaptureFixture[s
         "id,first_name,last_name,primary,additional,company_domain,created_at,deleted_at"
     )
     assert len(lines) == 13
+
+
+# --- 6. Help that travels ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("sync",), ("explain",), ("report",), ("emails",), ("contacts",), ("completion",), ("docs",)],
+)
+def test_every_commands_help_ends_with_real_examples(
+    command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--help ends with two or three examples, and names no path of a checkout."""
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    tail = out[out.index("\nexamples:\n") :].splitlines()
+    examples = [line for line in tail if line.startswith("  mailbind ")]
+    assert 2 <= len(examples) <= 3
+    assert "docs/" not in out
+
+
+def test_docs_prints_the_installed_page(capsys: pytest.CaptureFixture[str]) -> None:
+    """`mailbind docs cli` prints the CLI page; an unknown page names the pages there are."""
+    code, out, _ = run(capsys, "docs", "cli")
+    assert code == 0
+    assert out.startswith("# The `mailbind` command\n")
+    code, _, err = run(capsys, "docs", "nope")
+    assert code == 2
+    assert err.startswith("mailbind: error: No page 'nope'; the pages are: adapters, api, cli, ")
+
+
+def test_pytest_says_why_tests_skip() -> None:
+    """The pytest config reports skip reasons by default (-ra)."""
+    import tomllib
+
+    config = tomllib.loads(Path(__file__).parents[1].joinpath("pyproject.toml").read_text())
+    assert "-ra" in config["tool"]["pytest"]["ini_options"]["addopts"].split()

@@ -3,8 +3,10 @@
 Invariants:
 - `main` returns the exit code and never raises for a user's mistake: every failure ends with
   one line on stderr, ``mailbind: error: ...``, and a code from `ExitCode` (docs/cli.md).
-- Built on the standard library's ``argparse``; ``rich`` draws the progress bar when installed
-  (``pip install 'mailbind[cli]'``) and is never needed.
+- Built on the standard library alone (``argparse``); the progress bar, colour and tables are
+  its own.
+- Every command's ``--help`` ends with real examples, and points to the docs as installed
+  (``mailbind docs cli``), never to a path in a checkout.
 - The command line is an adapter: it reads the clock, the environment and files, and passes
   values to the pure core. ``import mailbind`` never loads it.
 """
@@ -88,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser for every command."""
     parser = _Parser(
         prog="mailbind",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Sync email into a CRM by mailbind's rules, preview every decision, and "
         "read a contact's mail as a colleague may.",
         epilog="Start with `mailbind sync --sample`. Every command, option and exit code: "
-        "docs/cli.md.",
+        "`mailbind docs cli`.",
     )
     parser.add_argument("--version", action="version", version=f"mailbind {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -226,7 +229,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     completion.add_argument("shell", choices=["bash", "zsh", "fish"], metavar="SHELL")
     completion.set_defaults(run=_load("completion"))
+
+    docs = commands.add_parser(
+        "docs",
+        help="print a page of the documentation installed with mailbind",
+        description="Print a documentation page as installed with the package (Markdown).",
+    )
+    docs.add_argument("page", nargs="?", default="index", metavar="PAGE", help="default: index")
+    docs.set_defaults(run=_load("docs"))
+    for name, sub in _subparsers(parser).items():
+        sub.formatter_class = argparse.RawDescriptionHelpFormatter
+        sub.epilog = _EXAMPLES.get(name)
     return parser
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+#: The examples each command's --help ends with.
+_EXAMPLES = {
+    "sync": """examples:
+  mailbind sync --sample
+  mailbind sync ~/Mail/inbox.mbox --owner maria@acme.example --incoming subject
+  mailbind sync --config mailbind.toml --show-settings
+
+Options, settings changes and exit codes: `mailbind docs cli`.""",
+    "explain": """examples:
+  mailbind explain --sample --summary
+  mailbind explain ~/Mail/inbox.mbox --owner maria@acme.example --only bulk
+  mailbind explain --sample --contact frank.oconnor@globex.example --json
+
+Every reason code: `mailbind docs rules`.""",
+    "report": """examples:
+  mailbind report --sample
+  mailbind report ~/Mail/inbox.mbox --owner maria@acme.example --examples 5
+
+More: `mailbind docs cli`.""",
+    "emails": """examples:
+  mailbind emails --contact frank.oconnor@globex.example --viewer tom.baker@acme.example
+  mailbind emails --company globex.example --viewer tom.baker@acme.example --json
+  mailbind emails --contact frank.oconnor@globex.example --viewer tom.baker@acme.example --csv
+
+More: `mailbind docs cli`.""",
+    "contacts": """examples:
+  mailbind contacts list
+  mailbind contacts delete frank.oconnor@globex.example
+  mailbind contacts add --primary kim@client.example --first Kim --company client.example
+
+More: `mailbind docs contacts`.""",
+    "completion": """examples:
+  mailbind completion bash > ~/.local/share/bash-completion/completions/mailbind
+  mailbind completion fish > ~/.config/fish/completions/mailbind.fish""",
+    "docs": """examples:
+  mailbind docs
+  mailbind docs cli
+  mailbind docs troubleshooting""",
+}
 
 
 def _contacts(commands: argparse._SubParsersAction[_Parser]) -> None:

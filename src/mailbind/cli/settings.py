@@ -193,7 +193,7 @@ def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
     given.add_argument(
         "--config",
         metavar="FILE",
-        help="a TOML file with a [policy] and one [[mailbox]] per mailbox (docs/config.md)",
+        help="a TOML file with a [policy] and one [[mailbox]] per mailbox (`mailbind docs config`)",
     )
     given.add_argument(
         "--sample",
