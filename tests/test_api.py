@@ -299,9 +299,11 @@ PUBLIC: dict[str, list[str]] = {
         "FORMATS",
         "Listing",
         "MessageSource",
+        "NotMailError",
         "SourceItem",
         "SourceSettingError",
         "flags_for_folder",
+        "guess_format",
         "open_source",
     ],
     "mailbind.sources.eml": [

@@ -28,11 +28,13 @@ from hypothesis import strategies as st
 import mailbind.cli.sync as cli_sync
 from mailbind.cli import ExitCode, main
 from mailbind.cli import clock as cli_clock
+from mailbind.cli.observed import Observed
 from mailbind.cli.settings import policy_table, read_policy_table
 from mailbind.cli.text import clean, cut, json_line, width
 from mailbind.engine import auto_contact_id
 from mailbind.policy import Policy
 from mailbind.stores.sqlite import SQLiteStore
+from mailbind.testing import ListSource
 from tests import factories
 from tests.strategies import policies
 
@@ -866,7 +868,7 @@ def test_no_mailbox_in_config_exits_5(tmp_path: Path, capsys: pytest.CaptureFixt
         (
             ("frobnicate",),
             "argument COMMAND: invalid choice: 'frobnicate' (choose from 'sync', 'explain', "
-            "'emails', 'contacts') (see `mailbind --help`).",
+            "'report', 'emails', 'contacts', 'completion', 'docs') (see `mailbind --help`).",
         ),
         (
             ("emails", "--contact", FRANK),
@@ -1117,7 +1119,7 @@ def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--version")
     assert code == 0
     assert out.startswith("mailbind ")
-    assert [code.value for code in ExitCode] == [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130]
+    assert [code.value for code in ExitCode] == [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130]
 
 
 # --- Hostile mail -----------------------------------------------------------------------------
@@ -1234,21 +1236,18 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_progress_bar_only_on_a_terminal_and_plain_without_rich(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """No bar off a terminal or when quiet; rich draws it; without rich one plain line."""
-    with cli_sync._progress(io.StringIO(), "x", enabled=True) as update:
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No bar off a terminal, when quiet or with TERM=dumb; a callback on a terminal."""
+    source = Observed(ListSource([]), factories.mailbox(), label="x", first=False)
+    with cli_sync._progress(io.StringIO(), "x", source, enabled=True, delay=0) as update:
         assert update is None
-    with cli_sync._progress(_Terminal(), "x", enabled=False) as update:
+    with cli_sync._progress(_Terminal(), "x", source, enabled=False, delay=0) as update:
         assert update is None
-    with cli_sync._progress(_Terminal(), "x", enabled=True) as update:
+    with cli_sync._progress(_Terminal(), "x", source, enabled=True, delay=0) as update:
         assert callable(update)
-    monkeypatch.setitem(sys.modules, "rich.progress", None)
-    screen = _Terminal()
-    with cli_sync._progress(screen, "maria from inbox", enabled=True) as update:
+    monkeypatch.setenv("TERM", "dumb")
+    with cli_sync._progress(_Terminal(), "x", source, enabled=True, delay=0) as update:
         assert update is None
-    assert screen.getvalue() == "Syncing maria from inbox ...\n"
 
 
 # --- A real process ---------------------------------------------------------------------------

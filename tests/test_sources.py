@@ -474,11 +474,12 @@ def test_open_source_guesses_the_format_from_the_path(layout: Layout) -> None:
 
 
 def test_open_source_takes_a_named_format(tmp_path: Path) -> None:
-    """A named format wins over the guess: a ``.txt`` file can be JSON lines."""
+    """A named format wins over the content: a ``.txt`` file of JSON lines is recognised as
+    such, and read as an mbox when told."""
     path = tmp_path / "export.txt"
     path.write_text(json.dumps(Mail(1).record) + "\n", encoding="utf-8")
-    assert isinstance(open_source(path, "jsonl"), JsonLinesSource)
-    assert isinstance(open_source(path), MboxSource)
+    assert isinstance(open_source(path), JsonLinesSource)
+    assert isinstance(open_source(path, "mbox"), MboxSource)
 
 
 def test_open_source_refuses_an_unknown_format(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 Invariants:
 - `main` returns the exit code and never raises for a user's mistake: every failure ends with
   one line on stderr, ``mailbind: error: ...``, and a code from `ExitCode` (docs/cli.md).
-- Built on the standard library's ``argparse``; ``rich`` draws the progress bar when installed
-  (``pip install 'mailbind[cli]'``) and is never needed.
+- Built on the standard library alone (``argparse``); the progress bar, colour and tables are
+  its own.
+- Every command's ``--help`` ends with real examples, and points to the docs as installed
+  (``mailbind docs cli``), never to a path in a checkout.
 - The command line is an adapter: it reads the clock, the environment and files, and passes
   values to the pure core. ``import mailbind`` never loads it.
 """
@@ -21,6 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn, TextIO
 
 from ..errors import MailbindError
+from . import style
 from .exits import ExitCode, Failure, code_for
 from .settings import (
     add_canonicalization_options,
@@ -62,8 +65,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _only(text: str) -> str:
+    from .explain import only_choice
+
+    return only_choice(text)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
-    """Options every command takes: the hidden ``--now`` that tests use."""
+    """Options every command takes: ``--no-color``, and the hidden ``--now`` that tests use."""
+    parser.add_argument(
+        "--no-color", action="store_true", help="no colour, even on a terminal (also NO_COLOR=1)"
+    )
     parser.add_argument("--now", type=_time, help=argparse.SUPPRESS)
 
 
@@ -78,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser for every command."""
     parser = _Parser(
         prog="mailbind",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Sync email into a CRM by mailbind's rules, preview every decision, and "
         "read a contact's mail as a colleague may.",
         epilog="Start with `mailbind sync --sample`. Every command, option and exit code: "
-        "docs/cli.md.",
+        "`mailbind docs cli`.",
     )
     parser.add_argument("--version", action="version", version=f"mailbind {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -113,7 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="messages stored per transaction (default: 500)",
     )
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument(
+        "--show-settings",
+        action="store_true",
+        help="print every setting in effect, as a config file, and sync nothing",
+    )
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="make a likely mistake in the settings (an owner absent from the mail) an error",
+    )
     run.add_argument("--json", action="store_true", help="print each report as a JSON line")
+    run.add_argument("--progress-after", type=float, default=1.0, help=argparse.SUPPRESS)
     run.add_argument(
         "--dry-run",
         action="store_true",
@@ -138,7 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_mailbox_options(explain)
     add_database_option(explain, required=False)
-    explain.add_argument("--json", action="store_true", help="one JSON object per message")
+    shown = explain.add_argument_group("what is shown")
+    shown.add_argument(
+        "--only",
+        type=_only,
+        metavar="WHAT",
+        help="only messages that would be synced, skipped, or skipped for a reason (internal, "
+        "bulk, ...)",
+    )
+    shown.add_argument("--contact", metavar="ADDRESS", help="only messages with this participant")
+    form = shown.add_mutually_exclusive_group()
+    form.add_argument("--summary", action="store_true", help="counts by reason, no messages")
+    form.add_argument("--json", action="store_true", help="one JSON object per message")
+    form.add_argument("--csv", action="store_true", help="one CSV row per message")
     explain.add_argument(
         "--as-given",
         action="store_true",
@@ -147,6 +183,26 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--batch-size", type=_positive, default=500, help=argparse.SUPPRESS)
     _common(explain)
     explain.set_defaults(run=_load("explain"))
+
+    report = commands.add_parser(
+        "report",
+        help="one page per mailbox: what syncs, what is kept out and why, what colleagues read",
+        description="Why isn't this email in the CRM? For every mailbox: how many messages "
+        "would be synced, how many are kept out by each reason (with examples), and what "
+        "colleagues can read of the rest. Read like explain: nothing is written.",
+    )
+    add_mailbox_options(report)
+    add_database_option(report, required=False)
+    report.add_argument(
+        "--examples",
+        type=_positive,
+        default=3,
+        metavar="N",
+        help="examples shown per reason (default: 3)",
+    )
+    report.add_argument("--batch-size", type=_positive, default=500, help=argparse.SUPPRESS)
+    _common(report)
+    report.set_defaults(run=_load("report"))
 
     emails = commands.add_parser(
         "emails",
@@ -161,14 +217,83 @@ def build_parser() -> argparse.ArgumentParser:
         "--viewer", required=True, metavar="ADDRESS", help="who is reading (a user's address)"
     )
     emails.add_argument("--full", action="store_true", help="show whole bodies")
-    emails.add_argument("--json", action="store_true", help="one JSON object per message")
+    form = emails.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object per message")
+    form.add_argument("--csv", action="store_true", help="one CSV row per message")
     add_database_option(emails)
     add_canonicalization_options(emails)
     _common(emails)
     emails.set_defaults(run=_load("emails"))
 
     _contacts(commands)
+
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh or fish)",
+        description="Print a completion script for SHELL; see the examples for where it goes.",
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"], metavar="SHELL")
+    completion.set_defaults(run=_load("completion"))
+
+    docs = commands.add_parser(
+        "docs",
+        help="print a page of the documentation installed with mailbind",
+        description="Print a documentation page as installed with the package (Markdown).",
+    )
+    docs.add_argument("page", nargs="?", default="index", metavar="PAGE", help="default: index")
+    docs.set_defaults(run=_load("docs"))
+    for name, sub in _subparsers(parser).items():
+        sub.formatter_class = argparse.RawDescriptionHelpFormatter
+        sub.epilog = _EXAMPLES.get(name)
     return parser
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+#: The examples each command's --help ends with.
+_EXAMPLES = {
+    "sync": """examples:
+  mailbind sync --sample
+  mailbind sync ~/Mail/inbox.mbox --owner maria@acme.example --incoming subject
+  mailbind sync --config mailbind.toml --show-settings
+
+Options, settings changes and exit codes: `mailbind docs cli`.""",
+    "explain": """examples:
+  mailbind explain --sample --summary
+  mailbind explain ~/Mail/inbox.mbox --owner maria@acme.example --only bulk
+  mailbind explain --sample --contact frank.oconnor@globex.example --json
+
+Every reason code: `mailbind docs rules`.""",
+    "report": """examples:
+  mailbind report --sample
+  mailbind report ~/Mail/inbox.mbox --owner maria@acme.example --examples 5
+
+More: `mailbind docs cli`.""",
+    "emails": """examples:
+  mailbind emails --contact frank.oconnor@globex.example --viewer tom.baker@acme.example
+  mailbind emails --company globex.example --viewer tom.baker@acme.example --json
+  mailbind emails --contact frank.oconnor@globex.example --viewer tom.baker@acme.example --csv
+
+More: `mailbind docs cli`.""",
+    "contacts": """examples:
+  mailbind contacts list
+  mailbind contacts delete frank.oconnor@globex.example
+  mailbind contacts add --primary kim@client.example --first Kim --company client.example
+
+More: `mailbind docs contacts`.""",
+    "completion": """examples:
+  mailbind completion bash > ~/.local/share/bash-completion/completions/mailbind
+  mailbind completion fish > ~/.config/fish/completions/mailbind.fish""",
+    "docs": """examples:
+  mailbind docs
+  mailbind docs cli
+  mailbind docs troubleshooting""",
+}
 
 
 def _contacts(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -199,6 +324,7 @@ def _contacts(commands: argparse._SubParsersAction[_Parser]) -> None:
     }
     for name in ("list", "suppressed"):
         parsers[name].add_argument("--json", action="store_true", help="one JSON object a line")
+    parsers["list"].add_argument("--csv", action="store_true", help="one CSV row per contact")
     for name in ("edit", "delete", "restore", "destroy"):
         parsers[name].add_argument(
             "contact", metavar="CONTACT", help="the contact's id or one of its addresses"
@@ -244,6 +370,8 @@ def _load(name: str) -> _Command:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``mailbind`` command with *argv* (default: ``sys.argv[1:]``); the exit code."""
     out, err = sys.stdout, sys.stderr
+    words = sys.argv[1:] if argv is None else list(argv)
+    colour = style.enabled(err, no_color="--no-color" in words)
     for stream in (out, err):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
@@ -255,9 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help and --version
         return stop.code if isinstance(stop.code, int) else 0
     except Failure as failure:
-        return _fail(err, failure.code, failure.message)
+        return _fail(err, failure.code, failure.message, colour=colour)
     except MailbindError as error:
-        return _fail(err, code_for(error), str(error))
+        return _fail(err, code_for(error), str(error), colour=colour)
     except KeyboardInterrupt:
         print("\nmailbind: interrupted; everything stored before is kept.", file=err)
         return int(ExitCode.INTERRUPTED)
@@ -269,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _fail(err: TextIO, code: ExitCode, message: str) -> int:
-    print(f"mailbind: error: {clean(message)}", file=err)
+def _fail(err: TextIO, code: ExitCode, message: str, *, colour: bool = False) -> int:
+    print(
+        f"{style.paint('mailbind: error:', style.BOLD_RED, on=colour)} {clean(message)}", file=err
+    )
     return int(code)

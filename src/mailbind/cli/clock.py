@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-__all__ = ["now", "sleep"]
+__all__ = ["monotonic", "now", "sleep"]
 
 
 def now() -> datetime:
@@ -20,3 +20,8 @@ def now() -> datetime:
 def sleep(seconds: float) -> None:
     """Wait *seconds* (Ctrl-C interrupts the wait)."""
     time.sleep(seconds)
+
+
+def monotonic() -> float:
+    """Seconds on a clock that only goes forward, for durations (the progress bar)."""
+    return time.monotonic()

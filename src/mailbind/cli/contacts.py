@@ -11,6 +11,7 @@ Invariants:
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import sys
 from collections.abc import Mapping
@@ -37,11 +38,12 @@ __all__ = ["contact_line", "find_contact", "run"]
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``contacts ACTION``; the exit code."""
     action = args.action
-    with open_store(args.db, create=action == "add") as store:
+    read_only = action in ("list", "suppressed")
+    with open_store(args.db, create=action == "add", read_only=read_only) as store:
         ws = args.workspace
         index = store.contact_index(read_canonicalization(store, args), workspace=ws)
         if action == "list":
-            _list(store, index, out, as_json=args.json, workspace=ws)
+            _list(store, index, out, as_json=args.json, as_csv=args.csv, workspace=ws)
         elif action == "suppressed":
             _suppressed(index, out, as_json=args.json)
         elif action == "add":
@@ -63,17 +65,52 @@ def _address(text: str, what: str) -> str:
     return text
 
 
-def find_contact(index: ContactIndex, text: str) -> Contact:
-    """The contact with id *text*, or the one its address resolves to."""
+def find_contact(
+    index: ContactIndex,
+    text: str,
+    companies: Mapping[str, Company] | None = None,
+    *,
+    resolve: bool = False,
+) -> Contact:
+    """The contact with id *text*, or the one contact holding the address *text*.
+
+    An address that several contacts hold (a deleted one among them) names none: a `Failure`
+    lists them, so that the user picks one by its id. With *resolve* the address names the
+    contact the rules link it to instead (reading mail).
+    """
     contact = index.get(text)
-    if contact is None and "@" in text:
+    if contact is None and "@" in text and resolve:
         try:
             contact = index.resolve(text)
         except InvalidAddressError:
             contact = None
+    elif contact is None and "@" in text:
+        try:
+            key = index.key(text)
+        except InvalidAddressError:
+            key = None
+        holders = [] if key is None else _holders(index, key)
+        if len(holders) > 1:
+            listed = "; ".join(
+                f"{clean(c.id)} ({contact_line(c, companies or {})}"
+                f"{', deleted' if c.deleted else ''})"
+                for c in holders
+            )
+            raise Failure(
+                ExitCode.USAGE,
+                f"The address {text!r} belongs to {len(holders)} contacts: {listed}. Name the "
+                "one you mean by its id.",
+            )
+        contact = holders[0] if holders else None
     if contact is None:
         raise Failure(ExitCode.NOT_FOUND, f"No contact has the id or address {text!r}.")
     return contact
+
+
+def _holders(index: ContactIndex, key: str) -> list[Contact]:
+    """Every contact, deleted ones included, with an address whose key is *key*, by id."""
+    found = [c for c in index if any(index.key(a) == key for a in c.addresses)]
+    return sorted(found, key=lambda c: c.id)
 
 
 def contact_line(contact: Contact, companies: Mapping[str, Company]) -> str:
@@ -92,13 +129,44 @@ def contact_line(contact: Contact, companies: Mapping[str, Company]) -> str:
 # --- Reading --------------------------------------------------------------------------------
 
 
+#: The columns of ``contacts list --csv``: the keys of ``--json``.
+CSV_COLUMNS = (
+    "id",
+    "first_name",
+    "last_name",
+    "primary",
+    "additional",
+    "company_domain",
+    "created_at",
+    "deleted_at",
+)
+
+
 def _list(
-    store: SQLiteStore, index: ContactIndex, out: TextIO, *, as_json: bool, workspace: str
+    store: SQLiteStore,
+    index: ContactIndex,
+    out: TextIO,
+    *,
+    as_json: bool,
+    as_csv: bool,
+    workspace: str,
 ) -> None:
     contacts = sorted(index, key=lambda c: (c.last_name.casefold(), c.first_name.casefold(), c.id))
     if as_json:
         for contact in contacts:
             out.write(json_line(_record(contact)) + "\n")
+        return
+    if as_csv:
+        rows = csv.writer(out, lineterminator="\n")
+        rows.writerow(CSV_COLUMNS)
+        for contact in contacts:
+            record = _record(contact)
+            rows.writerow(
+                [
+                    clean(" ".join(v) if isinstance(v, list) else "" if v is None else str(v))
+                    for v in (record[c] for c in CSV_COLUMNS)
+                ]
+            )
         return
     companies = {c.domain: c for c in store.companies(workspace=workspace)}
     deleted = sum(contact.deleted for contact in contacts)
@@ -207,9 +275,18 @@ def _add(store: SQLiteStore, index: ContactIndex, args: argparse.Namespace, out:
 def _change(store: SQLiteStore, index: ContactIndex, args: argparse.Namespace, out: TextIO) -> None:
     action = args.action
     ws = args.workspace
-    contact = find_contact(index, args.contact)
     companies = {c.domain: c for c in store.companies(workspace=ws)}
+    contact = find_contact(index, args.contact, companies)
     shown = f"{clean(contact.id)} ({contact_line(contact, companies)})"
+    if action == "delete" and contact.deleted_at is not None:
+        out.write(
+            f"Contact {shown} is deleted already (since {contact.deleted_at:%Y-%m-%d %H:%M}): "
+            "nothing changed.\n"
+        )
+        return
+    if action == "restore" and contact.deleted_at is None:
+        out.write(f"Contact {shown} is not deleted: nothing changed.\n")
+        return
     if action == "edit":
         edited = _edited(contact, args)
         company = _company(edited.company_domain) if args.company is not None else None
@@ -230,10 +307,13 @@ def _change(store: SQLiteStore, index: ContactIndex, args: argparse.Namespace, o
         out.write(f"Restored contact {shown}.\n")
         _report(change, index, contact, out)
     else:
-        if not args.yes and not _confirm(f"Destroy contact {shown} for good? [y/N] "):
-            raise Failure(
-                ExitCode.USAGE, "Nothing destroyed: confirm with --yes to destroy a contact."
-            )
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise Failure(
+                    ExitCode.USAGE, "Nothing destroyed: confirm with --yes to destroy a contact."
+                )
+            if not _confirm(f"Destroy contact {shown} for good? [y/N] "):
+                raise Failure(ExitCode.NOT_CONFIRMED, "Nothing destroyed: the answer was no.")
         change = destroy_contact(store, contact.id, index=index, workspace=ws)
         out.write(f"Destroyed contact {shown}.\n")
         _report(change, index, contact, out)
@@ -276,9 +356,10 @@ def _edited(contact: Contact, args: argparse.Namespace) -> Contact:
 
 
 def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
         return False
-    return input(question).strip().lower() in ("y", "yes")
 
 
 def _report(change: ContactChange, index: ContactIndex, contact: Contact, out: TextIO) -> None:

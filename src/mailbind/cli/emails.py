@@ -10,6 +10,7 @@ Invariants:
 from __future__ import annotations
 
 import argparse
+import csv
 import textwrap
 from collections import Counter
 from typing import TextIO
@@ -47,12 +48,15 @@ _LABELS = {
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Show the messages; the exit code."""
     viewer = _viewer(args.viewer)
-    with open_store(args.db, create=False) as store:
+    with open_store(args.db, create=False, read_only=True) as store:
         check_member(store, args.workspace, viewer, args.db)
         title, messages = _find(store, args)
         if args.json:
             for stored in messages:
                 out.write(json_line(_record(stored, viewer)) + "\n")
+            return ExitCode.OK
+        if args.csv:
+            _csv(out, messages, viewer)
             return ExitCode.OK
         _show(out, title, messages, viewer, full=args.full)
     return ExitCode.OK
@@ -70,7 +74,7 @@ def _find(store: SQLiteStore, args: argparse.Namespace) -> tuple[str, tuple[Stor
     ws = args.workspace
     if args.contact is not None:
         index = store.contact_index(read_canonicalization(store, args), workspace=ws)
-        contact = find_contact(index, args.contact)
+        contact = find_contact(index, args.contact, resolve=True)
         names = {c.domain: c for c in store.companies(workspace=ws)}
         return contact_line(contact, names), store.messages_for_contact(contact.id, workspace=ws)
     company = _company(store, args.company, ws)
@@ -149,6 +153,39 @@ def _record(stored: StoredMessage, viewer: Address) -> dict[str, object]:
         ],
         "withheld": _withheld(message),
     }
+
+
+#: The columns of ``--csv``; a withheld field is empty and named in ``withheld``.
+CSV_COLUMNS = ("sent_at", "level", "held_by", "from", "to", "cc", "subject", "withheld")
+
+
+def _csv(out: TextIO, messages: tuple[StoredMessage, ...], viewer: Address) -> None:
+    rows = csv.writer(out, lineterminator="\n")
+    rows.writerow(CSV_COLUMNS)
+    for stored in messages:
+        record = _record(stored, viewer)
+        parties = record["participants"]
+        assert isinstance(parties, list)
+
+        def of(role: str, parties: list[dict[str, object]] = parties) -> str:
+            return " ".join(str(p["address"]) for p in parties if p["role"] == role)
+
+        held = record["held_by"]
+        assert isinstance(held, list)
+        withheld = record["withheld"]
+        assert isinstance(withheld, list)
+        rows.writerow(
+            [
+                clean(str(record["sent_at"] or "")),
+                record["level"],
+                " ".join(f"{h['mailbox']}:{h['direction']}" for h in held),
+                clean(of("from")),
+                clean(of("to")),
+                clean(of("cc")),
+                clean(str(record["subject"] or "")),
+                " ".join(withheld),
+            ]
+        )
 
 
 def _show(

@@ -37,11 +37,14 @@ class ExitCode(IntEnum):
     TEMPORARY = 7
     #: No contact or company matches what was asked for.
     NOT_FOUND = 8
-    #: Changed settings would remove stored mail or let someone read more, and were not
-    #: confirmed (no ``--yes``, or "no" at the prompt): nothing was changed.
+    #: A change was not confirmed (no ``--yes``, or "no" at the prompt): changed settings that
+    #: would remove stored mail or let someone read more, or ``contacts destroy``. Nothing was
+    #: changed.
     NOT_CONFIRMED = 9
     #: The ``--viewer`` is not a member of the workspace: nothing is shown.
     NOT_A_MEMBER = 10
+    #: Some mailboxes of a run failed and the others synced; the report names each outcome.
+    SOME_FAILED = 11
     #: Stopped with Ctrl-C while working; every batch stored before is kept.
     INTERRUPTED = 130
 

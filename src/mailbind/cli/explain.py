@@ -16,17 +16,19 @@ Invariants:
 from __future__ import annotations
 
 import argparse
+import csv
 import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TextIO
+from typing import Protocol, TextIO
 
-from ..addresses import Participant
+from ..addresses import Participant, parse_address
 from ..contacts import Contact, ContactIndex
 from ..engine import recorded_settings as store_settings
+from ..errors import InvalidAddressError
 from ..messages import Message
 from ..planner import plan_batch
 from ..planning import SkipReason
@@ -34,12 +36,12 @@ from ..policy import Mailbox, Policy
 from ..rules import Decision, Reason
 from ..source import MessageSource
 from ..store import Store
-from . import clock
-from .exits import ExitCode
+from . import clock, style
+from .exits import ExitCode, Failure
 from .settings import Setup, Target, load_setup, open_mail, open_store, recorded_policy
-from .text import clean, counted, cut, json_line, pad, terminal_width, width
+from .text import clean, counted, cut, json_line, not_one_of, pad, terminal_width, width
 
-__all__ = ["run"]
+__all__ = ["ONLY", "explained", "only_choice", "run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,28 +66,102 @@ class _Explained:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Explain every message of every mailbox; the exit code."""
+    """Explain every message of every mailbox (those ``--only`` and ``--contact`` ask for);
+    the exit code."""
+    wanted = _Filter(args)
+    if args.summary:
+        show: _Writer = _Summary(out)
+    elif args.json:
+        show = _JsonLines(out)
+    elif args.csv:
+        show = _Csv(out)
+    else:
+        show = _Table(out, colour=style.enabled(out, no_color=args.no_color))
+    for target, items in explained(args, "explain", err):
+        show.start(target)
+        for item in items:
+            if wanted(item):
+                show.message(item)
+        show.end()
+    return ExitCode.OK
+
+
+def explained(
+    args: argparse.Namespace, command: str, err: TextIO
+) -> Iterator[tuple[Target, Iterator[_Explained]]]:
+    """Each mailbox *args* name, with every message of it as a sync would see it (with
+    ``--db``, under the settings the database recorded, unless ``--as-given``; a note on *err*
+    says so)."""
     now = args.now or clock.now()
     with ExitStack() as stack:
-        setup = load_setup(args, "explain", stack)
+        setup = load_setup(args, command, stack)
         mail = [(target, open_mail(target, stack)) for target in setup.targets]
         canon = setup.policy.canonicalization
         if args.db is not None:
-            store = stack.enter_context(open_store(args.db, create=False))
-            if not args.as_given:
+            store = stack.enter_context(open_store(args.db, create=False, read_only=True))
+            if not getattr(args, "as_given", False):
                 setup = _as_recorded(setup, store, args, err)
                 mail = [(t, source) for t, (_, source) in zip(setup.targets, mail, strict=True)]
                 canon = setup.policy.canonicalization
             index = store.contact_index(canon, workspace=args.workspace)
         else:
             index = ContactIndex(canonicalization=canon)
-        show = _JsonLines(out) if args.json else _Table(out)
         for target, source in mail:
-            show.start(target)
-            for item in _explain(source, target.mailbox, setup.policy, index, now, args.batch_size):
-                show.message(item)
-            show.end()
-    return ExitCode.OK
+            yield (
+                target,
+                _explain(source, target.mailbox, setup.policy, index, now, args.batch_size),
+            )
+
+
+class _Writer(Protocol):
+    def start(self, target: Target) -> None: ...
+    def message(self, item: _Explained) -> None: ...
+    def end(self) -> None: ...
+
+
+#: What ``--only`` takes besides a reason code.
+ONLY = ("synced", "skipped")
+
+
+def only_choice(text: str) -> str:
+    """An ``--only`` value: ``synced``, ``skipped`` or a `Reason` code."""
+    if text in ONLY or text in {r.value for r in Reason}:
+        return text
+    raise argparse.ArgumentTypeError(
+        not_one_of("it", [*ONLY, *(r.value for r in Reason)], text).removeprefix("it ")[:-1]
+    )
+
+
+class _Filter:
+    """Which explained messages ``--only`` and ``--contact`` keep."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.only: str | None = args.only
+        self.contact: str | None = None
+        if args.contact is not None:
+            try:
+                self.contact = parse_address(args.contact).key
+            except InvalidAddressError:
+                raise Failure(
+                    ExitCode.USAGE, f"--contact is not a readable address: {args.contact!r}."
+                ) from None
+
+    def __call__(self, item: _Explained) -> bool:
+        decision = item.decision
+        only = self.only
+        if only == "synced" and not decision.synced:
+            return False
+        if only == "skipped" and decision.synced:
+            return False
+        if only not in (None, *ONLY) and only not in {r.value for r in decision.reasons}:
+            return False
+        if self.contact is None:
+            return True
+        return any(
+            (p.participant.address is not None and p.participant.address.key == self.contact)
+            or (p.contact is not None and self.contact in {a.key for a in p.contact.addresses})
+            for p in item.parties
+        )
 
 
 def _as_recorded(setup: Setup, store: Store, args: argparse.Namespace, err: TextIO) -> Setup:
@@ -214,6 +290,94 @@ def _party_record(party: _Party) -> dict[str, object]:
     }
 
 
+# --- CSV and the summary ----------------------------------------------------------------------
+
+_CSV_HEADER = (
+    "mailbox",
+    "location",
+    "sent_at",
+    "synced",
+    "reasons",
+    "direction",
+    "level",
+    "from",
+    "subject",
+)
+
+
+class _Csv:
+    """One CSV row per message, for spreadsheets and scripts."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.rows = csv.writer(out, lineterminator="\n")
+        self.rows.writerow(_CSV_HEADER)
+        self.mailbox = ""
+
+    def start(self, target: Target) -> None:
+        self.mailbox = target.mailbox.id
+
+    def message(self, item: _Explained) -> None:
+        message, decision = item.message, item.decision
+        sender = next(
+            (str(p.address) for p in message.participants if p.role.value == "from" and p.address),
+            "",
+        )
+        self.rows.writerow(
+            [
+                self.mailbox,
+                item.location,
+                "" if message.sent_at is None else message.sent_at.isoformat(),
+                "yes" if decision.synced else "no",
+                " ".join(r.value for r in decision.reasons),
+                decision.direction.value,
+                decision.level.value,
+                clean(sender),
+                clean(message.subject or ""),
+            ]
+        )
+
+    def end(self) -> None:
+        self.out.flush()
+
+
+class _Summary:
+    """Counts by reason per mailbox, instead of a block per message."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.count = 0
+        self.synced = 0
+        self.reasons: Counter[Reason] = Counter()
+
+    def start(self, target: Target) -> None:
+        self.count = self.synced = 0
+        self.reasons.clear()
+        self.out.write(f"{clean(target.mailbox.id)} from {clean(target.label)}\n")
+
+    def message(self, item: _Explained) -> None:
+        self.count += 1
+        self.synced += item.decision.synced
+        self.reasons.update(item.decision.reasons)
+
+    def end(self) -> None:
+        write = self.out.write
+        write(
+            f"  {counted(self.count, 'message')}: {self.synced} would sync, "
+            f"{self.count - self.synced} would be skipped.\n"
+        )
+        codes = [r for r in Reason if r in self.reasons]
+        size = max((len(r.value) for r in codes), default=0)
+        for title, excluding in (("kept out because", True), ("also noted", False)):
+            shown = [r for r in codes if r.excludes is excluding]
+            if shown:
+                write(f"  {title}:\n")
+            for code in shown:
+                write(f"    {code.value:<{size}}  {self.reasons[code]:>6,}  {code.description}\n")
+        write("\n")
+        self.out.flush()
+
+
 # --- The table --------------------------------------------------------------------------------
 
 #: Width of the participant role column.
@@ -227,8 +391,9 @@ _NOTE = 30
 class _Table:
     """A readable block per message, laid out in the terminal's width."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, *, colour: bool = False) -> None:
         self.out = out
+        self.colour = colour
         self.total = terminal_width(out)
         self.number = 0
         self.decided: Counter[bool] = Counter()
@@ -257,14 +422,17 @@ class _Table:
         date = "(no date)" if message.sent_at is None else f"{message.sent_at:%Y-%m-%d %H:%M}"
         verdict = "synced" if decision.synced else "skipped"
         reasons = ", ".join(reason.value for reason in decision.reasons)
+        colour = style.GREEN if decision.synced else style.RED
+        painted = style.paint(f"{verdict:<7}", colour, on=self.colour)
         head = (
-            f"{self.number:>4}  {date:<16}  {verdict:<7}  {decision.direction.value:<8}  "
+            f"{self.number:>4}  {date:<16}  {painted}  {decision.direction.value:<8}  "
             f"{decision.level.value:<10}  "
         )
+        plain = len(head) - len(painted) + 7
         write = self.out.write
         if self.number > 1:
             write("\n")
-        if width(head) + width(reasons) <= self.total:
+        if plain + width(reasons) <= self.total:
             write(f"{head}{reasons}\n")
         else:
             write(f"{head.rstrip()}\n{'':6}reasons: {reasons}\n")

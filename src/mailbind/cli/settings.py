@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import getpass
 import inspect
+import json
 import os
 import sys
 import tomllib
@@ -50,6 +51,8 @@ __all__ = [
     "add_database_option",
     "add_mailbox_options",
     "canonicalization",
+    "database_name",
+    "is_postgres_url",
     "load_setup",
     "open_mail",
     "open_store",
@@ -58,6 +61,7 @@ __all__ = [
     "read_policy_table",
     "recorded_policy",
     "repeatable",
+    "settings_text",
 ]
 
 DEFAULT_DB = "mailbind.sqlite"
@@ -74,6 +78,7 @@ _OPTION_NAMES = {
     "contact_scope": "--contact-scope",
     "include_free_providers": "--include-free-providers",
     "format": "--format",
+    "recursive": "--recursive",
     "org_domain": "--org-domain",
     "member": "--member",
     "external": "--external",
@@ -100,6 +105,8 @@ class Target:
     label: str
     #: Where the mailbox is configured (``mailbind.toml, [[mailbox]] 2``); "" for options.
     where: str = ""
+    #: Whether a folder of ``.eml`` files is read with its subfolders.
+    recursive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,8 @@ class Setup:
     targets: tuple[Target, ...]
     #: True when the bundled sample was asked for.
     sample: bool
+    #: What the command chose for the user (a config file without ``[policy]``), for the report.
+    notes: tuple[str, ...] = ()
 
 
 # --- Options --------------------------------------------------------------------------------
@@ -129,14 +138,39 @@ def add_database_option(parser: argparse.ArgumentParser, *, required: bool = Tru
             "--db",
             default=DEFAULT_DB,
             metavar="PATH",
-            help=f"the SQLite database (default: ./{DEFAULT_DB})",
+            type=database_name,
+            help=f"the SQLite database file, or a postgresql:// URL (default: ./{DEFAULT_DB})",
         )
     else:
         parser.add_argument(
             "--db",
             metavar="PATH",
+            type=database_name,
             help="take known contacts and suppressions from this database (never written)",
         )
+
+
+def database_name(text: str) -> str:
+    """*text* when it names a database file or a ``postgresql://`` URL; an argparse error when
+    it names nothing that lasts (``""``, ``:memory:``, a temporary database)."""
+    if is_postgres_url(text):
+        return text
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "must name a database file (or a postgresql:// URL), not ''; an empty name would "
+            "sync into a temporary database that vanishes"
+        )
+    if text == ":memory:" or text.startswith("file:"):
+        raise argparse.ArgumentTypeError(
+            f"must name a database file (or a postgresql:// URL), not {text!r}, which keeps "
+            "nothing after the command ends"
+        )
+    return text
+
+
+def is_postgres_url(text: str) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL."""
+    return text.lower().startswith(("postgresql://", "postgres://"))
 
 
 def _workspace_name(text: str) -> str:
@@ -159,7 +193,7 @@ def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
     given.add_argument(
         "--config",
         metavar="FILE",
-        help="a TOML file with a [policy] and one [[mailbox]] per mailbox (docs/config.md)",
+        help="a TOML file with a [policy] and one [[mailbox]] per mailbox (`mailbind docs config`)",
     )
     given.add_argument(
         "--sample",
@@ -196,7 +230,14 @@ def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
         help="also create contacts on Gmail, GMX, ... addresses",
     )
     mailbox.add_argument(
-        "--format", choices=choices(FORMATS), help="the source's format (default: guessed)"
+        "--format",
+        choices=choices(FORMATS),
+        help="the source's format (default: recognised from its content)",
+    )
+    mailbox.add_argument(
+        "--recursive",
+        action="store_true",
+        help="read the .eml files in a folder's subfolders too",
     )
     mailbox.add_argument(
         "--password-env",
@@ -333,7 +374,14 @@ def load_setup(args: argparse.Namespace, command: str, stack: ExitStack) -> Setu
         canonicalization=canonicalization(args),
     )
     source = args.source if _is_url(args.source) else os.path.expanduser(args.source)
-    target = Target(mailbox, source, args.format, _password_env(args, None), args.source)
+    target = Target(
+        mailbox,
+        source,
+        args.format,
+        _password_env(args, None),
+        args.source,
+        recursive=args.recursive,
+    )
     return Setup(policy, (target,), sample=False)
 
 
@@ -379,8 +427,11 @@ def _typed(cls: type, origin: type) -> frozenset[str]:
 _POLICY_FIELDS = _settings(Policy)
 _POLICY_KEYS = frozenset(f.name for f in _POLICY_FIELDS)
 _CANONICALIZATION_KEYS = frozenset(f.name for f in _settings(Canonicalization))
-_MAILBOX_KEYS = _parameters(Mailbox) | {"source", "format", "password_env"}
-_BOOLEANS = _typed(Policy, bool) | _typed(Canonicalization, bool) | _typed(Mailbox, bool)
+_SOURCE_KEYS = ("source", "format", "password_env", "recursive")
+_MAILBOX_KEYS = _parameters(Mailbox) | set(_SOURCE_KEYS)
+_BOOLEANS = (
+    _typed(Policy, bool) | _typed(Canonicalization, bool) | _typed(Mailbox, bool) | {"recursive"}
+)
 _LISTS = _typed(Policy, frozenset) | _typed(Mailbox, frozenset)
 #: Policy settings left out of `policy_table` while they hold the bundled data.
 _BUNDLED = {"free_providers": bundled_free_providers, "role_addresses": bundled_role_addresses}
@@ -428,9 +479,7 @@ class _Config:
         where = f"[[mailbox]] {number}"
         table = dict(self.table(value, where))
         self.check(table, _MAILBOX_KEYS, where)
-        extra: dict[str, Any] = {
-            key: table.pop(key) for key in ("source", "format", "password_env") if key in table
-        }
+        extra: dict[str, Any] = {key: table.pop(key) for key in _SOURCE_KEYS if key in table}
         if not isinstance(extra.get("source"), str) or not extra["source"].strip():
             raise self.fail(where, "Every mailbox needs a source: a path or an imap:// URL.")
         form = extra.get("format")
@@ -473,6 +522,58 @@ def _table_value(value: object) -> object:
     raise TypeError(f"A policy setting of type {type(value).__name__} has no config form.")
 
 
+def settings_text(setup: Setup, args: argparse.Namespace) -> str:
+    """Every setting *setup* and the running options hold, as a config file that reads back as
+    the same settings (the running options as comments)."""
+    lines = [
+        "# Every setting in effect; this file reads back as the same settings (--config).",
+        f"# database: {_toml(args.db)}, workspace: {_toml(args.workspace)}, "
+        f"batch size: {args.batch_size}, dry run: {_toml(bool(args.dry_run))}",
+        *(f"# {note}" for note in setup.notes),
+        "",
+        "[policy]",
+    ]
+    table = policy_table(setup.policy)
+    canon = table.pop("canonicalization")
+    lines.extend(f"{key} = {_toml(value)}" for key, value in table.items())
+    for key, bundled in _BUNDLED.items():
+        if key not in table:
+            lines.append(f"# {key}: the bundled list ({len(bundled())} entries)")
+    lines.extend(["", "[policy.canonicalization]"])
+    lines.extend(f"{key} = {_toml(value)}" for key, value in canon.items())
+    for target in setup.targets:
+        lines.extend(["", "[[mailbox]]"])
+        for field in _settings(Mailbox):
+            value = getattr(target.mailbox, field.name)
+            lines.append(f"{field.name} = {_toml(_mailbox_value(value))}")
+        lines.append(f"source = {_toml(target.source)}")
+        if target.format is None:
+            lines.append("# format: recognised from the content")
+        else:
+            lines.append(f"format = {_toml(target.format)}")
+        lines.append(f"recursive = {_toml(target.recursive)}")
+        if _is_url(target.source):
+            lines.append(f"password_env = {_toml(target.password_env)}")
+    return "\n".join(lines) + "\n"
+
+
+def _mailbox_value(value: object) -> object:
+    if isinstance(value, frozenset):
+        return sorted(str(v) for v in value)
+    if isinstance(value, bool | str):
+        return str(value) if not isinstance(value, bool) else value
+    return str(value)
+
+
+def _toml(value: object) -> str:
+    """*value* (text, a boolean, a list of text) as a TOML value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
 def read_policy_table(table: object, shown: str) -> Policy:
     """The policy a ``[policy]`` table describes; a `Failure` naming *shown* if it cannot."""
     return _Config(shown).policy({"policy": table})
@@ -494,6 +595,7 @@ def _from_config(
         if key not in ("policy", "mailbox"):
             raise reader.fail(f"[{key}]", "Unknown table; the file takes [policy] and [[mailbox]].")
     policy = reader.policy(data)
+    notes: tuple[str, ...] = ()
     tables = data.get("mailbox", [])
     if not isinstance(tables, list) or not tables:
         raise Failure(ExitCode.CONFIG, f"{shown} names no [[mailbox]].")
@@ -517,9 +619,26 @@ def _from_config(
                 _password_env(args, extra.get("password_env")),
                 extra["source"],
                 f"{shown}, [[mailbox]] {number}",
+                recursive=bool(extra.get("recursive", False)),
             )
         )
-    return Setup(policy, tuple(targets), sample=sample)
+    if "policy" not in data:
+        policy, notes = _default_policy(shown, targets)
+    return Setup(policy, tuple(targets), sample=sample, notes=notes)
+
+
+def _default_policy(shown: str, targets: list[Target]) -> tuple[Policy, tuple[str, ...]]:
+    """The policy the command line would use for *targets*' owners, and the note saying so."""
+    domains = sorted({d for t in targets for d in _owner_domain(t.mailbox)})
+    policy = Policy(domains)
+    if domains:
+        held = f"the organisation is {', '.join(domains)} (the owners' domains)"
+    else:
+        held = "no organisation domain (every owner is on a free provider), so no mail is internal"
+    return policy, (
+        f"{shown} has no [policy]: using the command line's defaults: {held}; mail among "
+        "colleagues, bulk mail and mail from role addresses stay out.",
+    )
 
 
 def _resolve(config: Traversable, source: str, stack: ExitStack, *, sample: bool) -> str:
@@ -551,7 +670,7 @@ def open_mail(target: Target, stack: ExitStack) -> MessageSource:
             raise Failure(
                 ExitCode.INPUT, f"Cannot read the mail source {target.source!r}: it does not exist."
             )
-        return open_source(target.source, target.format)
+        return open_source(target.source, target.format, recursive=target.recursive)
     try:
         return _open_imap(target, stack)
     except SourceSettingError as err:
@@ -584,8 +703,12 @@ def _open_imap(target: Target, stack: ExitStack) -> MessageSource:
     return source
 
 
-def open_store(path: str, *, create: bool) -> SQLiteStore:
-    """The SQLite store at *path*; unless *create*, the file must exist already."""
+def open_store(path: str, *, create: bool, read_only: bool = False) -> SQLiteStore:
+    """The store *path* names: a PostgreSQL URL (`open_postgres`) or an SQLite file, which
+    unless *create* must exist already. A *read_only* store is never written, and opens a file
+    the user may only read."""
+    if is_postgres_url(path):
+        return open_postgres(path, create=create)
     if os.path.isdir(path):
         raise Failure(ExitCode.DATABASE, f"The database {path!r} is a folder, not a file.")
     if not create and not os.path.exists(path):
@@ -593,4 +716,24 @@ def open_store(path: str, *, create: bool) -> SQLiteStore:
             ExitCode.DATABASE,
             f"No database at {path!r}: run `mailbind sync` first, or give --db PATH.",
         )
-    return SQLiteStore(path)
+    return SQLiteStore(path, read_only=read_only and not create)
+
+
+def open_postgres(url: str, *, create: bool) -> SQLiteStore:
+    """The PostgreSQL store at *url*, from ``mailbind.stores.postgres`` when it is installed.
+
+    Until then a `Failure` says what to install. The store has the `Store` protocol; its type
+    is that of the store the commands read.
+    """
+    from importlib import import_module
+
+    try:
+        module = import_module("mailbind.stores.postgres")
+    except ImportError:
+        raise Failure(
+            ExitCode.DATABASE,
+            "PostgreSQL support needs mailbind[postgres]: pip install 'mailbind[postgres]', "
+            "or give --db a file path.",
+        ) from None
+    store: SQLiteStore = module.open_store(url, create=create)
+    return store

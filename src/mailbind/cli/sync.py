@@ -8,8 +8,9 @@ Invariants:
 - One mailbox failing does not stop the others: its error is reported in one line, its state
   is stored by the engine (back-off, or waiting for a reconnect), and the exit code is that of
   the first failure.
-- The progress bar is drawn by ``rich`` when it is installed, only on a terminal and never with
-  ``--quiet`` or ``--json``; the summary never depends on it.
+- The progress bar (`mailbind.cli.progress`) is drawn on stderr, only when it is a terminal,
+  once a pass has run a second, and never with ``--quiet``, ``--json`` or ``--dry-run``; the
+  summary never depends on it.
 - The database records the settings each mailbox and the workspace synced under; the engine
   applies a change of them to the mail already stored. A change that removes stored mail or
   lets anyone read more is applied only with ``--yes`` or a "y" typed at the terminal;
@@ -29,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import TextIO
 
 from ..engine import ConfirmationNeeded, SyncReport, sync_mailbox
-from ..errors import SourceError
+from ..errors import MailbindError, SourceError
 from ..planner import SettingsChange, relevel_copies
 from ..policy import Policy
 from ..rules import Decision
@@ -37,14 +38,17 @@ from ..schedule import Schedule, SyncStatus, next_run
 from ..source import MessageSource
 from ..store import Store
 from ..stores.sqlite import SQLiteStore
-from . import clock
-from .exits import ExitCode, code_for
+from . import clock, style
+from . import progress as progress_bar
+from .exits import ExitCode, Failure, code_for
+from .observed import Observed
 from .settings import (
     DEFAULT_DB,
     Target,
     load_setup,
     open_mail,
     open_store,
+    settings_text,
 )
 from .text import clean, counted, joined, json_line
 
@@ -62,22 +66,113 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     schedule = Schedule(interval=timedelta(minutes=args.interval))
     with ExitStack() as stack:
         setup = load_setup(args, "sync", stack)
-        mail = [(target, open_mail(target, stack)) for target in setup.targets]
+        if args.show_settings:
+            out.write(settings_text(setup, args))
+            return ExitCode.OK
+        if setup.notes and not (args.quiet or args.json):
+            for note in setup.notes:
+                out.write(f"Note: {clean(note)}\n")
+            out.write("\n")
+        outcomes = _Outcomes(setup.targets, args, out, err)
+        mail: list[tuple[Target, MessageSource]] = []
+        for target in setup.targets:
+            try:
+                mail.append((target, open_mail(target, stack)))
+            except (Failure, MailbindError) as failure:
+                outcomes.failed(target, failure)
+        if not mail:
+            return outcomes.end()
         store = stack.enter_context(open_store(args.db, create=True))
         runner = _Runner(store, setup.policy, schedule, args, out, err)
-        code = ExitCode.OK
-        synced = False
         for target, source in mail:
             report, failed = runner.sync(target, source, now=args.now or clock.now())
             if report is not None:
                 runner.summary(target, report)
-                synced = True
-            code = code or failed
+                outcomes.synced(target)
+            else:
+                outcomes.failed(target, failed)
         if args.watch:
-            code = runner.watch(mail)
-        elif synced:
+            return runner.watch(mail)
+        if outcomes.any_synced:
+            outcomes.table()
             runner.finish(setup.sample)
-    return code
+        return outcomes.end()
+
+
+class _Outcomes:
+    """How each mailbox of a run ended, and the run's exit code.
+
+    One mailbox: its own code. Several: 0 when all synced; `ExitCode.SOME_FAILED` when some
+    synced and others failed (`ExitCode.NOT_CONFIRMED` when every failure was an unconfirmed
+    change); the first failure's code when none synced.
+    """
+
+    def __init__(
+        self, targets: tuple[Target, ...], args: argparse.Namespace, out: TextIO, err: TextIO
+    ) -> None:
+        self.many = len(targets) > 1
+        self.args = args
+        self.out = out
+        self.err = err
+        self.rows: list[tuple[Target, str]] = []
+        self.codes: list[ExitCode] = []
+        self.any_synced = False
+
+    def _lead(self, kind: str = "error") -> str:
+        return style.lead(kind, self.err, no_color=self.args.no_color)
+
+    def synced(self, target: Target) -> None:
+        self.rows.append((target, "synced"))
+        self.any_synced = True
+
+    def failed(self, target: Target, failure: Failure | MailbindError | ExitCode) -> None:
+        """Record a failed mailbox; a *failure* not yet reported is printed in one line."""
+        if isinstance(failure, ExitCode):
+            code, message = failure, ""
+        else:
+            if isinstance(failure, Failure):
+                code, message = failure.code, failure.message
+            else:
+                code, message = code_for(failure), str(failure)
+            named = f"{clean(target.mailbox.id)}: " if self.many else ""
+            print(f"{self._lead()} {named}{clean(message)}", file=self.err)
+            if self.args.json:
+                print(
+                    json_line(
+                        {
+                            "mailbox": target.mailbox.id,
+                            "source": target.label,
+                            "status": "error",
+                            "error": message,
+                            "exit_code": int(code),
+                        }
+                    ),
+                    file=self.out,
+                )
+        self.rows.append((target, f"failed (exit code {int(code)})"))
+        self.codes.append(code)
+
+    def table(self) -> None:
+        """Each mailbox's outcome, when a run of several had a failure."""
+        if not (self.many and self.codes) or self.args.quiet or self.args.json:
+            return
+        synced = len(self.rows) - len(self.codes)
+        self.out.write(
+            f"\n{counted(len(self.rows), 'mailbox', 'mailboxes')}: {synced} synced, "
+            f"{len(self.codes)} failed (see the errors above).\n"
+        )
+        size = max(len(clean(t.mailbox.id)) for t, _ in self.rows)
+        for target, outcome in self.rows:
+            self.out.write(f"  {clean(target.mailbox.id):<{size}}  {outcome}\n")
+
+    def end(self) -> int:
+        if not self.codes:
+            return ExitCode.OK
+        if not self.many or not self.any_synced:
+            return self.codes[0]
+        if all(code is ExitCode.NOT_CONFIRMED for code in self.codes):
+            return ExitCode.NOT_CONFIRMED
+        return ExitCode.SOME_FAILED
 
 
 class _Runner:
@@ -105,13 +200,24 @@ class _Runner:
     def sync(
         self, target: Target, source: MessageSource, *, now: datetime
     ) -> tuple[SyncReport | None, ExitCode]:
-        """One pass of *target*: its report, or None and the failure's code."""
+        """One pass of *target*: its report, or None and the failure's code (reported)."""
         label = f"{target.mailbox.id} from {target.label}"
         enabled = self.talk and not self.args.dry_run
-        with _progress(self.out, clean(label), enabled=enabled) as progress:
+        first = self.store.load_state(target.mailbox.id, workspace=self.args.workspace).cursor
+        observed = Observed(
+            source,
+            target.mailbox,
+            label=target.label,
+            first=first is None,
+            strict=self.args.strict,
+            where=target.where,
+            measure=enabled and _bar_wanted(self.err),
+        )
+        delay = self.args.progress_after
+        with _progress(self.err, clean(label), observed, enabled=enabled, delay=delay) as progress:
             try:
                 report = sync_mailbox(
-                    source,
+                    observed,
                     self.store,
                     target.mailbox,
                     self.policy,
@@ -126,15 +232,26 @@ class _Runner:
             except ConfirmationNeeded as refused:
                 self._say_changes(refused.changes, applied=False)
                 print(
-                    "mailbind: error: the changed settings were not applied: run again with "
+                    f"{self._lead()} the changed settings were not applied: run again with "
                     "--yes to apply them, or --dry-run to see every message they change.",
                     file=self.err,
                 )
                 return None, ExitCode.NOT_CONFIRMED
-            except SourceError as error:
-                print(f"mailbind: error: {clean(str(error))}", file=self.err)
-                return None, code_for(error)
+            except (SourceError, Failure) as error:
+                message = error.message if isinstance(error, Failure) else str(error)
+                code = error.code if isinstance(error, Failure) else code_for(error)
+                print(f"{self._lead()} {clean(message)}", file=self.err)
+                return None, code
+        if observed.owner_missing:
+            print(
+                f"{self._lead('warning')} {observed.owner_sentence()}: is the address right? "
+                "(--strict makes this an error.)",
+                file=self.err,
+            )
         return report, ExitCode.OK
+
+    def _lead(self, kind: str = "error") -> str:
+        return style.lead(kind, self.err, no_color=self.args.no_color)
 
     def confirm(self, changes: tuple[SettingsChange, ...]) -> bool:
         """True to apply *changes*: with ``--yes``, or "y" typed at a terminal."""
@@ -262,7 +379,7 @@ class _Runner:
                 wake = when if wake is None else min(wake, when)
             if wake is None:
                 print(
-                    "mailbind: error: every mailbox is stopped; fix the problem above and run "
+                    f"{self._lead()} every mailbox is stopped; fix the problem above and run "
                     "`mailbind sync` again.",
                     file=self.err,
                 )
@@ -417,28 +534,20 @@ def _record(target: Target, report: SyncReport) -> dict[str, object]:
     }
 
 
+def _bar_wanted(stream: TextIO) -> bool:
+    return progress_bar.wanted(stream)
+
+
 @contextmanager
-def _progress(out: TextIO, label: str, *, enabled: bool) -> Iterator[_Progress | None]:
-    """A progress callback drawing a ``rich`` bar on a terminal; None without one."""
-    if not (enabled and out.isatty()):
+def _progress(
+    stream: TextIO, label: str, observed: Observed, *, enabled: bool, delay: float
+) -> Iterator[_Progress | None]:
+    """A progress callback drawing a bar on *stream* when it is a terminal; None otherwise."""
+    if not (enabled and progress_bar.wanted(stream)):
         yield None
         return
+    bar = progress_bar.Bar(stream, label, observed, delay=delay)
     try:
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-    except ImportError:
-        out.write(f"Syncing {label} ...\n")
-        out.flush()
-        yield None
-        return
-    columns = (SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn())
-    with Progress(*columns, console=Console(file=out), transient=True) as bar:
-        task = bar.add_task(f"Syncing {label}")
-
-        def update(report: SyncReport) -> None:
-            bar.update(
-                task,
-                description=f"Syncing {label}: {report.seen:,} messages, {report.synced:,} synced",
-            )
-
-        yield update
+        yield bar.update
+    finally:
+        bar.close()

@@ -28,11 +28,18 @@ __all__ = [
     "Batch",
     "Listing",
     "MessageSource",
+    "NotMailError",
     "SourceItem",
     "SourceSettingError",
     "flags_for_folder",
+    "guess_format",
     "open_source",
 ]
+
+
+class NotMailError(SourceError):
+    """What is at a source's path is not mail in any format mailbind reads; the sentence names
+    what was found instead."""
 
 
 #: Folder names (case-folded, without a leading dot or a ``.mbox`` ending) and what they mean.
@@ -74,30 +81,38 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 
 
-def guess_format(path: str | os.PathLike[str]) -> str:
-    """The format of the mail at *path*: ``maildir`` for a folder with ``cur`` or ``new``,
-    ``eml`` for another folder, ``jsonl`` for a ``.jsonl`` or ``.ndjson`` file, else ``mbox``.
+def guess_format(path: str | os.PathLike[str], *, recursive: bool = True) -> str:
+    """The format of the mail at *path*, recognised from what it holds.
 
-    Raises `SourceError` when nothing is at *path*.
+    A folder with ``cur``, ``new`` or ``tmp`` is a ``maildir``; another folder is ``eml`` when
+    its ``.eml`` files (in subfolders too, when *recursive*) start with header lines. A file
+    is ``mbox`` when it starts with a ``From `` line or is one message (header lines), and
+    ``jsonl`` when its first line is a JSON object.
+
+    Raises `SourceError` when nothing is at *path*, and its subclass
+    `NotMailError` naming what was found when it is not mail.
     """
-    text = os.fspath(path)
-    if os.path.isdir(text):
-        has_maildir = any(os.path.isdir(os.path.join(text, sub)) for sub in ("cur", "new"))
-        return "maildir" if has_maildir else "eml"
-    if not os.path.exists(text):
-        raise SourceError(f"Cannot read the mail source {text!r}: it does not exist.")
-    return "jsonl" if text.lower().endswith((".jsonl", ".ndjson")) else "mbox"
+    from ._sniff import sniff
+
+    return sniff(os.fspath(path), recursive=recursive)
 
 
 def open_source(
     path: str | os.PathLike[str], format: str | None = None, **settings: Any
 ) -> MessageSource:
-    """The file source for *path* in *format* (one of `FORMATS`; guessed when None).
+    """The file source for *path* in *format* (one of `FORMATS`; recognised from the content
+    by `guess_format` when None, and refused when it is not mail).
 
-    *settings* go to the source's constructor (``flags``, ``max_message_bytes``, ...). Only
-    the chosen adapter's module is imported.
+    *settings* go to the source's constructor (``flags``, ``max_message_bytes``, ...); a
+    ``recursive`` setting also tells `guess_format` whether to look into subfolders. Only the
+    chosen adapter's module is imported.
     """
-    name = guess_format(path) if format is None else format
+    if format is None:
+        name = guess_format(path, recursive=settings.get("recursive", True))
+    else:
+        name = format
+    if name != "eml":
+        settings.pop("recursive", None)
     if name not in FORMATS:
         raise SourceSettingError(
             f"The source format must be one of {', '.join(FORMATS)}, not {format!r}."

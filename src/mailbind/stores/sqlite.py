@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -469,20 +470,69 @@ def _transaction(db: sqlite3.Connection, path: str, what: str) -> Iterator[sqlit
         raise StoreError(f"The database {path!r} could not be {what}: {err}.") from err
 
 
+def _open_read_only(path: str, timeout: float) -> sqlite3.Connection:
+    """A connection that cannot write to the database at *path*, which must exist and be at
+    this mailbind's schema version. A file nobody may write is opened as immutable, so that
+    even a WAL database on a read-only disk can be read."""
+    if not os.path.isfile(path):
+        raise StoreError(f"The database {path!r} could not be opened: it does not exist.")
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    writable = os.access(path, os.W_OK)
+    try:
+        db = sqlite3.connect(
+            uri if writable else uri + "&immutable=1",
+            timeout=timeout,
+            isolation_level=None,
+            uri=True,
+        )
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as err:
+        raise StoreError(f"The database {path!r} could not be opened: {err}.") from err
+    if "mailbind_schema" not in tables:
+        db.close()
+        raise StoreError(f"The database {path!r} is not a mailbind store.")
+    current = db.execute("SELECT MAX(version) FROM mailbind_schema").fetchone()[0] or 0
+    if current != SCHEMA_VERSION:
+        db.close()
+        newer = current > SCHEMA_VERSION
+        raise StoreError(
+            f"The database {path!r} has schema version {current}, "
+            + (
+                f"newer than this mailbind reads ({SCHEMA_VERSION}): upgrade mailbind."
+                if newer
+                else f"older than this mailbind reads ({SCHEMA_VERSION}): sync it once to "
+                "upgrade it."
+            )
+        )
+    db.execute("PRAGMA query_only = ON")
+    return db
+
+
 class SQLiteStore:
     """A `Store` in one SQLite file: the embedded default.
 
     *path* is created when missing (``":memory:"`` keeps everything in memory). *timeout* is how
-    long a write waits for another process's write to finish, in seconds. Every committed batch
+    long a write waits for another process's write to finish, in seconds. With *read_only* the
+    file must exist at this version's schema and is never written (every write raises
+    `StoreError`); a file the process may not write is read too. Every committed batch
     survives a crash of the process; with *durable* each commit also waits for the disk, so it
     survives a power cut too (SQLite's ``synchronous=FULL``), at some cost in speed.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, timeout: float = 30.0, durable: bool = False
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 30.0,
+        durable: bool = False,
+        read_only: bool = False,
     ) -> None:
         self.path = os.fspath(path)
+        self.read_only = read_only
         self._mailbox_cache: dict[tuple[str, str], tuple[str, Mailbox]] = {}
+        if read_only:
+            self._db = _open_read_only(self.path, timeout)
+            return
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         except sqlite3.Error as err:
