@@ -160,3 +160,63 @@ def test_a_failed_batch_leaves_nothing_behind(store: PostgresStore) -> None:
     assert snapshot(store) == before
     assert store.load_state(ANNA.id).cursor == "c1"
     close_store(store)
+
+
+# --- The command line ----------------------------------------------------------------------
+
+
+def test_the_command_line_syncs_into_postgresql_and_reads_it_back(
+    postgres: Postgres, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--db postgresql://...`` works on sync, contacts and emails, as SQLite does."""
+    from mailbind.cli import main
+
+    url = postgres.url("cli")
+    postgres.create_database("cli")
+    assert main(["sync", "--sample", "--db", url, "--now", "2024-06-01T12:00:00+00:00"]) == 0
+    capsys.readouterr()
+    assert main(["contacts", "list", "--json", "--db", url]) == 0
+    listed = capsys.readouterr().out
+    assert "frank.oconnor@globex.example" in listed
+    code = main(
+        [
+            *("emails", "--contact", "frank.oconnor@globex.example"),
+            *("--viewer", "tom.baker@acme.example", "--db", url),
+        ]
+    )
+    assert code == 0
+    assert capsys.readouterr().out.strip() != ""
+
+
+def test_a_password_in_the_url_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """A password on the command line would show in ps and shell history: it is refused."""
+    from mailbind.cli import main
+
+    code = main(["contacts", "list", "--db", "postgresql://crm:secret@localhost/crm"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "The --db URL holds a password; give it in the environment variable PGPASSWORD" in err
+    assert "secret" not in err
+
+
+def test_the_config_file_names_the_database(
+    postgres: Postgres, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``[store] db = "postgresql://..."`` in the config file is used when --db is not given."""
+    from importlib.resources import files
+
+    from mailbind.cli import main
+
+    url = postgres.url("configured")
+    postgres.create_database("configured")
+    data = files("mailbind").joinpath("data")
+    for name in ("sample.mbox", "sample-tom.mbox"):
+        (tmp_path / name).write_bytes(data.joinpath(name).read_bytes())
+    config = data.joinpath("sample.toml").read_text() + f'\n[store]\ndb = "{url}"\n'
+    (tmp_path / "mailbind.toml").write_text(config)
+    code = main(
+        ["sync", "--config", str(tmp_path / "mailbind.toml"), "--now", "2024-06-01T12:00:00Z"]
+    )
+    assert code == 0, capsys.readouterr().err
+    with PostgresStore(postgres.conninfo_for("configured")) as store:
+        assert len(store.mailboxes()) == 2

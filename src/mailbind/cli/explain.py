@@ -65,6 +65,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         setup = load_setup(args, "explain", stack)
         mail = [(target, open_mail(target, stack)) for target in setup.targets]
         canon = setup.policy.canonicalization
+        if args.db is None and setup.db is not None:
+            args.db = setup.db
         if args.db is not None:
             store = stack.enter_context(open_store(args.db, create=False))
             index = store.contact_index(canon, workspace=args.workspace)

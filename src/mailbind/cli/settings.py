@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from ..addresses import Canonicalization
 from ..codecs import decode_policy
-from ..errors import PolicyError
+from ..errors import PolicyError, StoreError
 from ..messages import SharingLevel
 from ..policy import ContactScope, Mailbox, Policy
 from ..providers import bundled_free_providers, bundled_role_addresses, is_free_provider
@@ -50,6 +50,9 @@ __all__ = [
     "add_database_option",
     "add_mailbox_options",
     "canonicalization",
+    "check_postgres_url",
+    "chosen_db",
+    "is_postgres",
     "load_setup",
     "open_mail",
     "open_store",
@@ -110,6 +113,8 @@ class Setup:
     targets: tuple[Target, ...]
     #: True when the bundled sample was asked for.
     sample: bool
+    #: The database the config file's ``[store]`` table names (``db``), or None.
+    db: str | None = None
 
 
 # --- Options --------------------------------------------------------------------------------
@@ -128,13 +133,16 @@ def add_database_option(parser: argparse.ArgumentParser, *, required: bool = Tru
         parser.add_argument(
             "--db",
             default=DEFAULT_DB,
-            metavar="PATH",
-            help=f"the SQLite database (default: ./{DEFAULT_DB})",
+            metavar="PATH|URL",
+            help=(
+                f"the SQLite database file, or a PostgreSQL URL postgresql://user@host/dbname "
+                f"(password from PGPASSWORD or ~/.pgpass) (default: ./{DEFAULT_DB})"
+            ),
         )
     else:
         parser.add_argument(
             "--db",
-            metavar="PATH",
+            metavar="PATH|URL",
             help="take known contacts and suppressions from this database (never written)",
         )
 
@@ -491,8 +499,11 @@ def _from_config(
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise Failure(ExitCode.CONFIG, f"{shown} is not a valid TOML file: {err}.") from None
     for key in data:
-        if key not in ("policy", "mailbox"):
-            raise reader.fail(f"[{key}]", "Unknown table; the file takes [policy] and [[mailbox]].")
+        if key not in ("policy", "mailbox", "store"):
+            raise reader.fail(
+                f"[{key}]", "Unknown table; the file takes [policy], [[mailbox]] and [store]."
+            )
+    db = _store_table(reader, data.get("store", {}))
     policy = reader.policy(data)
     tables = data.get("mailbox", [])
     if not isinstance(tables, list) or not tables:
@@ -519,7 +530,24 @@ def _from_config(
                 f"{shown}, [[mailbox]] {number}",
             )
         )
-    return Setup(policy, tuple(targets), sample=sample)
+    return Setup(policy, tuple(targets), sample=sample, db=db)
+
+
+def _store_table(reader: _Config, table: object) -> str | None:
+    """The ``db`` of the config file's ``[store]`` table (a path or a PostgreSQL URL)."""
+    if not isinstance(table, dict):
+        raise reader.fail("[store]", "Must be a table.")
+    for key in table:
+        if key != "db":
+            raise reader.fail(f"[store] {key}", "Unknown key; [store] takes db.")
+    db = table.get("db")
+    if db is None:
+        return None
+    if not isinstance(db, str) or not db:
+        raise reader.fail("[store] db", "Must be a path or a postgresql:// URL.")
+    if is_postgres(db):
+        check_postgres_url(db)
+    return db
 
 
 def _resolve(config: Traversable, source: str, stack: ExitStack, *, sample: bool) -> str:
@@ -584,8 +612,51 @@ def _open_imap(target: Target, stack: ExitStack) -> MessageSource:
     return source
 
 
-def open_store(path: str, *, create: bool) -> SQLiteStore:
-    """The SQLite store at *path*; unless *create*, the file must exist already."""
+def is_postgres(db: str) -> bool:
+    """True when the --db value names a PostgreSQL database rather than an SQLite file."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def check_postgres_url(url: str) -> None:
+    """Refuse a PostgreSQL URL that carries a password: it would show in ``ps`` and logs."""
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None or "password" in parse_qs(parts.query)
+    except ValueError:
+        raise Failure(ExitCode.USAGE, "The --db URL cannot be read.") from None
+    if has_password:
+        raise Failure(
+            ExitCode.USAGE,
+            "The --db URL holds a password; give it in the environment variable PGPASSWORD "
+            "or in ~/.pgpass instead, never on the command line.",
+        )
+
+
+def chosen_db(args: argparse.Namespace, setup: Setup | None = None) -> str:
+    """The database a command uses: --db when given, else the config file's, else the default."""
+    if setup is not None and setup.db is not None and args.db == DEFAULT_DB:
+        args.db = setup.db
+    return str(args.db)
+
+
+def open_store(path: str, *, create: bool) -> Any:
+    """The store a --db value names: a PostgresStore for a ``postgresql://`` URL, else the
+    SQLite file at *path* (unless *create*, the file must exist already)."""
+    if is_postgres(path):
+        check_postgres_url(path)
+        try:
+            from ..stores.postgres import PostgresStore
+        except ImportError:
+            raise Failure(
+                ExitCode.DATABASE,
+                "A PostgreSQL --db needs psycopg: pip install 'mailbind[postgres]'.",
+            ) from None
+        try:
+            return PostgresStore(path)
+        except StoreError as err:
+            raise Failure(ExitCode.DATABASE, str(err)) from None
     if os.path.isdir(path):
         raise Failure(ExitCode.DATABASE, f"The database {path!r} is a folder, not a file.")
     if not create and not os.path.exists(path):

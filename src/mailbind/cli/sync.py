@@ -41,6 +41,7 @@ from .exits import ExitCode, code_for
 from .settings import (
     DEFAULT_DB,
     Target,
+    chosen_db,
     load_setup,
     open_mail,
     open_store,
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     with ExitStack() as stack:
         setup = load_setup(args, "sync", stack)
         mail = [(target, open_mail(target, stack)) for target in setup.targets]
-        store = stack.enter_context(open_store(args.db, create=True))
+        store = stack.enter_context(open_store(chosen_db(args, setup), create=True))
         runner = _Runner(store, setup.policy, schedule, args, out, err)
         code = ExitCode.OK
         synced = False
