@@ -192,4 +192,6 @@ class Postgres:
             if not (self.scratch / "data" / "postmaster.pid").exists():
                 break
             time.sleep(0.1)
+        with contextlib.suppress(OSError):
+            shutil.copy(self.scratch / "log", "/tmp/h2-pglog-last")
         shutil.rmtree(self.scratch, ignore_errors=True)

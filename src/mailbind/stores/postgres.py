@@ -391,6 +391,18 @@ class PostgresStore:
             except psycopg.Error as err:
                 raise StoreError(f"The database {self.name!r} could not be {what}: {err}.") from err
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor whose statements all read one snapshot (a read-only REPEATABLE READ
+        transaction), for reads that join what several statements return."""
+        with self._connection() as conn:
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    yield cur
+            except psycopg.Error as err:
+                raise StoreError(f"The database {self.name!r} could not be read: {err}.") from err
+
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._connection() as conn:
             try:
@@ -582,25 +594,28 @@ class PostgresStore:
         workspace: str = DEFAULT_WORKSPACE,
     ) -> ContactIndex:
         ws = _workspace(workspace)
-        suppressed = [
-            Suppression(key, SuppressionReason(reason), contact_id)
-            for key, reason, contact_id in self._read(
-                "SELECT key, reason, contact_id FROM suppressions WHERE workspace = %s", (ws,)
-            )
-        ]
+        with self._snapshot() as cur:
+            suppressed = [
+                Suppression(key, SuppressionReason(reason), contact_id)
+                for key, reason, contact_id in cur.execute(
+                    "SELECT key, reason, contact_id FROM suppressions WHERE workspace = %s", (ws,)
+                ).fetchall()
+            ]
+            address_rows = cur.execute(
+                "SELECT contact_id, address FROM contact_addresses WHERE workspace = %s "
+                "ORDER BY contact_id, position",
+                (ws,),
+            ).fetchall()
+            contact_rows = cur.execute(
+                "SELECT id, first_name, last_name, company_domain, created_at, deleted_at "
+                "FROM contacts WHERE workspace = %s ORDER BY id",
+                (ws,),
+            ).fetchall()
         addresses: dict[str, list[Address]] = {}
-        for contact_id, address in self._read(
-            "SELECT contact_id, address FROM contact_addresses WHERE workspace = %s "
-            "ORDER BY contact_id, position",
-            (ws,),
-        ):
+        for contact_id, address in address_rows:
             addresses.setdefault(contact_id, []).append(_address_from_text(address))
         contacts = []
-        for contact_id, first, last, company, created, deleted in self._read(
-            "SELECT id, first_name, last_name, company_domain, created_at, deleted_at "
-            "FROM contacts WHERE workspace = %s ORDER BY id",
-            (ws,),
-        ):
+        for contact_id, first, last, company, created, deleted in contact_rows:
             primary, *additional = addresses[contact_id]
             contacts.append(
                 Contact(
@@ -769,28 +784,33 @@ class PostgresStore:
     def _load(self, ws: str, keys: Sequence[str]) -> list[StoredMessage]:
         """The stored messages with *keys* (at most `_CHUNK`), in the order of *keys*."""
         wanted = (ws, list(keys))
-        documents = dict(
-            self._read(
-                "SELECT key, document FROM messages WHERE workspace = %s AND key = ANY(%s)",
-                wanted,
+        with self._snapshot() as cur:
+            documents = dict(
+                cur.execute(
+                    "SELECT key, document FROM messages WHERE workspace = %s AND key = ANY(%s)",
+                    wanted,
+                ).fetchall()
             )
-        )
+            copies = cur.execute(
+                "SELECT DISTINCT message_key, mailbox_id, direction FROM copies "
+                "WHERE workspace = %s AND synced AND message_key = ANY(%s)",
+                wanted,
+            ).fetchall()
+            settings = dict(
+                cur.execute(
+                    "SELECT id, settings FROM mailboxes WHERE workspace = %s", (ws,)
+                ).fetchall()
+            )
+            links = cur.execute(
+                "SELECT message_key, position, contact_id FROM participants WHERE workspace = %s "
+                "AND message_key = ANY(%s)",
+                wanted,
+            ).fetchall()
         directions: dict[str, dict[str, set[Direction]]] = {}
-        for key, mailbox_id, direction in self._read(
-            "SELECT DISTINCT message_key, mailbox_id, direction FROM copies "
-            "WHERE workspace = %s AND synced AND message_key = ANY(%s)",
-            wanted,
-        ):
+        for key, mailbox_id, direction in copies:
             directions.setdefault(key, {}).setdefault(mailbox_id, set()).add(Direction(direction))
-        settings = dict(
-            self._read("SELECT id, settings FROM mailboxes WHERE workspace = %s", (ws,))
-        )
         owners: dict[str, dict[int, str | None]] = {}
-        for key, position, contact_id in self._read(
-            "SELECT message_key, position, contact_id FROM participants WHERE workspace = %s "
-            "AND message_key = ANY(%s)",
-            wanted,
-        ):
+        for key, position, contact_id in links:
             owners.setdefault(key, {})[position] = contact_id
         loaded = []
         for key in keys:
@@ -802,8 +822,8 @@ class PostgresStore:
             for mailbox_id, held in sorted(directions.get(key, {}).items()):
                 mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
                 holdings.append(Holding(mailbox, holding_direction(mailbox, held)))
-            links = owners.get(key, {})
-            contacts = tuple(links.get(i) for i in range(len(message.participants)))
+            linked = owners.get(key, {})
+            contacts = tuple(linked.get(i) for i in range(len(message.participants)))
             loaded.append(StoredMessage(message, tuple(holdings), contacts))
         return loaded
 
