@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from datetime import UTC, datetime, timedelta
+from multiprocessing.context import ForkProcess
 
 import pytest
 
@@ -91,7 +92,7 @@ def _everything(store: PostgresStore) -> dict[str, object]:
     }
 
 
-def _start(conninfo: str, name: str, count: int, batch_size: int) -> multiprocessing.Process:
+def _start(conninfo: str, name: str, count: int, batch_size: int) -> ForkProcess:
     process = multiprocessing.get_context("fork").Process(
         target=_sync, args=(conninfo, name, count, batch_size)
     )
