@@ -99,3 +99,28 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     db = SQLiteStore(tmp_path / "mail.sqlite")
     yield db
     db.close()
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server for the session, on a loopback port in a scratch folder.
+
+    Skips (naming what is missing and how to install it) when it cannot be started; under
+    CI=true that skip is a failure, since CI must run the PostgreSQL tests.
+    """
+    from .postgres import Postgres, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        if _in_ci():
+            pytest.fail(f"{reason} (CI must run the PostgreSQL tests)", pytrace=False)
+        pytest.skip(reason)
+    server = Postgres.start()
+    try:
+        yield server
+    finally:
+        server.stop()

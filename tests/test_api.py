@@ -366,11 +366,24 @@ PUBLIC: dict[str, list[str]] = {
         "SQLiteStore",
         "migrate",
     ],
+    "mailbind.stores.postgres": [
+        "MIGRATIONS",
+        "Migration",
+        "PostgresStore",
+        "SCHEMA_VERSION",
+        "migrate",
+    ],
     "mailbind.testing": [
         "InMemoryStore",
         "ListSource",
         "flagged",
         "snapshot",
+    ],
+    "mailbind.testing.store_contract": [
+        "History",
+        "StoreContract",
+        "close_store",
+        "reads",
     ],
     "mailbind.threads": [
         "FORWARD_PREFIXES",

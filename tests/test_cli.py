@@ -806,7 +806,10 @@ MAILBOX = '[[mailbox]]\nowner = "a@acme.example"\nsource = "x.mbox"\n'
             '[[mailbox]]\nsource = "x.mbox"\n',
             "[[mailbox]] 1: Every mailbox needs an owner address.",
         ),
-        ("[mailboxes]\n", "[mailboxes]: Unknown table; the file takes [policy] and [[mailbox]]."),
+        (
+            "[mailboxes]\n",
+            "[mailboxes]: Unknown table; the file takes [policy], [[mailbox]] and [store].",
+        ),
     ],
 )
 def test_config_mistakes_exit_5_naming_file_and_table(

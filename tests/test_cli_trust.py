@@ -820,7 +820,9 @@ def test_docs_prints_the_installed_page(capsys: pytest.CaptureFixture[str]) -> N
     assert out.startswith("# The `mailbind` command\n")
     code, _, err = run(capsys, "docs", "nope")
     assert code == 2
-    assert err.startswith("mailbind: error: No page 'nope'; the pages are: adapters, api, architecture, cli, ")
+    assert err.startswith(
+        "mailbind: error: No page 'nope'; the pages are: adapters, api, architecture, cli, "
+    )
 
 
 def test_pytest_says_why_tests_skip() -> None:

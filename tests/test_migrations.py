@@ -8,8 +8,7 @@ from pathlib import Path
 
 from mailbind.cli import main
 from mailbind.stores.sqlite import SCHEMA_VERSION, SQLiteStore
-
-from .test_convergence import reads
+from mailbind.testing.store_contract import reads
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

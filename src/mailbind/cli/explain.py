@@ -97,6 +97,8 @@ def explained(
         setup = load_setup(args, command, stack)
         mail = [(target, open_mail(target, stack)) for target in setup.targets]
         canon = setup.policy.canonicalization
+        if args.db is None and setup.db is not None:
+            args.db = setup.db
         if args.db is not None:
             store = stack.enter_context(open_store(args.db, create=False, read_only=True))
             if not getattr(args, "as_given", False):

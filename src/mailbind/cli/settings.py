@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from ..addresses import Canonicalization
 from ..codecs import decode_policy
-from ..errors import PolicyError
+from ..errors import PolicyError, StoreError
 from ..messages import SharingLevel
 from ..policy import ContactScope, Mailbox, Policy
 from ..providers import bundled_free_providers, bundled_role_addresses, is_free_provider
@@ -51,8 +51,10 @@ __all__ = [
     "add_database_option",
     "add_mailbox_options",
     "canonicalization",
+    "check_postgres_url",
+    "chosen_db",
     "database_name",
-    "is_postgres_url",
+    "is_postgres",
     "load_setup",
     "open_mail",
     "open_store",
@@ -119,6 +121,8 @@ class Setup:
     sample: bool
     #: What the command chose for the user (a config file without ``[policy]``), for the report.
     notes: tuple[str, ...] = ()
+    #: The database the config file's ``[store]`` table names (``db``), or None.
+    db: str | None = None
 
 
 # --- Options --------------------------------------------------------------------------------
@@ -137,14 +141,17 @@ def add_database_option(parser: argparse.ArgumentParser, *, required: bool = Tru
         parser.add_argument(
             "--db",
             default=DEFAULT_DB,
-            metavar="PATH",
+            metavar="PATH|URL",
             type=database_name,
-            help=f"the SQLite database file, or a postgresql:// URL (default: ./{DEFAULT_DB})",
+            help=(
+                f"the SQLite database file, or a PostgreSQL URL postgresql://user@host/dbname "
+                f"(password from PGPASSWORD or ~/.pgpass) (default: ./{DEFAULT_DB})"
+            ),
         )
     else:
         parser.add_argument(
             "--db",
-            metavar="PATH",
+            metavar="PATH|URL",
             type=database_name,
             help="take known contacts and suppressions from this database (never written)",
         )
@@ -153,7 +160,7 @@ def add_database_option(parser: argparse.ArgumentParser, *, required: bool = Tru
 def database_name(text: str) -> str:
     """*text* when it names a database file or a ``postgresql://`` URL; an argparse error when
     it names nothing that lasts (``""``, ``:memory:``, a temporary database)."""
-    if is_postgres_url(text):
+    if is_postgres(text):
         return text
     if not text.strip():
         raise argparse.ArgumentTypeError(
@@ -166,11 +173,6 @@ def database_name(text: str) -> str:
             "nothing after the command ends"
         )
     return text
-
-
-def is_postgres_url(text: str) -> bool:
-    """True for a ``postgresql://`` (or ``postgres://``) URL."""
-    return text.lower().startswith(("postgresql://", "postgres://"))
 
 
 def _workspace_name(text: str) -> str:
@@ -592,8 +594,11 @@ def _from_config(
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise Failure(ExitCode.CONFIG, f"{shown} is not a valid TOML file: {err}.") from None
     for key in data:
-        if key not in ("policy", "mailbox"):
-            raise reader.fail(f"[{key}]", "Unknown table; the file takes [policy] and [[mailbox]].")
+        if key not in ("policy", "mailbox", "store"):
+            raise reader.fail(
+                f"[{key}]", "Unknown table; the file takes [policy], [[mailbox]] and [store]."
+            )
+    db = _store_table(reader, data.get("store", {}))
     policy = reader.policy(data)
     notes: tuple[str, ...] = ()
     tables = data.get("mailbox", [])
@@ -624,7 +629,7 @@ def _from_config(
         )
     if "policy" not in data:
         policy, notes = _default_policy(shown, targets)
-    return Setup(policy, tuple(targets), sample=sample, notes=notes)
+    return Setup(policy, tuple(targets), sample=sample, notes=notes, db=db)
 
 
 def _default_policy(shown: str, targets: list[Target]) -> tuple[Policy, tuple[str, ...]]:
@@ -639,6 +644,23 @@ def _default_policy(shown: str, targets: list[Target]) -> tuple[Policy, tuple[st
         f"{shown} has no [policy]: using the command line's defaults: {held}; mail among "
         "colleagues, bulk mail and mail from role addresses stay out.",
     )
+
+
+def _store_table(reader: _Config, table: object) -> str | None:
+    """The ``db`` of the config file's ``[store]`` table (a path or a PostgreSQL URL)."""
+    if not isinstance(table, dict):
+        raise reader.fail("[store]", "Must be a table.")
+    for key in table:
+        if key != "db":
+            raise reader.fail(f"[store] {key}", "Unknown key; [store] takes db.")
+    db = table.get("db")
+    if db is None:
+        return None
+    if not isinstance(db, str) or not db:
+        raise reader.fail("[store] db", "Must be a path or a postgresql:// URL.")
+    if is_postgres(db):
+        check_postgres_url(db)
+    return db
 
 
 def _resolve(config: Traversable, source: str, stack: ExitStack, *, sample: bool) -> str:
@@ -703,12 +725,53 @@ def _open_imap(target: Target, stack: ExitStack) -> MessageSource:
     return source
 
 
-def open_store(path: str, *, create: bool, read_only: bool = False) -> SQLiteStore:
-    """The store *path* names: a PostgreSQL URL (`open_postgres`) or an SQLite file, which
-    unless *create* must exist already. A *read_only* store is never written, and opens a file
-    the user may only read."""
-    if is_postgres_url(path):
-        return open_postgres(path, create=create)
+def is_postgres(db: str) -> bool:
+    """True when the --db value names a PostgreSQL database rather than an SQLite file."""
+    return db.lower().startswith(("postgresql://", "postgres://"))
+
+
+def check_postgres_url(url: str) -> None:
+    """Refuse a PostgreSQL URL that carries a password: it would show in ``ps`` and logs."""
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None or "password" in parse_qs(parts.query)
+    except ValueError:
+        raise Failure(ExitCode.USAGE, "The --db URL cannot be read.") from None
+    if has_password:
+        raise Failure(
+            ExitCode.USAGE,
+            "The --db URL holds a password; give it in the environment variable PGPASSWORD "
+            "or in ~/.pgpass instead, never on the command line.",
+        )
+
+
+def chosen_db(args: argparse.Namespace, setup: Setup | None = None) -> str:
+    """The database a command uses: --db when given, else the config file's, else the default."""
+    if setup is not None and setup.db is not None and args.db == DEFAULT_DB:
+        args.db = setup.db
+    return str(args.db)
+
+
+def open_store(path: str, *, create: bool, read_only: bool = False) -> Any:
+    """The store a --db value names: a PostgresStore for a ``postgresql://`` URL, else the
+    SQLite file at *path* (unless *create*, the file must exist already). A *read_only* SQLite
+    store is never written, and opens a file the user may only read."""
+    if is_postgres(path):
+        check_postgres_url(path)
+        try:
+            from ..stores.postgres import PostgresStore
+        except ImportError:
+            raise Failure(
+                ExitCode.DATABASE,
+                "PostgreSQL support needs mailbind[postgres]: pip install 'mailbind[postgres]', "
+                "or give --db a file path.",
+            ) from None
+        try:
+            return PostgresStore(path)
+        except StoreError as err:
+            raise Failure(ExitCode.DATABASE, str(err)) from None
     if os.path.isdir(path):
         raise Failure(ExitCode.DATABASE, f"The database {path!r} is a folder, not a file.")
     if not create and not os.path.exists(path):
@@ -717,23 +780,3 @@ def open_store(path: str, *, create: bool, read_only: bool = False) -> SQLiteSto
             f"No database at {path!r}: run `mailbind sync` first, or give --db PATH.",
         )
     return SQLiteStore(path, read_only=read_only and not create)
-
-
-def open_postgres(url: str, *, create: bool) -> SQLiteStore:
-    """The PostgreSQL store at *url*, from ``mailbind.stores.postgres`` when it is installed.
-
-    Until then a `Failure` says what to install. The store has the `Store` protocol; its type
-    is that of the store the commands read.
-    """
-    from importlib import import_module
-
-    try:
-        module = import_module("mailbind.stores.postgres")
-    except ImportError:
-        raise Failure(
-            ExitCode.DATABASE,
-            "PostgreSQL support needs mailbind[postgres]: pip install 'mailbind[postgres]', "
-            "or give --db a file path.",
-        ) from None
-    store: SQLiteStore = module.open_store(url, create=create)
-    return store

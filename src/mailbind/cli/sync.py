@@ -45,6 +45,7 @@ from .observed import Observed
 from .settings import (
     DEFAULT_DB,
     Target,
+    chosen_db,
     load_setup,
     open_mail,
     open_store,
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 outcomes.failed(target, failure)
         if not mail:
             return outcomes.end()
-        store = stack.enter_context(open_store(args.db, create=True))
+        store = stack.enter_context(open_store(chosen_db(args, setup), create=True))
         runner = _Runner(store, setup.policy, schedule, args, out, err)
         for target, source in mail:
             report, failed = runner.sync(target, source, now=args.now or clock.now())

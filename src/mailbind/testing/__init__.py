@@ -16,16 +16,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from .addresses import Canonicalization
-from .codecs import encode_mailbox
-from .contacts import Contact, ContactIndex, OwnerChange, Suppression
-from .errors import SourceError, StoreError
-from .identity import reused_message_ids, with_reuse
-from .messages import Direction, Flag, Message, SharingLevel
-from .policy import Mailbox
-from .rules import Holding
-from .source import Batch, Listing, SourceItem
-from .store import (
+from ..addresses import Canonicalization
+from ..codecs import encode_mailbox
+from ..contacts import Contact, ContactIndex, OwnerChange, Suppression
+from ..errors import SourceError, StoreError
+from ..identity import reused_message_ids, with_reuse
+from ..messages import Direction, Flag, Message, SharingLevel
+from ..policy import Mailbox
+from ..rules import Holding
+from ..source import Batch, Listing, SourceItem
+from ..store import (
     DEFAULT_WORKSPACE,
     BatchItem,
     BatchResult,

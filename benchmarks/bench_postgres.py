@@ -1,0 +1,208 @@
+"""PostgresStore: a sync against a COPY floor, four workers against one, and bytes per message.
+
+Run by hand from the project root (needs PostgreSQL's binaries, as the tests do):
+
+    .venv/bin/python benchmarks/bench_postgres.py [--messages 20000] [--repeat 2]
+
+It starts a scratch PostgreSQL server (tests/postgres.py: initdb + pg_ctl on a loopback port,
+fsync off) and builds *--messages* deterministic messages in memory (customers on work
+domains, colleagues, two customers per message, a tenth of them shared by two mailboxes), so
+that reading mail costs nothing and only planning and storing are measured. Then, interleaved
+*--repeat* times (the best wall time counts):
+
+1. sync: ``sync_mailbox`` of the messages, split over four mailboxes, one after the other,
+   into an empty database;
+2. floor: the rows that sync stored (every table, dumped with ``COPY TO``) written into an
+   empty database of the same schema and indexes with ``COPY FROM`` in one transaction;
+3. workers: the same four mailboxes synced by four processes at once, into an empty database;
+   the ratio is (1)'s time over (3)'s;
+4. bytes: ``pg_total_relation_size`` of every table (indexes and TOAST included) per stored
+   message, and the SQLite file (``SQLiteStore``, after a checkpoint) per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
+from tests.postgres import Postgres
+
+from mailbind import Mailbox, Message, Policy
+from mailbind.engine import sync_mailbox
+from mailbind.stores.postgres import PostgresStore
+from mailbind.stores.sqlite import SQLiteStore
+from mailbind.testing import ListSource
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+POLICY = Policy(["acme.com"])
+OWNERS = ("anna", "ben", "carl", "dana")
+TABLES = (
+    "mailboxes",
+    "policies",
+    "settings_log",
+    "sync_state",
+    "messages",
+    "copies",
+    "contacts",
+    "contact_addresses",
+    "participants",
+    "companies",
+    "suppressions",
+    "contact_versions",
+)
+
+
+def mailbox(name: str) -> Mailbox:
+    return Mailbox(f"{name}@acme.com", incoming="subject", outgoing="everything", id=name)
+
+
+def mail(name: str, count: int, offset: int) -> list[Message]:
+    """*name*'s share of the corpus: *count* messages starting at number *offset*."""
+    found = []
+    for n in range(offset, offset + count):
+        customer = f"Customer {n % 5000} <c{n % 5000}@client{n % 900}.example>"
+        other = f"c{(n * 7) % 5000}@client{(n * 7) % 900}.example"
+        shared = n % 10 == 0
+        found.append(
+            Message.build(
+                sender=customer,
+                to=f"{name}@acme.com" + (", carl@acme.com" if shared else ""),
+                cc=other,
+                subject=f"Re: order {n}",
+                text=f"Hello {name},\n\nabout order {n}: " + "the details follow. " * 40,
+                message_id=f"<m{n}@client.example>",
+                sent_at=NOW - timedelta(minutes=n),
+            )
+        )
+    return found
+
+
+def corpus(total: int) -> dict[str, list[Message]]:
+    share = total // len(OWNERS)
+    return {name: mail(name, share, i * share) for i, name in enumerate(OWNERS)}
+
+
+def sync_one(conninfo: str, name: str, messages: list[Message]) -> None:
+    with PostgresStore(conninfo) as store:
+        sync_mailbox(ListSource(messages, name=name), store, mailbox(name), POLICY, now=NOW)
+
+
+def serial(conninfo: str, mail_of: dict[str, list[Message]]) -> float:
+    start = time.perf_counter()
+    for name in OWNERS:
+        sync_one(conninfo, name, mail_of[name])
+    return time.perf_counter() - start
+
+
+def parallel(conninfo: str, mail_of: dict[str, list[Message]]) -> float:
+    context = multiprocessing.get_context("fork")
+    start = time.perf_counter()
+    workers = [
+        context.Process(target=sync_one, args=(conninfo, name, mail_of[name])) for name in OWNERS
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+    return time.perf_counter() - start
+
+
+def dump(conninfo: str) -> dict[str, bytes]:
+    rows: dict[str, bytes] = {}
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        for table in TABLES:
+            buffer = io.BytesIO()
+            with cur.copy(f"COPY {table} TO STDOUT") as copy:
+                for data in copy:
+                    buffer.write(data)
+            rows[table] = buffer.getvalue()
+    return rows
+
+
+def floor(conninfo: str, rows: dict[str, bytes]) -> float:
+    PostgresStore(conninfo).close()  # the schema, empty
+    start = time.perf_counter()
+    with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cur:
+        # Parents before children (the foreign keys).
+        for table in TABLES:
+            with cur.copy(f"COPY {table} FROM STDIN") as copy:
+                copy.write(rows[table])
+    return time.perf_counter() - start
+
+
+def pg_bytes(conninfo: str) -> tuple[int, int]:
+    with psycopg.connect(conninfo) as conn:
+        size = sum(
+            int(conn.execute("SELECT pg_total_relation_size(%s)", (t,)).fetchone()[0])  # type: ignore[index]
+            for t in TABLES
+        )
+        count = int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])  # type: ignore[index]
+    return size, count
+
+
+def sqlite_bytes(mail_of: dict[str, list[Message]]) -> tuple[int, int, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "s.sqlite")
+        start = time.perf_counter()
+        with SQLiteStore(path) as store:
+            for name in OWNERS:
+                sync_mailbox(
+                    ListSource(mail_of[name], name=name), store, mailbox(name), POLICY, now=NOW
+                )
+            store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            count = int(store._db.execute("SELECT count(*) FROM messages").fetchone()[0])
+        took = time.perf_counter() - start
+        return os.path.getsize(path), count, took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    mail_of = corpus(args.messages)
+    server = Postgres.start()
+    try:
+        best: dict[str, float] = {}
+        n = 0
+        for _ in range(args.repeat):
+            for kind in ("sync", "floor", "workers"):
+                n += 1
+                db = server.create_database(f"b{n}")
+                if kind == "sync":
+                    took = serial(db, mail_of)
+                    rows = dump(db)
+                    size, count = pg_bytes(db)
+                elif kind == "floor":
+                    took = floor(db, rows)
+                else:
+                    took = parallel(db, mail_of)
+                best[kind] = min(best.get(kind, took), took)
+                print(f"{kind:8} {took:8.2f} s", flush=True)
+        sq_size, sq_count, sq_took = sqlite_bytes(mail_of)
+        total = args.messages // len(OWNERS) * len(OWNERS)
+        print(f"\nmessages synced: {total} ({count} stored)")
+        print(f"sync (1 worker):   {best['sync']:.2f} s  {total / best['sync']:.0f} msg/s")
+        print(f"COPY floor:        {best['floor']:.2f} s")
+        print(f"sync / floor:      {best['sync'] / best['floor']:.1f}x")
+        print(f"4 workers:         {best['workers']:.2f} s  {total / best['workers']:.0f} msg/s")
+        print(f"4 workers vs 1:    {best['sync'] / best['workers']:.2f}x throughput")
+        print(f"PostgreSQL bytes per message: {size / count:.0f}")
+        print(f"SQLite bytes per message:     {sq_size / sq_count:.0f} (sync took {sq_took:.1f} s)")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,933 @@
+"""The Store contract as a test suite any store can run: subclass `StoreContract`.
+
+A store passes when every test of `StoreContract` passes against it::
+
+    # tests/test_my_store.py
+    from mailbind.testing.store_contract import StoreContract
+
+    class TestMyStore(StoreContract):
+        def make_store(self):
+            return MyStore()          # a new, empty store each call
+
+pytest collects the subclass (its name starts with ``Test``) and runs every contract test
+against the stores it makes: examples of each method of `mailbind.store.Store`, a property
+comparing the store with `mailbind.testing.InMemoryStore` over any sequence of batches and
+contact changes, and the stateful convergence property (`History`): after any history of mail,
+deletions, moves, setting changes and contact changes, the store synced step by step reads as a
+store synced once from scratch.
+
+Invariants:
+- Every test asks `StoreContract.make_store` for the stores it needs, and never assumes more
+  than the `Store` protocol of them; a store with a ``close()`` method is closed after use
+  (`StoreContract.close_store`).
+- ``make_store`` must return a store that is empty and independent of every other store it
+  returned: the properties keep two alive at once.
+- The properties' example counts are class attributes (`StoreContract.examples`,
+  `StoreContract.history_examples`), so a slow store can run fewer.
+
+This module needs pytest and Hypothesis (``pip install 'mailbind[test]'``); importing
+`mailbind.testing` does not load it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+
+from ..addresses import Canonicalization
+from ..codecs import encode_message
+from ..contacts import Contact, OwnerChange, Suppression, SuppressionReason
+from ..engine import (
+    ConfirmationNeeded,
+    destroy_contact,
+    save_contact,
+    soft_delete_contact,
+    suppress_address,
+    sync_mailbox,
+)
+from ..errors import StoreError
+from ..identity import with_stored_key
+from ..messages import Attachment, Direction, Flag, Message, SharingLevel
+from ..policy import Mailbox, Policy
+from ..rules import Decision, Reason, decide
+from ..schedule import SyncState, SyncStatus, failed
+from ..source import SourceItem
+from ..store import (
+    BatchItem,
+    BatchResult,
+    Company,
+    ContactChange,
+    CopyCount,
+    MailboxState,
+    ParticipantLink,
+    StaleBatchError,
+    Store,
+)
+from . import InMemoryStore, ListSource, snapshot
+
+__all__ = ["History", "StoreContract", "close_store", "reads"]
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+POLICY = Policy(["acme.com"])
+ANNA = Mailbox("anna@acme.com", incoming="subject", outgoing="everything")
+BEN = Mailbox("ben@acme.com")
+KIM = "kim@client.example"
+
+SKIPPED = Decision(False, (Reason.INTERNAL,), Direction.INCOMING, SharingLevel.METADATA)
+
+
+def mail(n: int, *, to: str = "anna@acme.com, ben@acme.com") -> Message:
+    """Message number *n* from Kim to Anna and Ben, sent *n* days before NOW, with an attachment."""
+    return Message.build(
+        sender=f"Kim Lee <{KIM}>",
+        to=to,
+        subject=f"Subject {n}",
+        text=f"Body {n}",
+        message_id=f"<m{n}@client.example>",
+        sent_at=NOW - n * timedelta(days=1),
+        attachments=[Attachment("offer.pdf", "application/pdf", 3, b"pdf")],
+    )
+
+
+def item(
+    store: Store, message: Message, mailbox: Mailbox = ANNA, location: str | None = None
+) -> BatchItem:
+    """*message* decided for *mailbox*, its participants resolved against *store*'s contacts."""
+    decision = decide(message, mailbox, POLICY)
+    index = store.contact_index(POLICY.canonicalization)
+    links = []
+    if decision.synced:
+        for position, participant in enumerate(message.participants):
+            if participant.address is not None:
+                owner = index.resolve(participant.address)
+                owner_id = owner.id if owner is not None else None
+                links.append(ParticipantLink(position, POLICY.key(participant.address), owner_id))
+    return BatchItem(message, decision, tuple(links), location or f"inbox/{message.key}")
+
+
+def skipped(message: Message, location: str | None = None) -> BatchItem:
+    """*message* as a mailbox skipped it (internal)."""
+    return BatchItem(message, SKIPPED, (), location or f"inbox/{message.key}")
+
+
+def batch(
+    mailbox: Mailbox,
+    *items: BatchItem,
+    cursor: str | None = "c1",
+    state: SyncState | None = None,
+    **more: Any,
+) -> BatchResult:
+    """A batch result for *mailbox* with *items*."""
+    return BatchResult(mailbox, cursor, state or SyncState(), items, **more)
+
+
+def contact(
+    contact_id: str,
+    primary: str = KIM,
+    additional: tuple[str, ...] | list[str] = (),
+    *,
+    created_at: datetime = NOW,
+    first_name: str = "",
+    company_domain: str | None = None,
+) -> Contact:
+    """A contact for Kim unless told otherwise, created at NOW."""
+    return Contact(
+        contact_id,
+        primary,
+        additional,
+        created_at=created_at,
+        first_name=first_name,
+        company_domain=company_domain,
+    )
+
+
+def close_store(store: Store) -> None:
+    """Close *store* when it has a ``close()`` method."""
+    close = getattr(store, "close", None)
+    if callable(close):
+        close()
+
+
+class StoreContract:
+    """Every contract test of the `Store` protocol, against the stores `make_store` makes."""
+
+    #: Examples of the property comparing the store with `InMemoryStore`.
+    examples: ClassVar[int] = 40
+    #: Histories the stateful convergence property tries, and steps in each.
+    history_examples: ClassVar[int] = 60
+    history_steps: ClassVar[int] = 30
+
+    def make_store(self) -> Store:
+        """A new, empty store, independent of every other one made. Override this."""
+        raise NotImplementedError(f"{type(self).__name__} must define make_store()")
+
+    def close_store(self, store: Store) -> None:
+        """Release *store* after a test (by default: its ``close()`` when it has one)."""
+        close_store(store)
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        """A new, empty store, released after the test."""
+        made = self.make_store()
+        try:
+            yield made
+        finally:
+            self.close_store(made)
+
+    def test_every_store_is_a_store(self, store: Store) -> None:
+        """Each store satisfies the runtime-checkable protocol."""
+        assert isinstance(store, Store)
+
+    def test_an_empty_store_knows_nothing(self, store: Store) -> None:
+        """A new store has no mailboxes, messages, contacts, and a default state for any mailbox."""
+        assert store.load_state("anyone") == MailboxState(None, SyncState())
+        assert store.mailboxes() == ()
+        assert list(store.decisions("anyone")) == []
+        assert list(store.mailbox_messages("anyone")) == []
+        assert store.messages_for_contact("c1") == ()
+        assert store.messages_for_company("client.example") == ()
+        assert len(store.contact_index()) == 0
+        assert store.companies() == ()
+
+    def test_a_synced_message_is_stored_complete_with_its_link(self, store: Store) -> None:
+        """The owner's copy is kept whole: subject, body, attachments, every participant."""
+        message = mail(1)
+        store.apply_batch(batch(ANNA, item(store, message, location="inbox#1")))
+        (stored,) = store.mailbox_messages(ANNA.id)
+        assert stored.message == message
+        assert stored.message.text == "Body 1"
+        assert stored.message.attachments == message.attachments
+        assert [(h.mailbox, h.direction) for h in stored.holdings] == [(ANNA, Direction.INCOMING)]
+        assert store.mailboxes() == (ANNA,)
+        (decision,) = store.decisions(ANNA.id)
+        assert decision.key == message.key
+        assert decision.decision == decide(message, ANNA, POLICY)
+        assert decision.location == "inbox#1"
+
+    def test_the_cursor_and_state_are_stored_with_the_batch(self, store: Store) -> None:
+        """apply_batch stores the cursor and sync state it carries."""
+        state = SyncState(SyncStatus.IDLE, last_success=NOW)
+        store.apply_batch(batch(ANNA, item(store, mail(1)), cursor="offset:10", state=state))
+        assert store.load_state(ANNA.id) == MailboxState("offset:10", state)
+        assert store.load_state(BEN.id) == MailboxState()
+
+    def test_save_state_stores_cursor_and_state(self, store: Store) -> None:
+        """A failure recorded outside a batch is read back, cursor included."""
+        state = failed(SyncState(), NOW, "The server did not answer.")
+        store.save_state(ANNA.id, MailboxState("c9", state))
+        assert store.load_state(ANNA.id) == MailboxState("c9", state)
+
+    def test_a_skipped_message_keeps_its_decision_but_no_content(self, store: Store) -> None:
+        """Every decision is kept, but a message that is not synced is not stored."""
+        message = mail(1)
+        store.apply_batch(batch(ANNA, skipped(message, "inbox#7")))
+        assert list(store.mailbox_messages(ANNA.id)) == []
+        (decision,) = store.decisions(ANNA.id)
+        assert decision.decision == SKIPPED
+        assert decision.location == "inbox#7"
+
+    def test_one_message_in_two_mailboxes_is_stored_once_with_two_links(self, store: Store) -> None:
+        """The same Message-ID synced by two mailboxes is one message held twice."""
+        message = mail(1)
+        store.apply_batch(batch(ANNA, item(store, message)))
+        store.apply_batch(batch(BEN, item(store, message, BEN)))
+        (from_anna,) = store.mailbox_messages(ANNA.id)
+        (from_ben,) = store.mailbox_messages(BEN.id)
+        assert from_anna == from_ben
+        assert [h.mailbox.id for h in from_anna.holdings] == [ANNA.id, BEN.id]
+        assert len(snapshot(store)["messages"]) == 1  # type: ignore[arg-type]
+
+    def test_a_third_viewer_reads_the_most_permissive_level(self, store: Store) -> None:
+        """A colleague holding no copy sees the best level among the holders; owners see all."""
+        message = mail(1)
+        store.apply_batch(batch(BEN, item(store, message, BEN)))
+        (stored,) = store.mailbox_messages(BEN.id)
+        assert stored.level_for("carl@acme.com") is SharingLevel.METADATA
+        assert stored.seen_by("carl@acme.com").subject is None
+        store.apply_batch(batch(ANNA, item(store, message)))
+        (stored,) = store.mailbox_messages(BEN.id)
+        assert stored.level_for("carl@acme.com") is SharingLevel.SUBJECT
+        seen = stored.seen_by("carl@acme.com")
+        assert seen.subject == "Subject 1"
+        assert seen.text is None
+        assert seen.attachments is None
+        assert stored.seen_by("ben@acme.com") == message
+
+    def test_changing_a_mailbox_level_changes_what_others_read(self, store: Store) -> None:
+        """Links follow the mailbox's current sharing levels."""
+        message = mail(1)
+        store.apply_batch(batch(BEN, item(store, message, BEN)))
+        open_ben = Mailbox("ben@acme.com", incoming="everything")
+        store.apply_batch(batch(open_ben))
+        (stored,) = store.mailbox_messages(BEN.id)
+        assert stored.level_for("carl@acme.com") is SharingLevel.EVERYTHING
+        assert store.mailboxes() == (open_ben,)
+
+    def test_applying_a_batch_twice_is_applying_it_once(self, store: Store) -> None:
+        """A re-sync is idempotent: the second application changes nothing."""
+        new = contact("auto-kim", KIM)
+        result = batch(
+            ANNA,
+            item(store, mail(1)),
+            skipped(mail(2)),
+            contacts=(new,),
+            companies=(Company("client.example", "Client"),),
+            owners=(OwnerChange(KIM, None, "auto-kim"),),
+        )
+        store.apply_batch(result)
+        once = snapshot(store)
+        store.apply_batch(result)
+        assert snapshot(store) == once
+
+    @pytest.mark.parametrize("synced_first", [True, False])
+    def test_a_synced_copy_wins_whatever_the_order(self, store: Store, synced_first: bool) -> None:
+        """Two copies of one message (inbox and trash): the mailbox holds it if either syncs."""
+        message = mail(1)
+        copies = [item(store, message), skipped(message, f"trash/{message.key}")]
+        if not synced_first:
+            copies.reverse()
+        store.apply_batch(batch(ANNA, *copies))
+        one_batch = snapshot(store)
+        assert [s.message for s in store.mailbox_messages(ANNA.id)] == [message]
+        decisions = {d.location: d.decision.synced for d in store.decisions(ANNA.id)}
+        assert decisions == {f"inbox/{message.key}": True, f"trash/{message.key}": False}
+
+        other = InMemoryStore()
+        for copy in copies:
+            other.apply_batch(batch(ANNA, copy))
+        assert snapshot(other) == one_batch
+
+    def test_a_skipped_copy_or_a_gone_one_lets_go_and_the_last_holder_takes_the_message(
+        self,
+        store: Store,
+    ) -> None:
+        """A copy decided again as skipped, or gone at the source, lets go of its message; the
+        message goes with the last mailbox holding it."""
+        message = mail(1)
+        store.apply_batch(batch(ANNA, item(store, message)))
+        store.apply_batch(batch(BEN, item(store, message, BEN)))
+        store.apply_batch(batch(ANNA, skipped(message)))
+        assert list(store.mailbox_messages(ANNA.id)) == []
+        (held,) = store.mailbox_messages(BEN.id)
+        assert [h.mailbox.id for h in held.holdings] == [BEN.id]
+        assert [d.decision for d in store.decisions(ANNA.id)] == [SKIPPED]
+        store.apply_batch(batch(BEN, gone=(f"inbox/{message.key}",)))
+        assert list(store.mailbox_messages(BEN.id)) == []
+        assert list(store.decisions(BEN.id)) == []
+        assert snapshot(store)["messages"] == {}
+
+    def test_contacts_of_a_batch_are_stored_and_old_participants_relinked(
+        self, store: Store
+    ) -> None:
+        """A contact created later owns the participants of messages stored before it."""
+        first = mail(2)
+        store.apply_batch(batch(ANNA, item(store, first)))
+        (before,) = store.mailbox_messages(ANNA.id)
+        assert before.contacts[0] is None
+        kim = contact("auto-kim", KIM, first_name="Kim", company_domain="client.example")
+        store.apply_batch(
+            batch(
+                ANNA,
+                contacts=(kim,),
+                companies=(Company("client.example", "Client"),),
+                owners=(OwnerChange(KIM, None, kim.id),),
+            )
+        )
+        second = mail(1)
+        store.apply_batch(batch(ANNA, item(store, second)))
+        assert store.contact_index().get(kim.id) == kim
+        assert [s.message for s in store.messages_for_contact(kim.id)] == [first, second]
+        assert [s.message for s in store.messages_for_company("Client.Example")] == [first, second]
+        assert store.companies() == (Company("client.example", "Client"),)
+        assert store.messages_for_contact("nobody") == ()
+
+    def test_an_automatic_contact_never_overwrites_a_stored_one(self, store: Store) -> None:
+        """Re-creating a contact by id (a re-sync) keeps what the store holds."""
+        edited = contact("auto-kim", KIM, first_name="Kimberly")
+        store.apply_contact_change(ContactChange(saved=(edited,)))
+        store.apply_batch(batch(ANNA, contacts=(contact("auto-kim", KIM, first_name="Kim"),)))
+        assert store.contact_index().get("auto-kim") == edited
+
+    def test_messages_are_returned_oldest_first_undated_last(self, store: Store) -> None:
+        """Reading a contact's messages gives them in time order, then by key."""
+        kim = contact("kim", KIM)
+        store.apply_contact_change(ContactChange(saved=(kim,)))
+        undated = Message.build(sender=KIM, to="anna@acme.com", message_id="<a@x>")
+        store.apply_batch(
+            batch(ANNA, item(store, mail(1)), item(store, undated), item(store, mail(3)))
+        )
+        keys = [s.message.key for s in store.messages_for_contact("kim")]
+        assert keys == [mail(3).key, mail(1).key, undated.key]
+
+    def test_contact_changes_relink_exactly_the_changed_keys(self, store: Store) -> None:
+        """Destroying a contact passes its messages to the next candidate, and records
+        suppression."""
+        old = contact("old", KIM, created_at=NOW - timedelta(days=10))
+        young = contact("young", "other@client.example", [KIM], created_at=NOW - timedelta(days=1))
+        save_contact(store, old)
+        save_contact(store, young)
+        store.apply_batch(batch(ANNA, item(store, mail(1))))
+        assert [s.contacts[0] for s in store.mailbox_messages(ANNA.id)] == ["old"]
+        change = destroy_contact(store, "old")
+        assert change.owners == (OwnerChange(KIM, "old", "young"),)
+        assert change.suppressed == (Suppression(KIM, SuppressionReason.DESTROYED, "old"),)
+        assert [s.contacts[0] for s in store.mailbox_messages(ANNA.id)] == ["young"]
+        index = store.contact_index()
+        assert index.get("old") is None
+        assert index.suppressed[KIM] == Suppression(KIM, SuppressionReason.DESTROYED, "old")
+        destroy_contact(store, "young")
+        assert [s.contacts[0] for s in store.mailbox_messages(ANNA.id)] == [None]
+
+    def test_soft_delete_keeps_messages_and_recreating_by_hand_lifts_suppression(
+        self, store: Store
+    ) -> None:
+        """A soft-deleted contact keeps its messages; saving it live again lifts its suppression."""
+        kim = contact("kim", KIM)
+        save_contact(store, kim)
+        store.apply_batch(batch(ANNA, item(store, mail(1))))
+        change = soft_delete_contact(store, "kim", at=NOW)
+        assert change.owners == ()
+        assert change.saved[0].deleted_at == NOW
+        assert [s.message.key for s in store.messages_for_contact("kim")] == [mail(1).key]
+        assert KIM in store.contact_index().suppressed
+        lifted = save_contact(store, kim)
+        assert lifted.lifted == (KIM,)
+        assert KIM not in store.contact_index().suppressed
+
+    def test_a_requested_suppression_is_stored(self, store: Store) -> None:
+        """An erasure request suppresses an address no contact holds."""
+        change = suppress_address(store, "Gone@Client.Example")
+        assert change.suppressed == (
+            Suppression("gone@client.example", SuppressionReason.REQUESTED),
+        )
+        assert "gone@client.example" in store.contact_index().suppressed
+
+    def test_contacts_keep_every_field(self, store: Store) -> None:
+        """A stored contact reads back equal: addresses, names, company, times."""
+        kim = Contact(
+            "kim",
+            "Kim@Client.Example",
+            ["kim.lee@client.example", "kim@xn--bcher-kva.example"],
+            created_at=datetime(2020, 1, 1, tzinfo=UTC),
+            deleted_at=datetime(2021, 1, 1, 12, tzinfo=UTC),
+            first_name="Kim",
+            last_name="Lee",
+            company_domain="client.example",
+        )
+        store.apply_contact_change(ContactChange(saved=(kim,)))
+        stored = store.contact_index().get("kim")
+        assert stored == kim
+        assert stored is not None
+        assert [str(a) for a in stored.addresses] == [str(a) for a in kim.addresses]
+
+    def test_hostile_keys_are_data(self, store: Store) -> None:
+        """A Message-ID made of SQL is stored and read back as text."""
+        message = Message.build(
+            sender=KIM,
+            to="anna@acme.com",
+            message_id="<x'); DROP TABLE messages; --@evil.example>",
+            subject="'; DELETE FROM contacts; --",
+        )
+        store.apply_batch(batch(ANNA, item(store, message)))
+        (stored,) = store.mailbox_messages(ANNA.id)
+        assert stored.message == message
+
+    # --- Workspaces, settings, locations, staleness ---------------------------------------
+
+    def test_workspaces_keep_apart(self, store: Store) -> None:
+        """One mailbox id in two workspaces: each reads only its own mail, state and contacts."""
+        store.apply_batch(batch(ANNA, item(store, mail(1)), cursor="a"), workspace="one")
+        store.apply_contact_change(ContactChange(saved=(contact("kim"),)), workspace="two")
+        assert store.workspaces() == ("one", "two") or store.workspaces() == ("one",)
+        assert [s.message.key for s in store.mailbox_messages(ANNA.id, workspace="one")] == [
+            mail(1).key
+        ]
+        assert list(store.mailbox_messages(ANNA.id, workspace="two")) == []
+        assert list(store.mailbox_messages(ANNA.id)) == []
+        assert store.load_state(ANNA.id, workspace="one").cursor == "a"
+        assert store.load_state(ANNA.id, workspace="two") == MailboxState()
+        assert len(store.contact_index(workspace="one")) == 0
+        assert len(store.contact_index(workspace="two")) == 1
+        assert store.contacts_version(workspace="two") > store.contacts_version(workspace="one")
+
+    def test_an_empty_workspace_name_is_a_store_error(self, store: Store) -> None:
+        """A workspace must be a non-empty string."""
+        with pytest.raises(StoreError):
+            store.load_state(ANNA.id, workspace="")
+
+    def test_settings_are_recorded_with_a_version_and_a_time(self, store: Store) -> None:
+        """Each batch records the mailbox's settings and the policy; a change is a new version
+        with its time; the same settings again change nothing."""
+        later = NOW + timedelta(hours=1)
+        assert store.recorded_policy() is None
+        assert store.recorded_mailbox(ANNA.id) is None
+        store.apply_batch(batch(ANNA, policy='{"p": 1}', at=NOW))
+        store.apply_batch(batch(ANNA, policy='{"p": 1}', at=later))
+        recorded = store.recorded_policy()
+        assert recorded is not None
+        assert (recorded.settings, recorded.version, recorded.set_at) == ('{"p": 1}', 1, NOW)
+        store.apply_batch(batch(ANNA, policy='{"p": 2}', at=later))
+        changed = Mailbox(ANNA.owner, incoming="everything")
+        store.apply_batch(batch(changed, at=later))
+        recorded = store.recorded_policy()
+        assert recorded is not None
+        assert (recorded.settings, recorded.version, recorded.set_at) == ('{"p": 2}', 2, later)
+        own = store.recorded_mailbox(ANNA.id)
+        assert own is not None
+        assert (own.version, own.set_at) == (2, later)
+        assert store.mailboxes() == (changed,)
+        assert store.recorded_policy(workspace="other") is None
+
+    def test_locations_name_every_copy(self, store: Store) -> None:
+        """locations() maps each copy's location to its message key, synced or not."""
+        store.apply_batch(batch(ANNA, item(store, mail(1), location="a"), skipped(mail(2), "b")))
+        assert store.locations(ANNA.id) == {"a": mail(1).key, "b": mail(2).key}
+        assert store.locations(BEN.id) == {}
+
+    def test_copy_counts_count_every_copy_by_direction_level_and_state(self, store: Store) -> None:
+        """copy_counts() groups the mailbox's copies, synced or not, with no zero counts."""
+        assert store.copy_counts(ANNA.id) == ()
+        store.apply_batch(
+            batch(
+                ANNA,
+                item(store, mail(1), location="a"),
+                item(store, mail(2), location="b"),
+                skipped(mail(3), "c"),
+            )
+        )
+        level = decide(mail(1), ANNA, POLICY).level
+        assert store.copy_counts(ANNA.id) == tuple(
+            sorted(
+                [
+                    CopyCount(Direction.INCOMING, level, True, 2),
+                    CopyCount(SKIPPED.direction, SKIPPED.level, False, 1),
+                ]
+            )
+        )
+        assert store.copy_counts(BEN.id) == ()
+        assert store.copy_counts(ANNA.id, workspace="other") == ()
+
+    def test_levels_set_the_level_of_every_synced_copy_of_a_direction(self, store: Store) -> None:
+        """BatchResult.levels rewrites the level of the mailbox's synced copies in a direction,
+        before its items are stored; copies kept out, other directions and other mailboxes keep
+        theirs."""
+        store.apply_batch(batch(ANNA, item(store, mail(1), location="a"), skipped(mail(2), "b")))
+        store.apply_batch(batch(BEN, item(store, mail(1), BEN, location="a")))
+        store.apply_batch(
+            batch(ANNA, levels=((Direction.INCOMING, SharingLevel.EVERYTHING),)),
+        )
+        levels = {
+            d.location: (d.decision.synced, d.decision.level) for d in store.decisions(ANNA.id)
+        }
+        assert levels["a"] == (True, SharingLevel.EVERYTHING)
+        assert levels["b"] == (False, SKIPPED.level)
+        (ben,) = store.decisions(BEN.id)
+        assert ben.decision.level == decide(mail(1), BEN, POLICY).level
+
+    def test_a_reused_message_id_is_named_on_every_copy(self, store: Store) -> None:
+        """Two messages with one Message-ID but other content are kept apart, and each copy's
+        decision says message_id_reused."""
+        first = with_stored_key(mail(1))
+        forged = with_stored_key(
+            Message.build(
+                sender="eve@evil.example", to="anna@acme.com", message_id=first.message_id, text="x"
+            )
+        )
+        store.apply_batch(batch(ANNA, item(store, first, location="a")))
+        store.apply_batch(batch(BEN, item(store, forged, BEN, location="b")))
+        assert first.key != forged.key
+        for mailbox_id in (ANNA.id, BEN.id):
+            (copy,) = store.decisions(mailbox_id)
+            assert Reason.MESSAGE_ID_REUSED in copy.decision.reasons
+
+    def test_a_batch_planned_against_old_contacts_is_refused_whole(self, store: Store) -> None:
+        """A batch carrying an older contacts version raises StaleBatchError and stores nothing,
+        its cursor included; the current version passes."""
+        version = store.contacts_version()
+        store.apply_contact_change(ContactChange(saved=(contact("kim"),)))
+        assert store.contacts_version() > version
+        before = snapshot(store)
+        stale = batch(ANNA, item(store, mail(1)), cursor="c9", contacts_version=version)
+        with pytest.raises(StaleBatchError):
+            store.apply_batch(stale)
+        assert snapshot(store) == before
+        assert store.load_state(ANNA.id) == MailboxState()
+        fresh = batch(
+            ANNA, item(store, mail(1)), cursor="c9", contacts_version=store.contacts_version()
+        )
+        store.apply_batch(fresh)
+        assert store.load_state(ANNA.id).cursor == "c9"
+        assert [s.contacts[0] for s in store.mailbox_messages(ANNA.id)] == ["kim"]
+
+    def test_a_batch_keeps_the_stored_listing_unless_it_brings_one(self, store: Store) -> None:
+        """A batch without a listing token keeps the stored one; one with a token replaces it."""
+        store.save_state(ANNA.id, MailboxState("c1", SyncState(), "token-1"))
+        store.apply_batch(batch(ANNA, item(store, mail(1)), cursor="c2"))
+        assert store.load_state(ANNA.id) == MailboxState("c2", SyncState(), "token-1")
+        store.apply_batch(batch(ANNA, cursor="c3", listing="token-2"))
+        assert store.load_state(ANNA.id).listing == "token-2"
+
+    # --- Properties -----------------------------------------------------------------------
+
+    def test_the_store_agrees_with_the_in_memory_store(self) -> None:
+        """Any sequence of batches and contact changes leaves the store answering as
+        `InMemoryStore` does."""
+
+        @settings(
+            max_examples=self.examples,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        @given(operations)
+        def agree(ops: list[tuple[str, int, object]]) -> None:
+            memory = InMemoryStore()
+            store = self.make_store()
+            try:
+                _run(memory, ops)
+                _run(store, ops)
+                assert snapshot(store) == snapshot(memory)
+            finally:
+                self.close_store(store)
+
+        agree()
+
+    def test_a_history_ends_as_a_sync_from_scratch(self) -> None:
+        """The stateful convergence property (`History`) holds for the store."""
+        factory = self.make_store
+        release = self.close_store
+
+        class Bound(History):
+            make_store = staticmethod(factory)
+            close_store = staticmethod(release)
+
+        run_state_machine_as_test(
+            Bound,
+            settings=settings(
+                max_examples=self.history_examples,
+                stateful_step_count=self.history_steps,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
+
+
+# --- The property against InMemoryStore --------------------------------------------------------
+
+_UNIVERSE = [mail(n, to=to) for n, to in enumerate(["anna@acme.com", "ben@acme.com, x@y.io"], 1)]
+_OWNERS = [ANNA, BEN]
+_ADDRESSES = [KIM, "x@y.io"]
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("batch"),
+            st.integers(0, 1),
+            st.lists(st.tuples(st.integers(0, 1), st.booleans()), max_size=3),
+        ),
+        st.tuples(st.just("remove"), st.integers(0, 1), st.lists(st.integers(0, 1), max_size=2)),
+        st.tuples(st.just("save"), st.integers(0, 1), st.integers(0, 3)),
+        st.tuples(st.just("destroy"), st.integers(0, 1), st.integers(0, 3)),
+        st.tuples(st.just("soft_delete"), st.integers(0, 1), st.integers(0, 3)),
+    ),
+    max_size=8,
+)
+
+
+def _run(store: Store, ops: list[tuple[str, int, Any]]) -> None:
+    for op, who, what in ops:
+        if op == "batch":
+            items = [
+                item(store, _UNIVERSE[n], _OWNERS[who]) if keep else skipped(_UNIVERSE[n])
+                for n, keep in what
+            ]
+            store.apply_batch(batch(_OWNERS[who], *items, cursor=f"c{len(items)}"))
+        elif op == "remove":
+            gone = tuple(f"inbox/{_UNIVERSE[n].key}" for n in what)
+            store.apply_batch(batch(_OWNERS[who], gone=gone))
+        else:
+            contact_id = f"c{what}"
+            index = store.contact_index()
+            if op == "save":
+                created_at = NOW - timedelta(days=int(what))
+                save_contact(store, contact(contact_id, _ADDRESSES[who], created_at=created_at))
+            elif contact_id in index and op == "destroy":
+                destroy_contact(store, contact_id)
+            elif contact_id in index:
+                soft_delete_contact(store, contact_id, at=NOW)
+
+
+# --- The stateful convergence property ----------------------------------------------------------
+
+HISTORY_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+HISTORY_SENT_AT = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def _mail(
+    n: int, sender: str, to: str, *, cc: str = "", mid: str | None = None, **more: object
+) -> Message:
+    """Message *n* of the universe."""
+    return Message.build(
+        sender=sender,
+        to=to,
+        cc=cc,
+        subject=f"Subject {n}",
+        text=f"Body {n}",
+        message_id=mid or f"<m{n}@mail.example>",
+        sent_at=HISTORY_SENT_AT + timedelta(minutes=n),
+        **more,  # type: ignore[arg-type]
+    )
+
+
+#: Every message a history may deliver: customers, colleagues, automated and blockable senders,
+#: a free-provider address with a sub-address, mail sent from an alias, and one message that
+#: reuses another's Message-ID with other content.
+UNIVERSE = (
+    _mail(0, "Kim Lee <kim@client.example>", "anna@acme.com"),
+    _mail(1, "anna@acme.com", "kim@client.example", cc="ben@acme.com"),
+    _mail(2, "carl@acme.com", "anna@acme.com, ben@acme.com"),
+    _mail(3, "noreply@shop.example", "anna@acme.com", headers=[("List-Id", "<n.shop.example>")]),
+    _mail(4, "Jo <jo+news@gmail.com>", "anna@acme.com"),
+    _mail(5, "x@blocked.example", "ben@acme.com", cc="kim@client.example"),
+    _mail(6, "Eve <eve@evil.example>", "ben@acme.com", mid="<m0@mail.example>"),
+    _mail(7, "anna@acme-labs.com", "Pat <pat@partner.example>"),
+    _mail(8, "Kim Lee <kim@client.example>", "anna@acme.com, ben@acme.com"),
+)
+VIEWERS = ("anna@acme.com", "ben@acme.com", "carl@acme.com")
+FOLDER_FLAGS: tuple[frozenset[Flag], ...] = (
+    frozenset(),
+    frozenset({Flag.TRASH}),
+    frozenset({Flag.SENT}),
+    frozenset({Flag.SPAM}),
+)
+LEVELS = tuple(SharingLevel)
+
+
+def reads(store: Store, workspace: str = "default") -> dict[str, object]:
+    """What every viewer reads of every contact and company, and what each mailbox holds."""
+    index = store.contact_index(workspace=workspace)
+    seen: dict[str, object] = {}
+    for contact in sorted(index, key=lambda c: c.id):
+        held = store.messages_for_contact(contact.id, workspace=workspace)
+        for viewer in VIEWERS:
+            seen[f"contact {contact.id} by {viewer}"] = sorted(
+                encode_message(s.seen_by(viewer)) for s in held
+            )
+    for company in store.companies(workspace=workspace):
+        held = store.messages_for_company(company.domain, workspace=workspace)
+        for viewer in VIEWERS:
+            seen[f"company {company.domain} by {viewer}"] = sorted(
+                encode_message(s.seen_by(viewer)) for s in held
+            )
+    for mailbox in store.mailboxes(workspace=workspace):
+        seen[f"mailbox {mailbox.id}"] = sorted(
+            (s.message.key, tuple((h.mailbox.id, h.direction.value) for h in s.holdings))
+            for s in store.mailbox_messages(mailbox.id, workspace=workspace)
+        )
+    return seen
+
+
+def yes(_changes: object) -> bool:
+    """Confirm every change of settings."""
+    return True
+
+
+class History(RuleBasedStateMachine):
+    """Two mailboxes of one workspace, their sources, the settings and the user's contacts."""
+
+    #: Makes each store the history uses; `StoreContract` binds its own ``make_store``.
+    make_store: Callable[[], Store] = staticmethod(InMemoryStore)
+    #: Releases a store the history is done with.
+    close_store: Callable[[Store], None] = staticmethod(close_store)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = self.make_store()
+        self.sources = {"anna": ListSource(name="anna"), "ben": ListSource(name="ben")}
+        self.blocklist: frozenset[str] = frozenset()
+        self.sync_internal = False
+        self.exclude_group = True
+        self.strip = False
+        self.aliases: frozenset[str] = frozenset()
+        self.levels = {
+            "anna": (SharingLevel.SUBJECT, SharingLevel.EVERYTHING),
+            "ben": (SharingLevel.METADATA, SharingLevel.METADATA),
+        }
+        self.clock = HISTORY_NOW
+
+    def teardown(self) -> None:
+        """Release the history's store."""
+        self.close_store(self.store)
+
+    # --- The settings now -----------------------------------------------------------------
+
+    def policy(self) -> Policy:
+        """The workspace policy in force."""
+        return Policy(
+            ["acme.com"],
+            blocklist=sorted(self.blocklist),
+            sync_internal=self.sync_internal,
+            exclude_group_emails=self.exclude_group,
+            canonicalization=Canonicalization(strip_subaddress=self.strip),
+        )
+
+    def mailbox(self, name: str) -> Mailbox:
+        """The mailbox *name* with its settings in force."""
+        incoming, outgoing = self.levels[name]
+        aliases = sorted(self.aliases) if name == "anna" else ()
+        return Mailbox(f"{name}@acme.com", aliases, incoming, outgoing, id=name)
+
+    # --- Mail at the source -----------------------------------------------------------------
+
+    @rule(
+        name=st.sampled_from(["anna", "ben"]),
+        n=st.integers(0, len(UNIVERSE) - 1),
+        flags=st.sampled_from(FOLDER_FLAGS),
+    )
+    def arrive(self, name: str, n: int, flags: frozenset[Flag]) -> None:
+        """Mail arrives, in some folder."""
+        self.sources[name].append(SourceItem("", None, built=UNIVERSE[n], flags=flags))
+
+    @precondition(lambda self: any(s.locations for s in self.sources.values()))
+    @rule(data=st.data(), flags=st.sampled_from((None, *FOLDER_FLAGS)))
+    def delete_or_move(self, data: st.DataObject, flags: frozenset[Flag] | None) -> None:
+        """The owner deletes a copy at the source (no flags) or files it in another folder (the
+        trash, the sent folder, ...)."""
+        source = data.draw(st.sampled_from([s for s in self.sources.values() if s.locations]))
+        location = data.draw(st.sampled_from(sorted(source.locations)))
+        if flags is None:
+            source.remove(location)
+        else:
+            source.move(location, flags)
+
+    # --- Settings -----------------------------------------------------------------------------
+
+    @rule(
+        change=st.one_of(
+            st.tuples(
+                st.just("block"),
+                st.sampled_from(["@blocked.example", "@client.example", "jo@gmail.com"]),
+            ),
+            st.tuples(
+                st.just("switch"), st.sampled_from(["sync_internal", "exclude_group", "strip"])
+            ),
+            st.tuples(st.just("alias"), st.just("")),
+            st.tuples(
+                st.just("share"),
+                st.tuples(
+                    st.sampled_from(["anna", "ben"]),
+                    st.sampled_from(LEVELS),
+                    st.sampled_from(LEVELS),
+                ),
+            ),
+        )
+    )
+    def change_setting(self, change: tuple[str, object]) -> None:
+        """Change one setting: block or unblock, flip a switch, add or drop an alias, share more
+        or less."""
+        what, value = change
+        if what == "block":
+            self.blocklist = self.blocklist ^ {str(value)}
+        elif what == "switch":
+            setattr(self, str(value), not getattr(self, str(value)))
+        elif what == "alias":
+            self.aliases = self.aliases ^ {"anna@acme-labs.com"}
+        else:
+            assert isinstance(value, tuple)
+            name, incoming, outgoing = value
+            self.levels[name] = (incoming, outgoing)
+
+    # --- The user's contacts ----------------------------------------------------------------
+
+    @rule(
+        data=st.data(),
+        how=st.sampled_from(["soft_delete", "destroy", "suppress"]),
+        address=st.sampled_from(["pat@partner.example", "kim@client.example", "jo@gmail.com"]),
+    )
+    def contact_change(self, data: st.DataObject, how: str, address: str) -> None:
+        """The user deletes or destroys a contact, or asks never to create one for an address."""
+        contacts = sorted(self.store.contact_index(), key=lambda c: c.id)
+        if how == "suppress" or not contacts:
+            suppress_address(self.store, address, policy=self.policy())
+            return
+        contact = data.draw(st.sampled_from(contacts))
+        if how == "soft_delete":
+            soft_delete_contact(self.store, contact.id, at=self.clock, policy=self.policy())
+        else:
+            destroy_contact(self.store, contact.id, policy=self.policy())
+
+    # --- Syncing ------------------------------------------------------------------------------
+
+    @rule(first=st.sampled_from(["sync", "refuse", "dry_run"]))
+    def sync(self, first: str) -> None:
+        """Sync both mailboxes (after a refused change or a dry run, which change nothing); then
+        the store reads as one synced once from scratch."""
+        if first == "refuse":
+            self.refused_change_changes_nothing()
+        elif first == "dry_run":
+            self.dry_run_writes_nothing()
+        self.clock += timedelta(minutes=10)
+        for name in ("anna", "ben"):
+            sync_mailbox(
+                self.sources[name],
+                self.store,
+                self.mailbox(name),
+                self.policy(),
+                now=HISTORY_NOW,
+                confirm=yes,
+            )
+        fresh = self.make_store()
+        index = self.store.contact_index()
+        fresh.apply_contact_change(
+            ContactChange(
+                saved=tuple(index),
+                suppressed=tuple(index.suppressed.values()),
+                companies=self.store.companies(),
+            )
+        )
+        for name in ("anna", "ben"):
+            source = ListSource(self.sources[name].held(), name=f"{name}-now")
+            sync_mailbox(source, fresh, self.mailbox(name), self.policy(), now=HISTORY_NOW)
+        try:
+            assert reads(self.store) == reads(fresh)
+        finally:
+            self.close_store(fresh)
+
+    def refused_change_changes_nothing(self) -> None:
+        """A change that needs confirming and is refused leaves the store as it was."""
+        before = reads(self.store)
+        for name in ("anna", "ben"):
+            try:
+                sync_mailbox(
+                    self.sources[name],
+                    self.store,
+                    self.mailbox(name),
+                    self.policy(),
+                    now=HISTORY_NOW,
+                    confirm=lambda _changes: False,
+                )
+            except ConfirmationNeeded:
+                assert reads(self.store) == before
+                return
+            before = reads(self.store)
+
+    def dry_run_writes_nothing(self) -> None:
+        """A dry run, whatever it finds, leaves the store as it was."""
+        before = reads(self.store)
+        states = {n: self.store.load_state(n) for n in ("anna", "ben")}
+        for name in ("anna", "ben"):
+            sync_mailbox(
+                self.sources[name],
+                self.store,
+                self.mailbox(name),
+                self.policy(),
+                now=HISTORY_NOW,
+                dry_run=True,
+            )
+        assert reads(self.store) == before
+        assert {n: self.store.load_state(n) for n in ("anna", "ben")} == states

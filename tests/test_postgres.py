@@ -1,0 +1,222 @@
+"""PostgresStore: the public contract suite against a real server, and what it adds (the
+schema and its migrations, connections, errors)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mailbind import StoreError
+from mailbind.store import Store
+from mailbind.testing import snapshot
+from mailbind.testing.store_contract import (
+    ANNA,
+    StoreContract,
+    batch,
+    close_store,
+    contact,
+    item,
+    mail,
+    skipped,
+)
+
+from .postgres import Postgres
+
+psycopg = pytest.importorskip("psycopg")
+
+from mailbind.stores.postgres import SCHEMA_VERSION, PostgresStore  # noqa: E402
+
+_schemas = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def database(postgres: Postgres) -> str:
+    """An empty database for this module's stores; its connection string."""
+    return postgres.create_database("contract")
+
+
+def fresh_store(database: str) -> PostgresStore:
+    """A new, empty store: its own schema in *database*, so several can be open at once."""
+    name = f"s{next(_schemas)}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+    return PostgresStore(f"{database} options=-csearch_path={name}")
+
+
+class TestPostgresStore(StoreContract):
+    """The public contract suite against PostgreSQL."""
+
+    examples = 25
+    history_examples = 15
+    history_steps = 20
+
+    @pytest.fixture(autouse=True)
+    def _database(self, database: str) -> None:
+        self.database = database
+
+    def make_store(self) -> Store:
+        """A new store in a schema of its own."""
+        return fresh_store(self.database)
+
+
+@pytest.fixture
+def store(database: str) -> Iterator[PostgresStore]:
+    """A new, empty PostgresStore."""
+    made = fresh_store(database)
+    yield made
+    made.close()
+
+
+def test_the_schema_is_versioned_and_reopening_keeps_everything(database: str) -> None:
+    """The first use creates the schema at SCHEMA_VERSION; opening again migrates nothing and
+    reads the same data."""
+    first = fresh_store(database)
+    first.apply_contact_change(__import__("mailbind").store.ContactChange(saved=(contact("kim"),)))
+    first.apply_batch(batch(ANNA, item(first, mail(1)), skipped(mail(2))))
+    before = snapshot(first)
+    dsn = first._conn.info.dsn if first._conn is not None else ""
+    first.close()
+    again = PostgresStore(dsn)
+    try:
+        assert snapshot(again) == before
+        rows = again._read("SELECT version FROM mailbind_schema ORDER BY version")
+        assert rows == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+    finally:
+        again.close()
+
+
+def test_a_connection_or_a_pool_can_be_passed_in(database: str, store: PostgresStore) -> None:
+    """A caller's connection is used and left open; a pool is borrowed from per call."""
+    dsn = store._conn.info.dsn if store._conn is not None else ""
+    with psycopg.connect(dsn) as conn:
+        given = PostgresStore(conn)
+        given.apply_batch(batch(ANNA, item(given, mail(1))))
+        given.close()
+        assert not conn.closed
+        assert [s.message.key for s in given.mailbox_messages(ANNA.id)] == [mail(1).key]
+
+    class Pool:
+        """The least a pool offers: a context manager lending a connection."""
+
+        def __init__(self) -> None:
+            self.lent = 0
+
+        def connection(self) -> Any:
+            self.lent += 1
+            return psycopg.connect(dsn, autocommit=True)
+
+    pool = Pool()
+    pooled = PostgresStore(pool)
+    assert [s.message.key for s in pooled.mailbox_messages(ANNA.id)] == [mail(1).key]
+    assert pool.lent >= 2
+
+
+def test_a_newer_schema_is_refused(store: PostgresStore) -> None:
+    """A database written by a newer mailbind asks for an upgrade."""
+    dsn = store._conn.info.dsn if store._conn is not None else ""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO mailbind_schema (version, description) VALUES (99, 'future')")
+    with pytest.raises(StoreError) as info:
+        PostgresStore(dsn)
+    assert "has schema version 99, newer than this mailbind reads" in str(info.value)
+    assert str(info.value).endswith(f"({SCHEMA_VERSION}): upgrade mailbind.")
+
+
+def test_a_foreign_table_of_the_same_name_is_refused(database: str) -> None:
+    """A schema that holds a table named as one of the store's, but no mailbind_schema, is
+    never written to."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA foreign_one")
+        conn.execute("CREATE TABLE foreign_one.messages (id integer)")
+    with pytest.raises(StoreError) as info:
+        PostgresStore(f"{database} options=-csearch_path=foreign_one")
+    assert str(info.value).endswith("has a table 'messages' but is not a mailbind store.")
+
+
+def test_an_unreachable_server_is_one_clear_store_error(postgres: Postgres) -> None:
+    """A server that does not answer is a StoreError raised from psycopg's."""
+    with pytest.raises(StoreError) as info:
+        PostgresStore("host=127.0.0.1 port=1 user=x dbname=x connect_timeout=2")
+    assert str(info.value).startswith("The database could not be opened: ")
+    assert isinstance(info.value.__cause__, psycopg.Error)
+
+
+def test_a_failed_batch_leaves_nothing_behind(store: PostgresStore) -> None:
+    """A batch that fails half-way is rolled back whole, cursor included."""
+    from mailbind import decide
+    from mailbind.store import BatchItem, ParticipantLink
+    from mailbind.testing.store_contract import KIM, POLICY
+
+    store.apply_batch(batch(ANNA, item(store, mail(1)), cursor="c1"))
+    before = snapshot(store)
+    twice = (ParticipantLink(0, KIM, None), ParticipantLink(0, KIM, None))
+    broken = BatchItem(mail(2), decide(mail(2), ANNA, POLICY), twice, "inbox/2")
+    with pytest.raises(StoreError) as info:
+        store.apply_batch(batch(ANNA, broken, cursor="c2"))
+    assert "could not be written: duplicate key value violates unique constraint" in str(info.value)
+    assert snapshot(store) == before
+    assert store.load_state(ANNA.id).cursor == "c1"
+    close_store(store)
+
+
+# --- The command line ----------------------------------------------------------------------
+
+
+def test_the_command_line_syncs_into_postgresql_and_reads_it_back(
+    postgres: Postgres, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--db postgresql://...`` works on sync, contacts and emails, as SQLite does."""
+    from mailbind.cli import main
+
+    url = postgres.url("cli")
+    postgres.create_database("cli")
+    assert main(["sync", "--sample", "--db", url, "--now", "2024-06-01T12:00:00+00:00"]) == 0
+    capsys.readouterr()
+    assert main(["contacts", "list", "--json", "--db", url]) == 0
+    listed = capsys.readouterr().out
+    assert "frank.oconnor@globex.example" in listed
+    code = main(
+        [
+            *("emails", "--contact", "frank.oconnor@globex.example"),
+            *("--viewer", "tom.baker@acme.example", "--db", url),
+        ]
+    )
+    assert code == 0
+    assert capsys.readouterr().out.strip() != ""
+
+
+def test_a_password_in_the_url_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """A password on the command line would show in ps and shell history: it is refused."""
+    from mailbind.cli import main
+
+    code = main(["contacts", "list", "--db", "postgresql://crm:secret@localhost/crm"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "The --db URL holds a password; give it in the environment variable PGPASSWORD" in err
+    assert "secret" not in err
+
+
+def test_the_config_file_names_the_database(
+    postgres: Postgres, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``[store] db = "postgresql://..."`` in the config file is used when --db is not given."""
+    from importlib.resources import files
+
+    from mailbind.cli import main
+
+    url = postgres.url("configured")
+    postgres.create_database("configured")
+    data = files("mailbind").joinpath("data")
+    for name in ("sample.mbox", "sample-tom.mbox"):
+        (tmp_path / name).write_bytes(data.joinpath(name).read_bytes())
+    config = data.joinpath("sample.toml").read_text() + f'\n[store]\ndb = "{url}"\n'
+    (tmp_path / "mailbind.toml").write_text(config)
+    code = main(
+        ["sync", "--config", str(tmp_path / "mailbind.toml"), "--now", "2024-06-01T12:00:00Z"]
+    )
+    assert code == 0, capsys.readouterr().err
+    with PostgresStore(postgres.conninfo_for("configured")) as store:
+        assert len(store.mailboxes()) == 2
