@@ -13,6 +13,12 @@ Invariants:
   headers (`IDENTITY`, as the file holds them): not its offset, so removing an earlier message
   or marking this one read does not move it. `MboxSource.listing` scans the file with the
   same reader, keeping no content, so it names exactly the locations a full fetch gives.
+- A listing scans the file only when it must. After fetches that read the whole file from its
+  start, it answers with the locations they found, while the file is as it was when they
+  began (device, inode, size, modification and change time); and given the token of an
+  earlier listing of a file unchanged since, it answers that nothing went. Both hold only for a
+  file last modified at least `SETTLED_S` seconds before it was read, so that a later change
+  cannot leave its times as they were.
 - The cursor is a byte offset at a ``From `` line plus a digest of the bytes before it (see
   `mailbind.sources._files`); a file that shrank, changed before the offset, or no longer
   has a message boundary at the offset is read again from the start with ``reset`` set.
@@ -21,12 +27,40 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from ..messages import Flag
 from . import Listing, SourceItem
-from ._files import Resume, StreamSource, reading
+from ._files import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Resume,
+    StreamSource,
+    decode_cursor,
+    encode_cursor,
+    reading,
+)
+
+#: How old, in seconds, a file's modification time must be at least for its next change to be
+#: told from it (file systems that keep whole seconds, or two, included).
+SETTLED_S = 3.0
+
+#: A file as `os.stat` shows it: device, inode, size, modification and change time.
+Stat = tuple[int, int, int, int, int]
+
+
+def _stat(file: BinaryIO) -> Stat:
+    info = os.fstat(file.fileno())
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _settled(stat: Stat) -> bool:
+    return stat[3] < time.time_ns() - int(SETTLED_S * 1_000_000_000)
+
 
 __all__ = ["MboxSource"]
 
@@ -40,9 +74,26 @@ class MboxSource(StreamSource):
     early once it holds *batch_bytes*.
     """
 
-    __slots__ = ()
+    __slots__ = ("_found", "_reading")
     kind = "mbox"
     what = "mbox file"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flags: Iterable[Flag | str] | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+    ) -> None:
+        super().__init__(
+            path, flags=flags, max_message_bytes=max_message_bytes, batch_bytes=batch_bytes
+        )
+        #: While fetches read the file from its start: the file as the first found it, the
+        #: offset the last one ended at, and the locations found so far.
+        self._reading: tuple[Stat, int, list[str]] | None = None
+        #: Once they read it to its end: the file as it was, and every location.
+        self._found: tuple[Stat, list[str]] | None = None
 
     def _resumable(self, file: BinaryIO, offset: int) -> bool:
         return _at_boundary(file, offset)
@@ -54,24 +105,59 @@ class MboxSource(StreamSource):
         held = 0
         file.seek(start.offset)
         buffer = _Buffer(file, start.offset)
+        done = True
         for message in _messages(buffer, self.max_message_bytes + 1, store=True):
             items.append(self._item(message))
             held += message.size
             if (len(items) >= limit or held >= self.batch_bytes) and not buffer.drained:
-                return items, buffer.offset, None, False
-        return items, buffer.offset, None, True
+                done = False
+                break
+        self._note(file, start.offset, buffer.offset, items, done)
+        return items, buffer.offset, None, done
+
+    def _note(
+        self, file: BinaryIO, start: int, end: int, items: list[SourceItem], done: bool
+    ) -> None:
+        """Keep the locations of fetches that read the whole file from its start, unchanged."""
+        stat = _stat(file)
+        reading = self._reading
+        if start == 0:
+            reading = (stat, 0, [])
+        elif reading is None or reading[1] != start or reading[0] != stat:
+            reading = None
+        self._reading = None
+        if reading is None:
+            return
+        locations = reading[2]
+        locations.extend(item.location for item in items)
+        if done:
+            self._found = (stat, locations) if _settled(stat) else None
+        else:
+            self._reading = (stat, end, locations)
 
     def listing(self, token: str | None = None) -> Listing:
-        """Every message the file holds now, by location; always complete (*token* is unused).
+        """Every message the file holds now, by location, or, given the *token* of a listing
+        of a file unchanged since, that nothing went (see the module's invariants).
 
         The file is scanned for its ``From `` lines and the identity headers after each, in
         bounded pieces; no message is kept or parsed.
         """
+        found, self._found = self._found, None
         with reading(self.what, self.path) as file:
-            buffer = _Buffer(file, 0)
-            keep = self.max_message_bytes + 1
-            present = frozenset(self._location(m) for m in _messages(buffer, keep, store=False))
-        return Listing(present)
+            stat = _stat(file)
+            if token is not None and _token_stat(token) == stat and _settled(stat):
+                return Listing(None, frozenset(), token)
+            if found is not None and found[0] == stat:
+                present = frozenset(found[1])
+            else:
+                buffer = _Buffer(file, 0)
+                keep = self.max_message_bytes + 1
+                present = frozenset(self._location(m) for m in _messages(buffer, keep, store=False))
+                if _stat(file) != stat:
+                    return Listing(present)
+        if not _settled(stat):
+            return Listing(present)
+        return Listing(present, token=encode_cursor(self.kind, file=list(stat)))
 
     def _location(self, message: _Collected) -> str:
         return f"{self.name}#{message.identity()}"
@@ -87,6 +173,15 @@ class MboxSource(StreamSource):
         return SourceItem(
             location=self._location(message), raw=raw, flags=self.flags, truncated=truncated
         )
+
+
+def _token_stat(token: str) -> Stat | None:
+    """The file a listing's *token* was made of, or None when it is not such a token."""
+    data = decode_cursor(token, MboxSource.kind)
+    value = None if data is None else data.get("file")
+    if not isinstance(value, list) or len(value) != 5 or any(type(v) is not int for v in value):
+        return None
+    return (value[0], value[1], value[2], value[3], value[4])
 
 
 def _messages(buffer: _Buffer, keep: int, *, store: bool) -> Iterator[_Collected]:
