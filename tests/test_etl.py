@@ -691,14 +691,16 @@ def test_results_written_as_json_lines_read_back_equal(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_a_lone_surrogate_in_mail_text_round_trips(tmp_path: Path, fmt: str) -> None:
-    """Text that is not valid Unicode (a lone surrogate from a JSON escape) is kept exactly."""
+    """Text that is not valid Unicode (a lone surrogate from a JSON escape) holds U+FFFD in its
+    place, with the defect ``lone_surrogate``, and is written and read back as such."""
     if fmt == "parquet":
         pytest.importorskip("pyarrow")
     item = '{"mailbox": "anna@acme.com", "sender": "kim@client.example", "subject": "a\\ud800b"}'
     results = list(run_local([item], SNAPSHOT))
     write_results(results, tmp_path / f"odd.{fmt}", fmt)
     [back] = read_results(tmp_path / f"odd.{fmt}")
-    assert decode_message(back["view"]).subject == "a\ud800b"
+    assert decode_message(back["view"]).subject == "a\ufffdb"
+    assert back["defects"] == ["lone_surrogate"]
     assert {**back, "view": None} == {**results[0], "view": None}
 
 
