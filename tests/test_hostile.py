@@ -4,6 +4,7 @@ with its reason, shown by ``explain``, and the next sync moves past it (issue 13
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -361,3 +362,63 @@ def test_thousands_of_folded_lines_take_little_memory(header: bytes) -> None:
         tracemalloc.stop()
     assert message.sender is not None
     assert peak <= 5 * len(raw)
+
+
+# --- The command line: no socket, nothing raw on the terminal ---------------------------------
+
+#: Run the command with every way of opening a socket refused.
+NO_SOCKET = """
+import socket, sys
+
+def refuse(*args, **kwargs):
+    raise SystemExit("a socket was opened")
+
+class NoSocket(socket.socket):
+    def __init__(self, *args, **kwargs):
+        refuse()
+
+socket.socket = NoSocket
+socket.create_connection = socket.socketpair = socket.getaddrinfo = refuse
+from mailbind.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sync", "--sample", "--db", "crm.sqlite", "--now", "2025-02-01T09:00:00+00:00"],
+        ["explain", "--sample", "--json", "--now", "2025-02-01T09:00:00+00:00"],
+    ],
+)
+def test_the_command_opens_no_socket(tmp_path: Path, argv: list[str]) -> None:
+    """Syncing and explaining the sample open no socket at all (no probe from an import)."""
+    done = subprocess.run(
+        [sys.executable, "-c", NO_SOCKET, *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("name", ["x\x1b[31mred.mbox", "b\x9bidi\u202e.mbox", "t\x1b]0;x\x07.mbox"])
+def test_control_characters_in_a_path_never_reach_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """A source path holding escape sequences is shown escaped by sync, explain and errors."""
+    path = mbox_of(tmp_path / name, good(1))
+    db = str(tmp_path / "crm.sqlite")
+    runs = [
+        ["sync", str(path), "--owner", OWNER, "--db", db],
+        ["explain", str(path), "--owner", OWNER],
+        ["explain", str(path), "--owner", OWNER, "--json"],
+        ["sync", str(tmp_path / ("gone" + name)), "--owner", OWNER, "--db", db],
+    ]
+    for argv in runs:
+        main(argv)
+        captured = capsys.readouterr()
+        for text in (captured.out, captured.err):
+            assert not any(ch in text for ch in "\x1b\x07\x9b\u202e"), (argv, text)
