@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 import pytest
 from email_validator import EmailNotValidError
@@ -210,7 +211,8 @@ def test_rejected_addresses_say_why(text: str, problem: str | None) -> None:
         return
     assert participant.address is None
     assert participant.problem == problem
-    assert participant.raw == text
+    # A lone surrogate is no text a store can hold: the raw text keeps U+FFFD in its place.
+    assert participant.raw == text.replace("\ud800", "\ufffd")
 
 
 @pytest.mark.parametrize(
@@ -762,8 +764,17 @@ _SCANNED = st.text(alphabet=st.sampled_from(list('\\"(),:;<>@ a.b')), max_size=3
 @settings(max_examples=2000)
 @given(_SCANNED)
 def test_scan_matches_the_reference(value: str) -> None:
-    """The scanner splits a value, and reads it again with what it left open, as first written."""
+    """The scanner splits a value, and reads it again with what it left open, as first written
+    (less the empty entries between two separators, which name nobody and are not kept)."""
     found = addresses._scan(value)
-    assert found == _scan_reference(value)
+    assert found == _without_empty(value, _scan_reference(value))
     if found[1] >= 0:
-        assert addresses._scan(value, found[1]) == _scan_reference(value, found[1])
+        again = _scan_reference(value, found[1])
+        assert addresses._scan(value, found[1]) == _without_empty(value, again)
+
+
+def _without_empty(value: str, scanned: tuple[list[Any], int]) -> tuple[list[Any], int]:
+    """*scanned* without its empty entries but the last (``a,,b``: the one between the commas)."""
+    entries, left_open = scanned
+    kept = [e for e in entries[:-1] if e[0] < e[1] or e[3] or e[4]] + entries[-1:]
+    return kept, left_open

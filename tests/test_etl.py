@@ -575,6 +575,19 @@ def test_a_mapping_of_mailboxes_is_taken_by_id() -> None:
     assert Snapshot({ANNA.id: ANNA, BEN.id: BEN}, POLICY) == Snapshot([ANNA, BEN], POLICY)
 
 
+def test_an_item_of_no_known_kind_is_reported_and_the_rest_is_done() -> None:
+    """An item that is no RawMessage, JSON line or record is data, not a mistake: it gives one
+    result with the problem ``bad_item`` (its kind as the text) and the other items go on."""
+    good = line(mailbox="anna@acme.com", sender="kim@client.example")
+    results = list(run_local([good, 12, good], SNAPSHOT))  # type: ignore[list-item]
+    assert [r["problem"] for r in results] == [None, "bad_item", None]
+    assert (results[1]["synced"], results[1]["defects"], results[1]["mailbox"]) == (
+        False,
+        ["unreadable"],
+        None,
+    )
+
+
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
@@ -643,11 +656,6 @@ def test_a_mapping_of_mailboxes_is_taken_by_id() -> None:
             "A flag must be one of draft, spam, trash, sent, not 'urgent'.",
         ),
         (
-            lambda: list(run_local([12], SNAPSHOT)),  # type: ignore[list-item]
-            BackfillError,
-            "A backfill item must be a RawMessage, a JSON line or a decoded record, not int.",
-        ),
-        (
             lambda: write_results([], "out.csv", "csv"),
             BackfillError,
             "The result format must be 'jsonl' or 'parquet', not 'csv'.",
@@ -666,7 +674,6 @@ def test_a_mapping_of_mailboxes_is_taken_by_id() -> None:
         "raw-mailbox",
         "raw-data",
         "raw-flag",
-        "item",
         "format",
     ],
 )
@@ -691,14 +698,16 @@ def test_results_written_as_json_lines_read_back_equal(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_a_lone_surrogate_in_mail_text_round_trips(tmp_path: Path, fmt: str) -> None:
-    """Text that is not valid Unicode (a lone surrogate from a JSON escape) is kept exactly."""
+    """Text that is not valid Unicode (a lone surrogate from a JSON escape) holds U+FFFD in its
+    place, with the defect ``lone_surrogate``, and is written and read back as such."""
     if fmt == "parquet":
         pytest.importorskip("pyarrow")
     item = '{"mailbox": "anna@acme.com", "sender": "kim@client.example", "subject": "a\\ud800b"}'
     results = list(run_local([item], SNAPSHOT))
     write_results(results, tmp_path / f"odd.{fmt}", fmt)
     [back] = read_results(tmp_path / f"odd.{fmt}")
-    assert decode_message(back["view"]).subject == "a\ud800b"
+    assert decode_message(back["view"]).subject == "a\ufffdb"
+    assert back["defects"] == ["lone_surrogate"]
     assert {**back, "view": None} == {**results[0], "view": None}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mailbind.etl import MANIFEST, backfill_dask, read_results, run_local, to_dask_bag
+from mailbind.etl import MANIFEST, RawMessage, backfill_dask, read_results, run_local, to_dask_bag
 
 from .test_etl import corpus, corpus_snapshot
 
@@ -110,3 +110,30 @@ def test_without_a_cluster_the_default_scheduler_runs_it(tmp_path: Path) -> None
     with dask.config.set(scheduler="threads"):
         backfill_dask(to_dask_bag(ITEMS[:800], npartitions=3), SNAPSHOT, tmp_path)
     assert list(read_results(tmp_path)) == list(run_local(ITEMS[:800], SNAPSHOT))
+
+
+def test_one_bad_item_is_reported_and_the_rest_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item of no known kind, and one whose reading fails, each give one result with its
+    problem; every other item of the backfill gives its results."""
+    import mailbind.etl._partition as partition
+
+    reading = partition._read
+
+    def failing(item: Any, limits: Any) -> Any:
+        if isinstance(item, RawMessage) and item.location == "boom":
+            raise RuntimeError("a fault")
+        return reading(item, limits)
+
+    monkeypatch.setattr(partition, "_read", failing)
+    good = ITEMS[:40]
+    odd: list[Any] = [*good[:20], 7, RawMessage("anna@acme.com", b"x", "boom"), *good[20:]]
+    with dask.config.set(scheduler="threads"):
+        report = backfill_dask(to_dask_bag(odd, npartitions=3), SNAPSHOT, tmp_path)
+    got = list(read_results(tmp_path))
+    bad = ("bad_item", "failed")
+    problems = [(r["problem"], r["location"]) for r in got if r["problem"] in bad]
+    assert problems == [("bad_item", ""), ("failed", "boom")]
+    assert [r for r in got if r["problem"] not in bad] == list(run_local(good, SNAPSHOT))
+    assert report.results == len(got)

@@ -140,7 +140,7 @@ def _read_headers_reference(
             value_end = start + max_length
         value = raw[start:value_end]
         if b"\n" in value:
-            value = _mime._LINE_BREAK.sub(b"", value)
+            value = re.sub(rb"\r?\n", b"", value)
         fields.append((_mime._bytes_text(name), _mime._bytes_text(value).strip()))
         pos = field_end
     return fields, end

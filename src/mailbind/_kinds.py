@@ -188,6 +188,12 @@ class Defect(StrEnum):
     BAD_JSON_RECORD = "bad_json_record"
     #: A file source held a symbolic link that leads outside its folder: it was never opened.
     REFUSED_SYMLINK = "refused_symlink"
+    #: Text held a lone surrogate (half of a UTF-16 pair, which is no Unicode character and
+    #: which no file or database can hold): each was replaced by U+FFFD.
+    LONE_SURROGATE = "lone_surrogate"
+    #: The message ends its lines with a carriage return alone (old Mac style): its lines
+    #: were read as such.
+    CR_LINE_ENDINGS = "cr_line_endings"
     #: An event's start could not be read: ``start`` is None.
     BAD_START = "bad_start"
     #: An event's end could not be read: ``end`` is None.

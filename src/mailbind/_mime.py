@@ -83,6 +83,10 @@ def read(raw: bytes, limits: Limits) -> ParsedMail:
 
 def _read(raw: bytes, limits: Limits, mail: ParsedMail) -> None:
     defects = mail.defects
+    if _cr_line_endings(raw):
+        # Old Mac style: read as if each lone carriage return were a line feed.
+        defects.append(Defect.CR_LINE_ENDINGS)
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     end = len(raw)
     too_large = end > limits.max_bytes
     if too_large:
@@ -118,6 +122,23 @@ def _read(raw: bytes, limits: Limits, mail: ParsedMail) -> None:
     if too_large:
         return
     _read_body(raw, body_start, end, _content_headers(fields), limits, mail)
+
+
+def _cr_line_endings(raw: bytes) -> bool:
+    """True when *raw* ends its lines with a carriage return alone.
+
+    So it does when its first line ends with a carriage return that no line feed follows:
+    read as it stands, the whole message would be one header line.
+    """
+    cr = raw.find(b"\r", 0, _FIRST_LINE)
+    if cr < 0:
+        return False
+    lf = raw.find(b"\n", 0, cr + 2)
+    return lf < 0 or lf > cr + 1
+
+
+#: How far into a message its first line end is looked for.
+_FIRST_LINE = 64 * 1024
 
 
 # --- Headers -------------------------------------------------------------------------------
@@ -217,7 +238,9 @@ def _field_value(
             value_end = start + max_length
     value = raw[start:value_end]
     if b"\n" in value:
-        value = _LINE_BREAK.sub(b"", value)
+        # Not a regular expression: its list of pieces, one per line, costs dozens of times
+        # the value's size for a value folded over thousands of lines.
+        value = value.replace(b"\r\n", b"").replace(b"\n", b"")
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
@@ -231,17 +254,19 @@ _NAMES: dict[bytes, str] = {}
 _NAMES_KEPT = 512
 
 
-#: Continuation lines: each starts with white space.
-_CONTINUATIONS = re.compile(rb"(?:[ \t][^\n]*(?:\n|\Z))*")
+#: The line break after the last of a field's continuation lines (each starts with a blank):
+#: searched for, not matched line by line, since a repeated group keeps memory per line.
+_LAST_CONTINUATION = re.compile(rb"\n(?![ \t])")
 _BLANKS = re.compile(rb"[ \t]*")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
-_LINE_BREAK = re.compile(rb"\r?\n")
 
 
 def _continued_end(raw: bytes, pos: int, end: int) -> int:
-    """Where the continuation lines starting at *pos* end."""
-    match = _CONTINUATIONS.match(raw, pos, end)
-    return pos if match is None else match.end()
+    """Where the continuation lines starting at *pos* end (*pos* when none starts there)."""
+    if pos >= end or raw[pos] not in (32, 9):
+        return pos
+    match = _LAST_CONTINUATION.search(raw, pos, end)
+    return end if match is None else match.end()
 
 
 def _bytes_text(data: bytes) -> str:
@@ -263,7 +288,25 @@ def _date(value: str, defects: list[Defect]) -> datetime | None:
         return None
     if sent_at.tzinfo is None:  # "-0000": the time is UTC, the sender's zone is unknown
         sent_at = sent_at.replace(tzinfo=UTC)
+    elif not in_utc_range(sent_at):
+        defects.append(Defect.BAD_DATE)
+        return None
     return sent_at
+
+
+def in_utc_range(moment: datetime) -> bool:
+    """True when the aware *moment* can be told in UTC (years 1 to 9999 there too).
+
+    ``31 Dec 9999 23:00 -1200`` is a valid time that no `datetime` in UTC can hold: sorting
+    or fingerprinting it would raise `OverflowError`.
+    """
+    if 1 < moment.year < 9999:
+        return True
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 # --- Encoded words (RFC 2047) ----------------------------------------------------------------
@@ -347,16 +390,29 @@ def _charset_text(data: bytes, charset: str, defects: list[Defect]) -> str:
             defects.append(Defect.UNKNOWN_CHARSET)
         else:
             try:
-                return data.decode(charset)
+                text = data.decode(charset)
             except Exception:  # UnicodeError, or LookupError for codecs that are not text
                 defects.append(Defect.BAD_CHARSET)
-            return _bytes_text(data)
+                return _bytes_text(data)
+            # Some codecs (UTF-7, unicode-escape) decode to lone surrogates.
+            return text if text.isascii() else scrub_surrogates(text, defects)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         if charset in ("utf-8", "utf8"):
             defects.append(Defect.BAD_CHARSET)
     return _bytes_text(data)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub_surrogates(text: str, defects: list[Defect]) -> str:
+    """*text* with each lone surrogate replaced by U+FFFD (``lone_surrogate``), else as it is."""
+    if _SURROGATE.search(text) is None:
+        return text
+    defects.append(Defect.LONE_SURROGATE)
+    return _SURROGATE.sub("\ufffd", text)
 
 
 # --- MIME parameters (RFC 2045, RFC 2231) ---------------------------------------------------

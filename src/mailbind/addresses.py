@@ -379,10 +379,9 @@ def _clean_name(text: str) -> str:
 # --- Reading a header value ------------------------------------------------------------------
 
 _SPECIALS = re.compile(r'[\\"(),:;<>]')
-_FOLDING = re.compile(r"\r?\n(?=[ \t])")
 _HEADER_SPACE = " \t\r\n"
 # Obsolete syntax allows white space around the dots and the @-sign of an address.
-_OBSOLETE_SPACE = re.compile(r"[ \t]*([.@])[ \t]*")
+_BLANK_RUN = re.compile(r"[ \t]+")
 # An obsolete source route before the address in angle brackets: <@relay.example:jane@x.com>.
 _ROUTE = re.compile(r"\A@[^:]*:")
 #: Header values up to this length are remembered with their participants.
@@ -450,9 +449,10 @@ def _scan(value: str, literal: int = -1) -> tuple[list[_Entry], int]:
             if angle_at >= 0:  # the angle bracket read literally closes with its entry
                 angles.append((angle_at, i))
                 angle_at = -1
-            entries.append((start, i, group, angles, comments))
+            if i > start or angles or comments:  # an empty one names nobody: not kept
+                entries.append((start, i, group, angles, comments))
+                angles, comments = [], []
             start = free_to = i + 1
-            angles, comments = [], []
             if char == ";":
                 group = None
         elif char == ":":
@@ -546,8 +546,20 @@ def _tidy(addr: str) -> str:
     """An address text without the white space obsolete syntax allows around dots and ``@``."""
     addr = addr.strip(_HEADER_SPACE)
     if '"' not in addr and (" " in addr or "\t" in addr):
-        addr = _OBSOLETE_SPACE.sub(r"\1", addr)
+        addr = _BLANK_RUN.sub(_obsolete_blank, addr)
     return addr
+
+
+def _obsolete_blank(match: re.Match[str]) -> str:
+    """A run of blanks in an address: gone beside a dot or an ``@``-sign, else kept.
+
+    One pass over the runs, so linear: a pattern such as ``[ \t]*[.@]`` would be tried at
+    every blank of a long run and scan the rest of it each time.
+    """
+    text, start, end = match.string, match.start(), match.end()
+    if (start and text[start - 1] in ".@") or text[end : end + 1] in (".", "@"):
+        return ""
+    return match.group()
 
 
 def _read_entry(value: str, entry: _Entry, role: Role) -> Participant:
@@ -596,8 +608,10 @@ def _read_encoded_entry(participant: Participant) -> Participant:
 #: `_read_entry`) has nothing to do but cut out the address and the name: a bare address, or
 #: a name (plain words and whole quoted strings) and an address in angle brackets, with no
 #: comment, group, escape, line break or second entry anywhere.
+#: The blanks before the entry are taken possessively: given back one by one to the name, a
+#: value of blanks alone would be read once per blank.
 _SIMPLE_ENTRY = re.compile(
-    r'[ \t]*(?:(?P<bare>[^\s\\"(),:;<>]+)'
+    r'[ \t]*+(?:(?P<bare>[^\s\\"(),:;<>]+)'
     r'|(?P<name>(?:"[^"\\\r\n]*"|[^\\"(),:;<>\r\n])*)<(?P<addr>[^\s\\"(),:;<>@][^\s\\"(),:;<>]*)>)'
     r"[ \t]*\Z"
 )
@@ -620,7 +634,7 @@ def _read_simple(value: str, role: Role) -> tuple[Participant, ...] | None:
     found = _addr_spec(addr)
     if isinstance(found, str):
         return None
-    return (Participant(role, found, name, value.strip(_HEADER_SPACE), None, ""),)
+    return _scrubbed(value, (Participant(role, found, name, value.strip(_HEADER_SPACE), None, ""),))
 
 
 def _read_header(value: str, role: Role, *, decode_entries: bool = True) -> tuple[Participant, ...]:
@@ -630,10 +644,41 @@ def _read_header(value: str, role: Role, *, decode_entries: bool = True) -> tupl
     return simple if simple is not None else _read_scanned(value, role, decode_entries)
 
 
+def _scrubbed(value: str, found: tuple[Participant, ...]) -> tuple[Participant, ...]:
+    """*found*, read from *value*, with U+FFFD for each lone surrogate in its texts.
+
+    A lone surrogate (half a UTF-16 pair) is no text a store can hold: the raw text keeps
+    U+FFFD in its place, as names do, and so does a problem that quotes it. An address never
+    holds one: an entry holding one is unreadable.
+    """
+    if value.isascii() or _SURROGATES.search(value) is None:
+        return found
+    return tuple(
+        dataclasses.replace(
+            p,
+            raw=_SURROGATES.sub("\ufffd", p.raw),
+            problem=None if p.problem is None else _SURROGATES.sub("\ufffd", p.problem),
+        )
+        for p in found
+    )
+
+
+def _unfold(value: str) -> str:
+    """*value* without the line breaks of its folding (those before a blank).
+
+    Not a regular expression: its list of pieces, one per line, costs dozens of times the
+    value's size for a value folded over thousands of lines.
+    """
+    for fold, blank in (("\r\n ", " "), ("\r\n\t", "\t"), ("\n ", " "), ("\n\t", "\t")):
+        if fold in value:
+            value = value.replace(fold, blank)
+    return value
+
+
 def _read_scanned(value: str, role: Role, decode_entries: bool = True) -> tuple[Participant, ...]:
     """Every entry of a header value, by the general reading (see `_scan`)."""
     if "\n" in value:
-        value = _FOLDING.sub("", value)
+        value = _unfold(value)
     entries, left_open = _scan(value)
     found = _read_entries(value, entries, role, decode_entries)
     if left_open >= 0:
@@ -641,8 +686,8 @@ def _read_scanned(value: str, role: Role, decode_entries: bool = True) -> tuple[
         # and keep the reading that finds more addresses.
         again = _read_entries(value, _scan(value, left_open)[0], role, decode_entries)
         if _count_readable(again) > _count_readable(found):
-            return again
-    return found
+            found = again
+    return _scrubbed(value, found)
 
 
 def _count_readable(participants: tuple[Participant, ...]) -> int:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ._kinds import Defect
+from ._mime import in_utc_range, scrub_surrogates
 from .addresses import Address, Canonicalization, Participant, Role
 from .errors import MailbindError
 from .messages import Attachment, Flag, Message, SharingLevel
@@ -215,8 +216,10 @@ def problem_message(text: str, defect: Defect | str) -> Message:
 
     *defect* is a `Defect` or its code.
     """
-    found = Defect(defect)
-    return Message(message_id=None, sent_at=None, participants=(), text=text, defects=(found,))
+    found = [Defect(defect)]
+    if not text.isascii():
+        text = scrub_surrogates(text, found)
+    return Message(message_id=None, sent_at=None, participants=(), text=text, defects=tuple(found))
 
 
 def message_from_record(record: object, line: str | bytes | None = None) -> Message:
@@ -273,7 +276,7 @@ def _sent_at(value: Any, defects: list[Defect]) -> datetime | None:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
             moment = None
-        if moment is not None and moment.utcoffset() is not None:
+        if moment is not None and moment.utcoffset() is not None and in_utc_range(moment):
             return moment
     defects.append(Defect.BAD_DATE)
     return None

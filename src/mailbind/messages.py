@@ -291,6 +291,29 @@ class Message:
             if message_id.__class__ is str
             else _message_id(message_id)
         )
+        found_headers = _headers(headers) if headers else ()
+        found_attachments = _attachments(attachments) if attachments else ()
+        defects: tuple[Defect, ...] = ()
+        if not (
+            subject.isascii()
+            and text.isascii()
+            and html.isascii()
+            and (mid is None or mid.isascii())
+            and (not found_headers or _ascii_pairs(found_headers))
+            and (not found_attachments or all(a.filename.isascii() for a in found_attachments))
+        ):
+            found: list[Defect] = []
+            subject, text, html = (_mime.scrub_surrogates(t, found) for t in (subject, text, html))
+            if mid is not None:
+                mid = _mime.scrub_surrogates(mid, found)
+            if found_headers:
+                found_headers = tuple(
+                    (_mime.scrub_surrogates(n, found), _mime.scrub_surrogates(v, found))
+                    for n, v in found_headers
+                )
+            if found_attachments:
+                found_attachments = tuple(_scrubbed_attachment(a, found) for a in found_attachments)
+            defects = tuple(dict.fromkeys(found))
         return cls(
             mid,
             _sent_at(sent_at) if sent_at is not None else None,
@@ -298,13 +321,27 @@ class Message:
             subject,
             text,
             html,
-            _attachments(attachments) if attachments else (),
-            _headers(headers) if headers else (),
+            found_attachments,
+            found_headers,
             _flags(flags) if flags else _NO_FLAGS,
-            (),
+            defects,
             _EVERYTHING,
             mid or "",
         )
+
+
+def _ascii_pairs(pairs: tuple[tuple[str, str], ...]) -> bool:
+    """True when every name and value of *pairs* is plain ASCII."""
+    return all(name.isascii() and value.isascii() for name, value in pairs)
+
+
+def _scrubbed_attachment(attachment: Attachment, found: list[Defect]) -> Attachment:
+    """*attachment* with the lone surrogates of its name and type replaced (see `Defect`)."""
+    name = _mime.scrub_surrogates(attachment.filename, found)
+    ctype = _mime.scrub_surrogates(attachment.content_type, found)
+    if name is attachment.filename and ctype is attachment.content_type:
+        return attachment
+    return Attachment(name, ctype, attachment.size, attachment.content)
 
 
 #: The slots' setters of `Message`, in field order, for its ``__init__``.
@@ -408,13 +445,21 @@ def _sent_at(value: datetime | str) -> datetime:
                 f"sent_at must be an ISO 8601 date and time, not {value!r}."
             ) from None
         if value.tzinfo is not None:
-            return value  # a fixed offset, whose `utcoffset` is never None
+            # A fixed offset, whose `utcoffset` is never None.
+            return value if 1 < value.year < 9999 else _in_range(value)
     elif not isinstance(value, datetime):
         raise MessageTypeError(f"sent_at must be a datetime, not {type(value).__name__}.")
     if value.utcoffset() is None:
         raise MessageError(
             f"sent_at must carry its time zone (a naive time is ambiguous), not {value!r}."
         )
+    return value if 1 < value.year < 9999 else _in_range(value)
+
+
+def _in_range(value: datetime) -> datetime:
+    """*value* when it can be told in UTC; `MessageError` otherwise."""
+    if not _mime.in_utc_range(value):
+        raise MessageError(f"sent_at must be a time that UTC can hold, not {value!r}.")
     return value
 
 

@@ -75,6 +75,11 @@ class Problem(StrEnum):
     NO_MAILBOX = "no_mailbox"
     #: The item names a mailbox id the snapshot does not hold.
     UNKNOWN_MAILBOX = "unknown_mailbox"
+    #: The item is no `RawMessage`, JSON line or record: nothing of it was read.
+    BAD_ITEM = "bad_item"
+    #: Reading or deciding the item failed (a fault in mailbind; please report it): the rest
+    #: of the backfill goes on.
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -228,6 +233,23 @@ def _result(
 
 
 def _item_results(item: Item, snapshot: Snapshot) -> list[Result]:
+    """The results of one item; one with a `Problem` when the item cannot be read at all."""
+    try:
+        return _read_results(item, snapshot)
+    except BackfillError:
+        return [_problem_result(item, snapshot, Problem.BAD_ITEM)]
+    except Exception:  # one item must not end the backfill: it is reported, the rest is done
+        return [_problem_result(item, snapshot, Problem.FAILED)]
+
+
+def _problem_result(item: object, snapshot: Snapshot, problem: Problem) -> Result:
+    """The result of an item that gave no message: its kind as the text, its location."""
+    location = item.location if isinstance(item, RawMessage) else ""
+    message = Message(None, None, (), text=type(item).__name__, defects=(Defect.UNREADABLE,))
+    return _result(message, None, location, snapshot, None, problem)
+
+
+def _read_results(item: Item, snapshot: Snapshot) -> list[Result]:
     found = _read(item, snapshot.limits)
     if found is None:
         return []

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
+from .._mime import scrub_surrogates
 from ..codecs import NOT_JSON, message_from_record, problem_message
 from ..messages import Defect, Flag
 from ..source import Listing, SourceItem, SourceSettingError
@@ -168,7 +169,10 @@ def _ident(fields: object) -> str | _BadId | None:
     value = fields.get("id")
     if value is None:
         return None
-    return value if isinstance(value, str) and value else _BAD_ID
+    if not isinstance(value, str) or not value:
+        return _BAD_ID
+    # A lone surrogate ("\\ud800" in JSON) can be no location: it stands as U+FFFD.
+    return value if value.isascii() else scrub_surrogates(value, [])
 
 
 def _listed(data: bytes) -> tuple[str | _BadId | None, bool]:
