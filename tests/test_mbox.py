@@ -130,3 +130,17 @@ def test_a_line_longer_than_a_block_is_content_and_never_a_separator(
         line[1:] + b"From b\n",
         b"S: 2\n",
     ]
+
+
+@settings(max_examples=300)
+@given(
+    head=st.binary(max_size=40).map(
+        lambda b: bytes(b"a\r\n"[x % 3] for x in b)  # only the bytes that matter
+    ),
+    start=st.integers(0, 40),
+)
+def test_the_head_end_is_found_as_the_expression_finds_it(head: bytes, start: int) -> None:
+    """`_head_end` gives what ``_HEAD_END`` gives, from any start."""
+    start = min(start, len(head))
+    found = mbox._HEAD_END.search(head, start)
+    assert mbox._head_end(bytearray(head), start) == (-1 if found is None else found.end())

@@ -1114,3 +1114,14 @@ def test_mutated_real_messages_are_read(sample: bytes, edits: list[tuple[int, in
         at %= len(raw) + 1
         raw = raw[:at] + insert + raw[at + cut :]
     check_read(raw)
+
+
+@settings(max_examples=100)
+@given(message=messages())
+def test_a_stored_key_changes_the_key_alone(message: Message) -> None:
+    """`with_stored_key` is `dataclasses.replace` of the key, field for field."""
+    from mailbind.identity import stored_key, with_stored_key
+
+    keyed = with_stored_key(message)
+    assert keyed == dataclasses.replace(message, key=stored_key(message))
+    assert with_stored_key(keyed) is keyed

@@ -49,7 +49,23 @@ def stored_key(message: Message) -> str:
 def with_stored_key(message: Message) -> Message:
     """*message* with its `stored_key` as ``key``."""
     key = stored_key(message)
-    return message if key == message.key else replace(message, key=key)
+    if key == message.key:
+        return message
+    m = message  # every field in order, as `dataclasses.replace` would pass them, at a third
+    return Message(
+        m.message_id,
+        m.sent_at,
+        m.participants,
+        m.subject,
+        m.text,
+        m.html,
+        m.attachments,
+        m.headers,
+        m.flags,
+        m.defects,
+        m.level,
+        key,
+    )
 
 
 def message_id_of(key: str) -> str | None:

@@ -380,9 +380,10 @@ class Judge:
             _check_message("Judge.decide()", message)
             raise
         decision = self._decisions.get(bits)
-        if decision is None:
-            decision = _decision(bits, self._levels[bits & OUTGOING])
-            self._decisions[bits] = decision
+        return decision if decision is not None else self._new_decision(bits)
+
+    def _new_decision(self, bits: int) -> Decision:
+        decision = self._decisions[bits] = _decision(bits, self._levels[bits & OUTGOING])
         return decision
 
     def is_internal(self, message: Message | Event) -> bool:
@@ -431,6 +432,18 @@ _LAST: dict[int, Judge] = {}
 #: The tables of each policy in `_JUDGES`, by id(policy) (they hold the policy): the judges of
 #: one policy share them.
 _TABLES: dict[int, _PolicyTables] = {}
+
+
+def decide_with_judge(message: Message | Event, mailbox: Mailbox, policy: Policy) -> Decision:
+    """`Judge.decide` with the judge `judge_for` gives, in one call: the hot path of
+    `mailbind.rules.decide`. Raises `AttributeError` or `TypeError` for arguments of the wrong
+    type (the caller names them)."""
+    judge = _LAST.get(id(mailbox))
+    if judge is None or judge.policy is not policy:
+        judge = judge_for(policy, mailbox)
+    bits = judge.bits(message)
+    decision = judge._decisions.get(bits)
+    return decision if decision is not None else judge._new_decision(bits)
 
 
 def judge_for(policy: Policy, mailbox: Mailbox) -> Judge:

@@ -22,7 +22,7 @@ from ._kinds import Reason
 from .addresses import Address, Role, parse_address
 from .errors import ArgumentTypeError, InvalidAddressError, PolicyError, wrong_type
 from .events import Event
-from .judge import Decision, header_facts, judge_for, tables_for
+from .judge import Decision, decide_with_judge, header_facts, judge_for, tables_for
 from .messages import Direction, Flag, Message, SharingLevel
 from .policy import Mailbox, Policy
 
@@ -193,7 +193,7 @@ def decide(message: Message | Event, mailbox: Mailbox, policy: Policy) -> Decisi
     A pure function of its arguments: the same inputs always give the same decision.
     """
     try:
-        return judge_for(policy, mailbox).decide(message)
+        return decide_with_judge(message, mailbox, policy)
     except (AttributeError, TypeError):
         _check_arguments("decide()", message, mailbox, policy)
         raise
