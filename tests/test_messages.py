@@ -1125,3 +1125,44 @@ def test_a_stored_key_changes_the_key_alone(message: Message) -> None:
     keyed = with_stored_key(message)
     assert keyed == dataclasses.replace(message, key=stored_key(message))
     assert with_stored_key(keyed) is keyed
+
+
+def _reference_fingerprint(message: Message) -> str:
+    """The fingerprint as first written: each value encoded and fed on its own."""
+    import hashlib
+
+    chunks = [b"mailbind-message-v1"]
+
+    def feed(value: str | None) -> None:
+        if value is None:
+            chunks.append(b"-")
+            return
+        data = value.encode("utf-8", "surrogatepass")
+        chunks.append(b"%d:" % len(data))
+        chunks.append(data)
+
+    def body(value: str | None) -> str | None:
+        if not value:
+            return value
+        return value.replace("\r\n", "\n").replace("\r", "\n").rstrip()
+
+    sent = message.sent_at
+    feed(sent.astimezone(UTC).isoformat() if sent is not None else None)
+    for p in message.participants:
+        if p.role is Role.BCC:
+            continue
+        chunks.append(b"%d:%s" % (len(p.role.value), p.role.value.encode()))
+        feed(p.address.key if p.address is not None else p.raw)
+    feed(message.subject)
+    feed(body(message.text))
+    feed(body(message.html))
+    return "sha256:" + hashlib.sha256(b"".join(chunks)).hexdigest()
+
+
+@settings(max_examples=200)
+@given(message=messages(texts=st.text(max_size=20)))
+def test_the_fingerprint_hashes_what_it_was_first_written_to_hash(message: Message) -> None:
+    """Written as one text and encoded once, it hashes the bytes of feeding each part alone."""
+    from mailbind._fingerprint import fingerprint
+
+    assert fingerprint(message) == _reference_fingerprint(message)

@@ -8,7 +8,6 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -39,35 +38,38 @@ def fingerprint(message: Fingerprinted) -> str:
     Over the send time (in UTC), the From/To/Cc/Sender/Reply-To participants (role and identity
     key, or raw text when unreadable), the subject and both bodies with line endings and
     trailing white space normalised. Bcc is left out: only the sender's copy names it.
+
+    Each value is fed as its UTF-8 length, ``:`` and its text, or ``-`` for None; the whole is
+    written as one text and encoded once (UTF-8 encodes a text as the concatenation of its
+    parts' encodings, so the bytes hashed are those of feeding each part on its own).
     """
-    chunks = [b"mailbind-message-v1"]
-    add = chunks.append
     sent_at = message.sent_at
-    _feed(add, sent_at.astimezone(UTC).isoformat() if sent_at is not None else None)
+    parts = ["mailbind-message-v1", _fed(sent_at.astimezone(UTC).isoformat() if sent_at else None)]
+    add = parts.append
     for p in message.participants:
         role = p.role
         if role is _BCC:
             continue
         add(_ROLE_FED[role])
-        _feed(add, p.address.key if p.address is not None else p.raw)
-    _feed(add, message.subject)
-    _feed(add, _body(message.text))
-    _feed(add, _body(message.html))
-    return "sha256:" + hashlib.sha256(b"".join(chunks)).hexdigest()
+        address = p.address
+        add(_fed(address.key if address is not None else p.raw))
+    add(_fed(message.subject))
+    add(_fed(_body(message.text)))
+    add(_fed(_body(message.html)))
+    data = "".join(parts).encode("utf-8", "surrogatepass")
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _feed(add: Callable[[bytes], None], value: str | None) -> None:
-    """Add *value* to a fingerprint's input: its UTF-8 length and bytes, or ``-`` for None."""
+def _fed(value: str | None) -> str:
+    """*value* as a fingerprint's input takes it: its UTF-8 length, ``:`` and itself, or ``-``."""
     if value is None:
-        add(b"-")
-        return
-    data = value.encode("utf-8", "surrogatepass")
-    add(b"%d:" % len(data))
-    add(data)
+        return "-"
+    size = len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+    return f"{size}:{value}"
 
 
-#: Each role as `_feed` gives it to a fingerprint.
-_ROLE_FED = {role: b"%d:%s" % (len(role.value), role.value.encode()) for role in Role}
+#: Each role as `_fed` gives it to a fingerprint.
+_ROLE_FED = {role: f"{len(role.value)}:{role.value}" for role in Role}
 
 
 def _body(value: str | None) -> str | None:
