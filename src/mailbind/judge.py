@@ -362,9 +362,11 @@ class Judge:
                     bits |= bit
         marks = self._marks
         own = self._own
+        ident = id
         for participant in message.participants:
-            mark = marks.get(id(participant))
-            if mark is None:
+            try:
+                mark = marks[ident(participant)]
+            except KeyError:
                 mark = self._tables.mark_of(participant)
             bits |= mark[1]
             key = mark[2]
