@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -12,9 +12,6 @@ import pytest
 from hypothesis import given, settings
 
 from mailbind import (
-    Attachment,
-    Decision,
-    Direction,
     Mailbox,
     Message,
     Reason,
@@ -24,11 +21,9 @@ from mailbind import (
 )
 from mailbind.engine import save_contact
 from mailbind.identity import with_stored_key
-from mailbind.schedule import SyncState
 from mailbind.store import Recorded
 from mailbind.stores import (
     BatchItem,
-    BatchResult,
     ParticipantLink,
     Store,
     decode_mailbox,
@@ -38,61 +33,21 @@ from mailbind.stores import (
 )
 from mailbind.stores.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, migrate
 from mailbind.testing import InMemoryStore, snapshot
+from mailbind.testing import store_contract as contract
 from mailbind.testing.store_contract import StoreContract
 
 from . import factories
 from .strategies import messages
 
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-POLICY = factories.policy()
-ANNA = factories.mailbox(incoming="subject", outgoing="everything")
-BEN = factories.mailbox("ben@acme.com")
-KIM = "kim@client.example"
-
-SKIPPED = Decision(False, (Reason.INTERNAL,), Direction.INCOMING, SharingLevel.METADATA)
-
-
-#: Message number *n* from Kim to Anna and Ben, sent *n* days before NOW, with an attachment.
-mail = partial(
-    factories.numbered,
-    sender=f"Kim Lee <{KIM}>",
-    to="anna@acme.com, ben@acme.com",
-    start=NOW,
-    step=-timedelta(days=1),
-    attachments=[Attachment("offer.pdf", "application/pdf", 3, b"pdf")],
+# The contract suite's own examples serve the tests of what SQLiteStore adds.
+NOW, POLICY, ANNA, BEN, KIM = (
+    contract.NOW,
+    contract.POLICY,
+    contract.ANNA,
+    contract.BEN,
+    contract.KIM,
 )
-
-
-def item(
-    store: Store, message: Message, mailbox: Mailbox = ANNA, location: str | None = None
-) -> BatchItem:
-    """*message* decided for *mailbox*, its participants resolved against *store*'s contacts."""
-    decision = decide(message, mailbox, POLICY)
-    index = store.contact_index(POLICY.canonicalization)
-    links = []
-    if decision.synced:
-        for position, participant in enumerate(message.participants):
-            if participant.address is not None:
-                owner = index.resolve(participant.address)
-                owner_id = owner.id if owner is not None else None
-                links.append(ParticipantLink(position, POLICY.key(participant.address), owner_id))
-    return BatchItem(message, decision, tuple(links), location or f"inbox/{message.key}")
-
-
-def skipped(message: Message, location: str | None = None) -> BatchItem:
-    """*message* as a mailbox skipped it (internal)."""
-    return BatchItem(message, SKIPPED, (), location or f"inbox/{message.key}")
-
-
-def batch(
-    mailbox: Mailbox,
-    *items: BatchItem,
-    cursor: str | None = "c1",
-    state: SyncState | None = None,
-    **more: object,
-) -> BatchResult:
-    """A batch result for *mailbox* with *items*."""
-    return BatchResult(mailbox, cursor, state or SyncState(), items, **more)  # type: ignore[arg-type]
+mail, item, skipped, batch = contract.mail, contract.item, contract.skipped, contract.batch
 
 
 #: A contact created at NOW unless told otherwise.
