@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,14 @@ def message(rng: random.Random, n: int, owner: str) -> bytes:
     ]
     head = "\n".join(h for h in headers if h)
     return f"{head}\n\nBody of message {n}.\nFrom the desk of someone.\n".encode()
+
+
+def without_listing(taken: dict[str, object]) -> dict[str, object]:
+    """*taken* without the sources' listing tokens: whether a listing left one depends on how
+    long the file had been at rest (a token answers the next listing sooner, and nothing else)."""
+    states = taken["states"]
+    assert isinstance(states, dict)
+    return {**taken, "states": {k: replace(v, listing=None) for k, v in states.items()}}
 
 
 def write_mbox(path: Path, messages: list[bytes]) -> None:
@@ -153,7 +162,7 @@ def test_a_killed_sync_restarted_ends_as_an_uninterrupted_one(tmp_path: Path) ->
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     db.close()
     with SQLiteStore(clean) as one, SQLiteStore(crashed) as other:
-        expected, got = snapshot(one), snapshot(other)
+        expected, got = without_listing(snapshot(one)), without_listing(snapshot(other))
         assert got == expected
         contacts = expected["contacts"]
         assert isinstance(contacts, tuple)
