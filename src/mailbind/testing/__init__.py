@@ -17,7 +17,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..addresses import Canonicalization
-from ..calendars import CalendarState, EventBatchResult, EventCopy, StoredEvent, event_order
+from ..calendars import (
+    CalendarState,
+    EventBatch,
+    EventBatchResult,
+    EventCopy,
+    EventItem,
+    StoredEvent,
+    event_order,
+)
 from ..codecs import encode_mailbox
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression
 from ..errors import SourceError, StoreError
@@ -44,7 +52,7 @@ from ..store import (
     message_order,
 )
 
-__all__ = ["InMemoryStore", "ListSource", "flagged", "snapshot"]
+__all__ = ["InMemoryStore", "ListCalendar", "ListSource", "flagged", "snapshot"]
 
 
 @dataclass(slots=True)
@@ -585,6 +593,49 @@ class ListSource:
         del token
         self.listings += 1
         return Listing(frozenset(self._present))
+
+
+class ListCalendar:
+    """An `EventSource` over calendar resources in memory, for tests and examples.
+
+    Each resource has a version that grows when it is put again; the cursor holds the version
+    of every resource read, so a fetch reads only what was put since, and the listing is
+    complete.
+    """
+
+    def __init__(self, name: str = "calendar") -> None:
+        self.name = name
+        self._resources: dict[str, tuple[int, tuple[Event, ...]]] = {}
+        self._clock = 0
+
+    def put(self, location: str, *events: Event) -> None:
+        """Add or replace the resource at *location*."""
+        self._clock += 1
+        self._resources[location] = (self._clock, events)
+
+    def remove(self, location: str) -> None:
+        """Delete the resource at *location*."""
+        self._resources.pop(location, None)
+
+    def held(self) -> dict[str, tuple[Event, ...]]:
+        """Every resource and its events, now."""
+        return {location: events for location, (_, events) in self._resources.items()}
+
+    def fetch(self, cursor: str | None, *, limit: int = 100) -> EventBatch:
+        import json
+
+        seen: dict[str, int] = json.loads(cursor) if cursor else {}
+        changed = sorted(
+            loc for loc, (version, _) in self._resources.items() if seen.get(loc) != version
+        )
+        page = changed[:limit]
+        kept = {loc: v for loc, v in seen.items() if loc in self._resources}
+        kept.update((loc, self._resources[loc][0]) for loc in page)
+        items = tuple(EventItem(loc, self._resources[loc][1]) for loc in page)
+        return EventBatch(items, json.dumps(kept, sort_keys=True), done=len(changed) <= limit)
+
+    def listing(self, token: str | None = None) -> Listing:
+        return Listing(frozenset(self._resources))
 
 
 def flagged(message: Message, *flags: Flag) -> SourceItem:
