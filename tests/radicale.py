@@ -62,20 +62,20 @@ class Radicale:
         """Start a server on a new scratch folder and wait until it answers."""
         scratch = Path(tempfile.mkdtemp(prefix="mbradicale-"))
         port = _free_port()
-        log = (scratch / "log").open("wb")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                *("-m", "radicale", "--config", ""),
-                *("--server-hosts", f"127.0.0.1:{port}"),
-                *("--storage-filesystem-folder", str(scratch / "collections")),
-                *("--auth-type", "none", "--rights-type", "owner_only"),
-                *("--logging-level", "warning"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        with (scratch / "log").open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    *("-m", "radicale", "--config", ""),
+                    *("--server-hosts", f"127.0.0.1:{port}"),
+                    *("--storage-filesystem-folder", str(scratch / "collections")),
+                    *("--auth-type", "none", "--rights-type", "owner_only"),
+                    *("--logging-level", "warning"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         server = cls(scratch, port, process)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
