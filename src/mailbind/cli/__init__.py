@@ -286,9 +286,7 @@ _EXAMPLES = {
     "sync": """examples:
   mailbind sync --sample
   mailbind sync ~/Mail/inbox.mbox --owner maria@acme.example --incoming subject
-  mailbind sync --config mailbind.toml --show-settings
   mailbind sync caldav+http://anna@localhost:5232/anna/work/ --owner anna@acme.example
-  mailbind sync ~/calendar.ics --owner anna@acme.example
 
 Options, settings changes and exit codes: `mailbind docs cli`.""",
     "explain": """examples:
