@@ -124,3 +124,24 @@ def postgres() -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def radicale() -> Iterator[Any]:
+    """A real Radicale CalDAV server for the session, on a loopback port in a scratch folder.
+
+    Skips (naming what is missing and how to install it) when it cannot be started; under
+    CI=true that skip is a failure, since CI must run the CalDAV tests.
+    """
+    from .radicale import Radicale, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        if _in_ci():
+            pytest.fail(f"{reason} (CI must run the CalDAV tests)", pytrace=False)
+        pytest.skip(reason)
+    server = Radicale.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -103,10 +103,32 @@ PUBLIC: dict[str, list[str]] = {
         "parse_address",
         "parse_participants",
     ],
+    "mailbind.calendar_sync": [
+        "CalendarReport",
+        "sync_calendar",
+    ],
+    "mailbind.calendars": [
+        "CalendarState",
+        "DEFAULT_MAX_ATTENDEES",
+        "EventBatch",
+        "EventBatchResult",
+        "EventCopy",
+        "EventItem",
+        "EventPlan",
+        "EventSource",
+        "EventStore",
+        "StoredEvent",
+        "calendar_settings",
+        "event_order",
+        "invitations",
+        "plan_events",
+    ],
     "mailbind.codecs": [
+        "decode_event",
         "decode_mailbox",
         "decode_message",
         "decode_policy",
+        "encode_event",
         "encode_mailbox",
         "encode_message",
         "encode_policy",
@@ -306,8 +328,17 @@ PUBLIC: dict[str, list[str]] = {
         "guess_format",
         "open_source",
     ],
+    "mailbind.sources.caldav": [
+        "CalDavSource",
+    ],
     "mailbind.sources.eml": [
         "EmlFolderSource",
+    ],
+    "mailbind.sources.ics": [
+        "IcsSource",
+    ],
+    "mailbind.sources.invitations": [
+        "InvitationSource",
     ],
     "mailbind.sources.imap": [
         "ImapFolder",
@@ -375,14 +406,17 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "mailbind.testing": [
         "InMemoryStore",
+        "ListCalendar",
         "ListSource",
         "flagged",
         "snapshot",
     ],
     "mailbind.testing.store_contract": [
+        "EventHistory",
         "History",
         "StoreContract",
         "close_store",
+        "event_reads",
         "reads",
     ],
     "mailbind.threads": [

@@ -821,7 +821,7 @@ def test_docs_prints_the_installed_page(capsys: pytest.CaptureFixture[str]) -> N
     code, _, err = run(capsys, "docs", "nope")
     assert code == 2
     assert err.startswith(
-        "mailbind: error: No page 'nope'; the pages are: adapters, api, architecture, cli, "
+        "mailbind: error: No page 'nope'; the pages are: adapters, api, architecture, calendar, "
     )
 
 

@@ -123,7 +123,7 @@ def test_leaf_modules_import_no_other_module(name: str) -> None:
 
 #: The parts of the package (docs/architecture.md), each by the prefixes of its modules' names;
 #: every module not named here is the core.
-RUNNERS = ("mailbind.engine", "mailbind.etl")
+RUNNERS = ("mailbind.engine", "mailbind.etl", "mailbind.calendar_sync")
 #: The public Store contract suite syncs through the engine: it is test support, not an adapter.
 TEST_SUPPORT = ("mailbind.testing.store_contract",)
 ADAPTERS = ("mailbind.stores", "mailbind.sources", "mailbind.testing")

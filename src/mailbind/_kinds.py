@@ -204,6 +204,9 @@ class Defect(StrEnum):
     BAD_SEQUENCE = "bad_sequence"
     #: An event names more than one organiser: the first one counts.
     SEVERAL_ORGANIZERS = "several_organizers"
+    #: A calendar resource (an ``.ics`` file, a CalDAV object) is not readable iCalendar: it
+    #: becomes an event without participants, named by its location, so the sync records it.
+    BAD_ICAL = "bad_ical"
 
 
 class Reason(StrEnum):

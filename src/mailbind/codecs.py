@@ -1,8 +1,11 @@
-"""Lossless JSON text forms of a `Message` and a `Mailbox`, for stores that keep one document each.
+"""Lossless JSON text forms of a `Message`, an `Event` and a `Mailbox`, for stores that keep one
+document each.
 
 Invariants:
-- ``decode_message(encode_message(m)) == m`` and ``decode_mailbox(encode_mailbox(b)) == b`` for
-  every value: no field is dropped, and the text is compact, with Unicode kept as it is.
+- ``decode_message(encode_message(m)) == m``, ``decode_event(encode_event(e)) == e`` and
+  ``decode_mailbox(encode_mailbox(b)) == b`` for every value: no field is dropped, and the text
+  is compact, with Unicode kept as it is. (Times keep their instant and UTC offset; a named
+  zone reads back as its offset, which compares equal.)
 - The forms are stable: stores written by earlier releases read back the same.
 """
 
@@ -18,14 +21,17 @@ from ._kinds import Defect
 from ._mime import in_utc_range, scrub_surrogates
 from .addresses import Address, Canonicalization, Participant, Role
 from .errors import MailbindError
+from .events import Event
 from .messages import Attachment, Flag, Message, SharingLevel
 from .policy import Mailbox, Policy
 from .providers import bundled_free_providers, bundled_role_addresses
 
 __all__ = [
+    "decode_event",
     "decode_mailbox",
     "decode_message",
     "decode_policy",
+    "encode_event",
     "encode_mailbox",
     "encode_message",
     "encode_policy",
@@ -133,9 +139,8 @@ def _time_from_record(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def encode_message(message: Message) -> str:
-    """*message* as compact JSON text that `decode_message` reads back equal, every field kept."""
-    participants = [
+def _participant_records(participants: tuple[Participant, ...]) -> list[list[Any]]:
+    return [
         [
             p.role.value,
             None if p.address is None else address_record(p.address),
@@ -144,8 +149,80 @@ def encode_message(message: Message) -> str:
             p.problem,
             p.group,
         ]
-        for p in message.participants
+        for p in participants
     ]
+
+
+def _participants(records: list[list[Any]]) -> tuple[Participant, ...]:
+    return tuple(
+        Participant(
+            Role(role),
+            None if address is None else address_from_record(address),
+            *rest,
+        )
+        for role, address, *rest in records
+    )
+
+
+def encode_event(event: Event) -> str:
+    """*event* as compact JSON text that `decode_event` reads back equal, every field kept."""
+    organizer = () if event.organizer is None else (event.organizer,)
+    record = {
+        "key": event.key,
+        "uid": event.uid,
+        "organizer": _participant_records(organizer),
+        "attendees": _participant_records(event.attendees),
+        "resources": _participant_records(event.resources),
+        "start": _time_record(event.start),
+        "end": _time_record(event.end),
+        "title": event.title,
+        "description": event.description,
+        "location": event.location,
+        "conference_url": event.conference_url,
+        "cancelled": event.cancelled,
+        "all_day": event.all_day,
+        "recurrence_id": _time_record(event.recurrence_id),
+        "sequence": event.sequence,
+        "flags": sorted(flag.value for flag in event.flags),
+        "defects": event.defects,
+        "level": event.level.value,
+        "private": event.private,
+        "recurrence": event.recurrence,
+    }
+    return JSON.encode(record)
+
+
+def decode_event(text: str) -> Event:
+    """The event `encode_event` wrote as *text*."""
+    record = json.loads(text)
+    organizer = _participants(record["organizer"])
+    return Event(
+        uid=record["uid"],
+        organizer=organizer[0] if organizer else None,
+        attendees=_participants(record["attendees"]),
+        start=_time_from_record(record["start"]),
+        end=_time_from_record(record["end"]),
+        title=record["title"],
+        description=record["description"],
+        location=record["location"],
+        conference_url=record["conference_url"],
+        cancelled=record["cancelled"],
+        all_day=record["all_day"],
+        recurrence_id=_time_from_record(record["recurrence_id"]),
+        sequence=record["sequence"],
+        resources=_participants(record["resources"]),
+        flags=frozenset(Flag(flag) for flag in record["flags"]),
+        defects=tuple(map(Defect, record["defects"])),
+        level=SharingLevel(record["level"]),
+        key=record["key"],
+        private=record["private"],
+        recurrence=tuple(record["recurrence"]),
+    )
+
+
+def encode_message(message: Message) -> str:
+    """*message* as compact JSON text that `decode_message` reads back equal, every field kept."""
+    participants = _participant_records(message.participants)
     attachments = (
         None
         if message.attachments is None

@@ -10,6 +10,13 @@ Invariants:
 - Times are timezone-aware. An all-day event starts at midnight of its first day in the
   timezone given (UTC unless told otherwise), with ``all_day`` set.
 - A field that redaction removed is ``None`` (withheld), never emptied.
+- A private event (``CLASS:PRIVATE`` or ``CLASS:CONFIDENTIAL``) redacted below EVERYTHING is
+  *busy* only: its times and recurrence stay, and its title, description, location, link,
+  organiser, attendees and resources are all withheld, whatever the level (RULES 8, the private
+  rule of docs/calendar.md).
+- A recurring event is one record for the series (its ``RRULE``, ``RDATE`` and ``EXDATE`` lines
+  in ``recurrence``), and one more per changed occurrence (``recurrence_id`` set): series are
+  never expanded, so nothing depends on a window or a clock.
 - ``key`` identifies the event across mailboxes: its UID (with the recurrence id of a changed
   occurrence), or a stable fingerprint when the UID is blank. It is computed once.
 - Reading iCalendar text uses the optional ``icalendar`` package, imported only when needed.
@@ -122,6 +129,12 @@ class Event:
     key: str = ""
     #: Events have no mail headers; the rules read this as they read a message's.
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: True for ``CLASS:PRIVATE`` and ``CLASS:CONFIDENTIAL``: only its owner reads more than
+    #: its times.
+    private: bool = False
+    #: The series' ``RRULE``, ``RDATE`` and ``EXDATE`` lines, as iCalendar content lines
+    #: (``"RRULE:FREQ=WEEKLY;COUNT=10"``); empty for a single event or a changed occurrence.
+    recurrence: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name, types, described in _EVENT_FIELDS:
@@ -158,7 +171,15 @@ class Event:
     def withheld(self) -> frozenset[str]:
         """The names of the fields redaction removed."""
         names = ("title", "description", "location", "conference_url")
-        return frozenset(n for n in names if getattr(self, n) is None)
+        withheld = {n for n in names if getattr(self, n) is None}
+        if self.busy:
+            withheld.update(("organizer", "attendees", "resources"))
+        return frozenset(withheld)
+
+    @property
+    def busy(self) -> bool:
+        """True when this record shows only that its owner is busy: a private event redacted."""
+        return self.private and self.level < SharingLevel.EVERYTHING
 
     @classmethod
     def build(
@@ -179,6 +200,8 @@ class Event:
         sequence: int = 0,
         resources: str | Participant | Iterable[str | Participant] = (),
         flags: Iterable[Flag | str] = (),
+        private: bool = False,
+        recurrence: Iterable[str] = (),
     ) -> Event:
         """Build an event from plain values (for ETL).
 
@@ -193,6 +216,11 @@ class Event:
         flag_set = _flags(flags)
         if not isinstance(sequence, int):
             raise EventTypeError(f"The event sequence must be an integer, not {sequence!r}.")
+        if isinstance(recurrence, str) or not isinstance(recurrence, Iterable):
+            raise wrong_type(
+                "Event.build()", "recurrence", "a list of lines", recurrence, EventTypeError
+            )
+        rules = tuple(_text(line, "recurrence") for line in recurrence)
         return cls(
             uid=_text(uid, "uid"),
             organizer=organizers[0] if organizers else None,
@@ -210,6 +238,8 @@ class Event:
             resources=_people(resources, Role.TO, "resources"),
             flags=flag_set,
             defects=tuple(defects),
+            private=bool(private),
+            recurrence=rules,
         )
 
     @classmethod
@@ -357,6 +387,12 @@ def _from_vevent(component: Any, method: str, zone: tzinfo, flags: frozenset[Fla
         if conference:
             break
     status = _plain(component.get("STATUS")).upper()
+    classification = _plain(component.get("CLASS")).strip().upper()
+    series: list[str] = []
+    if recurrence_id_absent(component):
+        for name in _RECURRENCE_PROPERTIES:
+            for prop in _list(component.get(name)):
+                series.append(_content_line(component, name, prop))
     return Event(
         uid=_plain(component.get("UID")),
         organizer=organizer,
@@ -374,7 +410,28 @@ def _from_vevent(component: Any, method: str, zone: tzinfo, flags: frozenset[Fla
         resources=tuple(resources),
         flags=flags,
         defects=tuple(defects),
+        # Anything but PUBLIC (or no CLASS) is withheld: RFC 5545 treats an unknown class as
+        # PRIVATE, and so does mailbind.
+        private=classification not in ("", "PUBLIC"),
+        recurrence=tuple(series),
     )
+
+
+_RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "EXDATE")
+
+
+def recurrence_id_absent(component: Any) -> bool:
+    """True for a series or a single event; False for a changed occurrence."""
+    return component.get("RECURRENCE-ID") is None
+
+
+def _content_line(component: Any, name: str, prop: Any) -> str:
+    """*prop* of *component* as one iCalendar content line, parameters included."""
+    try:
+        line = component.content_line(name, prop)
+        return str(line.decode("utf-8") if isinstance(line, bytes) else line)
+    except (ValueError, TypeError, AttributeError):  # pragma: no cover - icalendar's own
+        return f"{name}:{prop}"
 
 
 _MOMENT = (datetime, type(None))
@@ -400,6 +457,8 @@ _EVENT_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
     ("level", SharingLevel, "a SharingLevel"),
     ("key", str, "text"),
     ("headers", tuple, "a tuple of (name, value) pairs"),
+    ("private", bool, "True or False"),
+    ("recurrence", tuple, "a tuple of iCalendar lines"),
 )
 
 
@@ -420,10 +479,23 @@ def redact_event(event: Event, level: SharingLevel) -> Event:
 
     METADATA keeps times and participants; SUBJECT adds the title; EVERYTHING adds the
     description, the location and the conference link. `redact` calls this for events.
+    A private event redacted below EVERYTHING keeps only its times (`Event.busy`), at METADATA.
     """
     target = min(event.level, SharingLevel(level))
     if target == event.level:
         return event
+    if event.private:
+        return replace(
+            event,
+            level=SharingLevel.METADATA,
+            title=None,
+            description=None,
+            location=None,
+            conference_url=None,
+            organizer=None,
+            attendees=(),
+            resources=(),
+        )
     changes: dict[str, Any] = {"level": target}
     if target < SharingLevel.EVERYTHING:
         changes.update(description=None, location=None, conference_url=None)

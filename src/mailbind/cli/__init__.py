@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="messages stored per transaction (default: 500)",
     )
+    run.add_argument(
+        "--max-attendees",
+        type=_positive,
+        default=50,
+        metavar="N",
+        help="calendar events with more attendees create no contacts (default: 50)",
+    )
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument(
         "--show-settings",
@@ -225,6 +232,25 @@ def build_parser() -> argparse.ArgumentParser:
     _common(emails)
     emails.set_defaults(run=_load("emails"))
 
+    events = commands.add_parser(
+        "events",
+        help="a contact's or company's calendar events as a viewer may see them",
+        description="The calendar events linked to a contact or a company, as the viewer may "
+        "see them: withheld fields show as (withheld); another user's private events are "
+        "not listed.",
+    )
+    whose = events.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--contact", metavar="ADDRESS", help="an address of the contact (or its id)")
+    whose.add_argument("--company", metavar="DOMAIN", help="the company's domain")
+    events.add_argument(
+        "--viewer", required=True, metavar="ADDRESS", help="who is reading (a user's address)"
+    )
+    events.add_argument("--json", action="store_true", help="one JSON object per event")
+    add_database_option(events)
+    add_canonicalization_options(events)
+    _common(events)
+    events.set_defaults(run=_load("events"))
+
     _contacts(commands)
 
     completion = commands.add_parser(
@@ -260,7 +286,7 @@ _EXAMPLES = {
     "sync": """examples:
   mailbind sync --sample
   mailbind sync ~/Mail/inbox.mbox --owner maria@acme.example --incoming subject
-  mailbind sync --config mailbind.toml --show-settings
+  mailbind sync caldav+http://anna@localhost:5232/anna/work/ --owner anna@acme.example
 
 Options, settings changes and exit codes: `mailbind docs cli`.""",
     "explain": """examples:
@@ -280,6 +306,11 @@ More: `mailbind docs cli`.""",
   mailbind emails --contact frank.oconnor@globex.example --viewer tom.baker@acme.example --csv
 
 More: `mailbind docs cli`.""",
+    "events": """examples:
+  mailbind events --contact kim@client.example --viewer carl@acme.example
+  mailbind events --company client.example --viewer anna@acme.example --json
+
+More: `mailbind docs calendar`.""",
     "contacts": """examples:
   mailbind contacts list
   mailbind contacts delete frank.oconnor@globex.example

@@ -233,8 +233,10 @@ def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
     )
     mailbox.add_argument(
         "--format",
-        choices=choices(FORMATS),
-        help="the source's format (default: recognised from its content)",
+        choices=[*choices(FORMATS), *CALENDAR_FORMATS],
+        help="the source's format (default: recognised from its content; a calendar: caldav "
+        "for a CalDAV URL, ics for a folder of .ics files, invitations for the text/calendar "
+        "parts of mail)",
     )
     mailbox.add_argument(
         "--recursive",
@@ -678,7 +680,25 @@ def _resolve(config: Traversable, source: str, stack: ExitStack, *, sample: bool
 
 
 def _is_url(source: str) -> bool:
-    return source.lower().startswith(("imap://", "imaps://"))
+    return source.lower().startswith(
+        ("imap://", "imaps://", "caldav://", "caldav+http://", "https://", "http://")
+    )
+
+
+#: The formats of calendar sources (`mailbind.cli.calendar`).
+CALENDAR_FORMATS = ("caldav", "ics", "invitations")
+
+
+def calendar_format(target: Target) -> str | None:
+    """``caldav``, ``ics`` or ``invitations`` when *target* is a calendar, else None."""
+    if target.format in CALENDAR_FORMATS:
+        return target.format
+    lowered = target.source.lower()
+    if lowered.startswith(("caldav://", "caldav+http://")):
+        return "caldav"
+    if target.format is None and lowered.endswith(".ics"):
+        return "ics"
+    return None
 
 
 def open_mail(target: Target, stack: ExitStack) -> MessageSource:

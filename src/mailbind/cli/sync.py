@@ -21,6 +21,7 @@ Invariants:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import sys
@@ -45,6 +46,7 @@ from .observed import Observed
 from .settings import (
     DEFAULT_DB,
     Target,
+    calendar_format,
     chosen_db,
     load_setup,
     open_mail,
@@ -74,6 +76,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             for note in setup.notes:
                 out.write(f"Note: {clean(note)}\n")
             out.write("\n")
+        calendars = [t for t in setup.targets if calendar_format(t)]
+        if calendars:
+            from .calendar import sync_calendars
+
+            store = stack.enter_context(open_store(chosen_db(args, setup), create=True))
+            code = sync_calendars(calendars, setup, args, store, out, err, stack)
+            if len(calendars) == len(setup.targets):
+                return code
+            setup = dataclasses.replace(
+                setup, targets=tuple(t for t in setup.targets if not calendar_format(t))
+            )
         outcomes = _Outcomes(setup.targets, args, out, err)
         mail: list[tuple[Target, MessageSource]] = []
         for target in setup.targets:

@@ -45,6 +45,7 @@ except ImportError as err:  # pragma: no cover - the extra is missing
     ) from err
 
 from ..addresses import Address, Canonicalization
+from ..calendars import EventBatchResult
 from ..codecs import (
     JSON,
     address_from_record,
@@ -78,6 +79,7 @@ from ..store import (
     message_order,
     sort_time,
 )
+from ._postgres_events import EVENT_TABLES, PostgresEvents, relink_events
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "PostgresStore", "migrate"]
 
@@ -219,6 +221,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "Calendar events: events, their copies per mailbox, calendar and resource, their "
+        "participant links, each calendar's cursor, listing token and settings",
+        EVENT_TABLES,
+    ),
 )
 
 #: The schema version this mailbind writes.
@@ -238,6 +246,11 @@ _TABLES = (
     "companies",
     "suppressions",
     "contact_versions",
+    "calendars",
+    "event_mailboxes",
+    "events",
+    "event_copies",
+    "event_participants",
 )
 
 
@@ -319,8 +332,9 @@ def migrate(conn: psycopg.Connection[Any], *, upto: int = SCHEMA_VERSION) -> int
     return current
 
 
-class PostgresStore:
-    """A `Store` in a PostgreSQL database: for CRM backends with many users and workers.
+class PostgresStore(PostgresEvents):
+    """A `Store` (and an `EventStore`) in a PostgreSQL database: for CRM backends with many users
+    and workers.
 
     *database* is a connection string (``"postgresql://crm@db/crm"`` or
     ``"host=db dbname=crm"``; a password comes from ``PGPASSWORD`` or ``~/.pgpass`` as libpq
@@ -403,6 +417,26 @@ class PostgresStore:
                     yield cur
             except psycopg.Error as err:
                 raise StoreError(f"The database {self.name!r} could not be read: {err}.") from err
+
+    @staticmethod
+    def _shared_version_in(cur: psycopg.Cursor[Any], ws: str) -> int:
+        return _shared_version(cur, ws)
+
+    @staticmethod
+    def _insert_new(cur: psycopg.Cursor[Any], ws: str, batch: EventBatchResult) -> None:
+        _insert_companies(cur, ws, batch.companies)
+        _insert_contacts(cur, ws, batch.contacts, replace=False)
+
+    @staticmethod
+    def _relink_in(cur: psycopg.Cursor[Any], ws: str, owners: Iterable[OwnerChange]) -> None:
+        _relink(cur, ws, owners)
+
+    @staticmethod
+    def _lock_ids(ws: str, event_keys: Iterable[str], contact_keys: Iterable[str]) -> list[int]:
+        return sorted(
+            {_lock_id("e", ws, key) for key in event_keys}
+            | {_lock_id("c", ws, _STEM.fold(key)) for key in contact_keys}
+        )
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._connection() as conn:
@@ -657,6 +691,11 @@ class PostgresStore:
                 destroyed = sorted(change.destroyed)
                 cur.execute(
                     "UPDATE participants SET contact_id = NULL WHERE workspace = %s "
+                    "AND contact_id = ANY(%s)",
+                    (ws, destroyed),
+                )
+                cur.execute(
+                    "UPDATE event_participants SET contact_id = NULL WHERE workspace = %s "
                     "AND contact_id = ANY(%s)",
                     (ws, destroyed),
                 )
@@ -996,6 +1035,7 @@ def _insert_contacts(
 
 def _relink(cur: psycopg.Cursor[Any], ws: str, owners: Iterable[OwnerChange]) -> None:
     final = {change.key: change.new for change in owners}
+    relink_events(cur, ws, final)
     if final:
         keys = sorted(final)
         cur.execute(

@@ -58,6 +58,7 @@ from ..store import (
     message_order,
     sort_time,
 )
+from ._sqlite_events import EVENT_TABLES, SQLiteEvents, relink_events
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "SQLiteStore", "migrate"]
 
@@ -395,6 +396,12 @@ MIGRATIONS = (
         _V4_TABLES,
         _upgrade_4,
     ),
+    Migration(
+        5,
+        "Calendar events: events, their copies per mailbox, calendar and resource, their "
+        "participant links, each calendar's cursor, listing token and settings",
+        EVENT_TABLES,
+    ),
 )
 
 #: The schema version this mailbind writes.
@@ -508,8 +515,8 @@ def _open_read_only(path: str, timeout: float) -> sqlite3.Connection:
     return db
 
 
-class SQLiteStore:
-    """A `Store` in one SQLite file: the embedded default.
+class SQLiteStore(SQLiteEvents):
+    """A `Store` (and an `EventStore`) in one SQLite file: the embedded default.
 
     *path* is created when missing (``":memory:"`` keeps everything in memory). *timeout* is how
     long a write waits for another process's write to finish, in seconds. With *read_only* the
@@ -564,6 +571,18 @@ class SQLiteStore:
 
     def _write(self) -> Any:
         return _transaction(self._db, self.path, "written")
+
+    @staticmethod
+    def _contacts_version_in(db: sqlite3.Connection, ws: str) -> int:
+        return _version(db, ws)
+
+    @staticmethod
+    def _insert_new_contacts(db: sqlite3.Connection, ws: str, contacts: Sequence[Contact]) -> None:
+        _insert_contacts(db, ws, contacts, replace=False)
+
+    @staticmethod
+    def _relink_in(db: sqlite3.Connection, ws: str, owners: Iterable[OwnerChange]) -> None:
+        _relink(db, ws, owners)
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         try:
@@ -837,6 +856,11 @@ class SQLiteStore:
             _relink(db, ws, change.owners)
             db.executemany(
                 "UPDATE participants SET contact_id = NULL WHERE workspace = ? AND contact_id = ?",
+                [(ws, cid) for cid in change.destroyed],
+            )
+            db.executemany(
+                "UPDATE event_participants SET contact_id = NULL "
+                "WHERE workspace = ? AND contact_id = ?",
                 [(ws, cid) for cid in change.destroyed],
             )
             db.executemany(
@@ -1127,10 +1151,11 @@ _UPSERT_CONTACT = """
 
 
 def _relink(db: sqlite3.Connection, ws: str, owners: Iterable[OwnerChange]) -> None:
+    changes = [(change.new, ws, change.key) for change in owners]
     db.executemany(
-        "UPDATE participants SET contact_id = ? WHERE workspace = ? AND key = ?",
-        [(change.new, ws, change.key) for change in owners],
+        "UPDATE participants SET contact_id = ? WHERE workspace = ? AND key = ?", changes
     )
+    relink_events(db, ws, ((new, key) for new, _, key in changes))
 
 
 def _copy_row(ws: str, mailbox_id: str, item: BatchItem) -> tuple[Any, ...]:

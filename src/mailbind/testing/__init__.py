@@ -17,9 +17,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..addresses import Canonicalization
+from ..calendars import (
+    CalendarState,
+    EventBatch,
+    EventBatchResult,
+    EventCopy,
+    EventItem,
+    StoredEvent,
+    event_order,
+)
 from ..codecs import encode_mailbox
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression
 from ..errors import SourceError, StoreError
+from ..events import Event
 from ..identity import reused_message_ids, with_reuse
 from ..messages import Direction, Flag, Message, SharingLevel
 from ..policy import Mailbox
@@ -42,7 +52,7 @@ from ..store import (
     message_order,
 )
 
-__all__ = ["InMemoryStore", "ListSource", "flagged", "snapshot"]
+__all__ = ["InMemoryStore", "ListCalendar", "ListSource", "flagged", "snapshot"]
 
 
 @dataclass(slots=True)
@@ -73,6 +83,18 @@ class _Space:
     companies: dict[str, Company] = field(default_factory=dict)
     suppressed: dict[str, Suppression] = field(default_factory=dict)
     version: int = 0
+    #: Calendars: (mailbox id, calendar) -> state
+    calendars: dict[tuple[str, str], CalendarState] = field(default_factory=dict)
+    #: The mailbox each calendar batch last came with, by id (the holdings of events).
+    event_mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+    #: event key -> (event, position -> (key, contact id))
+    events: dict[str, tuple[Event, dict[int, tuple[str, str | None]]]] = field(default_factory=dict)
+    #: participant key -> {(event key, position)}
+    event_by_key: dict[str, set[tuple[str, int]]] = field(default_factory=dict)
+    #: (mailbox id, calendar) -> resource -> event key -> the copy
+    event_copies: dict[tuple[str, str], dict[str, dict[str, EventCopy]]] = field(
+        default_factory=dict
+    )
 
 
 def _record(current: Recorded | None, settings: str, at: datetime | None) -> Recorded:
@@ -214,6 +236,8 @@ class InMemoryStore:
         for change in owners:
             for message_key, position in space.by_key.get(change.key, ()):
                 space.rows[message_key].participants[position] = (change.key, change.new)
+            for event_key, position in space.event_by_key.get(change.key, ()):
+                space.events[event_key][1][position] = (change.key, change.new)
 
     # --- Contacts -----------------------------------------------------------------------------
 
@@ -249,6 +273,10 @@ class InMemoryStore:
                 for position, (key, owner) in row.participants.items():
                     if owner == contact_id:
                         row.participants[position] = (key, None)
+            for _, links in space.events.values():
+                for position, (key, owner) in links.items():
+                    if owner == contact_id:
+                        links[position] = (key, None)
         for key in change.lifted:
             space.suppressed.pop(key, None)
         for record in change.suppressed:
@@ -332,6 +360,140 @@ class InMemoryStore:
             row.participants.get(i, ("", None))[1] for i in range(len(row.message.participants))
         )
         return StoredMessage(row.message, holdings, contacts)
+
+    # --- Calendars ----------------------------------------------------------------------------
+
+    def load_calendar(
+        self, mailbox_id: str, calendar: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> CalendarState:
+        return self._space(workspace).calendars.get((mailbox_id, calendar), CalendarState())
+
+    def apply_event_batch(
+        self, batch: EventBatchResult, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
+        space = self._space(workspace)
+        if batch.contacts_version is not None and batch.contacts_version != space.version:
+            raise StaleBatchError("The contacts changed since the batch was planned.")
+        mailbox = batch.mailbox
+        space.event_mailboxes[mailbox.id] = mailbox
+        for company in batch.companies:
+            space.companies.setdefault(company.domain, company)
+        for contact in batch.contacts:
+            space.contacts.setdefault(contact.id, contact)
+        copies = space.event_copies.setdefault((mailbox.id, batch.calendar), {})
+        touched: set[str] = set()
+        for resource in (*batch.read, *batch.gone):
+            for key in copies.pop(resource, {}):
+                touched.add(key)
+        for item in batch.items:
+            copies.setdefault(item.location, {})[item.event.key] = item
+            if item.decision.synced:
+                self._keep_event(space, item)
+        self._relink(space, batch.owners)
+        for key in touched:
+            if not self._event_held(space, key):
+                self._drop_event(space, key)
+        old = space.calendars.get((mailbox.id, batch.calendar), CalendarState())
+        space.calendars[(mailbox.id, batch.calendar)] = CalendarState(
+            batch.cursor,
+            old.listing if batch.listing is None else batch.listing,
+            old.settings if batch.settings is None else batch.settings,
+        )
+
+    @staticmethod
+    def _keep_event(space: _Space, item: EventCopy) -> None:
+        key = item.event.key
+        stored = space.events.get(key)
+        if stored is not None and stored[0].sequence > item.event.sequence:
+            return
+        if stored is not None:
+            for position, (participant_key, _) in stored[1].items():
+                space.event_by_key[participant_key].discard((key, position))
+        links = {link.position: (link.key, link.contact_id) for link in item.links}
+        space.events[key] = (item.event, links)
+        for position, (participant_key, _) in links.items():
+            space.event_by_key.setdefault(participant_key, set()).add((key, position))
+
+    @staticmethod
+    def _event_held(space: _Space, key: str) -> bool:
+        return any(
+            key in held and held[key].decision.synced
+            for copies in space.event_copies.values()
+            for held in copies.values()
+        )
+
+    @staticmethod
+    def _drop_event(space: _Space, key: str) -> None:
+        stored = space.events.pop(key, None)
+        if stored is None:
+            return
+        for position, (participant_key, _) in stored[1].items():
+            places = space.event_by_key[participant_key]
+            places.discard((key, position))
+            if not places:
+                del space.event_by_key[participant_key]
+
+    def event_resources(
+        self, mailbox_id: str, calendar: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> dict[str, tuple[str, ...]]:
+        copies = self._space(workspace).event_copies.get((mailbox_id, calendar), {})
+        return {resource: tuple(sorted(keys)) for resource, keys in copies.items() if keys}
+
+    def mailbox_events(
+        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[StoredEvent, ...]:
+        space = self._space(workspace)
+        keys = {
+            key
+            for (held_by, _), copies in space.event_copies.items()
+            if held_by == mailbox_id
+            for held in copies.values()
+            for key, copy in held.items()
+            if copy.decision.synced
+        }
+        return self._events_of(space, keys)
+
+    def events_for_contact(
+        self, contact_id: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[StoredEvent, ...]:
+        return self._linked_events(self._space(workspace), {contact_id})
+
+    def events_for_company(
+        self, domain: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[StoredEvent, ...]:
+        space = self._space(workspace)
+        domain = domain.lower()
+        ids = {c.id for c in space.contacts.values() if c.company_domain == domain}
+        return self._linked_events(space, ids)
+
+    def _linked_events(self, space: _Space, ids: set[str]) -> tuple[StoredEvent, ...]:
+        keys = {
+            key
+            for key, (_, links) in space.events.items()
+            if any(owner in ids for _, owner in links.values())
+        }
+        return self._events_of(space, keys)
+
+    @staticmethod
+    def _events_of(space: _Space, keys: Iterable[str]) -> tuple[StoredEvent, ...]:
+        found = []
+        for key in keys:
+            event, links = space.events[key]
+            directions: dict[str, list[Direction]] = {}
+            for (mailbox_id, _), copies in space.event_copies.items():
+                for held in copies.values():
+                    copy = held.get(key)
+                    if copy is not None and copy.decision.synced:
+                        directions.setdefault(mailbox_id, []).append(copy.decision.direction)
+            holdings = tuple(
+                Holding(mailbox, holding_direction(mailbox, directions[mailbox_id]))
+                for mailbox_id in sorted(directions)
+                for mailbox in (space.event_mailboxes[mailbox_id],)
+            )
+            contacts = tuple(links.get(i, ("", None))[1] for i in range(len(event.participants)))
+            found.append(StoredEvent(event, holdings, contacts))
+        found.sort(key=lambda stored: event_order(stored.event))
+        return tuple(found)
 
 
 class ListSource:
@@ -431,6 +593,49 @@ class ListSource:
         del token
         self.listings += 1
         return Listing(frozenset(self._present))
+
+
+class ListCalendar:
+    """An `EventSource` over calendar resources in memory, for tests and examples.
+
+    Each resource has a version that grows when it is put again; the cursor holds the version
+    of every resource read, so a fetch reads only what was put since, and the listing is
+    complete.
+    """
+
+    def __init__(self, name: str = "calendar") -> None:
+        self.name = name
+        self._resources: dict[str, tuple[int, tuple[Event, ...]]] = {}
+        self._clock = 0
+
+    def put(self, location: str, *events: Event) -> None:
+        """Add or replace the resource at *location*."""
+        self._clock += 1
+        self._resources[location] = (self._clock, events)
+
+    def remove(self, location: str) -> None:
+        """Delete the resource at *location*."""
+        self._resources.pop(location, None)
+
+    def held(self) -> dict[str, tuple[Event, ...]]:
+        """Every resource and its events, now."""
+        return {location: events for location, (_, events) in self._resources.items()}
+
+    def fetch(self, cursor: str | None, *, limit: int = 100) -> EventBatch:
+        import json
+
+        seen: dict[str, int] = json.loads(cursor) if cursor else {}
+        changed = sorted(
+            loc for loc, (version, _) in self._resources.items() if seen.get(loc) != version
+        )
+        page = changed[:limit]
+        kept = {loc: v for loc, v in seen.items() if loc in self._resources}
+        kept.update((loc, self._resources[loc][0]) for loc in page)
+        items = tuple(EventItem(loc, self._resources[loc][1]) for loc in page)
+        return EventBatch(items, json.dumps(kept, sort_keys=True), done=len(changed) <= limit)
+
+    def listing(self, token: str | None = None) -> Listing:
+        return Listing(frozenset(self._resources))
 
 
 def flagged(message: Message, *flags: Flag) -> SourceItem:

@@ -41,7 +41,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from ..addresses import Canonicalization
-from ..codecs import encode_message
+from ..calendar_sync import sync_calendar
+from ..calendars import EventStore
+from ..codecs import encode_event, encode_message
 from ..contacts import Contact, OwnerChange, Suppression, SuppressionReason
 from ..engine import (
     ConfirmationNeeded,
@@ -52,6 +54,7 @@ from ..engine import (
     sync_mailbox,
 )
 from ..errors import StoreError
+from ..events import Event
 from ..identity import with_stored_key
 from ..messages import Attachment, Direction, Flag, Message, SharingLevel
 from ..policy import Mailbox, Policy
@@ -69,9 +72,9 @@ from ..store import (
     StaleBatchError,
     Store,
 )
-from . import InMemoryStore, ListSource, snapshot
+from . import InMemoryStore, ListCalendar, ListSource, snapshot
 
-__all__ = ["History", "StoreContract", "close_store", "reads"]
+__all__ = ["EventHistory", "History", "StoreContract", "close_store", "event_reads", "reads"]
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 POLICY = Policy(["acme.com"])
@@ -597,6 +600,89 @@ class StoreContract:
 
         agree()
 
+    # --- Events (mailbind.calendars.EventStore) --------------------------------------------
+
+    def test_every_store_keeps_events(self, store: Store) -> None:
+        """Each store is also an `EventStore`, with nothing in it at first."""
+        assert isinstance(store, EventStore)
+        assert store.mailbox_events("anna") == ()
+        assert store.events_for_contact("c1") == ()
+        assert store.event_resources("anna", "work") == {}
+
+    def test_an_event_is_stored_once_with_links_and_withheld_when_private(
+        self, store: Store
+    ) -> None:
+        """Two calendars holding one event store it once; its participants link to contacts;
+        a private event reads as busy to anyone but its owner."""
+        assert isinstance(store, EventStore)
+        calendar = ListCalendar("work")
+        calendar.put("r1", _event(1))
+        calendar.put("r2", _event(2, private=True))
+        sync_calendar(calendar, store, ANNA, POLICY, now=NOW)
+        sync_calendar(calendar, store, BEN, POLICY, now=NOW, calendar="ben-work")
+        held = store.mailbox_events(ANNA.id)
+        assert [s.event.key for s in held] == ["uid-1", "uid-2"]
+        assert [len(s.holdings) for s in held] == [2, 2]
+        (kim,) = store.contact_index()
+        assert [s.event.key for s in store.events_for_contact(kim.id)] == ["uid-1", "uid-2"]
+        assert store.events_for_company("client.example") == store.events_for_contact(kim.id)
+        private = held[1]
+        assert private.seen_by("anna@acme.com") == private.event
+        busy = private.seen_by("carl@acme.com")
+        assert busy.busy
+        assert (busy.title, busy.attendees, busy.organizer) == (None, (), None)
+        assert not private.listed_for("carl@acme.com")
+        assert private.listed_for("ben@acme.com")
+
+    def test_a_resource_read_again_or_gone_replaces_its_copies(self, store: Store) -> None:
+        """A changed resource replaces its copies (a newer sequence wins); a cancelled event and
+        a deleted resource leave nothing."""
+        assert isinstance(store, EventStore)
+        calendar = ListCalendar("work")
+        calendar.put("r1", _event(1))
+        calendar.put("r2", _event(2))
+        sync_calendar(calendar, store, ANNA, POLICY, now=NOW)
+        calendar.put("r1", _event(1, sequence=1, title="Moved"))
+        calendar.put("r2", _event(2, sequence=1, cancelled=True))
+        report = sync_calendar(calendar, store, ANNA, POLICY, now=NOW)
+        assert report.cancelled == 1
+        (only,) = store.mailbox_events(ANNA.id)
+        assert (only.event.title, only.event.sequence) == ("Moved", 1)
+        assert store.event_resources(ANNA.id, "work") == {"r1": ("uid-1",)}
+        calendar.remove("r1")
+        assert sync_calendar(calendar, store, ANNA, POLICY, now=NOW).gone == 1
+        assert store.mailbox_events(ANNA.id) == ()
+
+    def test_contact_changes_relink_events(self, store: Store) -> None:
+        """Destroying a contact unlinks its event participants, as it does mail's."""
+        assert isinstance(store, EventStore)
+        calendar = ListCalendar("work")
+        calendar.put("r1", _event(1))
+        sync_calendar(calendar, store, ANNA, POLICY, now=NOW)
+        (kim,) = store.contact_index()
+        destroy_contact(store, kim.id, policy=POLICY)
+        (held,) = store.mailbox_events(ANNA.id)
+        assert set(held.contacts) == {None}
+
+    def test_an_event_history_ends_as_a_sync_from_scratch(self) -> None:
+        """The stateful convergence property for calendars (`EventHistory`) holds."""
+        factory = self.make_store
+        release = self.close_store
+
+        class Bound(EventHistory):
+            make_store = staticmethod(factory)
+            close_store = staticmethod(release)
+
+        run_state_machine_as_test(
+            Bound,
+            settings=settings(
+                max_examples=self.history_examples,
+                stateful_step_count=self.history_steps,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
+
     def test_a_history_ends_as_a_sync_from_scratch(self) -> None:
         """The stateful convergence property (`History`) holds for the store."""
         factory = self.make_store
@@ -931,3 +1017,222 @@ class History(RuleBasedStateMachine):
             )
         assert reads(self.store) == before
         assert {n: self.store.load_state(n) for n in ("anna", "ben")} == states
+
+
+# --- Calendars -------------------------------------------------------------------------------
+
+_WHEN = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
+
+
+def _event(
+    n: int,
+    *,
+    sequence: int = 0,
+    title: str | None = None,
+    private: bool = False,
+    cancelled: bool = False,
+    attendees: tuple[str, ...] = ("anna@acme.com",),
+    organizer: str = KIM,
+) -> Event:
+    """Event ``uid-n``: organised by *organizer*, with *attendees*."""
+    return Event.build(
+        uid=f"uid-{n}",
+        organizer=organizer,
+        attendees=attendees,
+        start=_WHEN + timedelta(days=n),
+        end=_WHEN + timedelta(days=n, hours=1),
+        title=title if title is not None else f"Meeting {n} v{sequence}",
+        description=f"Agenda {n} v{sequence}",
+        location=f"Room {n}",
+        sequence=sequence,
+        private=private,
+        cancelled=cancelled,
+    )
+
+
+#: Who an event of the history may involve, by index.
+_EVENT_PEOPLE = (
+    (KIM, ("anna@acme.com",)),
+    ("carl@acme.com", ("anna@acme.com", "ben@acme.com")),
+    ("anna@acme.com", ("pat@partner.example", "jo@gmail.com")),
+    ("ben@acme.com", tuple(f"guest{i}@crowd.example" for i in range(4))),
+)
+
+
+def event_reads(store: Store, workspace: str = "default") -> dict[str, object]:
+    """What every viewer reads of every contact's, company's and mailbox's events."""
+    assert isinstance(store, EventStore)
+    index = store.contact_index(workspace=workspace)
+    seen: dict[str, object] = {}
+    for contact in sorted(index, key=lambda c: c.id):
+        held = store.events_for_contact(contact.id, workspace=workspace)
+        for viewer in VIEWERS:
+            seen[f"contact {contact.id} by {viewer}"] = sorted(
+                encode_event(s.seen_by(viewer)) for s in held if s.listed_for(viewer)
+            )
+    for company in store.companies(workspace=workspace):
+        held = store.events_for_company(company.domain, workspace=workspace)
+        seen[f"company {company.domain}"] = sorted(s.event.key for s in held)
+    for name in ("anna", "ben"):
+        for viewer in VIEWERS:
+            seen[f"calendar {name} by {viewer}"] = sorted(
+                (encode_event(s.seen_by(viewer)), tuple(h.mailbox.id for h in s.holdings))
+                for s in store.mailbox_events(name, workspace=workspace)
+            )
+    seen["contacts"] = sorted((c.id, c.deleted_at is not None) for c in index)
+    return seen
+
+
+class EventHistory(RuleBasedStateMachine):
+    """Two calendars of one workspace, the settings and the user's contacts.
+
+    An organiser's change reaches every calendar holding the event (as invitations do), so the
+    calendars hold one version of each event when they sync.
+    """
+
+    make_store: Callable[[], Store] = staticmethod(InMemoryStore)
+    close_store: Callable[[Store], None] = staticmethod(close_store)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = self.make_store()
+        self.calendars = {"anna": ListCalendar("anna-cal"), "ben": ListCalendar("ben-cal")}
+        self.versions: dict[int, Event] = {}
+        self.blocklist: frozenset[str] = frozenset()
+        self.levels = {
+            "anna": (SharingLevel.SUBJECT, SharingLevel.EVERYTHING),
+            "ben": (SharingLevel.METADATA, SharingLevel.METADATA),
+        }
+        self.max_attendees = 50
+
+    def teardown(self) -> None:
+        self.close_store(self.store)
+
+    def policy(self) -> Policy:
+        return Policy(["acme.com"], blocklist=sorted(self.blocklist))
+
+    def mailbox(self, name: str) -> Mailbox:
+        incoming, outgoing = self.levels[name]
+        return Mailbox(f"{name}@acme.com", (), incoming, outgoing, id=name)
+
+    @rule(
+        name=st.sampled_from(["anna", "ben"]),
+        n=st.integers(0, 5),
+        people=st.integers(0, len(_EVENT_PEOPLE) - 1),
+        private=st.booleans(),
+    )
+    def invite(self, name: str, n: int, people: int, private: bool) -> None:
+        """An invitation lands in a calendar (the event as it stands, or a new one)."""
+        event = self.versions.get(n)
+        if event is None:
+            organizer, attendees = _EVENT_PEOPLE[people]
+            event = _event(n, organizer=organizer, attendees=attendees, private=private)
+            self.versions[n] = event
+        self.calendars[name].put(f"{name}/{n}.ics", event)
+
+    @precondition(lambda self: bool(self.versions))
+    @rule(data=st.data(), cancel=st.booleans())
+    def organiser_changes(self, data: st.DataObject, cancel: bool) -> None:
+        """The organiser moves or cancels an event: every calendar holding it gets the news."""
+        n = data.draw(st.sampled_from(sorted(self.versions)))
+        old = self.versions[n]
+        new = Event.build(
+            uid=old.uid,
+            organizer=old.organizer,
+            attendees=old.attendees,
+            start=old.start,
+            end=old.end,
+            title=f"Meeting {n} v{old.sequence + 1}",
+            sequence=old.sequence + 1,
+            private=old.private,
+            cancelled=cancel,
+        )
+        self.versions[n] = new
+        for name, calendar in self.calendars.items():
+            if f"{name}/{n}.ics" in calendar.held():
+                calendar.put(f"{name}/{n}.ics", new)
+
+    @precondition(lambda self: any(c.held() for c in self.calendars.values()))
+    @rule(data=st.data())
+    def delete(self, data: st.DataObject) -> None:
+        """The owner deletes an event from a calendar."""
+        calendar = data.draw(st.sampled_from([c for c in self.calendars.values() if c.held()]))
+        calendar.remove(data.draw(st.sampled_from(sorted(calendar.held()))))
+
+    @rule(
+        change=st.one_of(
+            st.tuples(st.just("block"), st.sampled_from(["@client.example", "jo@gmail.com"])),
+            st.tuples(st.just("crowd"), st.sampled_from([2, 3, 50])),
+            st.tuples(
+                st.just("share"),
+                st.tuples(
+                    st.sampled_from(["anna", "ben"]),
+                    st.sampled_from(LEVELS),
+                    st.sampled_from(LEVELS),
+                ),
+            ),
+        )
+    )
+    def change_setting(self, change: tuple[str, object]) -> None:
+        """Block or unblock, change the attendee limit, share more or less."""
+        what, value = change
+        if what == "block":
+            self.blocklist = self.blocklist ^ {str(value)}
+        elif what == "crowd":
+            assert isinstance(value, int)
+            self.max_attendees = value
+        else:
+            assert isinstance(value, tuple)
+            name, incoming, outgoing = value
+            self.levels[name] = (incoming, outgoing)
+
+    @rule(data=st.data(), how=st.sampled_from(["soft_delete", "destroy", "suppress"]))
+    def contact_change(self, data: st.DataObject, how: str) -> None:
+        """The user deletes or destroys a contact, or suppresses an address."""
+        contacts = sorted(self.store.contact_index(), key=lambda c: c.id)
+        if how == "suppress" or not contacts:
+            suppress_address(self.store, "pat@partner.example", policy=self.policy())
+            return
+        contact = data.draw(st.sampled_from(contacts))
+        if how == "soft_delete":
+            soft_delete_contact(self.store, contact.id, at=HISTORY_NOW, policy=self.policy())
+        else:
+            destroy_contact(self.store, contact.id, policy=self.policy())
+
+    @rule()
+    def sync(self) -> None:
+        """Sync both calendars; the store then reads as one synced once from scratch."""
+        for name in ("anna", "ben"):
+            sync_calendar(
+                self.calendars[name],
+                self.store,  # type: ignore[arg-type]
+                self.mailbox(name),
+                self.policy(),
+                now=HISTORY_NOW,
+                max_attendees=self.max_attendees,
+            )
+        fresh = self.make_store()
+        index = self.store.contact_index()
+        fresh.apply_contact_change(
+            ContactChange(
+                saved=tuple(index),
+                suppressed=tuple(index.suppressed.values()),
+                companies=self.store.companies(),
+            )
+        )
+        for name in ("anna", "ben"):
+            now = ListCalendar(f"{name}-cal")
+            for location, events in sorted(self.calendars[name].held().items()):
+                now.put(location, *events)
+            sync_calendar(
+                now,
+                fresh,  # type: ignore[arg-type]
+                self.mailbox(name),
+                self.policy(),
+                now=HISTORY_NOW,
+                max_attendees=self.max_attendees,
+            )
+        try:
+            assert event_reads(self.store) == event_reads(fresh)
+        finally:
+            self.close_store(fresh)
