@@ -419,7 +419,6 @@ def _scan(value: str, literal: int = -1) -> tuple[list[_Entry], int]:
     passing = ""  # what an open angle bracket lets through: ",;" when read literally
     angle_at = left_open = -1
     end = len(value)
-    quoted = _QUOTED.match
     # A quote or a parenthesis at *literal* is text: it falls through every branch below.
     for match in _SPECIALS.finditer(value):
         i = match.start()
@@ -428,14 +427,8 @@ def _scan(value: str, literal: int = -1) -> tuple[list[_Entry], int]:
         char = value[i]
         if char == "\\":
             skip = i + 2
-        elif char == '"' and i != literal:
-            string = quoted(value, i)
-            if string is None:  # left open: it runs to the end
-                left_open = i
-                break
-            skip = string.end()
-        elif char == "(" and i != literal:
-            skip = _comment_end(value, i, comments)
+        elif char in _OPENERS and i != literal:
+            skip = _closed_at(value, i, comments)
             if skip < 0:  # left open: it runs to the end
                 left_open = i
                 break
@@ -463,6 +456,19 @@ def _scan(value: str, literal: int = -1) -> tuple[list[_Entry], int]:
         angles.append((angle_at, end))
     entries.append((start, end, group, angles, comments))
     return entries, (left_open if left_open >= 0 else angle_at)
+
+
+#: What opens a quoted string or a comment.
+_OPENERS = frozenset('"(')
+
+
+def _closed_at(value: str, at: int, comments: list[_Span]) -> int:
+    """Where the quoted string or the comment opening at *at* ends (a comment's span is added
+    to *comments*); -1 when it is left open."""
+    if value[at] == '"':
+        string = _QUOTED.match(value, at)
+        return -1 if string is None else string.end()
+    return _comment_end(value, at, comments)
 
 
 def _colon(

@@ -294,26 +294,10 @@ class Message:
         found_headers = _headers(headers) if headers else ()
         found_attachments = _attachments(attachments) if attachments else ()
         defects: tuple[Defect, ...] = ()
-        if not (
-            subject.isascii()
-            and text.isascii()
-            and html.isascii()
-            and (mid is None or mid.isascii())
-            and (not found_headers or _ascii_pairs(found_headers))
-            and (not found_attachments or all(a.filename.isascii() for a in found_attachments))
-        ):
-            found: list[Defect] = []
-            subject, text, html = (_mime.scrub_surrogates(t, found) for t in (subject, text, html))
-            if mid is not None:
-                mid = _mime.scrub_surrogates(mid, found)
-            if found_headers:
-                found_headers = tuple(
-                    (_mime.scrub_surrogates(n, found), _mime.scrub_surrogates(v, found))
-                    for n, v in found_headers
-                )
-            if found_attachments:
-                found_attachments = tuple(_scrubbed_attachment(a, found) for a in found_attachments)
-            defects = tuple(dict.fromkeys(found))
+        if not _all_ascii(subject, text, html, mid, found_headers, found_attachments):
+            subject, text, html, mid, found_headers, found_attachments, defects = _scrubbed(
+                subject, text, html, mid, found_headers, found_attachments
+            )
         return cls(
             mid,
             _sent_at(sent_at) if sent_at is not None else None,
@@ -328,6 +312,54 @@ class Message:
             _EVERYTHING,
             mid or "",
         )
+
+
+def _scrubbed(
+    subject: str,
+    text: str,
+    html: str,
+    mid: str | None,
+    headers: tuple[tuple[str, str], ...],
+    attachments: tuple[Attachment, ...],
+) -> tuple[
+    str,
+    str,
+    str,
+    str | None,
+    tuple[tuple[str, str], ...],
+    tuple[Attachment, ...],
+    tuple[Defect, ...],
+]:
+    """`Message.build`'s texts with every lone surrogate replaced, and the defects that says."""
+    found: list[Defect] = []
+    scrub = _mime.scrub_surrogates
+    subject, text, html = (scrub(t, found) for t in (subject, text, html))
+    if mid is not None:
+        mid = scrub(mid, found)
+    if headers:
+        headers = tuple((scrub(n, found), scrub(v, found)) for n, v in headers)
+    if attachments:
+        attachments = tuple(_scrubbed_attachment(a, found) for a in attachments)
+    return subject, text, html, mid, headers, attachments, tuple(dict.fromkeys(found))
+
+
+def _all_ascii(
+    subject: str,
+    text: str,
+    html: str,
+    mid: str | None,
+    headers: tuple[tuple[str, str], ...],
+    attachments: tuple[Attachment, ...],
+) -> bool:
+    """True when every text `Message.build` was given is plain ASCII (no surrogate to scrub)."""
+    return (
+        subject.isascii()
+        and text.isascii()
+        and html.isascii()
+        and (mid is None or mid.isascii())
+        and (not headers or _ascii_pairs(headers))
+        and (not attachments or all(a.filename.isascii() for a in attachments))
+    )
 
 
 def _ascii_pairs(pairs: tuple[tuple[str, str], ...]) -> bool:
