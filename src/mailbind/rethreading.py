@@ -15,7 +15,9 @@ Invariants:
   subject-fallback candidate with what changed, so its ids stay right. So a store that keeps
   ids this way holds, after any sequence of batches in any order, the ids a threading of all
   its messages from scratch gives (docs/threads.md, "Threads in a store").
-- `decode_facts` reads back exactly what `encode_facts` wrote.
+- `decode_facts` reads back exactly what `encode_facts` wrote, except that a message taking no
+  part in the subject fallback (one that cites an id, or has no readable subject) keeps no
+  sender and no participants: threading never reads them.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def encode_facts(facts: ThreadFacts) -> str:
             list(facts.cited),
             facts.kind,
             facts.subject,
-            facts.sender,
+            facts.sender if facts.kind is not None else None,
             sorted(facts.parties) if facts.kind is not None else [],
             facts.sent,
         ],
