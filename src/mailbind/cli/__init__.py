@@ -279,7 +279,6 @@ More: `mailbind docs cli`.""",
     "emails": """examples:
   mailbind emails --contact frank.oconnor@globex.example --viewer tom.baker@acme.example
   mailbind emails --company globex.example --viewer tom.baker@acme.example --json
-  mailbind emails --contact frank.oconnor@globex.example --viewer tom.baker@acme.example --csv
   mailbind emails --company globex.example --viewer tom.baker@acme.example --threads
 
 More: `mailbind docs cli`.""",
