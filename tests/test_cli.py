@@ -871,7 +871,8 @@ def test_no_mailbox_in_config_exits_5(tmp_path: Path, capsys: pytest.CaptureFixt
         (
             ("frobnicate",),
             "argument COMMAND: invalid choice: 'frobnicate' (choose from 'sync', 'explain', "
-            "'report', 'emails', 'contacts', 'companies', 'completion', 'docs') (see `mailbind --help`).",
+            "'report', 'emails', 'contacts', 'companies', 'completion', 'docs') "
+            "(see `mailbind --help`).",
         ),
         (
             ("emails", "--contact", FRANK),
