@@ -1447,29 +1447,32 @@ def _thread(
         threads.update(
             thread
             for (thread,) in db.execute(
-                "SELECT DISTINCT m.thread_id FROM thread_nodes n JOIN messages m "
-                "ON m.workspace = n.workspace AND m.key = n.message_key "
-                "WHERE n.workspace = ? AND n.node IN (SELECT value FROM json_each(?)) "
+                # CROSS JOIN: SQLite joins in the order written, from the ids given, so each
+                # is one index look-up (it would rather walk every message's thread id).
+                "SELECT DISTINCT m.thread_id FROM json_each(?) j CROSS JOIN thread_nodes n "
+                "CROSS JOIN messages m WHERE n.workspace = ? AND n.node = j.value "
+                "AND m.workspace = n.workspace AND m.key = n.message_key "
                 "AND m.thread_id IS NOT NULL",
-                (ws, json.dumps(list(chunk))),
+                (json.dumps(list(chunk)), ws),
             )
         )
     for chunk in _chunks(sorted(query.subjects)):
         threads.update(
             thread
             for (thread,) in db.execute(
-                "SELECT DISTINCT thread_id FROM messages INDEXED BY messages_by_thread_subject "
-                "WHERE workspace = ? AND thread_subject IN (SELECT value FROM json_each(?)) "
-                "AND thread_subject IS NOT NULL AND thread_id IS NOT NULL",
-                (ws, json.dumps(list(chunk))),
+                "SELECT DISTINCT m.thread_id FROM json_each(?) j CROSS JOIN messages m "
+                "INDEXED BY messages_by_thread_subject WHERE m.workspace = ? "
+                "AND m.thread_subject = j.value AND m.thread_subject IS NOT NULL "
+                "AND m.thread_id IS NOT NULL",
+                (json.dumps(list(chunk)), ws),
             )
         )
     context: dict[str, tuple[ThreadFacts, str | None]] = {}
     for chunk in _chunks(sorted(threads)):
         for key, facts, thread in db.execute(
-            "SELECT key, thread_facts, thread_id FROM messages INDEXED BY messages_by_thread "
-            "WHERE workspace = ? AND thread_id IN (SELECT value FROM json_each(?))",
-            (ws, json.dumps(list(chunk))),
+            "SELECT m.key, m.thread_facts, m.thread_id FROM json_each(?) j CROSS JOIN messages m "
+            "INDEXED BY messages_by_thread WHERE m.workspace = ? AND m.thread_id = j.value",
+            (json.dumps(list(chunk)), ws),
         ):
             context[key] = (decode_facts(key, facts), thread)
     changes = rethread(context, added, [f.key for f, _ in removed])
