@@ -871,7 +871,7 @@ def test_no_mailbox_in_config_exits_5(tmp_path: Path, capsys: pytest.CaptureFixt
         (
             ("frobnicate",),
             "argument COMMAND: invalid choice: 'frobnicate' (choose from 'sync', 'explain', "
-            "'report', 'emails', 'events', 'contacts', 'completion', 'docs') "
+            "'report', 'emails', 'events', 'contacts', 'companies', 'completion', 'docs') "
             "(see `mailbind --help`).",
         ),
         (

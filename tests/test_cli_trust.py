@@ -779,12 +779,14 @@ def test_emails_and_contacts_as_csv(synced: str, capsys: pytest.CaptureFixture[s
     )
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "sent_at,level,held_by,from,to,cc,subject,withheld"
-    assert lines[1] == (
+    assert lines[0] == "sent_at,level,held_by,from,to,cc,subject,withheld,thread"
+    first, thread = lines[1].rsplit(",", 1)
+    assert first == (
         "2025-01-20T12:56:00-05:00,subject,maria.lopez@acme.example:incoming,"
         "frank.oconnor@globex.example,maria.lopez@acme.example,hank.rearden@globex.example,"
         "Renewal of the Globex support contract – terms,text html attachments"
     )
+    assert thread.startswith("thr-")
     code, out, _ = run(capsys, "contacts", "list", "--db", synced, "--csv")
     assert code == 0
     lines = out.splitlines()

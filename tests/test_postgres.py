@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mailbind import StoreError
+from mailbind import Message, StoreError
 from mailbind.store import Store
 from mailbind.testing import snapshot
 from mailbind.testing.store_contract import (
@@ -220,3 +220,39 @@ def test_the_config_file_names_the_database(
     assert code == 0, capsys.readouterr().err
     with PostgresStore(postgres.conninfo_for("configured")) as store:
         assert len(store.mailboxes()) == 2
+
+
+def test_schema_2_threads_and_dates_the_mail_a_schema_1_database_holds(database: str) -> None:
+    """Migrating from schema 1 gives every stored message the thread id a fresh threading gives,
+    and every participant its registrable domain, so timelines and threads read it at once."""
+    from mailbind.codecs import encode_message
+    from mailbind.stores.postgres import migrate
+    from mailbind.threads import thread_ids
+
+    name = f"s{next(_schemas)}"
+    root = Message.build(sender="kim@eu.client.example", to="anna@acme.com", message_id="<r@x>")
+    reply = Message.build(
+        sender="anna@acme.com",
+        to="kim@eu.client.example",
+        message_id="<a@x>",
+        headers=[("In-Reply-To", "<r@x>")],
+    )
+    with psycopg.connect(f"{database} options=-csearch_path={name}", autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+        assert migrate(conn, upto=1) == 0
+        for message in (root, reply):
+            conn.execute(
+                "INSERT INTO messages (workspace, key, message_id, sent_at, document) "
+                "VALUES ('default', %s, %s, NULL, %s)",
+                (message.key, message.message_id, encode_message(message)),
+            )
+            conn.execute(
+                "INSERT INTO participants (workspace, message_key, position, key, contact_id) "
+                "VALUES ('default', %s, 0, %s, NULL)",
+                (message.key, "kim@eu.client.example"),
+            )
+        assert migrate(conn) == 1
+        threads = dict(conn.execute("SELECT key, thread_id FROM messages").fetchall())
+        domains = {d for (d,) in conn.execute("SELECT domain FROM participants").fetchall()}
+    assert threads == thread_ids([root, reply])
+    assert domains == {"client.example"}

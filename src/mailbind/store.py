@@ -21,10 +21,19 @@ Invariants:
   runs is never brought back or linked to by that sync: the engine plans the batch again.
 - Participant links follow contacts: every contact change re-links exactly the identity keys
   whose owner changed.
+- Every stored message has a thread id (`StoredMessage.thread`): the one
+  `mailbind.threads.thread_ids` gives over every message the workspace stores, whatever order
+  they arrived in (a store keeps it with `mailbind.rethreading`).
+- A company holds its registrable domain and any further domains (`Company.domains`), each
+  domain held by at most one company of a workspace. Its timeline is every stored message with
+  a participant whose registrable domain is one of them.
+- Paginated reads (`Page`) come oldest first, undated last, then by key; a page's ``next``
+  cursor continues exactly after its last message, whatever was stored meanwhile.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +41,8 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from .addresses import Address, Canonicalization
 from .contacts import Contact, ContactIndex, OwnerChange, Suppression
-from .errors import StoreError
+from .domains import registrable_domain, to_ascii_domain
+from .errors import ArgumentTypeError, MailbindError, StoreError
 from .messages import Direction, Flag, Message, SharingLevel
 from .policy import Mailbox
 from .redaction import redact
@@ -44,17 +54,25 @@ __all__ = [
     "BatchItem",
     "BatchResult",
     "Company",
+    "CompanyChange",
+    "CompanyCount",
     "ContactChange",
     "CopyCount",
     "MailboxState",
+    "Page",
+    "PageError",
     "ParticipantLink",
     "Recorded",
     "StaleBatchError",
     "Store",
     "StoredDecision",
     "StoredMessage",
+    "company_domain",
     "holding_direction",
+    "link_domain",
     "message_order",
+    "page_after",
+    "page_cursor",
     "sort_time",
 ]
 
@@ -92,10 +110,51 @@ class Recorded:
 
 @dataclass(frozen=True, slots=True)
 class Company:
-    """A company, known by its registrable domain (ASCII)."""
+    """A company, known by its registrable domain (ASCII), with any further domains."""
 
     domain: str
     name: str
+    #: Further registrable domains of the company (ASCII, sorted), added by a user
+    #: (`mailbind.companies.plan_add_domain`, a merge); its mail is found on all of them.
+    domains: tuple[str, ...] = ()
+
+    @property
+    def all_domains(self) -> tuple[str, ...]:
+        """The company's registrable domain first, then its further domains."""
+        return (self.domain, *self.domains)
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyChange:
+    """A change to companies by a user (a domain added, two companies merged)."""
+
+    #: Companies as they are now: each replaces the stored one with its domain, domains
+    #: included.
+    saved: tuple[Company, ...] = ()
+    #: The domains of companies that are gone (merged into another).
+    removed: tuple[str, ...] = ()
+
+
+class CompanyCount(NamedTuple):
+    """A company, how many contacts it has and how many stored messages its timeline holds."""
+
+    company: Company
+    contacts: int
+    messages: int
+
+
+def company_domain(domain: object) -> str | None:
+    """*domain* as companies are keyed: the registrable domain in lower-case ASCII, or None.
+
+    ``Globex.EXAMPLE.``, ``@globex.example`` and ``eu.globex.example`` all give
+    ``globex.example``. Raises `ArgumentTypeError` when *domain* is not text.
+    """
+    if not isinstance(domain, str):
+        raise ArgumentTypeError(f"domain must be text, not {type(domain).__name__}.")
+    ascii_name = to_ascii_domain(domain.strip().removeprefix("@"))
+    if ascii_name is None:
+        return None
+    return registrable_domain(ascii_name) or ascii_name
 
 
 class ParticipantLink(NamedTuple):
@@ -211,6 +270,8 @@ class StoredMessage:
     #: The contact of each participant, aligned with ``message.participants`` (None: no contact
     #: or unreadable).
     contacts: tuple[str | None, ...]
+    #: The id of the thread the message is in (`mailbind.threads`), in its workspace.
+    thread: str | None = None
 
     def level_for(self, viewer: Address | str) -> SharingLevel:
         """How much of the message *viewer* may read."""
@@ -219,6 +280,56 @@ class StoredMessage:
     def seen_by(self, viewer: Address | str) -> Message:
         """The message as *viewer* may read it: redacted to their visible level."""
         return redact(self.message, self.level_for(viewer))
+
+
+class PageError(MailbindError, ValueError):
+    """A page asked of a store with a limit below one, or a cursor it did not give."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a paginated read: at most ``limit`` messages, oldest first."""
+
+    messages: tuple[StoredMessage, ...]
+    #: Pass as ``after`` to read the next page; None when this page is the last.
+    next: str | None = None
+
+
+def page_cursor(message: Message) -> str:
+    """The cursor that continues a paginated read after *message*: its time and key."""
+    return json.dumps([sort_time(message), message.key], separators=(",", ":"))
+
+
+def page_after(limit: object, after: object) -> tuple[int, tuple[float | None, str] | None]:
+    """Check a page's *limit* and *after* cursor; the limit and the (time, key) to read after.
+
+    Raises `PageError` (a `ValueError`) naming the parameter for a limit below one or a cursor
+    no store gave, and `ArgumentTypeError` for values of the wrong type.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise ArgumentTypeError(f"limit must be an int, not {type(limit).__name__}.")
+    if limit < 1:
+        raise PageError(f"limit must be at least 1, not {limit}.")
+    if after is None:
+        return limit, None
+    if not isinstance(after, str):
+        raise ArgumentTypeError(f"after must be text or None, not {type(after).__name__}.")
+    try:
+        when, key = json.loads(after)
+        if not isinstance(key, str) or not (
+            when is None or (isinstance(when, int | float) and not isinstance(when, bool))
+        ):
+            raise ValueError(after)
+    except (ValueError, TypeError):
+        raise PageError(f"after must be a cursor a page gave, not {after!r}.") from None
+    return limit, (None if when is None else float(when), key)
+
+
+def link_domain(key: str) -> str | None:
+    """The registrable domain of a participant's identity key (``jane@eu.globex.example`` gives
+    ``globex.example``), or None: what a company's timeline is found by."""
+    domain = key.rpartition("@")[2]
+    return registrable_domain(domain) or to_ascii_domain(domain) if domain else None
 
 
 @runtime_checkable
@@ -315,7 +426,63 @@ class Store(Protocol):
     def messages_for_company(
         self, domain: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> tuple[StoredMessage, ...]:
-        """Messages with a participant linked to a contact of the company, oldest first."""
+        """The company's whole timeline (see `company_messages`), oldest first."""
+        ...
+
+    def contact_messages(
+        self,
+        contact_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        """A page of the messages with a participant linked to the contact, oldest first."""
+        ...
+
+    def company_messages(
+        self,
+        domain: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        """A page of the timeline of the company holding *domain* (any of its domains, in any
+        form `company_domain` reads): every message with a participant on one of its domains,
+        oldest first. Empty when no company holds it."""
+        ...
+
+    def thread_messages(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        """A page of the messages of a thread, oldest first."""
+        ...
+
+    def contact(self, contact_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> Contact | None:
+        """The contact with the id (soft-deleted ones included), or None."""
+        ...
+
+    def contacts_with_key(
+        self, key: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[Contact, ...]:
+        """Every contact (soft-deleted ones included) with an address whose own identity key is
+        *key*, ordered by id."""
+        ...
+
+    def apply_company_change(
+        self, change: CompanyChange, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
+        """Store *change* in one transaction."""
+        ...
+
+    def company_counts(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[CompanyCount, ...]:
+        """Every company with its number of contacts and of timeline messages, by domain."""
         ...
 
 

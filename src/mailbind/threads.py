@@ -283,6 +283,11 @@ def thread_ids(messages: Iterable[Message]) -> dict[str, str]:
         if seen.setdefault(f.key, message) != message:
             raise ThreadError(f"messages holds two different messages with the key {f.key!r}.")
         facts[f.key] = f
+    return _thread_ids_of(facts)
+
+
+def _thread_ids_of(facts: dict[str, _Facts]) -> dict[str, str]:
+    """The thread id of every message whose facts are given, by key."""
     parent: dict[str, str] = {}
 
     def find(node: str) -> str:

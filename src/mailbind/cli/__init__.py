@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--viewer", required=True, metavar="ADDRESS", help="who is reading (a user's address)"
     )
     emails.add_argument("--full", action="store_true", help="show whole bodies")
+    emails.add_argument("--threads", action="store_true", help="show the messages by conversation")
     form = emails.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="one JSON object per message")
     form.add_argument("--csv", action="store_true", help="one CSV row per message")
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.set_defaults(run=_load("events"))
 
     _contacts(commands)
+    _companies(commands)
 
     completion = commands.add_parser(
         "completion",
@@ -303,7 +305,7 @@ More: `mailbind docs cli`.""",
     "emails": """examples:
   mailbind emails --contact frank.oconnor@globex.example --viewer tom.baker@acme.example
   mailbind emails --company globex.example --viewer tom.baker@acme.example --json
-  mailbind emails --contact frank.oconnor@globex.example --viewer tom.baker@acme.example --csv
+  mailbind emails --company globex.example --viewer tom.baker@acme.example --threads
 
 More: `mailbind docs cli`.""",
     "events": """examples:
@@ -317,6 +319,12 @@ More: `mailbind docs calendar`.""",
   mailbind contacts add --primary kim@client.example --first Kim --company client.example
 
 More: `mailbind docs contacts`.""",
+    "companies": """examples:
+  mailbind companies list
+  mailbind companies add-domain globex.example globex.co.uk
+  mailbind companies merge globex.example globex-corp.example
+
+More: `mailbind docs cli`.""",
     "completion": """examples:
   mailbind completion bash > ~/.local/share/bash-completion/completions/mailbind
   mailbind completion fish > ~/.config/fish/completions/mailbind.fish""",
@@ -384,6 +392,30 @@ def _contacts(commands: argparse._SubParsersAction[_Parser]) -> None:
         add_canonicalization_options(parser)
         _common(parser)
     contacts.set_defaults(run=_load("contacts"))
+
+
+def _companies(commands: argparse._SubParsersAction[_Parser]) -> None:
+    companies = commands.add_parser(
+        "companies",
+        help="list companies with their counts, add a domain, merge two",
+        description="Companies and their domains. A company's timeline (mailbind emails "
+        "--company) is every stored message with a participant on one of its domains.",
+    )
+    actions = companies.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="every company, its domains, contacts and messages")
+    form = listing.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object a line")
+    form.add_argument("--csv", action="store_true", help="one CSV row per company")
+    add = actions.add_parser("add-domain", help="give a company a further domain")
+    add.add_argument("company", metavar="COMPANY", help="a domain of the company")
+    add.add_argument("domain", metavar="DOMAIN", help="the domain to add")
+    merge = actions.add_parser("merge", help="merge a company into another, with its domains")
+    merge.add_argument("into", metavar="INTO", help="a domain of the company that stays")
+    merge.add_argument("other", metavar="OTHER", help="a domain of the company merged into it")
+    for parser in (listing, add, merge):
+        add_database_option(parser)
+        _common(parser)
+    companies.set_defaults(run=_load("companies"))
 
 
 def _load(name: str) -> _Command:

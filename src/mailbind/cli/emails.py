@@ -1,6 +1,13 @@
 """``mailbind emails``: a contact's or a company's messages as one viewer may read them.
 
 Invariants:
+- Messages are read page by page (`Store.contact_messages`, `Store.company_messages`): JSON
+  and CSV are written as each page arrives, and a contact named by an address is found
+  through the contacts holding that address, never the whole contact index (unless a
+  canonicalisation is in force, which can join addresses whose own keys differ).
+- With ``--threads`` messages are shown by conversation (`StoredMessage.thread`); a
+  conversation's subject is `thread_subject` over its messages *as the viewer may read them*,
+  so it never shows a subject withheld from the viewer.
 - Every message is shown through `StoredMessage.seen_by`: what the viewer may not read is
   withheld by `redact`, and shown as ``(withheld)`` (``null`` in JSON, named in ``withheld``),
   never as a blank.
@@ -13,16 +20,19 @@ import argparse
 import csv
 import textwrap
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO
 
-from ..addresses import Address, Participant, Role, parse_address
+from ..addresses import Address, Canonicalization, Participant, Role, parse_address
 from ..codecs import decode_policy
-from ..domains import registrable_domain, to_ascii_domain, to_unicode_domain
+from ..contacts import Contact, resolve_contact
+from ..domains import to_unicode_domain
 from ..errors import InvalidAddressError
 from ..messages import Direction, Message, SharingLevel
 from ..rules import is_colleague
-from ..store import Company, StoredMessage
+from ..store import Company, Page, StoredMessage, company_domain
 from ..stores.sqlite import SQLiteStore
+from ..threads import thread_subject
 from .contacts import contact_line, find_contact
 from .exits import ExitCode, Failure
 from .settings import open_store, read_canonicalization
@@ -51,6 +61,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     with open_store(args.db, create=False, read_only=True) as store:
         check_member(store, args.workspace, viewer, args.db)
         title, messages = _find(store, args)
+        if getattr(args, "threads", False):
+            conversations = _conversations(messages)
+            if args.json:
+                for thread, held in conversations:
+                    out.write(json_line(_thread_record(thread, held, viewer)) + "\n")
+                return ExitCode.OK
+            if args.csv:
+                _csv(out, (s for _, held in conversations for s in held), viewer)
+                return ExitCode.OK
+            _show_threads(out, title, conversations, viewer, full=args.full)
+            return ExitCode.OK
         if args.json:
             for stored in messages:
                 out.write(json_line(_record(stored, viewer)) + "\n")
@@ -58,8 +79,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.csv:
             _csv(out, messages, viewer)
             return ExitCode.OK
-        _show(out, title, messages, viewer, full=args.full)
+        _show(out, title, tuple(messages), viewer, full=args.full)
     return ExitCode.OK
+
+
+#: Messages read from the store at once.
+PAGE = 200
+
+
+def _pages(read: Callable[..., Page]) -> Iterator[StoredMessage]:
+    """Every message of a paginated read, one page in memory at a time."""
+    after: str | None = None
+    while True:
+        page = read(limit=PAGE, after=after)
+        yield from page.messages
+        if page.next is None:
+            return
+        after = page.next
 
 
 def _viewer(text: str) -> Address:
@@ -69,17 +105,45 @@ def _viewer(text: str) -> Address:
         raise Failure(ExitCode.USAGE, f"The viewer is not a readable address: {text!r}.") from None
 
 
-def _find(store: SQLiteStore, args: argparse.Namespace) -> tuple[str, tuple[StoredMessage, ...]]:
-    """A title and the messages of the contact or company asked for."""
+def _find(store: SQLiteStore, args: argparse.Namespace) -> tuple[str, Iterator[StoredMessage]]:
+    """A title and the messages of the contact or company asked for, oldest first."""
     ws = args.workspace
     if args.contact is not None:
-        index = store.contact_index(read_canonicalization(store, args), workspace=ws)
-        contact = find_contact(index, args.contact, resolve=True)
+        contact = _contact(store, args.contact, read_canonicalization(store, args), ws)
         names = {c.domain: c for c in store.companies(workspace=ws)}
-        return contact_line(contact, names), store.messages_for_contact(contact.id, workspace=ws)
+        messages = _pages(lambda **page: store.contact_messages(contact.id, workspace=ws, **page))
+        return contact_line(contact, names), messages
     company = _company(store, args.company, ws)
     shown = f"{clean(company.name)} ({clean(to_unicode_domain(company.domain) or company.domain)})"
-    return shown, store.messages_for_company(company.domain, workspace=ws)
+    if company.domains:
+        shown += ", also " + ", ".join(clean(to_unicode_domain(d) or d) for d in company.domains)
+    messages = _pages(lambda **page: store.company_messages(company.domain, workspace=ws, **page))
+    return shown, messages
+
+
+def _contact(
+    store: SQLiteStore, text: str, canonicalization: Canonicalization | None, ws: str
+) -> Contact:
+    """The contact with id *text*, or the one the rules link the address *text* to."""
+    found = store.contact(text, workspace=ws)
+    if found is not None:
+        return found
+    if canonicalization is not None and (
+        canonicalization.strip_subaddress or canonicalization.fold_gmail
+    ):
+        index = store.contact_index(canonicalization, workspace=ws)
+        return find_contact(index, text, resolve=True)
+    contact = None
+    if "@" in text:
+        try:
+            address = parse_address(text)
+        except InvalidAddressError:
+            address = None
+        if address is not None:
+            contact = resolve_contact(address, store.contacts_with_key(address.key, workspace=ws))
+    if contact is None:
+        raise Failure(ExitCode.NOT_FOUND, f"No contact has the id or address {text!r}.")
+    return contact
 
 
 def check_member(store: SQLiteStore, workspace: str, viewer: Address, db: str) -> None:
@@ -107,10 +171,9 @@ def check_member(store: SQLiteStore, workspace: str, viewer: Address, db: str) -
 
 
 def _company(store: SQLiteStore, text: str, ws: str) -> Company:
-    ascii_domain = to_ascii_domain(text.strip().removeprefix("@"))
-    domain = None if ascii_domain is None else registrable_domain(ascii_domain) or ascii_domain
+    domain = company_domain(text)
     for company in store.companies(workspace=ws):
-        if company.domain == domain:
+        if domain in company.all_domains:
             return company
     raise Failure(ExitCode.NOT_FOUND, f"No company has the domain {text!r}.")
 
@@ -126,6 +189,7 @@ def _record(stored: StoredMessage, viewer: Address) -> dict[str, object]:
     attachments = message.attachments
     return {
         "key": message.key,
+        "thread": stored.thread,
         "message_id": message.message_id,
         "sent_at": None if message.sent_at is None else message.sent_at.isoformat(),
         "level": message.level.value,
@@ -156,10 +220,10 @@ def _record(stored: StoredMessage, viewer: Address) -> dict[str, object]:
 
 
 #: The columns of ``--csv``; a withheld field is empty and named in ``withheld``.
-CSV_COLUMNS = ("sent_at", "level", "held_by", "from", "to", "cc", "subject", "withheld")
+CSV_COLUMNS = ("sent_at", "level", "held_by", "from", "to", "cc", "subject", "withheld", "thread")
 
 
-def _csv(out: TextIO, messages: tuple[StoredMessage, ...], viewer: Address) -> None:
+def _csv(out: TextIO, messages: Iterable[StoredMessage], viewer: Address) -> None:
     rows = csv.writer(out, lineterminator="\n")
     rows.writerow(CSV_COLUMNS)
     for stored in messages:
@@ -184,6 +248,7 @@ def _csv(out: TextIO, messages: tuple[StoredMessage, ...], viewer: Address) -> N
                 clean(of("cc")),
                 clean(str(record["subject"] or "")),
                 " ".join(withheld),
+                stored.thread or "",
             ]
         )
 
@@ -204,6 +269,13 @@ def _show(
             "At level subject the body and attachments are withheld; at level metadata the "
             "subject too.\n"
         )
+    _messages(out, seen, full=full)
+    out.flush()
+
+
+def _messages(out: TextIO, seen: list[tuple[StoredMessage, Message]], *, full: bool) -> None:
+    """Each message as the viewer may read it."""
+    write = out.write
     width = terminal_width(out)
     for stored, message in seen:
         write(f"\n{when(message.sent_at)}  ·  {_holders(stored)}  ·  level {message.level}\n")
@@ -226,6 +298,51 @@ def _show(
                 f"{clean(a.filename) or '(no name)'} ({_size(a.size)})" for a in message.attachments
             )
             write(f"  {'Attachments:':<{_LABEL}}{files}\n")
+
+
+def _conversations(
+    messages: Iterable[StoredMessage],
+) -> list[tuple[str, list[StoredMessage]]]:
+    """The messages by thread, each oldest first, threads in the order of their first one."""
+    threads: dict[str, list[StoredMessage]] = {}
+    for stored in messages:
+        threads.setdefault(stored.thread or stored.message.key, []).append(stored)
+    return list(threads.items())
+
+
+def _thread_record(thread: str, held: list[StoredMessage], viewer: Address) -> dict[str, object]:
+    """A conversation as *viewer* may read it, as a JSON object."""
+    seen = [stored.seen_by(viewer) for stored in held]
+    return {
+        "thread": thread,
+        "subject": thread_subject(seen),
+        "messages": [_record(stored, viewer) for stored in held],
+    }
+
+
+def _show_threads(
+    out: TextIO,
+    title: str,
+    conversations: list[tuple[str, list[StoredMessage]]],
+    viewer: Address,
+    *,
+    full: bool,
+) -> None:
+    """Each conversation: its subject as the viewer may read it, then its messages."""
+    write = out.write
+    count = sum(len(held) for _, held in conversations)
+    write(
+        f"{title}\n{counted(len(conversations), 'conversation')}, "
+        f"{counted(count, 'message')} as {clean(str(viewer))} may read them.\n"
+    )
+    for thread, held in conversations:
+        seen = [(stored, stored.seen_by(viewer)) for stored in held]
+        subject = thread_subject(message for _, message in seen)
+        shown = WITHHELD if subject is None else clean(subject) or "(no subject)"
+        first, last = seen[0][1].sent_at, seen[-1][1].sent_at
+        span = when(first) if first == last else f"{when(first)} to {when(last)}"
+        write(f"\n== {shown}  ·  {counted(len(held), 'message')}  ·  {span}  ·  {thread}\n")
+        _messages(out, seen, full=full)
     out.flush()
 
 

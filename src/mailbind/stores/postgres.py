@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,6 +61,14 @@ from ..errors import StoreError
 from ..identity import with_reuse
 from ..messages import Direction, Flag, SharingLevel
 from ..policy import Mailbox
+from ..rethreading import (
+    ThreadFacts,
+    decode_facts,
+    encode_facts,
+    rethread,
+    thread_facts,
+    thread_query,
+)
 from ..rules import Decision, Holding, Reason
 from ..schedule import SyncState, SyncStatus
 from ..store import (
@@ -68,15 +76,22 @@ from ..store import (
     BatchItem,
     BatchResult,
     Company,
+    CompanyChange,
+    CompanyCount,
     ContactChange,
     CopyCount,
     MailboxState,
+    Page,
     Recorded,
     StaleBatchError,
     StoredDecision,
     StoredMessage,
+    company_domain,
     holding_direction,
+    link_domain,
     message_order,
+    page_after,
+    page_cursor,
     sort_time,
 )
 from ._postgres_events import EVENT_TABLES, PostgresEvents, relink_events
@@ -101,6 +116,8 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    #: Run after the statements, in the same transaction: moves what SQL alone cannot.
+    upgrade: Callable[[psycopg.Cursor[Any]], None] | None = None
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -229,6 +246,81 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+
+def _upgrade_threads(cur: psycopg.Cursor[Any]) -> None:
+    """Give every stored message its thread facts, nodes and thread id, and every participant
+    its registrable domain and its message's time."""
+    by_space: dict[str, dict[str, ThreadFacts]] = {}
+    for ws, key, document in cur.execute(
+        "SELECT workspace, key, document FROM messages"
+    ).fetchall():
+        by_space.setdefault(ws, {})[key] = thread_facts(decode_message(document))
+    for ws, facts in by_space.items():
+        ids = rethread({}, facts.values())
+        cur.executemany(
+            "UPDATE messages SET thread_id = %s, thread_facts = %s, thread_subject = %s "
+            "WHERE workspace = %s AND key = %s",
+            [(ids[k], encode_facts(f), _fallback(f), ws, k) for k, f in facts.items()],
+        )
+        cur.executemany(
+            "INSERT INTO thread_nodes (workspace, node, message_key) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            [(ws, node, f.key) for f in facts.values() for node in (f.node, *f.cited)],
+        )
+    keys = [key for (key,) in cur.execute("SELECT DISTINCT key FROM participants").fetchall()]
+    cur.executemany(
+        "UPDATE participants SET domain = %s WHERE key = %s", [(link_domain(k), k) for k in keys]
+    )
+    cur.execute(
+        "UPDATE participants p SET sent_at = m.sent_at FROM messages m "
+        "WHERE m.workspace = p.workspace AND m.key = p.message_key"
+    )
+
+
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        3,
+        "Threads: a thread id and the threading facts per message, the ids each message is at "
+        "or cites; companies with several domains; participants by domain and time, for "
+        "timelines read page by page",
+        (
+            "ALTER TABLE messages ADD COLUMN thread_id text",
+            "ALTER TABLE messages ADD COLUMN thread_facts text",
+            "ALTER TABLE messages ADD COLUMN thread_subject text",
+            """CREATE TABLE thread_nodes (
+                workspace text NOT NULL,
+                node text NOT NULL,
+                message_key text NOT NULL,
+                PRIMARY KEY (workspace, node, message_key),
+                FOREIGN KEY (workspace, message_key) REFERENCES messages (workspace, key)
+                    ON DELETE CASCADE
+            )""",
+            "CREATE INDEX thread_nodes_by_message ON thread_nodes (workspace, message_key)",
+            "CREATE INDEX messages_by_thread ON messages "
+            '(workspace, thread_id, sent_at, key COLLATE "C")',
+            "CREATE INDEX messages_by_thread_subject ON messages (workspace, thread_subject) "
+            "WHERE thread_subject IS NOT NULL",
+            "ALTER TABLE participants ADD COLUMN domain text",
+            "ALTER TABLE participants ADD COLUMN sent_at double precision",
+            "DROP INDEX participants_by_contact",
+            "CREATE INDEX participants_by_contact ON participants "
+            '(workspace, contact_id, sent_at, message_key COLLATE "C")',
+            "CREATE INDEX participants_by_domain ON participants "
+            '(workspace, domain, sent_at, message_key COLLATE "C")',
+            """CREATE TABLE company_domains (
+                workspace text NOT NULL,
+                domain text NOT NULL,
+                company text NOT NULL,
+                PRIMARY KEY (workspace, domain)
+            )""",
+            "CREATE INDEX company_domains_by_company ON company_domains (workspace, company)",
+            "INSERT INTO company_domains SELECT workspace, domain, domain FROM companies",
+        ),
+        _upgrade_threads,
+    ),
+)
+
 #: The schema version this mailbind writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -251,6 +343,8 @@ _TABLES = (
     "events",
     "event_copies",
     "event_participants",
+    "thread_nodes",
+    "company_domains",
 )
 
 
@@ -323,6 +417,8 @@ def migrate(conn: psycopg.Connection[Any], *, upto: int = SCHEMA_VERSION) -> int
                 if current < step.version <= upto:
                     for statement in step.statements:
                         cur.execute(statement)
+                    if step.upgrade is not None:
+                        step.upgrade(cur)
                     cur.execute(
                         "INSERT INTO mailbind_schema (version, description) VALUES (%s, %s)",
                         (step.version, step.description),
@@ -580,7 +676,7 @@ class PostgresStore(PostgresEvents):
                 if item.location in before and before[item.location][1]
             }
             _upsert_copies(cur, ws, mailbox.id, batch.items)
-            _hold(cur, ws, synced)
+            added = _hold(cur, ws, synced)
             _relink(cur, ws, batch.owners)
             if batch.gone:
                 touched.update(before[loc][0] for loc in batch.gone if loc in before)
@@ -589,14 +685,23 @@ class PostgresStore(PostgresEvents):
                     "AND location = ANY(%s)",
                     (ws, mailbox.id, list(batch.gone)),
                 )
+            _reconcile(cur, ws, canon, keys, synced, batch.owners)
+            # 4. The workspace's thread lock, last: threads change whole, one batch at a time.
+            # Past it a batch deletes messages (under their key locks) and rewrites thread ids,
+            # rows no batch waiting for this lock has locked, so no wait here closes a cycle.
+            removed: list[tuple[ThreadFacts, str | None]] = []
+            if added or touched:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("t", ws, ""),))
             if touched:
                 cur.execute(
                     "DELETE FROM messages m WHERE m.workspace = %s AND m.key = ANY(%s) "
                     "AND NOT EXISTS (SELECT 1 FROM copies c WHERE c.workspace = m.workspace "
-                    "AND c.message_key = m.key AND c.synced)",
+                    "AND c.message_key = m.key AND c.synced) "
+                    "RETURNING m.key, m.thread_facts, m.thread_id",
                     (ws, sorted(touched)),
                 )
-            _reconcile(cur, ws, canon, keys, synced, batch.owners)
+                removed = [(decode_facts(k, f), t) for k, f, t in cur.fetchall()]
+            _thread(cur, ws, added, removed)
             _save_state(cur, ws, mailbox.id, batch.cursor, batch.state, batch.listing, keep=True)
 
     def _canonicalization(
@@ -717,11 +822,131 @@ class PostgresStore(PostgresEvents):
 
     def companies(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[Company, ...]:
         """Every stored company, ordered by domain."""
-        rows = self._read(
-            'SELECT domain, name FROM companies WHERE workspace = %s ORDER BY domain COLLATE "C"',
-            (_workspace(workspace),),
+        ws = _workspace(workspace)
+        with self._snapshot() as cur:
+            further: dict[str, list[str]] = {}
+            for domain, company in cur.execute(
+                "SELECT domain, company FROM company_domains WHERE workspace = %s "
+                'AND domain <> company ORDER BY domain COLLATE "C"',
+                (ws,),
+            ).fetchall():
+                further.setdefault(company, []).append(domain)
+            rows = cur.execute(
+                "SELECT domain, name FROM companies WHERE workspace = %s "
+                'ORDER BY domain COLLATE "C"',
+                (ws,),
+            ).fetchall()
+        return tuple(Company(d, name, tuple(further.get(d, ()))) for d, name in rows)
+
+    def apply_company_change(
+        self, change: CompanyChange, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
+        ws = _workspace(workspace)
+        gone = sorted({*change.removed, *(c.domain for c in change.saved)})
+        pairs = sorted({(d, c.domain) for c in change.saved for d in c.all_domains})
+        try:
+            with self._write() as cur:
+                cur.execute(
+                    "DELETE FROM company_domains WHERE workspace = %s AND company = ANY(%s)",
+                    (ws, gone),
+                )
+                cur.execute(
+                    "DELETE FROM companies WHERE workspace = %s AND domain = ANY(%s)",
+                    (ws, sorted(change.removed)),
+                )
+                for company in change.saved:
+                    cur.execute(
+                        "INSERT INTO companies (workspace, domain, name) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (workspace, domain) DO UPDATE SET name = excluded.name",
+                        (ws, company.domain, company.name),
+                    )
+                if pairs:
+                    cur.execute(
+                        "INSERT INTO company_domains (workspace, domain, company) "
+                        "SELECT %s, d, c FROM unnest(%s::text[], %s::text[]) AS t(d, c)",
+                        (ws, [d for d, _ in pairs], [c for _, c in pairs]),
+                    )
+        except StoreError as err:
+            if isinstance(err.__cause__, pg_errors.UniqueViolation):
+                raise StoreError(
+                    f"The database {self.name!r} was not changed: two companies would hold "
+                    "one domain."
+                ) from err.__cause__
+            raise
+
+    def company_counts(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[CompanyCount, ...]:
+        ws = _workspace(workspace)
+        contacts = dict(
+            self._read(
+                "SELECT d.company, count(*) FROM contacts c JOIN company_domains d "
+                "ON d.workspace = c.workspace AND d.domain = c.company_domain "
+                "WHERE c.workspace = %s GROUP BY d.company",
+                (ws,),
+            )
         )
-        return tuple(Company(domain, name) for domain, name in rows)
+        messages = dict(
+            self._read(
+                "SELECT d.company, count(DISTINCT p.message_key) FROM company_domains d "
+                "JOIN participants p ON p.workspace = d.workspace AND p.domain = d.domain "
+                "WHERE d.workspace = %s GROUP BY d.company",
+                (ws,),
+            )
+        )
+        return tuple(
+            CompanyCount(c, contacts.get(c.domain, 0), messages.get(c.domain, 0))
+            for c in self.companies(workspace=ws)
+        )
+
+    def contact(self, contact_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> Contact | None:
+        found = self._some_contacts(_workspace(workspace), [contact_id])
+        return found[0] if found else None
+
+    def contacts_with_key(
+        self, key: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[Contact, ...]:
+        ws = _workspace(workspace)
+        ids = [
+            cid
+            for (cid,) in self._read(
+                "SELECT DISTINCT contact_id FROM contact_addresses WHERE workspace = %s "
+                "AND stem = %s AND key = %s",
+                (ws, _STEM.fold(key), key),
+            )
+        ]
+        return tuple(self._some_contacts(ws, ids)) if ids else ()
+
+    def _some_contacts(self, ws: str, ids: list[str]) -> list[Contact]:
+        """The contacts with *ids*, by id (read in one snapshot)."""
+        with self._snapshot() as cur:
+            address_rows = cur.execute(
+                "SELECT contact_id, address FROM contact_addresses WHERE workspace = %s "
+                "AND contact_id = ANY(%s) ORDER BY contact_id, position",
+                (ws, ids),
+            ).fetchall()
+            contact_rows = cur.execute(
+                "SELECT id, first_name, last_name, company_domain, created_at, deleted_at "
+                'FROM contacts WHERE workspace = %s AND id = ANY(%s) ORDER BY id COLLATE "C"',
+                (ws, ids),
+            ).fetchall()
+        addresses: dict[str, list[Address]] = {}
+        for contact_id, address in address_rows:
+            addresses.setdefault(contact_id, []).append(_address_from_text(address))
+        found = []
+        for contact_id, first, last, company, created, deleted in contact_rows:
+            primary, *additional = addresses[contact_id]
+            found.append(
+                Contact(
+                    contact_id,
+                    primary,
+                    additional,
+                    created_at=datetime.fromisoformat(created),
+                    deleted_at=_parse_time(deleted),
+                    first_name=first,
+                    last_name=last,
+                    company_domain=company,
+                )
+            )
+        return found
 
     # --- Reading ------------------------------------------------------------------------------
 
@@ -824,13 +1049,108 @@ class PostgresStore(PostgresEvents):
         ws = _workspace(workspace)
         return self._ordered(
             ws,
-            "SELECT DISTINCT p.message_key FROM participants p "
-            "JOIN contacts c ON c.workspace = p.workspace AND c.id = p.contact_id "
-            "WHERE p.workspace = %s AND c.company_domain = %s",
-            (ws, domain.lower()),
+            "SELECT DISTINCT message_key FROM participants WHERE workspace = %s "
+            "AND domain = ANY(%s)",
+            (ws, self._company_domains(ws, domain)),
         )
 
-    def _ordered(self, ws: str, sql: str, params: tuple[str, ...]) -> tuple[StoredMessage, ...]:
+    def _company_domains(self, ws: str, domain: str) -> list[str]:
+        """Every domain of the company holding *domain* (none when no company holds it)."""
+        return [
+            d
+            for (d,) in self._read(
+                "SELECT domain FROM company_domains WHERE workspace = %s AND company = "
+                "(SELECT company FROM company_domains WHERE workspace = %s AND domain = %s)",
+                (ws, ws, company_domain(domain)),
+            )
+        ]
+
+    def contact_messages(
+        self,
+        contact_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        ws = _workspace(workspace)
+        return self._paged(
+            ws, "participants", "contact_id = %s", [contact_id], "message_key", limit, after
+        )
+
+    def company_messages(
+        self,
+        domain: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        ws = _workspace(workspace)
+        domains = self._company_domains(ws, domain)
+        return self._paged(
+            ws, "participants", "domain = ANY(%s)", [domains], "message_key", limit, after
+        )
+
+    def thread_messages(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        ws = _workspace(workspace)
+        return self._paged(ws, "messages", "thread_id = %s", [thread_id], "key", limit, after)
+
+    def _paged(
+        self,
+        ws: str,
+        table: str,
+        where: str,
+        values: list[Any],
+        key: str,
+        limit: int,
+        after: str | None,
+    ) -> Page:
+        """A page of the messages of *table* rows matching *where*, by (sent_at, key) with
+        keys compared as code points: the dated ones first, then the undated."""
+        count, start = page_after(limit, after)
+        ordered = f'{key} COLLATE "C"'
+        # Table, column and condition are this module's constants; every value is a parameter.
+        select = (
+            f"SELECT DISTINCT sent_at, {ordered} FROM {table} WHERE workspace = %s AND {where} "  # noqa: S608
+        )
+        keys: list[str] = []
+        if start is None or start[0] is not None:
+            bound, params = "", [ws, *values]
+            if start is not None:
+                bound = f"AND (sent_at, {ordered}) > (%s, %s) "
+                params += [start[0], start[1]]
+            keys = [
+                k
+                for _, k in self._read(
+                    select + "AND sent_at IS NOT NULL " + bound + f"ORDER BY sent_at, {ordered} "
+                    "LIMIT %s",
+                    [*params, count + 1],
+                )
+            ]
+        if len(keys) <= count:
+            bound, params = "", [ws, *values]
+            if start is not None and start[0] is None:
+                bound, params = f"AND {ordered} > %s ", [*params, start[1]]
+            keys += [
+                k
+                for _, k in self._read(
+                    select + "AND sent_at IS NULL " + bound + f"ORDER BY {ordered} LIMIT %s",
+                    [*params, count + 1 - len(keys)],
+                )
+            ]
+        shown = self._load(ws, keys[:count])
+        more = len(keys) > count and bool(shown)
+        return Page(tuple(shown), page_cursor(shown[-1].message) if more else None)
+
+    def _ordered(self, ws: str, sql: str, params: tuple[Any, ...]) -> tuple[StoredMessage, ...]:
         keys = [key for (key,) in self._read(sql, params)]
         messages = [
             stored
@@ -844,12 +1164,14 @@ class PostgresStore(PostgresEvents):
         """The stored messages with *keys* (at most `_CHUNK`), in the order of *keys*."""
         wanted = (ws, list(keys))
         with self._snapshot() as cur:
-            documents = dict(
-                cur.execute(
-                    "SELECT key, document FROM messages WHERE workspace = %s AND key = ANY(%s)",
+            documents = {
+                key: (document, thread)
+                for key, document, thread in cur.execute(
+                    "SELECT key, document, thread_id FROM messages WHERE workspace = %s "
+                    "AND key = ANY(%s)",
                     wanted,
                 ).fetchall()
-            )
+            }
             copies = cur.execute(
                 "SELECT DISTINCT message_key, mailbox_id, direction FROM copies "
                 "WHERE workspace = %s AND synced AND message_key = ANY(%s)",
@@ -873,17 +1195,17 @@ class PostgresStore(PostgresEvents):
             owners.setdefault(key, {})[position] = contact_id
         loaded = []
         for key in keys:
-            document = documents.get(key)
-            if document is None:
+            found = documents.get(key)
+            if found is None:
                 continue
-            message = decode_message(document)
+            message = decode_message(found[0])
             holdings = []
             for mailbox_id, held in sorted(directions.get(key, {}).items()):
                 mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
                 holdings.append(Holding(mailbox, holding_direction(mailbox, held)))
             linked = owners.get(key, {})
             contacts = tuple(linked.get(i) for i in range(len(message.participants)))
-            loaded.append(StoredMessage(message, tuple(holdings), contacts))
+            loaded.append(StoredMessage(message, tuple(holdings), contacts, found[1]))
         return loaded
 
 
@@ -978,13 +1300,29 @@ def _address_from_text(text: str) -> Address:
 
 
 def _insert_companies(cur: psycopg.Cursor[Any], ws: str, companies: Iterable[Company]) -> None:
-    rows = sorted({c.domain: c.name for c in reversed(list(companies))}.items())
+    """Store the companies whose domain no stored company holds yet."""
+    given = {c.domain: c for c in reversed(list(companies))}
+    if not given:
+        return
+    cur.execute(
+        "SELECT domain FROM company_domains WHERE workspace = %s AND domain = ANY(%s)",
+        (ws, sorted(given)),
+    )
+    held = {d for (d,) in cur.fetchall()}
+    rows = sorted((d, c) for d, c in given.items() if d not in held)
     if rows:
         cur.execute(
             "INSERT INTO companies (workspace, domain, name) "
             "SELECT %s, d, n FROM unnest(%s::text[], %s::text[]) AS t(d, n) "
             "ON CONFLICT DO NOTHING",
-            (ws, [d for d, _ in rows], [n for _, n in rows]),
+            (ws, [d for d, _ in rows], [c.name for _, c in rows]),
+        )
+        pairs = sorted({(d, c.domain) for _, c in rows for d in c.all_domains})
+        cur.execute(
+            "INSERT INTO company_domains (workspace, domain, company) "
+            "SELECT %s, d, c FROM unnest(%s::text[], %s::text[]) AS t(d, c) "
+            "ON CONFLICT DO NOTHING",
+            (ws, [d for d, _ in pairs], [c for _, c in pairs]),
         )
 
 
@@ -1081,34 +1419,104 @@ def _upsert_copies(
     )
 
 
-def _hold(cur: psycopg.Cursor[Any], ws: str, synced: dict[str, BatchItem]) -> None:
-    """Store the synced messages not yet stored, and their participants' links (by COPY)."""
+def _hold(cur: psycopg.Cursor[Any], ws: str, synced: dict[str, BatchItem]) -> list[ThreadFacts]:
+    """Store the synced messages not yet stored, and their participants' links (by COPY); the
+    thread facts of the new messages (stored without a thread id yet)."""
     if not synced:
-        return
+        return []
     keys = sorted(synced)
     cur.execute("SELECT key FROM messages WHERE workspace = %s AND key = ANY(%s)", (ws, keys))
     stored = {key for (key,) in cur.fetchall()}
-    new = [key for key in keys if key not in stored]
-    if new:
+    added = [thread_facts(synced[key].message) for key in keys if key not in stored]
+    if added:
         with cur.copy(
-            "COPY messages (workspace, key, message_id, sent_at, document) FROM STDIN"
+            "COPY messages (workspace, key, message_id, sent_at, document, thread_facts, "
+            "thread_subject) FROM STDIN"
         ) as copy:
-            for key in new:
-                message = synced[key].message
+            for f in added:
+                message = synced[f.key].message
                 copy.write_row(
-                    (ws, key, message.message_id, sort_time(message), encode_message(message))
+                    (
+                        ws,
+                        f.key,
+                        message.message_id,
+                        sort_time(message),
+                        encode_message(message),
+                        encode_facts(f),
+                        _fallback(f),
+                    )
                 )
+        with cur.copy("COPY thread_nodes (workspace, node, message_key) FROM STDIN") as copy:
+            for f in added:
+                for node in dict.fromkeys((f.node, *f.cited)):
+                    copy.write_row((ws, node, f.key))
     if stored:
         cur.execute(
             "DELETE FROM participants WHERE workspace = %s AND message_key = ANY(%s)",
             (ws, sorted(stored)),
         )
     with cur.copy(
-        "COPY participants (workspace, message_key, position, key, contact_id) FROM STDIN"
+        "COPY participants (workspace, message_key, position, key, contact_id, domain, sent_at) "
+        "FROM STDIN"
     ) as copy:
         for key in keys:
+            when = sort_time(synced[key].message)
             for link in synced[key].links:
-                copy.write_row((ws, key, link.position, link.key, link.contact_id))
+                copy.write_row(
+                    (ws, key, link.position, link.key, link.contact_id, link_domain(link.key), when)
+                )
+    return added
+
+
+def _fallback(facts: ThreadFacts) -> str | None:
+    """The subject key a message takes part in the subject fallback with, or None."""
+    return facts.subject if facts.kind is not None else None
+
+
+def _thread(
+    cur: psycopg.Cursor[Any],
+    ws: str,
+    added: Sequence[ThreadFacts],
+    removed: Sequence[tuple[ThreadFacts, str | None]],
+) -> None:
+    """Give the messages a batch stored their thread ids, and rewrite every id the batch's
+    new and removed messages changed (`mailbind.rethreading`)."""
+    if not added and not removed:
+        return
+    query = thread_query([*added, *(f for f, _ in removed)])
+    threads = {thread for _, thread in removed if thread is not None}
+    cur.execute(
+        "SELECT DISTINCT m.thread_id FROM thread_nodes n JOIN messages m "
+        "ON m.workspace = n.workspace AND m.key = n.message_key "
+        "WHERE n.workspace = %s AND n.node = ANY(%s) AND m.thread_id IS NOT NULL",
+        (ws, sorted(query.nodes)),
+    )
+    threads.update(t for (t,) in cur.fetchall())
+    if query.subjects:
+        cur.execute(
+            "SELECT DISTINCT thread_id FROM messages WHERE workspace = %s "
+            "AND thread_subject = ANY(%s) AND thread_subject IS NOT NULL "
+            "AND thread_id IS NOT NULL",
+            (ws, sorted(query.subjects)),
+        )
+        threads.update(t for (t,) in cur.fetchall())
+    context: dict[str, tuple[ThreadFacts, str | None]] = {}
+    if threads:
+        cur.execute(
+            "SELECT key, thread_facts, thread_id FROM messages WHERE workspace = %s "
+            "AND thread_id = ANY(%s)",
+            (ws, sorted(threads)),
+        )
+        context = {k: (decode_facts(k, f), t) for k, f, t in cur.fetchall()}
+    changes = rethread(context, added, [f.key for f, _ in removed])
+    if changes:
+        ordered = sorted(changes)
+        cur.execute(
+            "UPDATE messages m SET thread_id = c.thread "
+            "FROM unnest(%s::text[], %s::text[]) AS c(key, thread) "
+            "WHERE m.workspace = %s AND m.key = c.key",
+            (ordered, [changes[k] for k in ordered], ws),
+        )
 
 
 def _reconcile(

@@ -40,6 +40,14 @@ from ..identity import message_id_of, with_reuse, with_stored_key
 from ..messages import Direction, Flag, SharingLevel
 from ..planner import copy_location
 from ..policy import Mailbox
+from ..rethreading import (
+    ThreadFacts,
+    decode_facts,
+    encode_facts,
+    rethread,
+    thread_facts,
+    thread_query,
+)
 from ..rules import Decision, Holding, Reason
 from ..schedule import SyncState, SyncStatus
 from ..store import (
@@ -47,15 +55,22 @@ from ..store import (
     BatchItem,
     BatchResult,
     Company,
+    CompanyChange,
+    CompanyCount,
     ContactChange,
     CopyCount,
     MailboxState,
+    Page,
     Recorded,
     StaleBatchError,
     StoredDecision,
     StoredMessage,
+    company_domain,
     holding_direction,
+    link_domain,
     message_order,
+    page_after,
+    page_cursor,
     sort_time,
 )
 from ._sqlite_events import EVENT_TABLES, SQLiteEvents, relink_events
@@ -404,6 +419,77 @@ MIGRATIONS = (
     ),
 )
 
+
+def _upgrade_threads(db: sqlite3.Connection) -> None:
+    """Give every stored message its thread facts, nodes and thread id, and every participant
+    its registrable domain and its message's time."""
+    by_space: dict[str, dict[str, ThreadFacts]] = {}
+    for ws, key, document in db.execute("SELECT workspace, key, document FROM messages"):
+        by_space.setdefault(ws, {})[key] = thread_facts(decode_message(document))
+    for ws, facts in by_space.items():
+        ids = rethread({}, facts.values())
+        db.executemany(
+            "UPDATE messages SET thread_id = ?, thread_facts = ?, thread_subject = ? "
+            "WHERE workspace = ? AND key = ?",
+            [(ids[k], encode_facts(f), _fallback(f), ws, k) for k, f in facts.items()],
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO thread_nodes (workspace, node, message_key) VALUES (?, ?, ?)",
+            [(ws, node, f.key) for f in facts.values() for node in (f.node, *f.cited)],
+        )
+    keys = [key for (key,) in db.execute("SELECT DISTINCT key FROM participants")]
+    db.executemany(
+        "UPDATE participants SET domain = ? WHERE key = ?", [(link_domain(k), k) for k in keys]
+    )
+    db.execute(
+        "UPDATE participants SET sent_at = (SELECT m.sent_at FROM messages m "
+        "WHERE m.workspace = participants.workspace AND m.key = participants.message_key)"
+    )
+
+
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        6,
+        "Threads: a thread id and the threading facts per message, the ids each message is at "
+        "or cites; companies with several domains; participants by domain and time, for "
+        "timelines read page by page",
+        (
+            "ALTER TABLE messages ADD COLUMN thread_id TEXT",
+            "ALTER TABLE messages ADD COLUMN thread_facts TEXT",
+            "ALTER TABLE messages ADD COLUMN thread_subject TEXT",
+            """CREATE TABLE thread_nodes (
+                workspace TEXT NOT NULL,
+                node TEXT NOT NULL,
+                message_key TEXT NOT NULL,
+                PRIMARY KEY (workspace, node, message_key),
+                FOREIGN KEY (workspace, message_key) REFERENCES messages(workspace, key)
+                    ON DELETE CASCADE
+            ) WITHOUT ROWID""",
+            "CREATE INDEX thread_nodes_by_message ON thread_nodes(workspace, message_key)",
+            "CREATE INDEX messages_by_thread ON messages(workspace, thread_id, sent_at, key)",
+            "CREATE INDEX messages_by_thread_subject ON messages(workspace, thread_subject) "
+            "WHERE thread_subject IS NOT NULL",
+            "ALTER TABLE participants ADD COLUMN domain TEXT",
+            "ALTER TABLE participants ADD COLUMN sent_at REAL",
+            "DROP INDEX participants4_by_contact",
+            "CREATE INDEX participants_by_contact ON participants"
+            "(workspace, contact_id, sent_at, message_key)",
+            "CREATE INDEX participants_by_domain ON participants"
+            "(workspace, domain, sent_at, message_key)",
+            """CREATE TABLE company_domains (
+                workspace TEXT NOT NULL,
+                domain TEXT NOT NULL,
+                company TEXT NOT NULL,
+                PRIMARY KEY (workspace, domain)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX company_domains_by_company ON company_domains(workspace, company)",
+            "INSERT INTO company_domains SELECT workspace, domain, domain FROM companies",
+        ),
+        _upgrade_threads,
+    ),
+)
+
 #: The schema version this mailbind writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -664,11 +750,7 @@ class SQLiteStore(SQLiteEvents):
             _record_settings(db, ws, mailbox.id, "mailboxes", encode_mailbox(mailbox), batch.at)
             if batch.policy is not None:
                 _record_settings(db, ws, "", "policies", batch.policy, batch.at)
-            db.executemany(
-                "INSERT INTO companies (workspace, domain, name) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [(ws, c.domain, c.name) for c in batch.companies],
-            )
+            _insert_companies(db, ws, batch.companies)
             _insert_contacts(db, ws, batch.contacts, replace=False)
             db.executemany(
                 "UPDATE copies SET level = ? WHERE workspace = ? AND mailbox_id = ? "
@@ -676,17 +758,27 @@ class SQLiteStore(SQLiteEvents):
                 [(lv.value, ws, mailbox.id, d.value, lv.value) for d, lv in batch.levels],
             )
             touched = self._copies(db, ws, mailbox.id, batch.items)
-            self._hold(db, ws, [i for i in batch.items if i.decision.synced])
+            added = self._hold(db, ws, [i for i in batch.items if i.decision.synced])
             _relink(db, ws, batch.owners)
             touched.update(self._let_go(db, ws, mailbox.id, batch.gone))
             # INDEXED BY: without statistics SQLite would rather walk the workspace's copies
             # by primary key than look the key up, once per message (as in `_load`).
+            removed: list[tuple[ThreadFacts, str | None]] = []
+            for chunk in _chunks(sorted(touched)):
+                for key, facts, thread in db.execute(
+                    "SELECT key, thread_facts, thread_id FROM messages WHERE workspace = ? "
+                    "AND key IN (SELECT value FROM json_each(?)) AND NOT EXISTS "
+                    "(SELECT 1 FROM copies INDEXED BY copies_by_key "
+                    "WHERE copies.workspace = messages.workspace "
+                    "AND copies.message_key = messages.key AND synced = 1)",
+                    (ws, json.dumps(list(chunk))),
+                ).fetchall():
+                    removed.append((decode_facts(key, facts), thread))
             db.executemany(
-                "DELETE FROM messages WHERE workspace = ? AND key = ? AND NOT EXISTS "
-                "(SELECT 1 FROM copies INDEXED BY copies_by_key "
-                "WHERE workspace = ? AND message_key = ? AND synced = 1)",
-                [(ws, key, ws, key) for key in sorted(touched)],
+                "DELETE FROM messages WHERE workspace = ? AND key = ?",
+                [(ws, f.key) for f, _ in removed],
             )
+            _thread(db, ws, added, removed)
             listing = batch.listing
             if listing is None:
                 row = db.execute(
@@ -741,13 +833,14 @@ class SQLiteStore(SQLiteEvents):
         return touched
 
     @staticmethod
-    def _hold(db: sqlite3.Connection, ws: str, items: Sequence[BatchItem]) -> None:
-        """Store the synced messages not yet stored, and their participants' links."""
+    def _hold(db: sqlite3.Connection, ws: str, items: Sequence[BatchItem]) -> list[ThreadFacts]:
+        """Store the synced messages not yet stored, and their participants' links; the thread
+        facts of the new messages (stored without a thread id yet)."""
         synced: dict[str, BatchItem] = {}
         for item in items:
             synced.setdefault(item.message.key, item)
         if not synced:
-            return
+            return []
         keys = json.dumps(list(synced))
         stored = {
             key
@@ -757,20 +850,26 @@ class SQLiteStore(SQLiteEvents):
                 (ws, keys),
             )
         }
+        added = [thread_facts(i.message) for key, i in synced.items() if key not in stored]
         db.executemany(
-            "INSERT INTO messages (workspace, key, message_id, sent_at, document) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO messages (workspace, key, message_id, sent_at, document, thread_facts, "
+            "thread_subject) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     ws,
-                    i.message.key,
-                    i.message.message_id,
-                    sort_time(i.message),
-                    encode_message(i.message),
+                    f.key,
+                    synced[f.key].message.message_id,
+                    sort_time(synced[f.key].message),
+                    encode_message(synced[f.key].message),
+                    encode_facts(f),
+                    _fallback(f),
                 )
-                for key, i in synced.items()
-                if key not in stored
+                for f in added
             ],
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO thread_nodes (workspace, node, message_key) VALUES (?, ?, ?)",
+            [(ws, node, f.key) for f in added for node in (f.node, *f.cited)],
         )
         db.execute(
             "DELETE FROM participants WHERE workspace = ? "
@@ -778,10 +877,16 @@ class SQLiteStore(SQLiteEvents):
             (ws, json.dumps(sorted(stored))),
         )
         db.executemany(
-            "INSERT INTO participants (workspace, message_key, position, key, contact_id) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(ws, i.message.key, *link) for i in synced.values() for link in i.links],
+            "INSERT INTO participants (workspace, message_key, position, key, contact_id, "
+            "domain, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (ws, i.message.key, *link, link_domain(link.key), when)
+                for i in synced.values()
+                for when in (sort_time(i.message),)
+                for link in i.links
+            ],
         )
+        return added
 
     # --- Contacts -----------------------------------------------------------------------------
 
@@ -808,19 +913,25 @@ class SQLiteStore(SQLiteEvents):
             self._contacts(ws), canonicalization=canonicalization, suppressed=suppressed
         )
 
-    def _contacts(self, ws: str) -> list[Contact]:
+    def _contacts(self, ws: str, ids: Sequence[str] | None = None) -> list[Contact]:
+        """The workspace's contacts (only those with *ids* when given), by id."""
+        only, wanted = "", [ws]
+        if ids is not None:
+            only = "AND {} IN (SELECT value FROM json_each(?)) "
+            wanted.append(json.dumps(list(ids)))
         addresses: dict[str, list[Address]] = {}
         for contact_id, address in self._read(
-            "SELECT contact_id, address FROM contact_addresses WHERE workspace = ? "
-            "ORDER BY contact_id, position",
-            (ws,),
+            "SELECT contact_id, address FROM contact_addresses WHERE workspace = ? "  # noqa: S608
+            + only.format("contact_id")
+            + "ORDER BY contact_id, position",
+            wanted,
         ):
             addresses.setdefault(contact_id, []).append(_address_from_text(address))
         contacts = []
         for contact_id, first, last, company, created, deleted in self._read(
             "SELECT id, first_name, last_name, company_domain, created_at, deleted_at "
-            "FROM contacts WHERE workspace = ? ORDER BY id",
-            (ws,),
+            "FROM contacts WHERE workspace = ? " + only.format("id") + "ORDER BY id",
+            wanted,
         ):
             primary, *additional = addresses[contact_id]
             contacts.append(
@@ -847,11 +958,7 @@ class SQLiteStore(SQLiteEvents):
                 "ON CONFLICT (workspace) DO UPDATE SET version = version + 1",
                 (ws,),
             )
-            db.executemany(
-                "INSERT INTO companies (workspace, domain, name) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [(ws, c.domain, c.name) for c in change.companies],
-            )
+            _insert_companies(db, ws, change.companies)
             _insert_contacts(db, ws, change.saved, replace=True)
             _relink(db, ws, change.owners)
             db.executemany(
@@ -880,11 +987,89 @@ class SQLiteStore(SQLiteEvents):
 
     def companies(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[Company, ...]:
         """Every stored company, ordered by domain."""
+        ws = _workspace(workspace)
+        further: dict[str, list[str]] = {}
+        for domain, company in self._read(
+            "SELECT domain, company FROM company_domains WHERE workspace = ? "
+            "AND domain <> company ORDER BY domain",
+            (ws,),
+        ):
+            further.setdefault(company, []).append(domain)
         rows = self._read(
-            "SELECT domain, name FROM companies WHERE workspace = ? ORDER BY domain",
-            (_workspace(workspace),),
+            "SELECT domain, name FROM companies WHERE workspace = ? ORDER BY domain", (ws,)
         )
-        return tuple(Company(domain, name) for domain, name in rows)
+        return tuple(Company(d, name, tuple(further.get(d, ()))) for d, name in rows)
+
+    def apply_company_change(
+        self, change: CompanyChange, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
+        ws = _workspace(workspace)
+        gone = [*change.removed, *(c.domain for c in change.saved)]
+        with self._write() as db:
+            db.executemany(
+                "DELETE FROM company_domains WHERE workspace = ? AND company = ?",
+                [(ws, d) for d in gone],
+            )
+            db.executemany(
+                "DELETE FROM companies WHERE workspace = ? AND domain = ?",
+                [(ws, d) for d in change.removed],
+            )
+            db.executemany(
+                "INSERT INTO companies (workspace, domain, name) VALUES (?, ?, ?) "
+                "ON CONFLICT (workspace, domain) DO UPDATE SET name = excluded.name",
+                [(ws, c.domain, c.name) for c in change.saved],
+            )
+            try:
+                db.executemany(
+                    "INSERT INTO company_domains (workspace, domain, company) VALUES (?, ?, ?)",
+                    [(ws, d, c.domain) for c in change.saved for d in c.all_domains],
+                )
+            except sqlite3.IntegrityError as err:
+                raise StoreError(
+                    f"The database {self.path!r} was not changed: two companies would hold one "
+                    "domain."
+                ) from err
+
+    def company_counts(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[CompanyCount, ...]:
+        ws = _workspace(workspace)
+        contacts = dict(
+            self._read(
+                "SELECT d.company, count(*) FROM contacts c JOIN company_domains d "
+                "ON d.workspace = c.workspace AND d.domain = c.company_domain "
+                "WHERE c.workspace = ? GROUP BY d.company",
+                (ws,),
+            )
+        )
+        messages = dict(
+            self._read(
+                "SELECT d.company, count(DISTINCT p.message_key) FROM company_domains d "
+                "JOIN participants p ON p.workspace = d.workspace AND p.domain = d.domain "
+                "WHERE d.workspace = ? GROUP BY d.company",
+                (ws,),
+            )
+        )
+        return tuple(
+            CompanyCount(c, contacts.get(c.domain, 0), messages.get(c.domain, 0))
+            for c in self.companies(workspace=ws)
+        )
+
+    def contact(self, contact_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> Contact | None:
+        found = self._contacts(_workspace(workspace), [contact_id])
+        return found[0] if found else None
+
+    def contacts_with_key(
+        self, key: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[Contact, ...]:
+        ws = _workspace(workspace)
+        ids = [
+            contact_id
+            for (contact_id,) in self._read(
+                "SELECT DISTINCT contact_id FROM contact_addresses WHERE workspace = ? "
+                "AND key = ? ORDER BY contact_id",
+                (ws, key),
+            )
+        ]
+        return tuple(self._contacts(ws, ids)) if ids else ()
 
     # --- Reading ------------------------------------------------------------------------------
 
@@ -982,13 +1167,108 @@ class SQLiteStore(SQLiteEvents):
         self, domain: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> tuple[StoredMessage, ...]:
         ws = _workspace(workspace)
+        domains = self._company_domains(ws, domain)
         return self._ordered(
             ws,
-            "SELECT DISTINCT p.message_key FROM participants p "
-            "JOIN contacts c ON c.workspace = p.workspace AND c.id = p.contact_id "
-            "WHERE p.workspace = ? AND c.company_domain = ?",
-            (ws, domain.lower()),
+            "SELECT DISTINCT message_key FROM participants WHERE workspace = ? "
+            "AND domain IN (SELECT value FROM json_each(?))",
+            (ws, json.dumps(domains)),
         )
+
+    def _company_domains(self, ws: str, domain: str) -> list[str]:
+        """Every domain of the company holding *domain* (none when no company holds it)."""
+        return [
+            d
+            for (d,) in self._read(
+                "SELECT domain FROM company_domains WHERE workspace = ? AND company = "
+                "(SELECT company FROM company_domains WHERE workspace = ? AND domain = ?)",
+                (ws, ws, company_domain(domain)),
+            )
+        ]
+
+    def contact_messages(
+        self,
+        contact_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        ws = _workspace(workspace)
+        return self._paged(
+            ws, "participants", "contact_id = ?", [contact_id], "message_key", limit, after
+        )
+
+    def company_messages(
+        self,
+        domain: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        ws = _workspace(workspace)
+        domains = self._company_domains(ws, domain)
+        if len(domains) == 1:
+            where, values = "domain = ?", [domains[0]]
+        else:
+            where, values = "domain IN (SELECT value FROM json_each(?))", [json.dumps(domains)]
+        return self._paged(ws, "participants", where, values, "message_key", limit, after)
+
+    def thread_messages(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        ws = _workspace(workspace)
+        return self._paged(ws, "messages", "thread_id = ?", [thread_id], "key", limit, after)
+
+    def _paged(
+        self,
+        ws: str,
+        table: str,
+        where: str,
+        values: list[Any],
+        key: str,
+        limit: int,
+        after: str | None,
+    ) -> Page:
+        """A page of the messages of *table* rows matching *where*, by (sent_at, key): the
+        dated ones first, then the undated, each run read in index order."""
+        count, start = page_after(limit, after)
+        # Table, column and condition are this module's constants; every value is a parameter.
+        select = f"SELECT DISTINCT sent_at, {key} FROM {table} WHERE workspace = ? AND {where} "  # noqa: S608
+        keys: list[str] = []
+        if start is None or start[0] is not None:
+            bound, params = "", [ws, *values]
+            if start is not None:
+                bound = f"AND (sent_at, {key}) > (?, ?) "
+                params += [start[0], start[1]]
+            keys = [
+                k
+                for _, k in self._read(
+                    select + "AND sent_at IS NOT NULL " + bound + f"ORDER BY sent_at, {key} "
+                    "LIMIT ?",
+                    [*params, count + 1],
+                )
+            ]
+        if len(keys) <= count:
+            bound, params = "", [ws, *values]
+            if start is not None and start[0] is None:
+                bound, params = f"AND {key} > ? ", [*params, start[1]]
+            keys += [
+                k
+                for _, k in self._read(
+                    select + "AND sent_at IS NULL " + bound + f"ORDER BY {key} LIMIT ?",
+                    [*params, count + 1 - len(keys)],
+                )
+            ]
+        shown = self._load(ws, keys[:count])
+        more = len(keys) > count and bool(shown)
+        return Page(tuple(shown), page_cursor(shown[-1].message) if more else None)
 
     def _ordered(self, ws: str, sql: str, params: tuple[str, ...]) -> tuple[StoredMessage, ...]:
         keys = [key for (key,) in self._read(sql, params)]
@@ -999,13 +1279,14 @@ class SQLiteStore(SQLiteEvents):
     def _load(self, ws: str, keys: Sequence[str]) -> list[StoredMessage]:
         """The stored messages with *keys* (at most `_CHUNK`), in the order of *keys*."""
         wanted = (ws, json.dumps(list(keys)))
-        documents = dict(
-            self._read(
-                "SELECT key, document FROM messages WHERE workspace = ? "
+        documents = {
+            key: (document, thread)
+            for key, document, thread in self._read(
+                "SELECT key, document, thread_id FROM messages WHERE workspace = ? "
                 "AND key IN (SELECT value FROM json_each(?))",
                 wanted,
             )
-        )
+        }
         directions: dict[str, dict[str, set[Direction]]] = {}
         for key, mailbox_id, direction in self._read(
             "SELECT DISTINCT message_key, mailbox_id, direction FROM copies "
@@ -1024,17 +1305,17 @@ class SQLiteStore(SQLiteEvents):
             owners.setdefault(key, {})[position] = contact_id
         loaded = []
         for key in keys:
-            document = documents.get(key)
-            if document is None:
+            found = documents.get(key)
+            if found is None:
                 continue
-            message = decode_message(document)
+            message = decode_message(found[0])
             holdings = []
             for mailbox_id, held in sorted(directions.get(key, {}).items()):
                 mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
                 holdings.append(Holding(mailbox, holding_direction(mailbox, held)))
             links = owners.get(key, {})
             contacts = tuple(links.get(i) for i in range(len(message.participants)))
-            loaded.append(StoredMessage(message, tuple(holdings), contacts))
+            loaded.append(StoredMessage(message, tuple(holdings), contacts, found[1]))
         return loaded
 
 
@@ -1148,6 +1429,81 @@ _UPSERT_CONTACT = """
         first_name = excluded.first_name, last_name = excluded.last_name,
         company_domain = excluded.company_domain, created_at = excluded.created_at,
         deleted_at = excluded.deleted_at"""
+
+
+def _fallback(facts: ThreadFacts) -> str | None:
+    """The subject key a message takes part in the subject fallback with, or None."""
+    return facts.subject if facts.kind is not None else None
+
+
+def _insert_companies(db: sqlite3.Connection, ws: str, companies: Iterable[Company]) -> None:
+    """Store the companies whose domain no stored company holds yet."""
+    for company in companies:
+        held = db.execute(
+            "SELECT 1 FROM company_domains WHERE workspace = ? AND domain = ?", (ws, company.domain)
+        ).fetchone()
+        if held is not None:
+            continue
+        db.execute(
+            "INSERT INTO companies (workspace, domain, name) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (ws, company.domain, company.name),
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO company_domains (workspace, domain, company) VALUES (?, ?, ?)",
+            [(ws, d, company.domain) for d in company.all_domains],
+        )
+
+
+def _thread(
+    db: sqlite3.Connection,
+    ws: str,
+    added: Sequence[ThreadFacts],
+    removed: Sequence[tuple[ThreadFacts, str | None]],
+) -> None:
+    """Give the messages a batch stored their thread ids, and rewrite every id the batch's
+    new and removed messages changed (`mailbind.rethreading`)."""
+    if not added and not removed:
+        return
+    query = thread_query([*added, *(f for f, _ in removed)])
+    threads = {thread for _, thread in removed if thread is not None}
+    for chunk in _chunks(sorted(query.nodes)):
+        threads.update(
+            thread
+            for (thread,) in db.execute(
+                # CROSS JOIN: SQLite joins in the order written, from the ids given, so each
+                # is one index look-up (it would rather walk every message's thread id).
+                "SELECT DISTINCT m.thread_id FROM json_each(?) j CROSS JOIN thread_nodes n "
+                "CROSS JOIN messages m WHERE n.workspace = ? AND n.node = j.value "
+                "AND m.workspace = n.workspace AND m.key = n.message_key "
+                "AND m.thread_id IS NOT NULL",
+                (json.dumps(list(chunk)), ws),
+            )
+        )
+    for chunk in _chunks(sorted(query.subjects)):
+        threads.update(
+            thread
+            for (thread,) in db.execute(
+                "SELECT DISTINCT m.thread_id FROM json_each(?) j CROSS JOIN messages m "
+                "INDEXED BY messages_by_thread_subject WHERE m.workspace = ? "
+                "AND m.thread_subject = j.value AND m.thread_subject IS NOT NULL "
+                "AND m.thread_id IS NOT NULL",
+                (json.dumps(list(chunk)), ws),
+            )
+        )
+    context: dict[str, tuple[ThreadFacts, str | None]] = {}
+    for chunk in _chunks(sorted(threads)):
+        for key, facts, thread in db.execute(
+            "SELECT m.key, m.thread_facts, m.thread_id FROM json_each(?) j CROSS JOIN messages m "
+            "INDEXED BY messages_by_thread WHERE m.workspace = ? AND m.thread_id = j.value",
+            (json.dumps(list(chunk)), ws),
+        ):
+            context[key] = (decode_facts(key, facts), thread)
+    changes = rethread(context, added, [f.key for f, _ in removed])
+    db.executemany(
+        "UPDATE messages SET thread_id = ? WHERE workspace = ? AND key = ?",
+        [(thread, ws, key) for key, thread in changes.items()],
+    )
 
 
 def _relink(db: sqlite3.Connection, ws: str, owners: Iterable[OwnerChange]) -> None:

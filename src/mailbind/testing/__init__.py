@@ -40,17 +40,25 @@ from ..store import (
     BatchItem,
     BatchResult,
     Company,
+    CompanyChange,
+    CompanyCount,
     ContactChange,
     CopyCount,
     MailboxState,
+    Page,
     Recorded,
     StaleBatchError,
     Store,
     StoredDecision,
     StoredMessage,
+    company_domain,
     holding_direction,
+    link_domain,
     message_order,
+    page_after,
+    page_cursor,
 )
+from ..threads import ThreadChange, Threader
 
 __all__ = ["InMemoryStore", "ListCalendar", "ListSource", "flagged", "snapshot"]
 
@@ -62,6 +70,7 @@ class _Row:
     message: Message
     #: position -> (key, contact id)
     participants: dict[int, tuple[str, str | None]]
+    thread: str | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +104,8 @@ class _Space:
     event_copies: dict[tuple[str, str], dict[str, dict[str, EventCopy]]] = field(
         default_factory=dict
     )
+    #: The threads of the stored messages.
+    threader: Threader = field(default_factory=Threader)
 
 
 def _record(current: Recorded | None, settings: str, at: datetime | None) -> Recorded:
@@ -161,8 +172,7 @@ class InMemoryStore:
         )
         if batch.policy is not None:
             space.policy = _record(space.policy, batch.policy, batch.at)
-        for company in batch.companies:
-            space.companies.setdefault(company.domain, company)
+        self._add_companies(space, batch.companies)
         for contact in batch.contacts:
             space.contacts.setdefault(contact.id, contact)
         copies = space.copies.setdefault(mailbox.id, {})
@@ -207,11 +217,28 @@ class InMemoryStore:
             space.holders.pop(old.key, None)
 
     @staticmethod
-    def _hold(space: _Space, mailbox_id: str, item: BatchItem) -> None:
+    def _add_companies(space: _Space, companies: Iterable[Company]) -> None:
+        """Store the companies whose domain no stored company holds."""
+        held = {d for c in space.companies.values() for d in c.all_domains}
+        for company in companies:
+            if company.domain not in held:
+                space.companies[company.domain] = company
+                held.update(company.all_domains)
+
+    @staticmethod
+    def _rethread(space: _Space, changes: Iterable[ThreadChange]) -> None:
+        for change in changes:
+            row = space.rows.get(change.key)
+            if row is not None:
+                row.thread = change.new
+
+    @classmethod
+    def _hold(cls, space: _Space, mailbox_id: str, item: BatchItem) -> None:
         key = item.message.key
         row = space.rows.get(key)
         if row is None:
             row = space.rows[key] = _Row(item.message, {})
+            cls._rethread(space, space.threader.add(item.message))
         for position, (participant_key, _) in row.participants.items():
             space.by_key[participant_key].discard((key, position))
         row.participants = {link.position: (link.key, link.contact_id) for link in item.links}
@@ -220,11 +247,12 @@ class InMemoryStore:
         holders = space.holders.setdefault(key, {}).setdefault(mailbox_id, {})
         holders[item.location] = item.decision.direction
 
-    @staticmethod
-    def _drop(space: _Space, key: str) -> None:
+    @classmethod
+    def _drop(cls, space: _Space, key: str) -> None:
         row = space.rows.pop(key, None)
         if row is None:
             return
+        cls._rethread(space, space.threader.remove(key))
         for position, (participant_key, _) in row.participants.items():
             places = space.by_key[participant_key]
             places.discard((key, position))
@@ -262,8 +290,7 @@ class InMemoryStore:
     ) -> None:
         space = self._space(workspace)
         space.version += 1
-        for company in change.companies:
-            space.companies.setdefault(company.domain, company)
+        self._add_companies(space, change.companies)
         for contact in change.saved:
             space.contacts[contact.id] = contact
         self._relink(space, change.owners)
@@ -335,18 +362,126 @@ class InMemoryStore:
         self, domain: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> tuple[StoredMessage, ...]:
         space = self._space(workspace)
-        domain = domain.lower()
-        ids = {c.id for c in space.contacts.values() if c.company_domain == domain}
-        return self._messages_of(space, ids)
+        keys = self._company_keys(space, domain)
+        keys.sort(key=lambda key: message_order(space.rows[key].message))
+        return tuple(self._stored(space, key) for key in keys)
 
     def _messages_of(self, space: _Space, contact_ids: set[str]) -> tuple[StoredMessage, ...]:
-        keys = [
+        keys = self._contact_keys(space, contact_ids)
+        keys.sort(key=lambda key: message_order(space.rows[key].message))
+        return tuple(self._stored(space, key) for key in keys)
+
+    @staticmethod
+    def _contact_keys(space: _Space, contact_ids: set[str]) -> list[str]:
+        return [
             key
             for key, row in space.rows.items()
             if any(owner in contact_ids for _, owner in row.participants.values())
         ]
-        keys.sort(key=lambda key: message_order(space.rows[key].message))
-        return tuple(self._stored(space, key) for key in keys)
+
+    @staticmethod
+    def _company_of(space: _Space, domain: str) -> Company | None:
+        wanted = company_domain(domain)
+        for company in space.companies.values():
+            if wanted in company.all_domains:
+                return company
+        return None
+
+    def _company_keys(self, space: _Space, domain: str) -> list[str]:
+        company = self._company_of(space, domain)
+        if company is None:
+            return []
+        domains = set(company.all_domains)
+        return [
+            key
+            for key, row in space.rows.items()
+            if any(link_domain(k) in domains for k, _ in row.participants.values())
+        ]
+
+    def _page(self, space: _Space, keys: list[str], limit: int, after: str | None) -> Page:
+        count, start = page_after(limit, after)
+        order = sorted(message_order(space.rows[key].message) for key in keys)
+        if start is not None:
+            when, last = start
+            bound = (when is None, when or 0.0, last)
+            order = [o for o in order if o > bound]
+        shown = [self._stored(space, key) for _, _, key in order[:count]]
+        more = len(order) > count
+        return Page(tuple(shown), page_cursor(shown[-1].message) if more else None)
+
+    def contact_messages(
+        self,
+        contact_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        space = self._space(workspace)
+        return self._page(space, self._contact_keys(space, {contact_id}), limit, after)
+
+    def company_messages(
+        self,
+        domain: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        space = self._space(workspace)
+        return self._page(space, self._company_keys(space, domain), limit, after)
+
+    def thread_messages(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page:
+        space = self._space(workspace)
+        keys = [key for key, row in space.rows.items() if row.thread == thread_id]
+        return self._page(space, keys, limit, after)
+
+    def contact(self, contact_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> Contact | None:
+        return self._space(workspace).contacts.get(contact_id)
+
+    def contacts_with_key(
+        self, key: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[Contact, ...]:
+        contacts = self._space(workspace).contacts
+        return tuple(
+            contacts[i]
+            for i in sorted(contacts)
+            if any(address.key == key for address in contacts[i].addresses)
+        )
+
+    def apply_company_change(
+        self, change: CompanyChange, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
+        space = self._space(workspace)
+        companies = dict(space.companies)
+        for domain in change.removed:
+            companies.pop(domain, None)
+        for company in change.saved:
+            companies[company.domain] = company
+        held: dict[str, str] = {}
+        for company in companies.values():
+            for domain in company.all_domains:
+                if held.setdefault(domain, company.domain) != company.domain:
+                    raise StoreError(f"Two companies would hold the domain {domain!r}.")
+        space.companies = companies
+
+    def company_counts(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[CompanyCount, ...]:
+        space = self._space(workspace)
+        counts = []
+        for company in self.companies(workspace=workspace):
+            domains = set(company.all_domains)
+            contacts = sum(1 for c in space.contacts.values() if c.company_domain in domains)
+            counts.append(
+                CompanyCount(company, contacts, len(self._company_keys(space, company.domain)))
+            )
+        return tuple(counts)
 
     @staticmethod
     def _stored(space: _Space, key: str) -> StoredMessage:
@@ -359,7 +494,7 @@ class InMemoryStore:
         contacts = tuple(
             row.participants.get(i, ("", None))[1] for i in range(len(row.message.participants))
         )
-        return StoredMessage(row.message, holdings, contacts)
+        return StoredMessage(row.message, holdings, contacts, row.thread)
 
     # --- Calendars ----------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar
 
 import pytest
@@ -44,6 +45,7 @@ from ..addresses import Canonicalization
 from ..calendar_sync import sync_calendar
 from ..calendars import EventStore
 from ..codecs import encode_event, encode_message
+from ..companies import plan_add_domain, plan_merge
 from ..contacts import Contact, OwnerChange, Suppression, SuppressionReason
 from ..engine import (
     ConfirmationNeeded,
@@ -65,13 +67,17 @@ from ..store import (
     BatchItem,
     BatchResult,
     Company,
+    CompanyCount,
     ContactChange,
     CopyCount,
     MailboxState,
+    Page,
+    PageError,
     ParticipantLink,
     StaleBatchError,
     Store,
 )
+from ..threads import thread_ids
 from . import InMemoryStore, ListCalendar, ListSource, snapshot
 
 __all__ = ["EventHistory", "History", "StoreContract", "close_store", "event_reads", "reads"]
@@ -576,6 +582,177 @@ class StoreContract:
         store.apply_batch(batch(ANNA, cursor="c3", listing="token-2"))
         assert store.load_state(ANNA.id).listing == "token-2"
 
+    # --- Threads ----------------------------------------------------------------------------
+
+    def test_every_stored_message_has_its_thread_id(self, store: Store) -> None:
+        """A reply shares its parent's thread; an unrelated message has its own; a thread's
+        messages are read page by page, oldest first."""
+        root, reply, other = _conversation()[0], _conversation()[1], mail(9)
+        store.apply_batch(batch(ANNA, item(store, reply), item(store, root), item(store, other)))
+        stored = {s.message.key: s.thread for s in store.mailbox_messages(ANNA.id)}
+        assert stored == thread_ids([root, reply, other])
+        assert stored[root.key] == stored[reply.key] != stored[other.key]
+        page = store.thread_messages(str(stored[root.key]))
+        assert [s.message.key for s in page.messages] == [root.key, reply.key]
+        assert page.next is None
+
+    def test_a_missing_parent_arriving_later_joins_the_thread(self, store: Store) -> None:
+        """Two replies whose common parent is missing are two threads until it arrives in a
+        later batch, then one; the parent leaving splits them again."""
+        root, left, right = _split_conversation()
+        store.apply_batch(batch(ANNA, item(store, left), item(store, right)))
+        before = {s.message.key: s.thread for s in store.mailbox_messages(ANNA.id)}
+        assert before[left.key] != before[right.key]
+        store.apply_batch(batch(ANNA, item(store, root)))
+        joined = {s.message.key: s.thread for s in store.mailbox_messages(ANNA.id)}
+        assert joined == thread_ids([root, left, right])
+        assert len(set(joined.values())) == 1
+        store.apply_batch(batch(ANNA, gone=(f"inbox/{root.key}",)))
+        after = {s.message.key: s.thread for s in store.mailbox_messages(ANNA.id)}
+        assert after == thread_ids([left, right]) == before
+
+    def test_threads_do_not_depend_on_the_order_mail_arrives_in(self) -> None:
+        """Whatever batches and order the conversation arrives in, and whichever messages
+        leave again, the stored thread ids are those of threading the stored set at once."""
+
+        @settings(
+            max_examples=self.examples,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        @given(st.permutations(range(len(_THREADED))), st.integers(1, 4), st.data())
+        def same(order: list[int], size: int, data: st.DataObject) -> None:
+            store = self.make_store()
+            try:
+                messages = [_THREADED[i] for i in order]
+                for start in range(0, len(messages), size):
+                    chunk = messages[start : start + size]
+                    store.apply_batch(batch(ANNA, *(item(store, m) for m in chunk)))
+                gone = data.draw(st.sets(st.sampled_from(order), max_size=3))
+                locations = tuple(f"inbox/{_THREADED[i].key}" for i in sorted(gone))
+                store.apply_batch(batch(ANNA, gone=locations))
+                kept = [_THREADED[i] for i in order if i not in gone]
+                stored = {s.message.key: s.thread for s in store.mailbox_messages(ANNA.id)}
+                assert stored == thread_ids(kept)
+            finally:
+                self.close_store(store)
+
+        same()
+
+    # --- Pages --------------------------------------------------------------------------------
+
+    def test_pages_read_every_message_once_in_order(self, store: Store) -> None:
+        """A contact's, a company's and a thread's messages come page by page, oldest first,
+        undated last; the pages together are the whole read, whatever the limit."""
+        kim = contact("kim", KIM, company_domain="client.example")
+        store.apply_contact_change(
+            ContactChange(saved=(kim,), companies=(Company("client.example", "Client"),))
+        )
+        undated = Message.build(sender=KIM, to="anna@acme.com", message_id="<u1@x>")
+        undated2 = Message.build(sender=KIM, to="anna@acme.com", message_id="<u2@x>", text="2")
+        same_time = [
+            mail(2),
+            Message.build(
+                sender=KIM,
+                to="anna@acme.com",
+                subject="T",
+                message_id="<t@x>",
+                sent_at=mail(2).sent_at,
+            ),
+        ]
+        messages = [mail(1), mail(3), *same_time, undated, undated2, mail(5)]
+        store.apply_batch(batch(ANNA, *(item(store, m) for m in messages)))
+        whole = [s.message.key for s in store.messages_for_contact("kim")]
+        assert len(whole) == len(messages)
+        for limit in (1, 2, 3, 50):
+            assert _keys(partial(store.contact_messages, "kim", limit=limit)) == whole
+            assert _keys(partial(store.company_messages, "client.example", limit=limit)) == whole
+        assert store.contact_messages("nobody") == Page(())
+
+    def test_a_cursor_stays_put_while_mail_arrives(self, store: Store) -> None:
+        """Mail stored between two pages before the cursor is not read; after it, it is."""
+        kim = contact("kim", KIM)
+        store.apply_contact_change(ContactChange(saved=(kim,)))
+        store.apply_batch(batch(ANNA, *(item(store, mail(n)) for n in (5, 4, 2, 1))))
+        first = store.contact_messages("kim", limit=2)
+        assert [s.message.key for s in first.messages] == [mail(5).key, mail(4).key]
+        store.apply_batch(batch(ANNA, item(store, mail(6)), item(store, mail(3))))
+        second = store.contact_messages("kim", limit=10, after=first.next)
+        assert [s.message.key for s in second.messages] == [mail(n).key for n in (3, 2, 1)]
+        assert second.next is None
+
+    def test_a_page_limit_below_one_or_a_foreign_cursor_is_refused(self, store: Store) -> None:
+        """A limit below one and a cursor no page gave raise PageError naming the parameter."""
+        with pytest.raises(PageError, match=r"^limit must be at least 1, not 0\.$"):
+            store.contact_messages("kim", limit=0)
+        with pytest.raises(PageError, match=r"^after must be a cursor a page gave"):
+            store.thread_messages("thr-1", after="page 2")
+
+    # --- Companies ----------------------------------------------------------------------------
+
+    def test_a_company_timeline_holds_every_message_on_its_domains(self, store: Store) -> None:
+        """Impersonal senders and people who are no contact count, on every domain of the
+        company; the domain is read in any form; merging re-links exactly both timelines."""
+        store.apply_contact_change(
+            ContactChange(
+                saved=(contact("kim", KIM, company_domain="client.example"),),
+                companies=(Company("client.example", "Client"), Company("other.example", "O")),
+            )
+        )
+        support = Message.build(  # Anna writes to a role address: synced, never a contact
+            sender="anna@acme.com",
+            to="support@client.example",
+            subject="Ticket",
+            message_id="<s1@client.example>",
+        )
+        stranger = Message.build(
+            sender="lee@eu.client.example", to="anna@acme.com", message_id="<s2@x>", sent_at=NOW
+        )
+        uk = Message.build(
+            sender="pat@client.co.uk", to="anna@acme.com", message_id="<s3@x>", sent_at=NOW
+        )
+        other = Message.build(
+            sender="joe@other.example", to="anna@acme.com", message_id="<s4@x>", sent_at=NOW
+        )
+        store.apply_batch(
+            batch(ANNA, *(item(store, m) for m in (mail(1), support, stranger, uk, other)))
+        )
+        keys = {s.message.key for s in store.messages_for_company("Client.EXAMPLE.")}
+        assert keys == {mail(1).key, support.key, stranger.key}
+        store.apply_company_change(
+            plan_add_domain(store.companies(), "client.example", "client.co.uk")
+        )
+        assert store.companies()[0] == Company("client.example", "Client", ("client.co.uk",))
+        keys = {s.message.key for s in store.messages_for_company("client.co.uk")}
+        assert keys == {mail(1).key, support.key, stranger.key, uk.key}
+        store.apply_company_change(plan_merge(store.companies(), "client.example", "other.example"))
+        merged = {s.message.key for s in store.messages_for_company("@other.example")}
+        assert merged == keys | {other.key}
+        assert store.company_counts() == (
+            CompanyCount(
+                Company("client.example", "Client", ("client.co.uk", "other.example")), 1, 5
+            ),
+        )
+        assert store.messages_for_company("gmail.com") == ()
+
+    def test_a_company_holding_a_domain_is_not_created_again(self, store: Store) -> None:
+        """A batch bringing a company for a domain another company holds stores none."""
+        store.apply_contact_change(
+            ContactChange(companies=(Company("client.example", "Client", ("client.de",)),))
+        )
+        store.apply_batch(batch(ANNA, companies=(Company("client.de", "Client GmbH"),)))
+        assert store.companies() == (Company("client.example", "Client", ("client.de",)),)
+
+    def test_contacts_are_found_by_id_and_by_key(self, store: Store) -> None:
+        """`contact` and `contacts_with_key` answer one contact without the whole index."""
+        kim = contact("kim", KIM, ["kim.lee@client.example"])
+        old = contact("old", "kim.lee@client.example", created_at=NOW - timedelta(days=3))
+        store.apply_contact_change(ContactChange(saved=(kim, old)))
+        assert store.contact("kim") == kim
+        assert store.contact("nobody") is None
+        assert store.contacts_with_key("kim.lee@client.example") == (kim, old)
+        assert store.contacts_with_key("nobody@client.example") == ()
+
     # --- Properties -----------------------------------------------------------------------
 
     def test_the_store_agrees_with_the_in_memory_store(self) -> None:
@@ -703,6 +880,75 @@ class StoreContract:
         )
 
 
+# --- Threads and pages -----------------------------------------------------------------------
+
+
+def _threaded(
+    n: int,
+    subject: str,
+    *,
+    cites: str = "",
+    sender: str = KIM,
+    to: str = "anna@acme.com",
+    mid: str | None = None,
+) -> Message:
+    """Message *n* of a conversation, citing *cites* (ids, In-Reply-To the last of them)."""
+    ids = cites.split()
+    headers = [("References", " ".join(f"<{i}>" for i in ids))] if ids else []
+    if ids:
+        headers.append(("In-Reply-To", f"<{ids[-1]}>"))
+    return Message.build(
+        sender=sender,
+        to=to,
+        subject=subject,
+        headers=headers,
+        message_id=mid or f"<t{n}@client.example>",
+        sent_at=NOW - timedelta(hours=10 - n),
+    )
+
+
+def _conversation() -> tuple[Message, Message]:
+    """A message and its reply."""
+    return _threaded(0, "Offer"), _threaded(
+        1, "Re: Offer", cites="t0@client.example", sender="anna@acme.com", to=KIM
+    )
+
+
+def _split_conversation() -> tuple[Message, Message, Message]:
+    """A parent citing a root, and two replies: one citing the root, one only the parent."""
+    root = _threaded(2, "Plan", cites="t1@client.example")
+    left = _threaded(3, "Re: Plan", cites="t1@client.example", sender="anna@acme.com", to=KIM)
+    right = _threaded(4, "Re: Plan", cites="t2@client.example", sender="anna@acme.com", to=KIM)
+    return root, left, right
+
+
+#: Messages whose threads change with what is stored: a chain with a missing parent, replies
+#: joining by subject alone, a later starter of the same subject, two conversations with one
+#: subject.
+_THREADED = (
+    _threaded(0, "Quote"),
+    _threaded(1, "Re: Quote", cites="t0@client.example", sender="anna@acme.com", to=KIM),
+    _threaded(2, "Re: Quote", cites="t0@client.example t1@client.example"),
+    _threaded(3, "RE: quote", sender="anna@acme.com", to=KIM),
+    _threaded(4, "Quote", sender="anna@acme.com", to=KIM),
+    _threaded(5, "Re: Quote", cites="t9@client.example", sender="lee@client.example"),
+    _threaded(6, "Quote", sender="joe@other.example"),
+    _threaded(7, "Fwd: Quote", sender="anna@acme.com", to="joe@other.example"),
+)
+
+
+def _keys(read: Callable[..., Page]) -> list[str]:
+    """Every key a paginated read gives, page after page."""
+    keys: list[str] = []
+    after: str | None = None
+    while True:
+        page = read(after=after)
+        keys += [s.message.key for s in page.messages]
+        if page.next is None:
+            return keys
+        after = page.next
+
+
 # --- The property against InMemoryStore --------------------------------------------------------
 
 _UNIVERSE = [mail(n, to=to) for n, to in enumerate(["anna@acme.com", "ben@acme.com, x@y.io"], 1)]
@@ -783,6 +1029,12 @@ UNIVERSE = (
     _mail(6, "Eve <eve@evil.example>", "ben@acme.com", mid="<m0@mail.example>"),
     _mail(7, "anna@acme-labs.com", "Pat <pat@partner.example>"),
     _mail(8, "Kim Lee <kim@client.example>", "anna@acme.com, ben@acme.com"),
+    _mail(
+        9,
+        "anna@acme.com",
+        "kim@client.example",
+        headers=[("References", "<m0@mail.example> <m8@mail.example>")],
+    ),
 )
 VIEWERS = ("anna@acme.com", "ben@acme.com", "carl@acme.com")
 FOLDER_FLAGS: tuple[frozenset[Flag], ...] = (
@@ -812,7 +1064,11 @@ def reads(store: Store, workspace: str = "default") -> dict[str, object]:
             )
     for mailbox in store.mailboxes(workspace=workspace):
         seen[f"mailbox {mailbox.id}"] = sorted(
-            (s.message.key, tuple((h.mailbox.id, h.direction.value) for h in s.holdings))
+            (
+                s.message.key,
+                s.thread or "",
+                tuple((h.mailbox.id, h.direction.value) for h in s.holdings),
+            )
             for s in store.mailbox_messages(mailbox.id, workspace=workspace)
         )
     return seen
