@@ -758,7 +758,7 @@ class SQLiteStore(SQLiteEvents):
                 [(lv.value, ws, mailbox.id, d.value, lv.value) for d, lv in batch.levels],
             )
             touched = self._copies(db, ws, mailbox.id, batch.items)
-            added = self._hold(db, ws, [i for i in batch.items if i.decision.synced])
+            self._hold(db, ws, [i for i in batch.items if i.decision.synced])
             _relink(db, ws, batch.owners)
             touched.update(self._let_go(db, ws, mailbox.id, batch.gone))
             # INDEXED BY: without statistics SQLite would rather walk the workspace's copies
@@ -778,7 +778,8 @@ class SQLiteStore(SQLiteEvents):
                 "DELETE FROM messages WHERE workspace = ? AND key = ?",
                 [(ws, f.key) for f, _ in removed],
             )
-            _thread(db, ws, added, removed)
+            if removed:
+                _thread(db, ws, (), removed)
             listing = batch.listing
             if listing is None:
                 row = db.execute(
@@ -833,14 +834,14 @@ class SQLiteStore(SQLiteEvents):
         return touched
 
     @staticmethod
-    def _hold(db: sqlite3.Connection, ws: str, items: Sequence[BatchItem]) -> list[ThreadFacts]:
-        """Store the synced messages not yet stored, and their participants' links; the thread
-        facts of the new messages (stored without a thread id yet)."""
+    def _hold(db: sqlite3.Connection, ws: str, items: Sequence[BatchItem]) -> None:
+        """Store the synced messages not yet stored, each with its thread id (rewriting the ids
+        of stored messages they change), and their participants' links."""
         synced: dict[str, BatchItem] = {}
         for item in items:
             synced.setdefault(item.message.key, item)
         if not synced:
-            return []
+            return
         keys = json.dumps(list(synced))
         stored = {
             key
@@ -851,9 +852,11 @@ class SQLiteStore(SQLiteEvents):
             )
         }
         added = [thread_facts(i.message) for key, i in synced.items() if key not in stored]
+        # Threaded before they are stored, so each new message is written once, with its id.
+        threads = _thread(db, ws, added, ())
         db.executemany(
             "INSERT INTO messages (workspace, key, message_id, sent_at, document, thread_facts, "
-            "thread_subject) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "thread_subject, thread_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     ws,
@@ -863,6 +866,7 @@ class SQLiteStore(SQLiteEvents):
                     encode_message(synced[f.key].message),
                     encode_facts(f),
                     _fallback(f),
+                    threads.get(f.key),
                 )
                 for f in added
             ],
@@ -886,7 +890,6 @@ class SQLiteStore(SQLiteEvents):
                 for link in i.links
             ],
         )
-        return added
 
     # --- Contacts -----------------------------------------------------------------------------
 
@@ -1460,11 +1463,12 @@ def _thread(
     ws: str,
     added: Sequence[ThreadFacts],
     removed: Sequence[tuple[ThreadFacts, str | None]],
-) -> None:
-    """Give the messages a batch stored their thread ids, and rewrite every id the batch's
-    new and removed messages changed (`mailbind.rethreading`)."""
+) -> dict[str, str]:
+    """The thread id of every message the batch's *added* (not stored yet) and *removed*
+    messages give a new one (`mailbind.rethreading`); stored messages among them are rewritten
+    here, and the added ones' ids are for the caller to store with them."""
     if not added and not removed:
-        return
+        return {}
     query = thread_query([*added, *(f for f, _ in removed)])
     threads = {thread for _, thread in removed if thread is not None}
     for chunk in _chunks(sorted(query.nodes)):
@@ -1500,10 +1504,12 @@ def _thread(
         ):
             context[key] = (decode_facts(key, facts), thread)
     changes = rethread(context, added, [f.key for f, _ in removed])
+    new = {f.key for f in added}
     db.executemany(
         "UPDATE messages SET thread_id = ? WHERE workspace = ? AND key = ?",
-        [(thread, ws, key) for key, thread in changes.items()],
+        [(thread, ws, key) for key, thread in changes.items() if key not in new],
     )
+    return changes
 
 
 def _relink(db: sqlite3.Connection, ws: str, owners: Iterable[OwnerChange]) -> None:
