@@ -102,6 +102,7 @@ PUBLIC: dict[str, list[str]] = {
         "Role",
         "parse_address",
         "parse_participants",
+        "recover_addresses",
     ],
     "mailbind.codecs": [
         "decode_mailbox",
@@ -338,6 +339,7 @@ PUBLIC: dict[str, list[str]] = {
         "Store",
         "StoredDecision",
         "StoredMessage",
+        "company_domain_key",
         "holding_direction",
         "message_order",
         "sort_time",

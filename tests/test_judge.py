@@ -36,6 +36,7 @@ from mailbind import (
     is_internal,
     parse_address,
 )
+from mailbind.addresses import recover_addresses
 from tests.strategies import mailboxes, messages, policies
 
 ACME = Policy(org_domains=["acme.com"], blocklist=["@vendor.io"])
@@ -71,6 +72,17 @@ def _colleague(address: Address, policy: Policy) -> bool:
     )
 
 
+def _recovered_blocked(participant: Participant, own: frozenset[str], policy: Policy) -> bool:
+    """An unreadable entry whose first blocked recovered address is not the owner's."""
+    if participant.address is not None:
+        return False
+    for address in recover_addresses(participant.raw):
+        key = policy.key(address)
+        if _blocked(key, policy):
+            return key not in own
+    return False
+
+
 def plainly(message: Message, mailbox: Mailbox, policy: Policy) -> Decision:
     """The decision RULES 2 and 3 give, computed from scratch with no memo.
 
@@ -89,7 +101,12 @@ def plainly(message: Message, mailbox: Mailbox, policy: Policy) -> Decision:
     )
     owner_free = is_free_provider(mailbox.owner, policy.free_providers)
     unreadable = any(p.address is None for p in main)
-    external = any(p.address is not None and not _colleague(p.address, policy) for p in main)
+    external = any(
+        p.address is not None
+        and not _colleague(p.address, policy)
+        and (policy.key(p.address) not in own or not _colleague(mailbox.owner, policy))
+        for p in main
+    )
     internal = bool(main) and not external and not unreadable and not owner_free
     impersonal = any(
         p.role is Role.FROM
@@ -103,7 +120,7 @@ def plainly(message: Message, mailbox: Mailbox, policy: Policy) -> Decision:
         and policy.key(p.address) not in own
         and _blocked(policy.key(p.address), policy)
         for p in message.participants
-    )
+    ) or any(_recovered_blocked(p, own, policy) for p in message.participants)
     group_rule = policy.exclude_group_emails and not outgoing
     applies = {
         Reason.INTERNAL: internal and not policy.sync_internal,

@@ -40,6 +40,7 @@ from mailbind import (
     reevaluate,
     visible_level,
 )
+from mailbind.addresses import recover_addresses
 from tests import factories
 from tests.strategies import (
     ALIAS_ADDRESSES,
@@ -576,11 +577,30 @@ def _blocked_plainly(address: Address, policy: Policy) -> bool:
     return key in policy.blocklist or bool(domains & policy.blocklist)
 
 
+def _inside(address: Address | None, mailbox: Mailbox, policy: Policy) -> bool:
+    """A colleague, or one of the mailbox's own addresses when the owner is a colleague."""
+    if address is None:
+        return False
+    return is_colleague(address, policy) or (
+        policy.key(address) in _own_keys(mailbox, policy) and is_colleague(mailbox.owner, policy)
+    )
+
+
+def _recovered_blocked(participant: Participant, mailbox: Mailbox, policy: Policy) -> bool:
+    """An unreadable entry whose first blocked recovered address is not the mailbox's."""
+    if participant.address is not None:
+        return False
+    for address in recover_addresses(participant.raw):
+        if _blocked_plainly(address, policy):
+            return policy.key(address) not in _own_keys(mailbox, policy)
+    return False
+
+
 def _internal_plainly(message: Message, mailbox: Mailbox, policy: Policy) -> bool:
     core = _core(message)
     return (
         bool(core)
-        and all(is_colleague(p.address, policy) for p in core)
+        and all(_inside(p.address, mailbox, policy) for p in core)
         and not is_free_provider(mailbox.owner, policy.free_providers)
     )
 
@@ -592,11 +612,14 @@ def _group_rule(message: Message, mailbox: Mailbox, policy: Policy) -> bool:
 #: For every reason, when it must apply, written plainly from the public predicates.
 ORACLES: dict[Reason, Callable[[Message, Mailbox, Policy], bool]] = {
     Reason.INTERNAL: lambda m, b, p: _internal_plainly(m, b, p) and not p.sync_internal,
-    Reason.BLOCKLISTED: lambda m, b, p: any(
-        x.address is not None
-        and p.key(x.address) not in _own_keys(b, p)
-        and _blocked_plainly(x.address, p)
-        for x in m.participants
+    Reason.BLOCKLISTED: lambda m, b, p: (
+        any(
+            x.address is not None
+            and p.key(x.address) not in _own_keys(b, p)
+            and _blocked_plainly(x.address, p)
+            for x in m.participants
+        )
+        or any(_recovered_blocked(x, b, p) for x in m.participants)
     ),
     Reason.GROUP_SENDER: lambda m, b, p: (
         _group_rule(m, b, p)
@@ -611,7 +634,7 @@ ORACLES: dict[Reason, Callable[[Message, Mailbox, Policy], bool]] = {
     Reason.SPAM: lambda m, b, p: _flagged(m, Flag.SPAM),
     Reason.TRASH: lambda m, b, p: _flagged(m, Flag.TRASH),
     Reason.EXTERNAL: lambda m, b, p: any(
-        x.address is not None and not is_colleague(x.address, p) for x in _core(m)
+        x.address is not None and not _inside(x.address, b, p) for x in _core(m)
     ),
     Reason.INTERNAL_ALLOWED: lambda m, b, p: _internal_plainly(m, b, p) and p.sync_internal,
     Reason.OWNER_ON_FREE_PROVIDER: lambda m, b, p: is_free_provider(b.owner, p.free_providers),

@@ -194,6 +194,9 @@ class Defect(StrEnum):
     #: The message ends its lines with a carriage return alone (old Mac style): its lines
     #: were read as such.
     CR_LINE_ENDINGS = "cr_line_endings"
+    #: The From header names no address at all (``From: Jane Doe``): the message has no
+    #: readable sender, and is judged on every address the header and the others still name.
+    FROM_WITHOUT_ADDRESS = "from_without_address"
     #: An event's start could not be read: ``start`` is None.
     BAD_START = "bad_start"
     #: An event's end could not be read: ``end`` is None.

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._kinds import _EXCLUDING, Direction, Flag, Reason, Role, SharingLevel
-from .addresses import Address, Participant
+from .addresses import Address, Participant, recover_addresses
 from .errors import ArgumentTypeError, wrong_type
 from .events import Event
 from .messages import Message
@@ -137,7 +137,7 @@ def header_facts(message: Message | Event) -> tuple[bool, frozenset[Flag]]:
 
 OUTGOING = 1 << 0  # a From address is the owner's or an alias, or the source says "sent"
 PRESENT = 1 << 1  # at least one From, To, Cc or Bcc entry
-EXTERNAL = 1 << 2  # a readable From/To/Cc/Bcc participant who is not a colleague
+EXTERNAL = 1 << 2  # a readable From/To/Cc/Bcc participant not a colleague nor the mailbox's
 UNREADABLE = 1 << 3  # an unreadable From/To/Cc/Bcc entry
 BLOCKED = 1 << 4  # a blocked participant in any role, not one of the owner's addresses
 IMPERSONAL = 1 << 5  # a readable From address that is impersonal
@@ -264,6 +264,14 @@ class _PolicyTables:
             self.facts[address.key] = found
         return found
 
+    def _recovered_blocked(self, participant: Participant) -> str | None:
+        """The comparison key of a blocked address an unreadable entry still names, or None."""
+        for address in recover_addresses(participant.raw):
+            key, _, blocked, _, _ = self.facts_of(address)
+            if blocked:
+                return key
+        return None
+
     def mark_of(self, participant: Participant) -> _Mark:
         """What *participant* adds to a message's bits, remembered by its identity.
 
@@ -275,19 +283,37 @@ class _PolicyTables:
         other = role is _SENDER or role is _REPLY_TO
         mark: _Mark
         if address is None:
-            mark = (participant, 0 if other else PRESENT | UNREADABLE, None, 0, 0)
+            # Unreadable, but a blocked address it still names must not pass that way.
+            blocked_key = self._recovered_blocked(participant)
+            mark = (
+                participant,
+                0 if other else PRESENT | UNREADABLE,
+                blocked_key,
+                0 if blocked_key is None else BLOCKED,
+                0,
+            )
         else:
             key, colleague, blocked, impersonal, _ = self.facts_of(address)
             blocked_bit = BLOCKED if blocked else 0
             if other:
                 mark = (participant, 0, key if blocked else None, blocked_bit, 0)
             else:
-                always = PRESENT if colleague else PRESENT | EXTERNAL
+                # The mailbox's own addresses count as colleagues wherever they are (an alias
+                # on a domain outside the organisation is the owner): EXTERNAL then depends
+                # on the mailbox, like BLOCKED.
+                external = 0 if colleague else EXTERNAL
                 if role is _FROM:
                     impersonal_bit = IMPERSONAL if impersonal else 0
-                    mark = (participant, always, key, blocked_bit | impersonal_bit, OUTGOING)
+                    mark = (
+                        participant,
+                        PRESENT,
+                        key,
+                        blocked_bit | impersonal_bit | external,
+                        OUTGOING,
+                    )
                 else:
-                    mark = (participant, always, key if blocked else None, blocked_bit, 0)
+                    keyed = blocked or not colleague
+                    mark = (participant, PRESENT, key if keyed else None, blocked_bit | external, 0)
         marks = self.marks
         if len(marks) >= MARKS_CACHE_SIZE:
             marks.clear()
@@ -305,7 +331,17 @@ class Judge:
     mailbox, and holds only what they determine.
     """
 
-    __slots__ = ("_base", "_decisions", "_levels", "_marks", "_own", "_tables", "mailbox", "policy")
+    __slots__ = (
+        "_base",
+        "_decisions",
+        "_levels",
+        "_marks",
+        "_own",
+        "_own_external",
+        "_tables",
+        "mailbox",
+        "policy",
+    )
 
     policy: Policy
     mailbox: Mailbox
@@ -324,7 +360,11 @@ class Judge:
         self._marks = tables.marks
         #: The owner's and aliases' keys, under the policy's canonicalisation.
         self._own = mailbox.keys_under(policy.canonicalization)
-        base = OWNER_FREE if tables.facts_of(mailbox.owner)[4] else 0
+        owner_facts = tables.facts_of(mailbox.owner)
+        #: What the mailbox's own addresses keep of EXTERNAL: nothing when the owner is a
+        #: colleague (each alias is the owner, wherever its domain), else EXTERNAL.
+        self._own_external = 0 if owner_facts[1] else EXTERNAL
+        base = OWNER_FREE if owner_facts[4] else 0
         if policy.sync_internal:
             base |= SYNC_INTERNAL
         if policy.exclude_group_emails:
@@ -362,6 +402,7 @@ class Judge:
                     bits |= bit
         marks = self._marks
         own = self._own
+        own_external = self._own_external
         for participant in message.participants:
             mark = marks.get(id(participant))
             if mark is None:
@@ -369,7 +410,7 @@ class Judge:
             bits |= mark[1]
             key = mark[2]
             if key is not None:
-                bits |= mark[4] if key in own else mark[3]
+                bits |= mark[4] | (mark[3] & own_external) if key in own else mark[3]
         return bits
 
     def decide(self, message: Message | Event) -> Decision:

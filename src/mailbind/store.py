@@ -32,6 +32,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from .addresses import Address, Canonicalization
 from .contacts import Contact, ContactIndex, OwnerChange, Suppression
+from .domains import to_ascii_domain
 from .errors import StoreError
 from .messages import Direction, Flag, Message, SharingLevel
 from .policy import Mailbox
@@ -53,6 +54,7 @@ __all__ = [
     "Store",
     "StoredDecision",
     "StoredMessage",
+    "company_domain_key",
     "holding_direction",
     "message_order",
     "sort_time",
@@ -327,6 +329,18 @@ def sort_time(message: Message) -> float | None:
     if sent.tzinfo is None:
         sent = sent.replace(tzinfo=UTC)
     return sent.timestamp()
+
+
+def company_domain_key(domain: str) -> str:
+    """*domain*, as a caller names a company, in the form contacts hold it.
+
+    Lower-case IDNA ASCII without white space, a leading ``@`` or a trailing dot:
+    ``Globex.EXAMPLE``, ``@globex.example.`` and ``globex.example`` are one company, and so
+    are the Unicode and punycode forms of one name. Text that is no domain name is only
+    stripped and lower-cased.
+    """
+    text = domain.strip().removeprefix("@").strip()
+    return to_ascii_domain(text) or text.lower()
 
 
 def message_order(message: Message) -> tuple[bool, float, str]:

@@ -54,6 +54,7 @@ from ..store import (
     StaleBatchError,
     StoredDecision,
     StoredMessage,
+    company_domain_key,
     holding_direction,
     message_order,
     sort_time,
@@ -963,7 +964,7 @@ class SQLiteStore:
             "SELECT DISTINCT p.message_key FROM participants p "
             "JOIN contacts c ON c.workspace = p.workspace AND c.id = p.contact_id "
             "WHERE p.workspace = ? AND c.company_domain = ?",
-            (ws, domain.lower()),
+            (ws, company_domain_key(domain)),
         )
 
     def _ordered(self, ws: str, sql: str, params: tuple[str, ...]) -> tuple[StoredMessage, ...]:

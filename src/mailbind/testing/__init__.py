@@ -38,6 +38,7 @@ from ..store import (
     Store,
     StoredDecision,
     StoredMessage,
+    company_domain_key,
     holding_direction,
     message_order,
 )
@@ -307,7 +308,7 @@ class InMemoryStore:
         self, domain: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> tuple[StoredMessage, ...]:
         space = self._space(workspace)
-        domain = domain.lower()
+        domain = company_domain_key(domain)
         ids = {c.id for c in space.contacts.values() if c.company_domain == domain}
         return self._messages_of(space, ids)
 
