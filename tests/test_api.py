@@ -104,6 +104,14 @@ PUBLIC: dict[str, list[str]] = {
         "parse_participants",
         "recover_addresses",
     ],
+    "mailbind.automated": [
+        "ESP_DOMAINS",
+        "ESP_HEADERS",
+        "ESP_MAILERS",
+        "is_bounce_path",
+        "is_esp_domain",
+        "is_list_address",
+    ],
     "mailbind.codecs": [
         "decode_mailbox",
         "decode_message",
@@ -250,6 +258,7 @@ PUBLIC: dict[str, list[str]] = {
     "mailbind.providers": [
         "AUTOMATED_PREFIXES",
         "AUTOMATED_SUFFIXES",
+        "NEVER_ROLES",
         "bundled_free_providers",
         "bundled_role_addresses",
         "is_free_provider",

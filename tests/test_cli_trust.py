@@ -304,7 +304,7 @@ def test_show_settings_prints_every_setting_as_a_config_that_reads_back(
         "sync_internal = false\n"
         "exclude_group_emails = true\n"
         "# free_providers: the bundled list (4900 entries)\n"
-        "# role_addresses: the bundled list (893 entries)\n"
+        "# role_addresses: the bundled list (888 entries)\n"
         "\n"
         "[policy.canonicalization]\n"
         "strip_subaddress = false\n"

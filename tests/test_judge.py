@@ -30,13 +30,13 @@ from mailbind import (
     SharingLevel,
     decide,
     direction,
-    is_bulk,
     is_free_provider,
     is_impersonal,
     is_internal,
     parse_address,
 )
 from mailbind.addresses import recover_addresses
+from tests.oracles import bulk_plainly, signals_plainly
 from tests.strategies import mailboxes, messages, policies
 
 ACME = Policy(org_domains=["acme.com"], blocklist=["@vendor.io"])
@@ -50,6 +50,15 @@ _EXCLUDING = {
     Reason.DRAFT,
     Reason.SPAM,
     Reason.TRASH,
+    # The automated-sender signals.
+    Reason.AUTO_SUBMITTED,
+    Reason.BOUNCE_RETURN_PATH,
+    Reason.ERRORS_TO,
+    Reason.LIST_ADDRESS,
+    Reason.BULK_MAILER,
+    Reason.FEEDBACK_ID,
+    Reason.AUTO_RESPONSE_SUPPRESS,
+    Reason.ESP_SENDER_DOMAIN,
 }
 
 
@@ -126,7 +135,8 @@ def plainly(message: Message, mailbox: Mailbox, policy: Policy) -> Decision:
         Reason.INTERNAL: internal and not policy.sync_internal,
         Reason.BLOCKLISTED: blocked,
         Reason.GROUP_SENDER: group_rule and impersonal,
-        Reason.BULK: group_rule and is_bulk(message),
+        Reason.BULK: group_rule and bulk_plainly(message),
+        **dict.fromkeys(signals_plainly(message), group_rule),
         Reason.DRAFT: Flag.DRAFT in flags,
         Reason.SPAM: Flag.SPAM in flags,
         Reason.TRASH: Flag.TRASH in flags,

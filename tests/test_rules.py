@@ -42,6 +42,7 @@ from mailbind import (
 )
 from mailbind.addresses import recover_addresses
 from tests import factories
+from tests.oracles import bulk_plainly, signals_plainly
 from tests.strategies import (
     ALIAS_ADDRESSES,
     MESSAGE_ADDRESSES,
@@ -469,13 +470,14 @@ R = Reason
             mail(
                 "noreply@shop.example",
                 cc="not an address",
-                headers={"Auto-Submitted": "auto-generated"},
+                headers={"Auto-Submitted": "auto-generated", "Precedence": "bulk"},
                 flags=[Flag.DRAFT, Flag.SPAM, Flag.TRASH],
             ),
             (
                 R.BLOCKLISTED,
                 R.GROUP_SENDER,
                 R.BULK,
+                R.AUTO_SUBMITTED,
                 R.DRAFT,
                 R.SPAM,
                 R.TRASH,
@@ -518,6 +520,14 @@ def test_reason_codes_are_stable_strings() -> None:
         "blocklisted",
         "group_sender",
         "bulk",
+        "auto_submitted",
+        "bounce_return_path",
+        "errors_to",
+        "list_address",
+        "bulk_mailer",
+        "feedback_id",
+        "auto_response_suppress",
+        "esp_sender_domain",
         "draft",
         "spam",
         "trash",
@@ -609,6 +619,19 @@ def _group_rule(message: Message, mailbox: Mailbox, policy: Policy) -> bool:
     return policy.exclude_group_emails and not _outgoing(message, mailbox, policy)
 
 
+#: The automated-sender reasons, each its own signal.
+SIGNAL_REASONS = (
+    Reason.AUTO_SUBMITTED,
+    Reason.BOUNCE_RETURN_PATH,
+    Reason.ERRORS_TO,
+    Reason.LIST_ADDRESS,
+    Reason.BULK_MAILER,
+    Reason.FEEDBACK_ID,
+    Reason.AUTO_RESPONSE_SUPPRESS,
+    Reason.ESP_SENDER_DOMAIN,
+)
+
+
 #: For every reason, when it must apply, written plainly from the public predicates.
 ORACLES: dict[Reason, Callable[[Message, Mailbox, Policy], bool]] = {
     Reason.INTERNAL: lambda m, b, p: _internal_plainly(m, b, p) and not p.sync_internal,
@@ -629,7 +652,11 @@ ORACLES: dict[Reason, Callable[[Message, Mailbox, Policy], bool]] = {
             if x.role is Role.FROM
         )
     ),
-    Reason.BULK: lambda m, b, p: _group_rule(m, b, p) and is_bulk(m),
+    Reason.BULK: lambda m, b, p: _group_rule(m, b, p) and bulk_plainly(m),
+    **{
+        reason: (lambda r: lambda m, b, p: _group_rule(m, b, p) and r in signals_plainly(m))(reason)
+        for reason in SIGNAL_REASONS
+    },
     Reason.DRAFT: lambda m, b, p: _flagged(m, Flag.DRAFT),
     Reason.SPAM: lambda m, b, p: _flagged(m, Flag.SPAM),
     Reason.TRASH: lambda m, b, p: _flagged(m, Flag.TRASH),

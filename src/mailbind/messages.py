@@ -286,7 +286,12 @@ class Message:
         participants = (_FROM_TABLE.get(sender) if sender.__class__ is str else None) or _gather(
             sender, _FROM, _FROM_TABLE
         )
-        no_from_address = bool(participants) and _no_from_address(participants)
+        # The first participant is the first From entry when there is one: readable, no loop.
+        no_from_address = (
+            bool(participants)
+            and participants[0].address is None
+            and _no_from_address(participants)
+        )
         if to:
             participants += _gather(to, _TO, _TO_TABLE)
         if cc:
@@ -368,8 +373,15 @@ def _no_from_address(participants: Iterable[Participant]) -> bool:
 
 def _replying(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[str, str]:
     """The ``Sender`` and ``Reply-To`` values among *headers* (each the first), or ``""``."""
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
     sender = reply_to = ""
+    if headers.__class__ is dict:  # the common form, as JSON gives it: names alone are looked at
+        for name in headers:
+            if name.__class__ is str and len(name) in (6, 8):
+                lower = name.lower()
+                if lower == "sender" or lower == "reply-to":
+                    return _replying(list(headers.items()))
+        return sender, reply_to
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
     if not isinstance(pairs, Iterable) or isinstance(pairs, str | bytes):
         return sender, reply_to  # `_headers` refuses it
     for pair in pairs:
