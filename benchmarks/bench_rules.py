@@ -495,11 +495,12 @@ class Naive:
                 "list-id" in headers
                 or "list-unsubscribe" in headers
                 or headers.get("precedence") in ("bulk", "list", "junk")
-                or headers.get("auto-submitted", "no") != "no"
             ):
                 reasons.add("bulk")
+            if headers.get("auto-submitted", "no") != "no":
+                reasons.add("auto_submitted")
         reasons.update(d.get("flags", ()))
-        excluded = reasons & {"internal", "blocklisted", "group_sender", "bulk"}
+        excluded = reasons & {"internal", "blocklisted", "group_sender", "bulk", "auto_submitted"}
         excluded |= reasons & {"draft", "spam", "trash"}
         return not excluded, frozenset(reasons)
 

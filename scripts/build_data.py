@@ -305,6 +305,12 @@ ROLE_EXCLUDED: dict[str, str] = {
     "teacher": "one person's job title",
     "the.principal": "one person's post",
     "treasurer": "one person's post",
+    # Found shutting real people out of a CRM (mailbind.providers.NEVER_ROLES).
+    "biz": "a one-person business's own address",
+    "demo": "a person's address at a demo or trial company",
+    "lead": "a sales lead, or a person's first name (Lead)",
+    "test": "a person testing their own address; also a surname",
+    "user": "a person's generic address at a small provider",
     # A first name or surname.
     "alexa": "a first name",
     "denver": "a first name",

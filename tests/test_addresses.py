@@ -20,7 +20,7 @@ from mailbind import (
     parse_address,
     parse_participants,
 )
-from mailbind.addresses import decode_words
+from mailbind.addresses import decode_words, recover_addresses
 from mailbind.domains import validate
 
 from .strategies import (
@@ -498,7 +498,11 @@ def test_quoted_display_names_come_back_decoded(name: str, address: str) -> None
         ("support@acme.com <evil@x.io>", "support@acme.com", "evil@x.io"),
         ("jane@x.com (Jane Doe)", "Jane Doe", "jane@x.com"),
         ("<jane@x.com> (Jane (the) Doe)", "Jane (the) Doe", "jane@x.com"),
-        ("Jane (Sales) <jane@x.com>", "Jane (Sales)", "jane@x.com"),
+        ("Jane (Sales) <jane@x.com>", "Jane", "jane@x.com"),
+        ('"Jane" (Sales) <jane@x.com> (Support team)', "Jane", "jane@x.com"),
+        ("(Jane) jane@x.com", "Jane", "jane@x.com"),
+        ("jane@x.com (Support team)", "Support team", "jane@x.com"),
+        ("Jane <jane@x.com> (Support team)", "Jane", "jane@x.com"),
         ("Jane <jane(work)@x.com>", "Jane", "jane@x.com"),
         ('"Jane \\"JD\\" Doe" <jane@x.com>', 'Jane "JD" Doe', "jane@x.com"),
         ("Jane\r\n Doe <jane@x.com>", "Jane Doe", "jane@x.com"),
@@ -543,13 +547,77 @@ def test_encoded_words_in_names_are_decoded(header: str, name: str) -> None:
     assert participant.address.key == "jane@x.com"
 
 
-def test_an_entry_written_wholly_as_encoded_words_is_decoded() -> None:
-    """Some mail programs encode the whole entry; it is decoded and read, its raw text kept."""
-    participant = only("=?UTF-8?B?SmFuZSBEb2UgPGphbmVAeC5jb20+?=")
-    assert participant.address is not None
-    assert participant.address.key == "jane@x.com"
-    assert participant.name == "Jane Doe"
-    assert participant.raw == "=?UTF-8?B?SmFuZSBEb2UgPGphbmVAeC5jb20+?="
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("=?UTF-8?B?SmFuZSBEb2UgPGphbmVAeC5jb20+?=", "Jane Doe"),
+        ("=?utf-8?q?jane=40x.com?=", ""),
+    ],
+)
+def test_an_address_inside_encoded_words_is_never_the_identity(header: str, name: str) -> None:
+    """An encoded word never holds an address: the entry is unreadable, its name decoded."""
+    participant = only(header)
+    assert participant.address is None
+    assert participant.name == name
+    assert participant.raw == header
+    assert participant.problem == (
+        "The address is inside an encoded word, which never holds an address."
+    )
+    assert [a.key for a in recover_addresses(header)] == ["jane@x.com"]
+
+
+def test_an_encoded_name_that_is_an_address_is_only_a_name() -> None:
+    """``=?utf-8?b?…?= <attacker@evil.example>``: the addr-spec is the identity, never the name."""
+    participant = only("=?utf-8?b?c3VwcG9ydEBhY21lLmNvbQ==?= <attacker@evil.example>")
+    assert participant.address == parse_address("attacker@evil.example")
+    assert participant.name == "support@acme.com"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Jane <a@x.com> b@y.com", [("a@x.com", "Jane"), ("b@y.com", "")]),
+        ("Jane <a@x.com> b@y.com c@z.com", [("a@x.com", "Jane"), ("b@y.com", ""), ("c@z.com", "")]),
+        ("Jane <a@x.com> (Support) b@y.com", [("a@x.com", "Jane"), ("b@y.com", "")]),
+        ("Jane <a@x.com> junk", [("a@x.com", "Jane"), (None, "")]),
+        (
+            "Jane <a@x.com> junk b@y.com, c@z.com",
+            [("a@x.com", "Jane"), (None, ""), ("b@y.com", ""), ("c@z.com", "")],
+        ),
+        ("Jane <a@x.com> b@", [("a@x.com", "Jane"), (None, "")]),
+    ],
+)
+def test_text_after_the_angle_brackets_is_read(
+    header: str, expected: list[tuple[str | None, str]]
+) -> None:
+    """Every address after ``>`` is an entry of its own; other text there is an unreadable one."""
+    participants = parse_participants(header, Role.TO)
+    assert [(p.address.key if p.address else None, p.name) for p in participants] == expected
+    for p in participants:
+        if p.address is None:
+            assert p.problem is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Jane <a@x.com> <b@y.com>", ["a@x.com", "b@y.com"]),
+        ("a@x.com b@y.com", ["a@x.com", "b@y.com"]),
+        ("not an address", []),
+        ("=?utf-8?q?evil=40spam.example?= <broken", ["evil@spam.example"]),
+        ("'a@x.com'.", ["a@x.com"]),
+        ("a@b@c.com", []),
+    ],
+)
+def test_recover_addresses_finds_every_readable_word(text: str, found: list[str]) -> None:
+    """The addresses a broken entry still names, in order, each once."""
+    assert [a.key for a in recover_addresses(text)] == found
+
+
+def test_recover_addresses_is_linear() -> None:
+    """A long text without any separator is looked through once (sizes, not wall time)."""
+    assert recover_addresses("a" * 200_000 + "@x.com") == ()
+    assert recover_addresses("@" * 200_000) == ()
 
 
 def test_decode_words_leaves_plain_text_alone() -> None:

@@ -102,6 +102,15 @@ PUBLIC: dict[str, list[str]] = {
         "Role",
         "parse_address",
         "parse_participants",
+        "recover_addresses",
+    ],
+    "mailbind.automated": [
+        "ESP_DOMAINS",
+        "ESP_HEADERS",
+        "ESP_MAILERS",
+        "is_bounce_path",
+        "is_esp_domain",
+        "is_list_address",
     ],
     "mailbind.calendar_sync": [
         "CalendarReport",
@@ -272,6 +281,7 @@ PUBLIC: dict[str, list[str]] = {
     "mailbind.providers": [
         "AUTOMATED_PREFIXES",
         "AUTOMATED_SUFFIXES",
+        "NEVER_ROLES",
         "bundled_free_providers",
         "bundled_role_addresses",
         "is_free_provider",

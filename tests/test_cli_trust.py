@@ -304,7 +304,7 @@ def test_show_settings_prints_every_setting_as_a_config_that_reads_back(
         "sync_internal = false\n"
         "exclude_group_emails = true\n"
         "# free_providers: the bundled list (4900 entries)\n"
-        "# role_addresses: the bundled list (893 entries)\n"
+        "# role_addresses: the bundled list (888 entries)\n"
         "\n"
         "[policy.canonicalization]\n"
         "strip_subaddress = false\n"
@@ -664,13 +664,19 @@ def test_explain_only_contact_and_summary(capsys: pytest.CaptureFixture[str]) ->
     )
     code, out, _ = run(capsys, "explain", "--sample", "--only", "bulk", "--json")
     records = json_lines(out)
-    assert len(records) == 30
+    assert len(records) == 16
     assert all("bulk" in r["reasons"] for r in records)
+    code, out, _ = run(capsys, "explain", "--sample", "--only", "auto_submitted", "--json")
+    records = json_lines(out)
+    assert len(records) == 14
+    assert all("auto_submitted" in r["reasons"] for r in records)
     code, out, _ = run(capsys, "explain", "--sample", "--only", "synced", "--json")
     assert {r["synced"] for r in json_lines(out)} == {True}
     code, _, err = run(capsys, "explain", "--sample", "--only", "nope")
     assert code == 2
-    assert err.startswith("mailbind: error: argument --only: must be one of blocklisted, bulk, ")
+    assert err.startswith(
+        "mailbind: error: argument --only: must be one of auto_response_suppress, auto_submitted, "
+    )
     assert err.endswith(", unreadable_participant, not 'nope' (see `mailbind explain --help`).\n")
 
 

@@ -26,6 +26,7 @@ from mailbind import (
     resolve_contact,
 )
 
+from .factories import T0, contact
 from .strategies import CONTACT_ADDRESSES, CONTACT_IDS, canonicalizations, contact_times, contacts
 
 
@@ -53,6 +54,10 @@ class ContactLifecycle(RuleBasedStateMachine):
         self.canon = canon
         self.contacts = {c.id: c for c in start}
         self.index = ContactIndex(start, canonicalization=canon)
+        for deleted in start:
+            if deleted.deleted_at is not None:  # built from a deleted contact: as `upsert`
+                for key in self.plain_keys(deleted):
+                    self.suppressed.setdefault(key, SuppressionReason.SOFT_DELETED)
 
     # --- Helpers ----------------------------------------------------------------------------
 
@@ -208,3 +213,15 @@ class ContactLifecycle(RuleBasedStateMachine):
 
 ContactLifecycle.TestCase.settings = settings(max_examples=100, stateful_step_count=30)
 TestContactLifecycle = ContactLifecycle.TestCase
+
+
+def test_an_index_built_from_a_deleted_contact_suppresses_it_as_upsert_does() -> None:
+    """``ContactIndex([deleted])`` and ``ContactIndex().upsert(deleted)`` are one way."""
+    deleted = contact("c1", "jane@client.example", deleted_at=T0)
+    built = ContactIndex([deleted])
+    assert not ContactIndex([deleted], suppressed=()).suppressed
+    upserted = ContactIndex()
+    upserted.upsert(deleted)
+    assert dict(built.suppressed) == dict(upserted.suppressed)
+    assert built.is_suppressed("jane@client.example")
+    assert built.suppressed["jane@client.example"].reason is SuppressionReason.SOFT_DELETED

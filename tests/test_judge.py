@@ -30,12 +30,13 @@ from mailbind import (
     SharingLevel,
     decide,
     direction,
-    is_bulk,
     is_free_provider,
     is_impersonal,
     is_internal,
     parse_address,
 )
+from mailbind.addresses import recover_addresses
+from tests.oracles import bulk_plainly, signals_plainly
 from tests.strategies import mailboxes, messages, policies
 
 ACME = Policy(org_domains=["acme.com"], blocklist=["@vendor.io"])
@@ -49,6 +50,15 @@ _EXCLUDING = {
     Reason.DRAFT,
     Reason.SPAM,
     Reason.TRASH,
+    # The automated-sender signals.
+    Reason.AUTO_SUBMITTED,
+    Reason.BOUNCE_RETURN_PATH,
+    Reason.ERRORS_TO,
+    Reason.LIST_ADDRESS,
+    Reason.BULK_MAILER,
+    Reason.FEEDBACK_ID,
+    Reason.AUTO_RESPONSE_SUPPRESS,
+    Reason.ESP_SENDER_DOMAIN,
 }
 
 
@@ -71,6 +81,17 @@ def _colleague(address: Address, policy: Policy) -> bool:
     )
 
 
+def _recovered_blocked(participant: Participant, own: frozenset[str], policy: Policy) -> bool:
+    """An unreadable entry whose first blocked recovered address is not the owner's."""
+    if participant.address is not None:
+        return False
+    for address in recover_addresses(participant.raw):
+        key = policy.key(address)
+        if _blocked(key, policy):
+            return key not in own
+    return False
+
+
 def plainly(message: Message, mailbox: Mailbox, policy: Policy) -> Decision:
     """The decision RULES 2 and 3 give, computed from scratch with no memo.
 
@@ -89,7 +110,12 @@ def plainly(message: Message, mailbox: Mailbox, policy: Policy) -> Decision:
     )
     owner_free = is_free_provider(mailbox.owner, policy.free_providers)
     unreadable = any(p.address is None for p in main)
-    external = any(p.address is not None and not _colleague(p.address, policy) for p in main)
+    external = any(
+        p.address is not None
+        and not _colleague(p.address, policy)
+        and (policy.key(p.address) not in own or not _colleague(mailbox.owner, policy))
+        for p in main
+    )
     internal = bool(main) and not external and not unreadable and not owner_free
     impersonal = any(
         p.role is Role.FROM
@@ -103,13 +129,14 @@ def plainly(message: Message, mailbox: Mailbox, policy: Policy) -> Decision:
         and policy.key(p.address) not in own
         and _blocked(policy.key(p.address), policy)
         for p in message.participants
-    )
+    ) or any(_recovered_blocked(p, own, policy) for p in message.participants)
     group_rule = policy.exclude_group_emails and not outgoing
     applies = {
         Reason.INTERNAL: internal and not policy.sync_internal,
         Reason.BLOCKLISTED: blocked,
         Reason.GROUP_SENDER: group_rule and impersonal,
-        Reason.BULK: group_rule and is_bulk(message),
+        Reason.BULK: group_rule and bulk_plainly(message),
+        **dict.fromkeys(signals_plainly(message), group_rule),
         Reason.DRAFT: Flag.DRAFT in flags,
         Reason.SPAM: Flag.SPAM in flags,
         Reason.TRASH: Flag.TRASH in flags,

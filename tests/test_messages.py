@@ -463,7 +463,7 @@ def test_reads_a_plain_message() -> None:
     assert m.key == "m1@client.example"
     assert m.sent_at == datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
     assert m.subject == "Quote"
-    assert m.text == "Hello\r\n"
+    assert m.text == "Hello\n"
     assert m.html == ""
     assert m.attachments == ()
     assert m.defects == ()
@@ -834,7 +834,7 @@ def test_longer_boundary_is_not_this_one() -> None:
         "Content-Type: multipart/mixed; boundary=b",
         body=b"--b\r\n\r\nline one\r\n--bb not a boundary\r\n--b--\r\n",
     )
-    assert Message.from_bytes(raw).text == "line one\r\n--bb not a boundary"
+    assert Message.from_bytes(raw).text == "line one\n--bb not a boundary"
 
 
 def test_forwarded_message_is_an_attachment() -> None:

@@ -61,14 +61,53 @@ def test_name_from_display(display: str, expected: tuple[str, str]) -> None:
     assert name_from_display(display) == expected
 
 
+#: The repairs mail clients make of display names, each as real mail writes it.
+REPAIRS = [
+    # quotes, single, double, typographic, doubled
+    ('"Jane Doe"', ("Jane", "Doe")),
+    ("'Jane Doe'", ("Jane", "Doe")),
+    ("\"'Jane Doe'\"", ("Jane", "Doe")),
+    ("\u00abJane Doe\u00bb", ("Jane", "Doe")),
+    # last name first
+    ('"Doe, Jane"', ("Jane", "Doe")),
+    ("DOE, Jane", ("Jane", "Doe")),
+    # a service sending on a person's behalf
+    ("Jane Doe via Service", ("Jane", "Doe")),
+    ("Jane Doe (via Google Docs)", ("Jane", "Doe")),
+    ("'Jane Doe' via Dropbox", ("Jane", "Doe")),
+    ("Jane Doe - Acme", ("Jane", "Doe")),
+    # the address repeated as (or beside) the name
+    ("Jane Doe (jane@example.com)", ("Jane", "Doe")),
+    ("Jane Doe <jane@example.com>", ("Jane", "Doe")),
+    ("Jane Doe jane@example.com", ("Jane", "Doe")),
+    ("jane.doe", ("Jane", "Doe")),
+    # encoded words a caller passed undecoded
+    ("=?utf-8?q?J=C3=A4ne_Doe?=", ("Jäne", "Doe")),
+    ("=?UTF-8?B?RG9lLCBKYW5l?=", ("Jane", "Doe")),
+    # capitals
+    ("JANE DOE", ("Jane", "Doe")),
+    ("Jane DOE", ("Jane", "Doe")),
+    ("Jean-Luc PICARD", ("Jean-Luc", "Picard")),
+    ("Maria DE LA CRUZ", ("Maria", "De La Cruz")),
+    ("J.R.R. Tolkien", ("J.R.R.", "Tolkien")),
+]
+
+
+@pytest.mark.parametrize(("display", "expected"), REPAIRS)
+def test_display_name_repairs(display: str, expected: tuple[str, str]) -> None:
+    """The repairs clients make: quotes, last name first, "via", the address, words, capitals."""
+    assert name_from_display(display) == expected
+
+
 @pytest.mark.parametrize(
     "display",
     [
         "",
         "   ",
         "jane@example.com",
-        "Jane Doe (jane@example.com)",
         "'jane.doe@example.com'",
+        '"jane.doe@example.com" via Docs',
+        "=?utf-8?q?jane=40example.com?=",
         "@",
         "123 456",
         "---",

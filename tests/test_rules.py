@@ -40,7 +40,9 @@ from mailbind import (
     reevaluate,
     visible_level,
 )
+from mailbind.addresses import recover_addresses
 from tests import factories
+from tests.oracles import bulk_plainly, signals_plainly
 from tests.strategies import (
     ALIAS_ADDRESSES,
     MESSAGE_ADDRESSES,
@@ -468,13 +470,14 @@ R = Reason
             mail(
                 "noreply@shop.example",
                 cc="not an address",
-                headers={"Auto-Submitted": "auto-generated"},
+                headers={"Auto-Submitted": "auto-generated", "Precedence": "bulk"},
                 flags=[Flag.DRAFT, Flag.SPAM, Flag.TRASH],
             ),
             (
                 R.BLOCKLISTED,
                 R.GROUP_SENDER,
                 R.BULK,
+                R.AUTO_SUBMITTED,
                 R.DRAFT,
                 R.SPAM,
                 R.TRASH,
@@ -517,6 +520,14 @@ def test_reason_codes_are_stable_strings() -> None:
         "blocklisted",
         "group_sender",
         "bulk",
+        "auto_submitted",
+        "bounce_return_path",
+        "errors_to",
+        "list_address",
+        "bulk_mailer",
+        "feedback_id",
+        "auto_response_suppress",
+        "esp_sender_domain",
         "draft",
         "spam",
         "trash",
@@ -576,11 +587,30 @@ def _blocked_plainly(address: Address, policy: Policy) -> bool:
     return key in policy.blocklist or bool(domains & policy.blocklist)
 
 
+def _inside(address: Address | None, mailbox: Mailbox, policy: Policy) -> bool:
+    """A colleague, or one of the mailbox's own addresses when the owner is a colleague."""
+    if address is None:
+        return False
+    return is_colleague(address, policy) or (
+        policy.key(address) in _own_keys(mailbox, policy) and is_colleague(mailbox.owner, policy)
+    )
+
+
+def _recovered_blocked(participant: Participant, mailbox: Mailbox, policy: Policy) -> bool:
+    """An unreadable entry whose first blocked recovered address is not the mailbox's."""
+    if participant.address is not None:
+        return False
+    for address in recover_addresses(participant.raw):
+        if _blocked_plainly(address, policy):
+            return policy.key(address) not in _own_keys(mailbox, policy)
+    return False
+
+
 def _internal_plainly(message: Message, mailbox: Mailbox, policy: Policy) -> bool:
     core = _core(message)
     return (
         bool(core)
-        and all(is_colleague(p.address, policy) for p in core)
+        and all(_inside(p.address, mailbox, policy) for p in core)
         and not is_free_provider(mailbox.owner, policy.free_providers)
     )
 
@@ -589,14 +619,30 @@ def _group_rule(message: Message, mailbox: Mailbox, policy: Policy) -> bool:
     return policy.exclude_group_emails and not _outgoing(message, mailbox, policy)
 
 
+#: The automated-sender reasons, each its own signal.
+SIGNAL_REASONS = (
+    Reason.AUTO_SUBMITTED,
+    Reason.BOUNCE_RETURN_PATH,
+    Reason.ERRORS_TO,
+    Reason.LIST_ADDRESS,
+    Reason.BULK_MAILER,
+    Reason.FEEDBACK_ID,
+    Reason.AUTO_RESPONSE_SUPPRESS,
+    Reason.ESP_SENDER_DOMAIN,
+)
+
+
 #: For every reason, when it must apply, written plainly from the public predicates.
 ORACLES: dict[Reason, Callable[[Message, Mailbox, Policy], bool]] = {
     Reason.INTERNAL: lambda m, b, p: _internal_plainly(m, b, p) and not p.sync_internal,
-    Reason.BLOCKLISTED: lambda m, b, p: any(
-        x.address is not None
-        and p.key(x.address) not in _own_keys(b, p)
-        and _blocked_plainly(x.address, p)
-        for x in m.participants
+    Reason.BLOCKLISTED: lambda m, b, p: (
+        any(
+            x.address is not None
+            and p.key(x.address) not in _own_keys(b, p)
+            and _blocked_plainly(x.address, p)
+            for x in m.participants
+        )
+        or any(_recovered_blocked(x, b, p) for x in m.participants)
     ),
     Reason.GROUP_SENDER: lambda m, b, p: (
         _group_rule(m, b, p)
@@ -606,12 +652,16 @@ ORACLES: dict[Reason, Callable[[Message, Mailbox, Policy], bool]] = {
             if x.role is Role.FROM
         )
     ),
-    Reason.BULK: lambda m, b, p: _group_rule(m, b, p) and is_bulk(m),
+    Reason.BULK: lambda m, b, p: _group_rule(m, b, p) and bulk_plainly(m),
+    **{
+        reason: (lambda r: lambda m, b, p: _group_rule(m, b, p) and r in signals_plainly(m))(reason)
+        for reason in SIGNAL_REASONS
+    },
     Reason.DRAFT: lambda m, b, p: _flagged(m, Flag.DRAFT),
     Reason.SPAM: lambda m, b, p: _flagged(m, Flag.SPAM),
     Reason.TRASH: lambda m, b, p: _flagged(m, Flag.TRASH),
     Reason.EXTERNAL: lambda m, b, p: any(
-        x.address is not None and not is_colleague(x.address, p) for x in _core(m)
+        x.address is not None and not _inside(x.address, b, p) for x in _core(m)
     ),
     Reason.INTERNAL_ALLOWED: lambda m, b, p: _internal_plainly(m, b, p) and p.sync_internal,
     Reason.OWNER_ON_FREE_PROVIDER: lambda m, b, p: is_free_provider(b.owner, p.free_providers),

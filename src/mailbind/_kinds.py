@@ -194,6 +194,9 @@ class Defect(StrEnum):
     #: The message ends its lines with a carriage return alone (old Mac style): its lines
     #: were read as such.
     CR_LINE_ENDINGS = "cr_line_endings"
+    #: The From header names no address at all (``From: Jane Doe``): the message has no
+    #: readable sender, and is judged on every address the header and the others still name.
+    FROM_WITHOUT_ADDRESS = "from_without_address"
     #: An event's start could not be read: ``start`` is None.
     BAD_START = "bad_start"
     #: An event's end could not be read: ``end`` is None.
@@ -217,6 +220,15 @@ class Reason(StrEnum):
     BLOCKLISTED = "blocklisted"
     GROUP_SENDER = "group_sender"
     BULK = "bulk"
+    # Automated-sender signals (`mailbind.automated`), each its own reason.
+    AUTO_SUBMITTED = "auto_submitted"
+    BOUNCE_RETURN_PATH = "bounce_return_path"
+    ERRORS_TO = "errors_to"
+    LIST_ADDRESS = "list_address"
+    BULK_MAILER = "bulk_mailer"
+    FEEDBACK_ID = "feedback_id"
+    AUTO_RESPONSE_SUPPRESS = "auto_response_suppress"
+    ESP_SENDER_DOMAIN = "esp_sender_domain"
     DRAFT = "draft"
     SPAM = "spam"
     TRASH = "trash"
@@ -246,6 +258,14 @@ _EXCLUDING = frozenset(
         Reason.BLOCKLISTED,
         Reason.GROUP_SENDER,
         Reason.BULK,
+        Reason.AUTO_SUBMITTED,
+        Reason.BOUNCE_RETURN_PATH,
+        Reason.ERRORS_TO,
+        Reason.LIST_ADDRESS,
+        Reason.BULK_MAILER,
+        Reason.FEEDBACK_ID,
+        Reason.AUTO_RESPONSE_SUPPRESS,
+        Reason.ESP_SENDER_DOMAIN,
         Reason.DRAFT,
         Reason.SPAM,
         Reason.TRASH,
@@ -257,6 +277,14 @@ _DESCRIPTIONS = {
     Reason.BLOCKLISTED: "A participant is on the blocklist.",
     Reason.GROUP_SENDER: "The sender is a role or automated address.",
     Reason.BULK: "The message carries mailing-list or bulk headers.",
+    Reason.AUTO_SUBMITTED: "The message says it was sent automatically (Auto-Submitted).",
+    Reason.BOUNCE_RETURN_PATH: "Its Return-Path is a bounce or VERP address of bulk mail.",
+    Reason.ERRORS_TO: "It carries Errors-To, which only list and bulk software writes.",
+    Reason.LIST_ADDRESS: "It comes from a mailing list's own address (owner-, -request).",
+    Reason.BULK_MAILER: "It was sent by list-manager or email-marketing software.",
+    Reason.FEEDBACK_ID: "It carries a Feedback-ID, as bulk senders' mail does.",
+    Reason.AUTO_RESPONSE_SUPPRESS: "It asks for no automatic replies, as automated mail does.",
+    Reason.ESP_SENDER_DOMAIN: "It comes from a domain that exists only to send bulk mail.",
     Reason.DRAFT: "The message is a draft.",
     Reason.SPAM: "The source files the message as spam.",
     Reason.TRASH: "The source files the message as trash.",

@@ -619,12 +619,23 @@ def _leaf(
     data = _transfer_decode(body, encoding.strip().lower(), defects)
     if disposition != "attachment" and not filename:
         if ctype == "text/plain" and mail.text is None:
-            mail.text = _charset_text(data, _charset(params), defects)
+            mail.text = lines(_charset_text(data, _charset(params), defects))
             return
         if ctype == "text/html" and mail.html is None:
-            mail.html = _charset_text(data, _charset(params), defects)
+            mail.html = lines(_charset_text(data, _charset(params), defects))
             return
     mail.attachments.append((filename, ctype, data))
+
+
+def lines(text: str) -> str:
+    """*text* with every line ending (CRLF, or CR alone) written as LF.
+
+    A body reads alike whatever the source's line endings: an mbox holds LF, IMAP and .eml
+    files CRLF, so the same message must give the same text from each.
+    """
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _charset(params: dict[str, str]) -> str:

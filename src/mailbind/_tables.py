@@ -40,11 +40,13 @@ _READ: dict[Role, dict[str, tuple[Participant, ...]]] = {role: {} for role in Ro
 #: The characters the read tables hold now (one counter, in a list so it can change).
 _READ_HELD = [0]
 _BUILD_TABLES = tuple(_PARSED.values())
-_FROM_TABLE, _TO_TABLE, _CC_TABLE, _BCC_TABLE = (
+_FROM_TABLE, _TO_TABLE, _CC_TABLE, _BCC_TABLE, _SENDER_TABLE, _REPLY_TO_TABLE = (
     _PARSED[Role.FROM],
     _PARSED[Role.TO],
     _PARSED[Role.CC],
     _PARSED[Role.BCC],
+    _PARSED[Role.SENDER],
+    _PARSED[Role.REPLY_TO],
 )
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "Role",
     "parse_address",
     "parse_participants",
+    "recover_addresses",
 ]
 
 
@@ -392,6 +393,8 @@ _NOTHING_IN_ANGLES = "There is no address between the angle brackets."
 _OPEN_ANGLE = "The angle bracket before the address is not closed."
 _NO_ADDRESS = "The entry holds no address, only a comment."
 _UNEXPECTED = "The entry could not be read."
+_AFTER_ANGLES = "Text after the address in angle brackets is no address."
+_ENCODED_ADDRESS = "The address is inside an encoded word, which never holds an address."
 
 # One entry of a header: its span, its group name (None outside a group), the spans of its
 # top-level angle brackets and of its comments, all as indexes into the header value.
@@ -579,7 +582,8 @@ def _read_entry(value: str, entry: _Entry, role: Role) -> Participant:
         lt, gt = angles[0]
         if value[gt : gt + 1] != ">":
             return Participant(role, None, "", raw, _OPEN_ANGLE, group_name)
-        name, after = value[start:lt], gt
+        # Comments are no part of a display name: "Jane (Sales) <jane@x.com>" is Jane.
+        name, after = _cut_comments(value, start, lt, comments), gt
         addr = _tidy(_cut_comments(value, lt + 1, gt, comments))
         if addr.startswith("@"):
             addr = _ROUTE.sub("", addr)
@@ -599,15 +603,90 @@ def _read_entry(value: str, entry: _Entry, role: Role) -> Participant:
     return Participant(role, found, name, raw, None, group_name)
 
 
+def _after_angles(value: str, entry: _Entry, role: Role) -> list[Participant]:
+    """What follows the closed angle brackets of an entry, other than comments, as entries.
+
+    ``Jane <a@x.com> b@y.com`` names two people: each word after the brackets that holds an
+    @-sign is an entry of its own (readable or not), and other text there is kept as one
+    unreadable entry, so that nothing after ``>`` is lost.
+    """
+    _, end, group, angles, comments = entry
+    if len(angles) != 1 or value[angles[0][1] : angles[0][1] + 1] != ">":
+        return []
+    rest = _cut_comments(value, angles[0][1] + 1, end, comments).strip(_HEADER_SPACE)
+    if not rest:
+        return []
+    group_name = "" if group is None else _clean_name(group.strip(_HEADER_SPACE))
+    found: list[Participant] = []
+    other: list[str] = []
+    for word in rest.split():
+        if "@" not in word:
+            other.append(word)
+            continue
+        if other:
+            found.append(Participant(role, None, "", " ".join(other), _AFTER_ANGLES, group_name))
+            other = []
+        address = _addr_spec(word)
+        if isinstance(address, str):
+            found.append(Participant(role, None, "", word, address, group_name))
+        else:
+            found.append(Participant(role, address, "", word, None, group_name))
+    if other:
+        found.append(Participant(role, None, "", " ".join(other), _AFTER_ANGLES, group_name))
+    return found
+
+
 def _read_encoded_entry(participant: Participant) -> Participant:
-    """An unreadable entry written wholly as encoded words, decoded and read again."""
+    """An unreadable entry written wholly as encoded words: its name decoded, still unreadable.
+
+    An encoded word never holds an address (RFC 2047, section 5), so the address it decodes
+    to is never the participant's identity: ``=?utf-8?q?a=40b.com?=`` is nobody. The rules
+    still judge the blocklist on it (see `recover_addresses`).
+    """
     decoded = decode_words(participant.raw)
     if decoded == participant.raw:
         return participant
     again = _read_header(decoded, participant.role, decode_entries=False)
     if len(again) != 1 or again[0].address is None:
         return participant
-    return dataclasses.replace(again[0], raw=participant.raw, group=participant.group)
+    return dataclasses.replace(
+        participant, name=again[0].name, problem=_ENCODED_ADDRESS, address=None
+    )
+
+
+#: What ends a word that might be an address inside text: white space and the specials that
+#: never stand in an unquoted address.
+_NOT_IN_WORD = re.compile(r"[\s<>(),;:\"\[\]]+")
+#: Longest text `recover_addresses` looks through (an address header is never longer).
+_MAX_RECOVERED_TEXT = 1 << 16
+
+
+def recover_addresses(text: str) -> tuple[Address, ...]:
+    """Every address that can be read in *text*, an entry that could not be read as a whole.
+
+    For the blocklist only, never for identity: ``Jane <a@x.com> <b@y.com>`` and an address
+    hidden in an encoded word (``=?utf-8?q?b=40y.com?=``) name ``b@y.com`` to no one, but a
+    blocked ``b@y.com`` must not pass that way. Each word of the text (and of its decoded
+    form) that holds an @-sign is read as an address; at most the first 64 KB are looked at,
+    in one pass, so this costs time linear in the text. Never raises.
+    """
+    if text.__class__ is not str or ("@" not in text and "=?" not in text):
+        return ()
+    text = text[:_MAX_RECOVERED_TEXT]
+    try:
+        decoded = decode_words(text)
+    except Exception:  # a last resort: reading mail never raises
+        decoded = text
+    found: dict[str, Address] = {}
+    for source in (text, decoded) if decoded != text else (text,):
+        for word in _NOT_IN_WORD.split(source):
+            word = word.strip(".'`")
+            if "@" not in word or (word.count("@") > 1 and '"' not in word):
+                continue
+            address = _addr_spec(word)
+            if not isinstance(address, str):
+                found.setdefault(address.key, address)
+    return tuple(found.values())
 
 
 #: A header value of one entry in a common form, where the general reading (`_scan` and
@@ -708,13 +787,18 @@ def _read_entries(
         raw = value[entry[0] : entry[1]].strip(_HEADER_SPACE)
         if not raw:
             continue  # an empty list element ("a@x.com,,b@y.com"): nobody is named
+        extra: list[Participant] = []
         try:
             participant = _read_entry(value, entry, role)
             if decode_entries and participant.address is None and "=?" in raw:
                 participant = _read_encoded_entry(participant)
+            if entry[3] and participant.address is not None:
+                extra = _after_angles(value, entry, role)
         except Exception:  # a last resort: reading mail never raises
             participant = Participant(role, None, "", raw, _UNEXPECTED)
         found.append(participant)
+        if extra:
+            found.extend(extra)
     return tuple(found)
 
 

@@ -326,6 +326,8 @@ def message_from_record(record: object, line: str | bytes | None = None) -> Mess
             sent_at=sent_at,
             headers=fields.get("headers") or (),
             flags=fields.get("flags") or (),
+            reply_to=fields.get("reply_to") or (),
+            sender_header=fields.get("sender_header") or (),
         )
     except (MailbindError, TypeError, AttributeError):
         return problem_message(_line_text(record, line), Defect.BAD_JSON_RECORD)

@@ -279,6 +279,10 @@ class ContactIndex:
     store re-links exactly those messages. The index holds references to the contacts given and,
     per identity key, only the winning contact; keys held by several contacts also keep their
     candidates, so a destroyed contact's keys pass to the next one without a scan.
+
+    Built from contacts alone, the index suppresses the keys of each soft-deleted one, as
+    `upsert` of that contact does. Given *suppressed* (a store's records, even none), it
+    holds exactly those: a suppression lifted by hand stays lifted.
     """
 
     __slots__ = (
@@ -309,7 +313,7 @@ class ContactIndex:
         contacts: Iterable[Contact] = (),
         *,
         canonicalization: Canonicalization | None = None,
-        suppressed: Iterable[Suppression] = (),
+        suppressed: Iterable[Suppression] | None = None,
     ) -> None:
         canon = _plain(canonicalization)
         self._canon = canon
@@ -319,17 +323,17 @@ class ContactIndex:
         self._rivals = {}
         self._suppressed = {}
         self._folded = {}
-        for name, given in (("contacts", contacts), ("suppressed", suppressed)):
+        for name, given in (("contacts", contacts), ("suppressed", suppressed or ())):
             if not isinstance(given, Iterable) or isinstance(given, Contact | Suppression | str):
                 kinds = "Contacts" if name == "contacts" else "Suppressions"
                 raise wrong_type("ContactIndex()", name, kinds, given, ContactTypeError)
-        for item in suppressed:
+        for item in suppressed or ():
             if not isinstance(item, Suppression):
                 raise ContactTypeError(f"Expected a Suppression, not {type(item).__name__}.")
             self._put_suppression(item)
-        self._load(contacts)
+        self._load(contacts, suppressed is None)
 
-    def _load(self, contacts: Iterable[Contact]) -> None:
+    def _load(self, contacts: Iterable[Contact], record_deleted: bool) -> None:
         """Add *contacts* in one pass: one dictionary step per id and per address.
 
         Each key goes to the first contact claiming it; a key another contact claimed already
@@ -343,6 +347,9 @@ class ContactIndex:
             contact = value if type(value) is Contact else _check_contact(value)
             if enter(contact.id, contact) is not contact:
                 raise _duplicate(contact.id)
+            if record_deleted and contact.deleted_at is not None:
+                # A soft-deleted contact suppresses its keys, as `upsert` records it.
+                self._record(contact, SuppressionReason.SOFT_DELETED)
             if canon is not None:
                 for key in _contact_keys(contact, canon):
                     if claim(key, contact) is not contact:

@@ -8,7 +8,7 @@ Invariants:
   `Participant`, `Address` and `Message` are plain values. A judge holds, for its policy,
   the facts of each address by identity key and what each participant adds to a message's
   verdict (both bounded: past their size they start afresh), and, for its mailbox, the
-  owner's keys and the decisions already made (at most 2**13, one per bit pattern).
+  owner's keys and the decisions already made (at most 2**21, one per bit pattern).
 - A participant's mark is found by the participant's identity (`id`), and the table holds
   the participant with its mark, so that no other object can take that identity while the
   entry lives. Participants are shared: `Message.build` and `Message.from_bytes` hand out the
@@ -25,7 +25,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._kinds import _EXCLUDING, Direction, Flag, Reason, Role, SharingLevel
-from .addresses import Address, Participant
+from .addresses import Address, Participant, recover_addresses
+from .automated import (
+    AUTO_RESPONSE_SUPPRESS,
+    AUTO_SUBMITTED,
+    BOUNCE_PATH,
+    BULK_MAILER,
+    ERRORS_TO,
+    ESP_DOMAIN,
+    FEEDBACK_ID,
+    LIST_ADDRESS,
+    SIGNAL_HEADERS,
+    header_signal,
+    is_esp_domain,
+    is_list_address,
+    strip_comments,
+)
 from .errors import ArgumentTypeError, wrong_type
 from .events import Event
 from .messages import Message
@@ -56,44 +71,15 @@ _MAX_TOKEN_TEXT = 998
 
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 _LABEL_FLAGS = {"draft": Flag.DRAFT, "spam": Flag.SPAM, "trash": Flag.TRASH, "sent": Flag.SENT}
-#: The headers the rules read (lower-case).
-_RULE_HEADERS = frozenset(
-    {"list-id", "list-unsubscribe", "precedence", "auto-submitted", "x-gmail-labels"}
+#: The headers the rules read (lower-case): bulk markers, labels, automated-sender signals.
+_RULE_HEADERS = frozenset({"list-id", "list-unsubscribe", "precedence", "x-gmail-labels"}) | (
+    SIGNAL_HEADERS
 )
-
-
-def _strip_comments(value: str) -> str:
-    """*value* without RFC 5322 comments (nested, escaped); quoted strings are kept."""
-    if "(" not in value:
-        return value
-    out: list[str] = []
-    depth = 0
-    quoted = escaped = False
-    for ch in value:
-        if escaped:
-            escaped = False
-            if depth == 0:
-                out.append(ch)
-        elif ch == "\\":
-            escaped = True
-            if depth == 0:
-                out.append(ch)
-        elif quoted:
-            quoted = ch != '"'
-            out.append(ch)
-        elif ch == "(":
-            depth += 1
-        elif ch == ")" and depth:
-            depth -= 1
-        elif depth == 0:
-            quoted = ch == '"'
-            out.append(ch)
-    return "".join(out)
 
 
 def _token(value: str) -> str:
     """The first token of a structured header value: comments, parameters and quotes gone."""
-    text = _strip_comments(value[:_MAX_TOKEN_TEXT]).split(";", 1)[0]
+    text = strip_comments(value[:_MAX_TOKEN_TEXT]).split(";", 1)[0]
     return text.strip().strip('"').strip().lower()
 
 
@@ -103,9 +89,6 @@ def _bulk_header(name: str, value: str) -> bool:
         return bool(value.strip())
     if name == "precedence":
         return _token(value) in _BULK_PRECEDENCE
-    if name == "auto-submitted":
-        word = _token(value)
-        return bool(word) and word != "no"
     return False
 
 
@@ -116,8 +99,15 @@ def _label_flags(value: str) -> frozenset[Flag]:
 
 
 def header_facts(message: Message | Event) -> tuple[bool, frozenset[Flag]]:
-    """One pass over the headers: whether they mark bulk mail, and the message's flags."""
-    bulk = False
+    """One pass over the headers: whether they mark bulk mail (RULES 2.4), and the flags."""
+    bits, flags = header_bits(message)
+    return bool(bits & (BULK | AUTO_SUBMITTED)), flags
+
+
+def header_bits(message: Message | Event) -> tuple[int, frozenset[Flag]]:
+    """One pass over the headers: the bits of their bulk and automated-sender signals
+    (`BULK` and those of `mailbind.automated`), and the message's flags."""
+    bits = 0
     flags = message.flags
     for name, value in message.headers:
         lower = name.lower()
@@ -125,9 +115,11 @@ def header_facts(message: Message | Event) -> tuple[bool, frozenset[Flag]]:
             continue
         if lower == "x-gmail-labels":
             flags = flags | _label_flags(value)
-        elif not bulk:
-            bulk = _bulk_header(lower, value)
-    return bulk, flags
+        elif lower in SIGNAL_HEADERS:
+            bits |= header_signal(lower, value)
+        elif not bits & BULK and _bulk_header(lower, value):
+            bits |= BULK
+    return bits, flags
 
 
 # --- What one pass over a message finds, as bits --------------------------------------------
@@ -137,7 +129,7 @@ def header_facts(message: Message | Event) -> tuple[bool, frozenset[Flag]]:
 
 OUTGOING = 1 << 0  # a From address is the owner's or an alias, or the source says "sent"
 PRESENT = 1 << 1  # at least one From, To, Cc or Bcc entry
-EXTERNAL = 1 << 2  # a readable From/To/Cc/Bcc participant who is not a colleague
+EXTERNAL = 1 << 2  # a readable From/To/Cc/Bcc participant not a colleague nor the mailbox's
 UNREADABLE = 1 << 3  # an unreadable From/To/Cc/Bcc entry
 BLOCKED = 1 << 4  # a blocked participant in any role, not one of the owner's addresses
 IMPERSONAL = 1 << 5  # a readable From address that is impersonal
@@ -148,6 +140,17 @@ SPAM = 1 << 9
 TRASH = 1 << 10
 SYNC_INTERNAL = 1 << 11  # the policy's switches, so that bits and switches make one key
 EXCLUDE_GROUP = 1 << 12
+# Bits 13 to 20: the automated-sender signals of `mailbind.automated`, one reason each.
+_SIGNAL_REASONS = (
+    (AUTO_SUBMITTED, Reason.AUTO_SUBMITTED),
+    (BOUNCE_PATH, Reason.BOUNCE_RETURN_PATH),
+    (ERRORS_TO, Reason.ERRORS_TO),
+    (LIST_ADDRESS, Reason.LIST_ADDRESS),
+    (BULK_MAILER, Reason.BULK_MAILER),
+    (FEEDBACK_ID, Reason.FEEDBACK_ID),
+    (AUTO_RESPONSE_SUPPRESS, Reason.AUTO_RESPONSE_SUPPRESS),
+    (ESP_DOMAIN, Reason.ESP_SENDER_DOMAIN),
+)
 
 _FROM, _SENDER, _REPLY_TO = Role.FROM, Role.SENDER, Role.REPLY_TO
 _FLAG_BITS = ((Flag.DRAFT, DRAFT), (Flag.SPAM, SPAM), (Flag.TRASH, TRASH))
@@ -188,6 +191,10 @@ def _reasons(key: int) -> tuple[Reason, ...]:
         Reason.UNREADABLE_PARTICIPANT: bool(key & UNREADABLE),
         Reason.NO_PARTICIPANTS: not key & PRESENT,
     }
+    if group_rule:
+        for bit, reason in _SIGNAL_REASONS:
+            if key & bit:
+                applies[reason] = True
     return tuple(reason for reason in Reason if applies.get(reason, False))
 
 
@@ -209,6 +216,14 @@ Facts = tuple[str, bool, bool, bool, bool]
 #: always adds, the comparison key when the mailbox's own addresses matter or None, bits it
 #: adds when that key is not the mailbox's, bits it adds when it is).
 _Mark = tuple[Participant, int, str | None, int, int]
+
+
+def _sender_signals(address: Address) -> int:
+    """The automated-sender bits a From or Sender address carries by itself."""
+    bits = LIST_ADDRESS if is_list_address(address.local.lower()) else 0
+    if is_esp_domain(address.ascii_domain):
+        bits |= ESP_DOMAIN
+    return bits
 
 
 def _domain_blocked(key: str, domains: frozenset[str]) -> bool:
@@ -264,6 +279,14 @@ class _PolicyTables:
             self.facts[address.key] = found
         return found
 
+    def _recovered_blocked(self, participant: Participant) -> str | None:
+        """The comparison key of a blocked address an unreadable entry still names, or None."""
+        for address in recover_addresses(participant.raw):
+            key, _, blocked, _, _ = self.facts_of(address)
+            if blocked:
+                return key
+        return None
+
     def mark_of(self, participant: Participant) -> _Mark:
         """What *participant* adds to a message's bits, remembered by its identity.
 
@@ -275,19 +298,39 @@ class _PolicyTables:
         other = role is _SENDER or role is _REPLY_TO
         mark: _Mark
         if address is None:
-            mark = (participant, 0 if other else PRESENT | UNREADABLE, None, 0, 0)
+            # Unreadable, but a blocked address it still names must not pass that way.
+            blocked_key = self._recovered_blocked(participant)
+            mark = (
+                participant,
+                0 if other else PRESENT | UNREADABLE,
+                blocked_key,
+                0 if blocked_key is None else BLOCKED,
+                0,
+            )
         else:
             key, colleague, blocked, impersonal, _ = self.facts_of(address)
             blocked_bit = BLOCKED if blocked else 0
+            if role is _FROM or role is _SENDER:
+                blocked_bit |= _sender_signals(address)
             if other:
-                mark = (participant, 0, key if blocked else None, blocked_bit, 0)
+                mark = (participant, 0, key if blocked_bit else None, blocked_bit, 0)
             else:
-                always = PRESENT if colleague else PRESENT | EXTERNAL
+                # The mailbox's own addresses count as colleagues wherever they are (an alias
+                # on a domain outside the organisation is the owner): EXTERNAL then depends
+                # on the mailbox, like BLOCKED.
+                external = 0 if colleague else EXTERNAL
                 if role is _FROM:
                     impersonal_bit = IMPERSONAL if impersonal else 0
-                    mark = (participant, always, key, blocked_bit | impersonal_bit, OUTGOING)
+                    mark = (
+                        participant,
+                        PRESENT,
+                        key,
+                        blocked_bit | impersonal_bit | external,
+                        OUTGOING,
+                    )
                 else:
-                    mark = (participant, always, key if blocked else None, blocked_bit, 0)
+                    keyed = blocked or not colleague
+                    mark = (participant, PRESENT, key if keyed else None, blocked_bit | external, 0)
         marks = self.marks
         if len(marks) >= MARKS_CACHE_SIZE:
             marks.clear()
@@ -305,7 +348,17 @@ class Judge:
     mailbox, and holds only what they determine.
     """
 
-    __slots__ = ("_base", "_decisions", "_levels", "_marks", "_own", "_tables", "mailbox", "policy")
+    __slots__ = (
+        "_base",
+        "_decisions",
+        "_levels",
+        "_marks",
+        "_own",
+        "_own_external",
+        "_tables",
+        "mailbox",
+        "policy",
+    )
 
     policy: Policy
     mailbox: Mailbox
@@ -324,7 +377,11 @@ class Judge:
         self._marks = tables.marks
         #: The owner's and aliases' keys, under the policy's canonicalisation.
         self._own = mailbox.keys_under(policy.canonicalization)
-        base = OWNER_FREE if tables.facts_of(mailbox.owner)[4] else 0
+        owner_facts = tables.facts_of(mailbox.owner)
+        #: What the mailbox's own addresses keep of EXTERNAL: nothing when the owner is a
+        #: colleague (each alias is the owner, wherever its domain), else EXTERNAL.
+        self._own_external = 0 if owner_facts[1] else EXTERNAL
+        base = OWNER_FREE if owner_facts[4] else 0
         if policy.sync_internal:
             base |= SYNC_INTERNAL
         if policy.exclude_group_emails:
@@ -349,9 +406,8 @@ class Judge:
         """What one pass over the message's participants, headers and flags found."""
         bits = self._base
         if message.headers:
-            bulk, flags = header_facts(message)
-            if bulk:
-                bits |= BULK
+            found, flags = header_bits(message)
+            bits |= found
         else:
             flags = message.flags
         if flags:
@@ -363,6 +419,7 @@ class Judge:
         marks = self._marks
         own = self._own
         ident = id
+        own_external = self._own_external
         for participant in message.participants:
             try:
                 mark = marks[ident(participant)]
@@ -371,7 +428,7 @@ class Judge:
             bits |= mark[1]
             key = mark[2]
             if key is not None:
-                bits |= mark[4] if key in own else mark[3]
+                bits |= mark[4] | (mark[3] & own_external) if key in own else mark[3]
         return bits
 
     def decide(self, message: Message | Event) -> Decision:

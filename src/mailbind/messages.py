@@ -33,6 +33,8 @@ from ._tables import (
     _BCC_TABLE,
     _CC_TABLE,
     _FROM_TABLE,
+    _REPLY_TO_TABLE,
+    _SENDER_TABLE,
     _TO_TABLE,
     Recipients,
     _gather,
@@ -218,6 +220,8 @@ class Message:
         participants: list[Participant] = []
         for value, role_value in mail.address_headers:
             participants.extend(read_from_mail(value, Role(role_value)))
+        if participants and _no_from_address(participants):
+            mail.defects.append(Defect.FROM_WITHOUT_ADDRESS)
         found_flags = frozenset(Flag(name) for name in mail.flags) if mail.flags else _NO_FLAGS
         if flags:
             found_flags |= _flags(flags)
@@ -254,6 +258,8 @@ class Message:
         sent_at: datetime | str | None = None,
         headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
         flags: Iterable[Flag | str] = (),
+        reply_to: Recipients = (),
+        sender_header: Recipients = (),
     ) -> Message:
         """Build a message from plain values, as an ETL job holds them.
 
@@ -263,7 +269,13 @@ class Message:
         values or ``(filename, content)`` / ``(filename, content, content_type)`` tuples.
         *sent_at* is a timezone-aware datetime or ISO 8601 text with an offset. *headers* are
         the extra headers (``List-Id``, ``Thread-Topic``, ...) as pairs or a mapping; *flags*
-        are `Flag` values or their names. A ``None`` subject or body counts as blank.
+        are `Flag` values or their names. A ``None`` subject or body counts as blank; line
+        endings in the bodies are written as LF, as `from_bytes` gives them.
+        *reply_to* and *sender_header* are the ``Reply-To`` and ``Sender`` header values;
+        when not given, a ``Reply-To`` or ``Sender`` among *headers* is read instead, so that
+        their participants are judged (a blocked ``Reply-To`` keeps the message out) as in
+        mail read from bytes. Participants come in the order From, To, Cc, Bcc, Sender,
+        Reply-To.
 
         Raises `MessageError` (a `ValueError`) for a value of the wrong shape, a naive or
         unreadable *sent_at*, or an unknown flag.
@@ -274,12 +286,24 @@ class Message:
         participants = (_FROM_TABLE.get(sender) if sender.__class__ is str else None) or _gather(
             sender, _FROM, _FROM_TABLE
         )
+        # The first participant is the first From entry when there is one: readable, no loop.
+        no_from_address = (
+            bool(participants)
+            and participants[0].address is None
+            and _no_from_address(participants)
+        )
         if to:
             participants += _gather(to, _TO, _TO_TABLE)
         if cc:
             participants += _gather(cc, _CC, _CC_TABLE)
         if bcc:
             participants += _gather(bcc, _BCC, _BCC_TABLE)
+        if headers and not (reply_to or sender_header):
+            sender_header, reply_to = _replying(headers)
+        if sender_header:
+            participants += _gather(sender_header, _SENDER, _SENDER_TABLE)
+        if reply_to:
+            participants += _gather(reply_to, _REPLY_TO, _REPLY_TO_TABLE)
         if subject.__class__ is not str:
             subject = _text("subject", subject)
         if text.__class__ is not str:
@@ -291,6 +315,10 @@ class Message:
             if message_id.__class__ is str
             else _message_id(message_id)
         )
+        if "\r" in text:
+            text = _mime.lines(text)
+        if "\r" in html:
+            html = _mime.lines(html)
         found_headers = _headers(headers) if headers else ()
         found_attachments = _attachments(attachments) if attachments else ()
         defects: tuple[Defect, ...] = ()
@@ -298,6 +326,8 @@ class Message:
             subject, text, html, mid, found_headers, found_attachments, defects = _scrubbed(
                 subject, text, html, mid, found_headers, found_attachments
             )
+        if no_from_address:
+            defects = (*defects, Defect.FROM_WITHOUT_ADDRESS)
         return cls(
             mid,
             _sent_at(sent_at) if sent_at is not None else None,
@@ -362,6 +392,41 @@ def _all_ascii(
     )
 
 
+def _no_from_address(participants: Iterable[Participant]) -> bool:
+    """True when *participants* hold From entries and none of them has an address."""
+    seen = False
+    for p in participants:
+        if p.role is _FROM:
+            if p.address is not None:
+                return False
+            seen = True
+    return seen
+
+
+def _replying(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[str, str]:
+    """The ``Sender`` and ``Reply-To`` values among *headers* (each the first), or ``""``."""
+    sender = reply_to = ""
+    if headers.__class__ is dict:  # the common form, as JSON gives it: names alone are looked at
+        for name in headers:
+            if name.__class__ is str and len(name) in (6, 8):
+                lower = name.lower()
+                if lower == "sender" or lower == "reply-to":
+                    return _replying(list(headers.items()))
+        return sender, reply_to
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    if not isinstance(pairs, Iterable) or isinstance(pairs, str | bytes):
+        return sender, reply_to  # `_headers` refuses it
+    for pair in pairs:
+        if isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], str):
+            name, value = pair[0].lower(), pair[1]
+            if isinstance(value, str):
+                if name == "sender" and not sender:
+                    sender = value
+                elif name == "reply-to" and not reply_to:
+                    reply_to = value
+    return sender, reply_to
+
+
 def _ascii_pairs(pairs: tuple[tuple[str, str], ...]) -> bool:
     """True when every name and value of *pairs* is plain ASCII."""
     return all(name.isascii() and value.isascii() for name, value in pairs)
@@ -389,6 +454,7 @@ _FROM_ISO = datetime.fromisoformat
 _EVERYTHING = SharingLevel.EVERYTHING
 _METADATA = SharingLevel.METADATA
 _FROM, _TO, _CC, _BCC = Role.FROM, Role.TO, Role.CC, Role.BCC
+_SENDER, _REPLY_TO = Role.SENDER, Role.REPLY_TO
 
 _DEFAULT_LIMITS = Limits()
 _WITHHELD = {

@@ -14,6 +14,8 @@ import contextlib
 import re
 import unicodedata
 
+from ._mime import decode_words as _decode_words
+
 __all__ = ["company_name", "name_from_display", "name_from_local"]
 
 #: Words that join the last name: "Ludwig van Beethoven" -> Ludwig / van Beethoven.
@@ -82,6 +84,17 @@ _LOCAL_LIKE = re.compile(r"[^\W\d_]+(?:[._][^\W\d_]+)+")
 #: The first letter of a word and of each part after ``-``, ``.`` or an apostrophe.
 _PART_START = re.compile(r"(?:^|(?<=[-.'’]))[^\W\d_]")
 _QUOTES = "\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb"
+#: A bracketed remark holding an address: "Jane Doe (jane@x.com)", "Jane Doe <jane@x.com>".
+_AT_BRACKETS = re.compile(r"[(\[{<][^)\]}>@]*@[^)\]}>]*[)\]}>]")
+#: What is left of "jane@x.com via Docs" once the address is gone: no name.
+_LEFT_TRAILER = re.compile(r"[\s\"'`\u2018\u2019\u201c\u201d]*(?:via|at|[|/\u2013\u2014-])\s", re.I)
+#: A word holding an @-sign.
+_AT_WORD = re.compile(r"\S*@\S*")
+
+
+def decode_words(text: str) -> str:
+    """*text* with its RFC 2047 encoded words decoded (a name a caller passed undecoded)."""
+    return _decode_words(text, [])
 
 
 def _has_letter(word: str) -> bool:
@@ -124,8 +137,16 @@ def name_from_display(display: str) -> tuple[str, str] | None:
 
     ``"Doe, Jane"`` is Jane Doe; a display name containing ``@`` is ignored.
     """
-    if not isinstance(display, str) or "@" in display:
+    if not isinstance(display, str):
         return None
+    if "=?" in display:
+        display = decode_words(display)
+    if "@" in display:
+        # "Jane Doe (jane@x.com)", "Jane Doe jane@x.com": the address repeated beside the
+        # name is dropped; a name that is only an address is none.
+        display = _AT_WORD.sub(" ", _AT_BRACKETS.sub(" ", display))
+        if "@" in display or _LEFT_TRAILER.match(display):
+            return None
     text = unicodedata.normalize("NFC", " ".join(display.split()))
     if _LOCAL_LIKE.fullmatch(text):
         # "jane.doe" or "jane_doe": a local part used as a display name.
@@ -145,6 +166,11 @@ def name_from_display(display: str) -> tuple[str, str] | None:
     return None if parts is None else _recase(*parts)
 
 
+def _shouting(word: str) -> bool:
+    """True when *word* is written in capitals only, with two letters or more (``DOE``)."""
+    return word.isupper() and sum(ch.isalpha() for ch in word) > 1 and "." not in word
+
+
 def _proper(words: list[str], *, surname: bool = False) -> list[str]:
     """Each word capitalised, but a particle inside the name (``van``, ``de``) in lower case."""
     return [
@@ -161,6 +187,10 @@ def _recase(first: str, last: str) -> tuple[str, str]:
     if whole == whole.lower() or whole == whole.upper():
         first = " ".join(_proper(first.split()))
         last = " ".join(_proper(last.split(), surname=True))
+    elif any(_shouting(w) for w in f"{first} {last}".split()):
+        # "Jane DOE", "Jean-Luc PICARD": a name in capitals beside one that is not.
+        first = " ".join(_capitalise(w) if _shouting(w) else w for w in first.split())
+        last = " ".join(_capitalise(w) if _shouting(w) else w for w in last.split())
     return first, last
 
 

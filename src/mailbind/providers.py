@@ -31,6 +31,7 @@ from .errors import InvalidAddressError
 __all__ = [
     "AUTOMATED_PREFIXES",
     "AUTOMATED_SUFFIXES",
+    "NEVER_ROLES",
     "bundled_free_providers",
     "bundled_role_addresses",
     "is_free_provider",
@@ -44,6 +45,12 @@ AUTOMATED_PREFIXES: tuple[str, ...] = ("noreply", "donotreply", "mailerdaemon", 
 #: A normalised local part ending with one of these is an automated sender
 #: (``calendar-noreply``, ``mylist-bounces``).
 AUTOMATED_SUFFIXES: tuple[str, ...] = ("noreply", "donotreply", "bounce", "bounces")
+
+
+#: Local parts (normalised) that are people, never roles: each was found shutting real people
+#: out of a CRM (``lead@`` a sales lead's own address, ``biz@`` a one-person business). The
+#: bundled role list never holds them (the build script removes them); a caller's list may.
+NEVER_ROLES: tuple[str, ...] = ("biz", "demo", "lead", "test", "user")
 
 
 def _read_list(name: str) -> frozenset[str]:

@@ -3,7 +3,8 @@
 Invariants:
 - Each non-blank line is one object with the fields of `Message.build` (``sender``, ``to``,
   ``cc``, ``bcc``, ``subject``, ``text``, ``html``, ``message_id``, ``sent_at`` as ISO 8601 with
-  an offset, ``headers`` as ``[name, value]`` pairs, ``flags``); other fields are ignored.
+  an offset, ``headers`` as ``[name, value]`` pairs, ``flags``, ``reply_to``,
+  ``sender_header``); other fields are ignored.
 - No line is lost and none stops the source: a line that is not a JSON object becomes a message
   without participants whose defect is ``bad_json_line`` and whose text is the line; an object
   with a field of the wrong shape becomes one with ``bad_json_record``; an unreadable or naive

@@ -353,6 +353,8 @@ class StoreContract:
         assert store.contact_index().get(kim.id) == kim
         assert [s.message for s in store.messages_for_contact(kim.id)] == [first, second]
         assert [s.message for s in store.messages_for_company("Client.Example")] == [first, second]
+        for named in (" @CLIENT.example. ", "client.example.", "Client.Example\n"):
+            assert [s.message for s in store.messages_for_company(named)] == [first, second]
         assert store.companies() == (Company("client.example", "Client"),)
         assert store.messages_for_contact("nobody") == ()
 
