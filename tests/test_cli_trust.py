@@ -820,9 +820,20 @@ def test_docs_prints_the_installed_page(capsys: pytest.CaptureFixture[str]) -> N
     assert out.startswith("# The `mailbind` command\n")
     code, _, err = run(capsys, "docs", "nope")
     assert code == 2
-    assert err.startswith(
+    assert err == (
         "mailbind: error: No page 'nope'; the pages are: adapters, api, architecture, calendar, "
+        "cli, config, contacts, convergence, data, embedding, imap, index, performance, "
+        "remembers, rules, scale, schema, sync, threads, troubleshooting.\n"
     )
+
+
+def test_the_troubleshooting_page_explains_every_exit_code() -> None:
+    """docs/troubleshooting.md has one row for each exit code the command line can end with."""
+    from mailbind.cli.exits import ExitCode
+
+    page = Path(__file__).parents[1].joinpath("docs", "troubleshooting.md").read_text()
+    rows = {line.split("|")[1].strip() for line in page.splitlines() if line.startswith("| ")}
+    assert {str(int(code)) for code in ExitCode} <= rows
 
 
 def test_pytest_says_why_tests_skip() -> None:
