@@ -310,7 +310,7 @@ CASES: dict[str, Case] = {
     "plan_contacts index": (
         lambda: plan_contacts([MESSAGE], MAILBOX, POLICY, DICT),
         ArgumentTypeError,
-        "plan_contacts() takes a ContactIndex as index, not a dict.",
+        "plan_contacts() takes a ContactIndex or None as index, not a dict.",
     ),
     "plan_contacts messages": (
         lambda: plan_contacts([DICT], MAILBOX, POLICY, INDEX),

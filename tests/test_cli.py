@@ -580,6 +580,30 @@ def test_emails_show_a_colleague_what_each_mailbox_shares(
         "At level subject the body and attachments are withheld; at level metadata the subject "
         "too.",
     ]
+    assert lines[3:] == [
+        "",
+        "sent              level       held by                     from            subject",
+        "2025-01-20 12:56  subject     maria.lopez@acme.example    Frank O'Connor  Renewal of "
+        "the Globex sup…",
+        "2025-01-21 08:59  everything  maria.lopez@acme.e… (sent)  María López     Re: Renewal "
+        "of the Globex…",
+        "2025-01-21 03:42  subject     maria.lopez@acme.example    Frank O'Connor  Re: Renewal "
+        "of the Globex…",
+        "2025-01-21 11:21  everything  maria.lopez@acme.e… (sent)  María López     Re: Renewal "
+        "of the Globex…",
+    ]
+
+
+def test_emails_full_shows_each_message_whole(
+    synced: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --full each message is shown with its participants, whole body and attachments;
+    what the viewer may not read shows as (withheld)."""
+    code, out, err = run(
+        capsys, "emails", "--contact", FRANK, "--viewer", TOM, "--db", synced, "--full"
+    )
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
     assert lines[4] == f"2025-01-20 12:56 -05:00  ·  received by {MARIA}  ·  level subject"
     assert lines[8:11] == [
         "  Subject:     Renewal of the Globex support contract – terms",
@@ -588,6 +612,7 @@ def test_emails_show_a_colleague_what_each_mailbox_shares(
     ]
     assert lines.count("  Body:        (withheld)") == 2
     assert "  Body:        Dear Frank," in lines
+    assert not any("--full shows them" in line for line in lines)
 
 
 def test_emails_owner_reads_everything(synced: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -626,7 +651,11 @@ def test_emails_by_company_and_at_metadata(synced: str, capsys: pytest.CaptureFi
     code, out, _ = run(
         capsys, "emails", "--company", "initech.example", "--viewer", MARIA, "--db", synced
     )
-    assert "  Subject:     (withheld)" in out.splitlines()
+    rows = out.splitlines()[4:]
+    assert (
+        "2025-01-06 01:58  metadata    tom.baker@acme.example      Peter Novak    (withheld)"
+        in rows
+    )
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -656,7 +685,17 @@ def test_contacts_lifecycle_relinks_and_suppresses(
     _, out, _ = run(capsys, "emails", "--contact", FRANK, "--viewer", TOM, "--db", synced)
     assert out.splitlines()[1].startswith("4 messages")
     _, out, _ = run(capsys, "contacts", "list", "--db", synced)
-    assert "12 contacts (1 deleted) in " + synced in out.splitlines()
+    lines = out.splitlines()
+    assert lines[:3] == [
+        f"12 contacts (1 deleted) in {synced}",
+        "",
+        "name                      address                                 company   id",
+    ]
+    assert f"Frank O'Connor (deleted)  {FRANK}            Globex    {frank_id}" in lines
+    assert lines[-2:] == [
+        "",
+        "A deleted contact keeps its messages and is never created again (restore or destroy it).",
+    ]
 
     code, out, _ = run(capsys, "contacts", "restore", frank_id, "--db", synced)
     assert out.splitlines() == [f"Restored contact {shown}.", f"  No longer suppressed: {FRANK}."]
@@ -732,7 +771,8 @@ def test_contacts_edit_adds_an_address_and_relinks_its_mail(
     )
     assert "From my phone" in {r["subject"] for r in json_lines(out)}
     _, out, _ = run(capsys, "contacts", "list", "--db", synced)
-    assert any("also hank@rearden-metal.example" in line for line in out.splitlines())
+    (row,) = [line for line in out.splitlines() if line.startswith("Henry Rearden ")]
+    assert row.split() == ["Henry", "Rearden", "hank.rearden@globex.example", "+1", "Globex", hank]
 
 
 def test_contacts_add_notes_an_older_owner_and_suppress_records(
@@ -1150,6 +1190,9 @@ def test_control_characters_from_mail_never_reach_the_terminal(
     outputs = [
         run(capsys, "explain", str(hostile), "--owner", MARIA, "--now", NOW)[1],
         run(capsys, "explain", str(hostile), "--owner", MARIA, "--json")[1],
+        run(
+            capsys, "emails", "--contact", "eve@evil.example", "--viewer", TOM, "--db", db, "--full"
+        )[1],
         run(capsys, "emails", "--contact", "eve@evil.example", "--viewer", TOM, "--db", db)[1],
         run(
             capsys, "emails", "--contact", "eve@evil.example", "--viewer", TOM, "--db", db, "--json"
@@ -1159,7 +1202,8 @@ def test_control_characters_from_mail_never_reach_the_terminal(
         assert not any(ch in text for ch in "\x1b\x07\x9b\u202e"), text
     assert "Read me\\x1b[2J now \\u202egenop" in outputs[0]
     assert "Line one\\x1b[31m red" in outputs[2]
-    assert json_lines(outputs[3])[0]["text"] == "Line one\x1b[31m red\nand \u202e reversed \x9b\n"
+    assert "Read me\\x1b[2J now \\u202egenop" in outputs[3]
+    assert json_lines(outputs[4])[0]["text"] == "Line one\x1b[31m red\nand \u202e reversed \x9b\n"
 
 
 @pytest.mark.parametrize(
@@ -1281,6 +1325,9 @@ def test_python_m_mailbind_syncs_the_sample_and_shows_a_colleagues_view(tmp_path
     shown = mailbind("emails", "--contact", FRANK, "--viewer", TOM, "--db", db)
     assert (shown.returncode, shown.stderr) == (0, "")
     lines = shown.stdout.splitlines()
+    assert [line.split()[2] for line in lines[5:]] == ["subject", "everything"] * 2
+    whole = mailbind("emails", "--contact", FRANK, "--viewer", TOM, "--db", db, "--full")
+    lines = whole.stdout.splitlines()
     assert lines.count("  Body:        (withheld)") == 2
     assert lines.count("  Subject:     Re: Renewal of the Globex support contract – terms") == 3
     assert "  Body:        Hi Frank," in lines

@@ -828,9 +828,20 @@ def test_docs_prints_the_installed_page(capsys: pytest.CaptureFixture[str]) -> N
     assert out.startswith("# The `mailbind` command\n")
     code, _, err = run(capsys, "docs", "nope")
     assert code == 2
-    assert err.startswith(
+    assert err == (
         "mailbind: error: No page 'nope'; the pages are: adapters, api, architecture, calendar, "
+        "cli, config, contacts, convergence, data, embedding, imap, index, performance, "
+        "remembers, rules, scale, schema, sync, threads, troubleshooting.\n"
     )
+
+
+def test_the_troubleshooting_page_explains_every_exit_code() -> None:
+    """docs/troubleshooting.md has one row for each exit code the command line can end with."""
+    from mailbind.cli.exits import ExitCode
+
+    page = Path(__file__).parents[1].joinpath("docs", "troubleshooting.md").read_text()
+    rows = {line.split("|")[1].strip() for line in page.splitlines() if line.startswith("| ")}
+    assert {str(int(code)) for code in ExitCode} <= rows
 
 
 def test_pytest_says_why_tests_skip() -> None:
@@ -839,3 +850,75 @@ def test_pytest_says_why_tests_skip() -> None:
 
     config = tomllib.loads(Path(__file__).parents[1].joinpath("pyproject.toml").read_text())
     assert "-ra" in config["tool"]["pytest"]["ini_options"]["addopts"].split()
+
+
+def test_watch_ends_with_some_failed_when_a_mailbox_failed(
+    tmp_path: Path, db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--watch over two mailboxes, one of whose sources is missing, exits 11 on Ctrl-C; once
+    the source is back and synced, Ctrl-C exits 0."""
+    from datetime import UTC, datetime
+
+    from mailbind.cli import clock as cli_clock
+
+    missing = tmp_path / "late.mbox"
+    config = _two_mailboxes(tmp_path, str(missing))
+    start = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_clock, "now", lambda: start)
+    monkeypatch.setattr(cli_clock, "sleep", interrupt)
+    code, out, err = run(capsys, "sync", "--config", str(config), "--db", db, "--watch")
+    assert code == 11
+    assert err.startswith(f"mailbind: error: {MARIA}: Cannot read the mail source ")
+    assert out.splitlines()[-1] == "Stopped."
+
+    missing.write_bytes(DATA.joinpath("sample.mbox").read_bytes())
+    code, _, _ = run(capsys, "sync", "--config", str(config), "--db", db, "--watch", "--quiet")
+    assert code == 0
+
+
+def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
+    """The README's two commands, read from the README, run after its install step against
+    the console script of this environment, and show Tom's view of Frank's mail."""
+    import shlex
+
+    readme = Path(__file__).parents[1].joinpath("README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Two commands from a fresh clone") :]
+    block = section[section.index("```sh\n") + 6 :]
+    line = block[: block.index("\n```")].strip()
+    steps = [step.strip() for step in line.split(" && ")]
+    assert steps[:2] == ["python3 -m venv .venv", ".venv/bin/pip install -q '.[cli]'"]
+    commands = [shlex.split(step) for step in steps[2:]]
+    assert [argv[:2] for argv in commands] == [
+        [".venv/bin/mailbind", "sync"],
+        [".venv/bin/mailbind", "emails"],
+    ]
+    script = Path(sys.executable).with_name("mailbind")
+    if not script.exists():
+        pytest.skip(f"no console script at {script}: install mailbind with pip install -e .")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1"}
+    done = []
+    for argv in commands:
+        done.append(
+            subprocess.run(
+                [str(script), *argv[1:]],
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                cwd=tmp_path,
+                env=env,
+                timeout=300,
+                check=False,
+            )
+        )
+    synced, shown = done
+    assert (synced.returncode, synced.stderr) == (0, "")
+    assert (tmp_path / "mailbind.sqlite").exists()
+    assert (shown.returncode, shown.stderr) == (0, "")
+    assert shown.stdout.splitlines()[:2] == [
+        f"Frank O'Connor <{FRANK}>, Globex (globex.example)",
+        f"4 messages as {TOM} may read them: 2 at level everything, 2 at level subject.",
+    ]

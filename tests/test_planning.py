@@ -28,6 +28,8 @@ from mailbind import (
     is_impersonal,
     plan_contacts,
 )
+from mailbind.errors import ArgumentTypeError
+from mailbind.planning import auto_contact_id
 
 from . import factories
 from .strategies import mailboxes, messages, policies
@@ -383,3 +385,48 @@ def test_deleted_means_never_recreated(
         assert index.resolve(new.address) is None
     for key in index.suppressed:
         assert key not in {n.key for n in result.new}
+
+
+def test_without_an_index_the_plan_is_that_of_an_empty_index() -> None:
+    """`plan_contacts` with no index plans as with an empty one under the policy's rules."""
+    policy = Policy(["acme.com"], canonicalization=Canonicalization(strip_subaddress=True))
+    mailbox = Mailbox("anna@acme.com")
+    mail = [
+        Message.build(sender="Kim Lee <kim@client.example>", to="anna@acme.com"),
+        Message.build(sender="Jane.Doe@gmail.com", to="anna@acme.com"),
+    ]
+    empty = ContactIndex(canonicalization=Canonicalization(strip_subaddress=True))
+    assert plan_contacts(mail, mailbox, policy) == plan_contacts(mail, mailbox, policy, empty)
+    assert [new.key for new in plan_contacts(mail, mailbox, policy).new] == ["kim@client.example"]
+
+
+def test_a_proposal_becomes_the_contact_a_sync_creates() -> None:
+    """`NewContact.to_contact` gives the proposal's address, names, company and derived id."""
+    mail = [Message.build(sender="Kim Lee <kim@client.example>", to="anna@acme.com")]
+    (new,) = plan_contacts(mail, Mailbox("anna@acme.com"), Policy(["acme.com"])).new
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    contact = new.to_contact(now)
+    assert contact == Contact(
+        auto_contact_id("kim@client.example"),
+        "kim@client.example",
+        created_at=now,
+        first_name="Kim",
+        last_name="Lee",
+        company_domain="client.example",
+    )
+    assert (contact.first_name, contact.last_name, contact.company_domain) == (
+        "Kim",
+        "Lee",
+        "client.example",
+    )
+    assert (contact.deleted_at, contact.additional) == (None, ())
+    assert new.to_contact(now, id="crm-42").id == "crm-42"
+
+
+def test_an_index_of_the_wrong_type_names_the_parameter() -> None:
+    """An index that is not a `ContactIndex` (nor None) is refused naming ``index``."""
+    with pytest.raises(ArgumentTypeError) as raised:
+        plan_contacts([], Mailbox("anna@acme.com"), Policy(["acme.com"]), [])  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "plan_contacts() takes a ContactIndex or None as index, not a list."
+    )

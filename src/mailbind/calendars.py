@@ -37,8 +37,7 @@ from .codecs import encode_mailbox, encode_policy
 from .contacts import Contact, ContactIndex, OwnerChange
 from .events import Event
 from .messages import Message, SharingLevel
-from .planner import auto_contact, auto_contact_id
-from .planning import check_canonicalization, plan_contacts
+from .planning import auto_contact_id, check_canonicalization, plan_contacts
 from .policy import Mailbox, Policy
 from .redaction import redact
 from .rules import Decision, Holding, decide, visible_level
@@ -402,7 +401,7 @@ def plan_events(
                 decisions=[c.decision for c in eligible],
             )
             for new in plan.new:
-                contact = auto_contact(new, now, id=auto_contact_id(new.key, contacts.__contains__))
+                contact = new.to_contact(now, id=auto_contact_id(new.key, contacts.__contains__))
                 owners.extend(contacts.upsert(contact))
                 created.append(contact)
                 if new.company_domain is not None:

@@ -26,6 +26,7 @@ __all__ = [
     "EventError",
     "EventTypeError",
     "InvalidAddressError",
+    "JSONFormError",
     "MailbindError",
     "MessageError",
     "MessageTypeError",
@@ -60,6 +61,10 @@ class ContactError(MailbindError, ValueError):
 
 class EventError(MailbindError, ValueError):
     """An event given by the caller, or iCalendar text, cannot be read."""
+
+
+class JSONFormError(MailbindError, ValueError):
+    """Text given to a `mailbind.json` decoder is not the stable JSON form it reads."""
 
 
 class ArgumentTypeError(MailbindError, TypeError):

@@ -25,7 +25,6 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
@@ -34,7 +33,12 @@ from .addresses import Address
 from .contacts import Contact, ContactIndex, OwnerChange
 from .identity import with_stored_key
 from .messages import Direction, Limits, Message, SharingLevel
-from .planning import ContactPlan, NewContact, check_canonicalization, plan_contacts
+from .planning import (
+    ContactPlan,
+    auto_contact_id,
+    check_canonicalization,
+    plan_contacts,
+)
 from .policy import Mailbox, Policy
 from .rules import Decision, Reason, decide
 from .source import Listing, SourceItem
@@ -46,7 +50,6 @@ __all__ = [
     "Relevel",
     "Settings",
     "SettingsChange",
-    "auto_contact",
     "auto_contact_id",
     "copy_location",
     "gone_locations",
@@ -60,37 +63,6 @@ __all__ = [
 
 
 # --- Contacts created automatically -----------------------------------------------------------
-
-
-def auto_contact_id(key: str, taken: Callable[[str], bool] = lambda _: False) -> str:
-    """The id of the contact created automatically for the address *key*: stable across runs.
-
-    ``auto-`` and a digest of *key*; when *taken* says that id belongs to another contact, the
-    digest of *key* with a counter, the first one free.
-    """
-    seed = key
-    n = 0
-    while True:
-        candidate = "auto-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:24]
-        if not taken(candidate):
-            return candidate
-        n += 1
-        seed = f"{key}\x00{n}"
-
-
-def auto_contact(new: NewContact, now: datetime, *, id: str | None = None) -> Contact:
-    """The contact a sync creates for the proposal *new*, created at *now*.
-
-    *id* defaults to `auto_contact_id` of the proposal's key.
-    """
-    return Contact(
-        id if id is not None else auto_contact_id(new.key),
-        new.address,
-        created_at=now,
-        first_name=new.first_name,
-        last_name=new.last_name,
-        company_domain=new.company_domain,
-    )
 
 
 def _content(message: Message) -> Message:
@@ -186,7 +158,7 @@ class _Created:
         )
         self.contact_plan = plan
         for new in plan.new:
-            contact = auto_contact(new, now, id=auto_contact_id(new.key, index.__contains__))
+            contact = new.to_contact(now, id=auto_contact_id(new.key, index.__contains__))
             self.owners.extend(index.upsert(contact))
             self.contacts.append(contact)
             self.introduced[contact.id] = new.message_key

@@ -15,13 +15,14 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from .addresses import Address, Participant, Role
-from .contacts import ContactIndex
+from .contacts import Contact, ContactIndex
 from .errors import ArgumentTypeError, ContactError, wrong_type
 from .events import Event
 from .messages import Direction, Message
@@ -30,7 +31,14 @@ from .policy import ContactScope, Mailbox, Policy
 from .providers import is_free_provider, is_impersonal
 from .rules import Decision, decide, is_colleague
 
-__all__ = ["ContactPlan", "NewContact", "SkipReason", "Skipped", "plan_contacts"]
+__all__ = [
+    "ContactPlan",
+    "NewContact",
+    "SkipReason",
+    "Skipped",
+    "auto_contact_id",
+    "plan_contacts",
+]
 
 
 class SkipReason(StrEnum):
@@ -94,6 +102,38 @@ class NewContact:
     message_key: str
     #: The key the address is indexed under (identity key after canonicalisation).
     key: str
+
+    def to_contact(self, now: datetime, *, id: str | None = None) -> Contact:
+        """The contact a sync creates for this proposal, created at *now* (timezone-aware).
+
+        *id* defaults to `auto_contact_id` of the proposal's key, the id a sync gives it; a
+        backend that keeps its own ids passes one. The contact has the proposal's address,
+        names and company domain, no further addresses, and is not deleted.
+        """
+        return Contact(
+            auto_contact_id(self.key) if id is None else id,
+            self.address,
+            created_at=now,
+            first_name=self.first_name,
+            last_name=self.last_name,
+            company_domain=self.company_domain,
+        )
+
+
+def auto_contact_id(key: str, taken: Callable[[str], bool] = lambda _: False) -> str:
+    """The id of the contact created automatically for the address *key*: stable across runs.
+
+    ``auto-`` and a digest of *key*; when *taken* says that id belongs to another contact, the
+    digest of *key* with a counter, the first one free.
+    """
+    seed = key
+    n = 0
+    while True:
+        candidate = "auto-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:24]
+        if not taken(candidate):
+            return candidate
+        n += 1
+        seed = f"{key}\x00{n}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +200,7 @@ def _check_plan_arguments(messages: object, mailbox: object, policy: object, ind
         ("messages", messages, Iterable, "Messages or Events"),
         ("mailbox", mailbox, Mailbox, "a Mailbox"),
         ("policy", policy, Policy, "a Policy"),
-        ("index", index, ContactIndex, "a ContactIndex"),
+        ("index", index, ContactIndex | None, "a ContactIndex or None"),
     )
     for name, value, kind, described in expected:
         if not isinstance(value, kind):
@@ -171,18 +211,21 @@ def plan_contacts(
     messages: Iterable[Message | Event],
     mailbox: Mailbox,
     policy: Policy,
-    index: ContactIndex,
+    index: ContactIndex | None = None,
     *,
     decisions: Iterable[Decision] | None = None,
 ) -> ContactPlan:
     """The contacts to create from *messages* in *mailbox*, and every participant left out.
 
-    Each message (or event) is decided with `decide`, unless *decisions* gives the decision of
-    each message in the same order (a caller that decided them already); participants of synced
-    ones qualify by RULES 6.2. Names come from the display name, else from the local part; a
-    work address also names its company.
+    *index* holds the contacts (and suppressions) that already exist; None means none do (an
+    empty index under the policy's canonicalisation). Each message (or event) is decided with
+    `decide`, unless *decisions* gives the decision of each message in the same order (a caller
+    that decided them already); participants of synced ones qualify by RULES 6.2. Names come
+    from the display name, else from the local part; a work address also names its company.
     """
     _check_plan_arguments(messages, mailbox, policy, index)
+    if index is None:
+        index = ContactIndex(canonicalization=policy.canonicalization)
     check_canonicalization(index, policy)
     planner = _Planner(mailbox, policy, index)
     items: Iterable[tuple[Message | Event, Decision | None]]

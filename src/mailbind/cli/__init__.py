@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "emails",
         help="a contact's or company's messages as a viewer may read them",
         description="The messages linked to a contact or a company, redacted to what the "
-        "viewer may read: withheld fields show as (withheld).",
+        "viewer may read, one table row each: withheld fields show as (withheld).",
     )
     whose = emails.add_mutually_exclusive_group(required=True)
     whose.add_argument("--contact", metavar="ADDRESS", help="an address of the contact (or its id)")
@@ -223,7 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     emails.add_argument(
         "--viewer", required=True, metavar="ADDRESS", help="who is reading (a user's address)"
     )
-    emails.add_argument("--full", action="store_true", help="show whole bodies")
+    emails.add_argument(
+        "--full",
+        action="store_true",
+        help="show each message whole (participants, body, attachments) instead of a table",
+    )
     emails.add_argument("--threads", action="store_true", help="show the messages by conversation")
     form = emails.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="one JSON object per message")

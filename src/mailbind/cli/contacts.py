@@ -30,7 +30,7 @@ from ..stores.sqlite import SQLiteStore
 from . import clock
 from .exits import ExitCode, Failure
 from .settings import open_store, read_canonicalization
-from .text import clean, counted, json_line
+from .text import clean, counted, cut, json_line, table, terminal_width
 
 __all__ = ["contact_line", "find_contact", "run"]
 
@@ -172,17 +172,39 @@ def _list(
     deleted = sum(contact.deleted for contact in contacts)
     note = f" ({deleted} deleted)" if deleted else ""
     out.write(f"{counted(len(contacts), 'contact')}{note} in {clean(store.path)}\n")
-    for contact in contacts:
-        out.write(f"\n{contact_line(contact, companies)}\n")
-        details = [f"id {clean(contact.id)}", f"created {contact.created_at:%Y-%m-%d %H:%M}"]
-        if contact.additional:
-            details.append("also " + ", ".join(clean(str(a)) for a in contact.additional))
-        out.write("  " + " · ".join(details) + "\n")
-        if contact.deleted_at is not None:
-            out.write(
-                f"  deleted {contact.deleted_at:%Y-%m-%d %H:%M}: keeps its messages, "
-                "never created again (restore or destroy it)\n"
-            )
+    if not contacts:
+        return
+    table_rows = [_row(contact, companies) for contact in contacts]
+    out.write("\n")
+    for line in table(table_rows, LIST_COLUMNS, total=terminal_width(out), flexible=2):
+        out.write(line + "\n")
+    if deleted:
+        out.write(
+            "\nA deleted contact keeps its messages and is never created again "
+            "(restore or destroy it).\n"
+        )
+
+
+#: The columns of ``contacts list``; the company is cut to fit the width.
+LIST_COLUMNS = ("name", "address", "company", "id")
+
+
+def _row(contact: Contact, companies: Mapping[str, Company]) -> list[str]:
+    """One row of ``contacts list``, every cell clean: a deleted contact is marked by its name,
+    further addresses are counted after the primary one (``--json`` lists them)."""
+    domain = contact.company_domain
+    company = ""
+    if domain is not None:
+        known = companies.get(domain)
+        company = clean(known.name) if known else clean(to_unicode_domain(domain) or domain)
+    name = cut(clean(f"{contact.first_name} {contact.last_name}".strip()) or "(no name)", 24)
+    more = f" +{len(contact.additional)}" if contact.additional else ""
+    return [
+        name + (" (deleted)" if contact.deleted else ""),
+        clean(str(contact.primary)) + more,
+        company,
+        clean(contact.id),
+    ]
 
 
 def _record(contact: Contact) -> dict[str, object]:

@@ -12,6 +12,8 @@ Invariants:
   withheld by `redact`, and shown as ``(withheld)`` (``null`` in JSON, named in ``withheld``),
   never as a blank.
 - Every text from a message is printed through `clean` (text) or `json_line` (JSON).
+- The default output is one aligned table row per message (date, level, who holds it, sender,
+  subject) that fits the terminal; ``--full`` shows each message whole instead.
 """
 
 from __future__ import annotations
@@ -36,13 +38,14 @@ from ..threads import thread_subject
 from .contacts import contact_line, find_contact
 from .exits import ExitCode, Failure
 from .settings import open_store, read_canonicalization
-from .text import clean, counted, json_line, terminal_width, when
+from .text import clean, counted, cut, json_line, table, terminal_width, when
 
 __all__ = ["run"]
 
-#: Body lines shown per message unless ``--full``.
-BODY_LINES = 8
 WITHHELD = "(withheld)"
+#: The columns of the default table, and the widest a holder or sender cell gets.
+TABLE_COLUMNS = ("sent", "level", "held by", "from", "subject")
+_HELD_CELL, _FROM_CELL = 26, 20
 #: Width of the field labels (``Attachments: ``).
 _LABEL = 13
 _LABELS = {
@@ -96,6 +99,48 @@ def _pages(read: Callable[..., Page]) -> Iterator[StoredMessage]:
         if page.next is None:
             return
         after = page.next
+
+
+def _rows(seen: list[tuple[StoredMessage, Message]]) -> list[list[str]]:
+    """One table row per message as the viewer reads it."""
+    rows = []
+    for stored, message in seen:
+        senders = [p for p in message.participants if p.role is Role.FROM]
+        sender = _sender(senders[0]) if senders else "(no sender)"
+        more = f" +{len(senders) - 1}" if len(senders) > 1 else ""
+        sent = "(no date)" if message.sent_at is None else f"{message.sent_at:%Y-%m-%d %H:%M}"
+        rows.append(
+            [
+                sent,
+                str(message.level),
+                _held(stored),
+                cut(sender, _FROM_CELL - len(more)) + more,
+                _subject(message),
+            ]
+        )
+    return rows
+
+
+def _held(stored: StoredMessage) -> str:
+    """The mailboxes holding *stored* in a table cell: ids, `` (sent)`` kept when cut."""
+    cells = []
+    for holding in stored.holdings:
+        mark = " (sent)" if holding.direction is Direction.OUTGOING else ""
+        cells.append(cut(clean(holding.mailbox.id), _HELD_CELL - len(mark)) + mark)
+    return cut(", ".join(cells), _HELD_CELL) if cells else "(none)"
+
+
+def _sender(participant: Participant) -> str:
+    """A sender in a table cell: the display name, else the address (the raw text if unread)."""
+    if participant.address is None:
+        return f"{clean(participant.raw)} (unreadable)"
+    return clean(participant.name) or clean(str(participant.address))
+
+
+def _subject(message: Message) -> str:
+    if message.subject is None:
+        return WITHHELD
+    return clean(message.subject) if message.subject else "(no subject)"
 
 
 def _viewer(text: str) -> Address:
@@ -277,6 +322,14 @@ def _messages(out: TextIO, seen: list[tuple[StoredMessage, Message]], *, full: b
     """Each message as the viewer may read it."""
     write = out.write
     width = terminal_width(out)
+    if not full:
+        if seen:
+            write("\n")
+            rows = _rows(seen)
+            for line in table(rows, TABLE_COLUMNS, total=width, flexible=len(TABLE_COLUMNS) - 1):
+                write(line + "\n")
+        out.flush()
+        return
     for stored, message in seen:
         write(f"\n{when(message.sent_at)}  ·  {_holders(stored)}  ·  level {message.level}\n")
         for role, names in _by_role(message.participants):
@@ -284,12 +337,8 @@ def _messages(out: TextIO, seen: list[tuple[StoredMessage, Message]], *, full: b
             for name in names:
                 write(f"  {label:<{_LABEL}}{name}\n")
                 label = ""
-        if message.subject is None:
-            subject = WITHHELD
-        else:
-            subject = clean(message.subject) if message.subject else "(no subject)"
-        write(f"  {'Subject:':<{_LABEL}}{subject}\n")
-        for line in _body(message, full=full, width=width - 2 - _LABEL):
+        write(f"  {'Subject:':<{_LABEL}}{_subject(message)}\n")
+        for line in _body(message, width=width - 2 - _LABEL):
             write(f"  {line}".rstrip() + "\n")
         if message.attachments is None:
             write(f"  {'Attachments:':<{_LABEL}}{WITHHELD}\n")
@@ -373,7 +422,7 @@ def _party(participant: Participant) -> str:
     return f"{name} <{clean(str(address))}>" if name else clean(str(address))
 
 
-def _body(message: Message, *, full: bool, width: int) -> list[str]:
+def _body(message: Message, *, width: int) -> list[str]:
     """The body lines to show, labelled, wrapped to *width* cells."""
     label = f"{'Body:':<{_LABEL}}"
     if message.text is None:
@@ -388,9 +437,6 @@ def _body(message: Message, *, full: bool, width: int) -> list[str]:
         for line in text.splitlines()
         for wrapped in (textwrap.wrap(clean(line), max(width, 40)) or [""])
     ]
-    more = 0 if full else max(len(lines) - BODY_LINES, 0)
-    if more:
-        lines = [*lines[:BODY_LINES], f"... ({counted(more, 'more line')}; --full shows them)"]
     return [label + lines[0], *(" " * _LABEL + line for line in lines[1:])]
 
 

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             else:
                 outcomes.failed(target, failed)
         if args.watch:
-            return runner.watch(mail)
+            return runner.watch(mail, outcomes)
         if outcomes.any_synced:
             outcomes.table()
             runner.finish(setup.sample)
@@ -369,8 +369,14 @@ class _Runner:
                 f"  mailbind emails --contact ADDRESS --viewer ADDRESS{option}\n"
             )
 
-    def watch(self, mail: list[tuple[Target, MessageSource]]) -> ExitCode:
-        """Sync each mailbox when the schedule says, until Ctrl-C or until every one stopped."""
+    def watch(self, mail: list[tuple[Target, MessageSource]], outcomes: _Outcomes) -> int:
+        """Sync each mailbox when the schedule says, until Ctrl-C or until every one stopped.
+
+        Stopped with Ctrl-C, a run of several mailboxes ends with `ExitCode.SOME_FAILED` when
+        some mailbox could not be opened or its last pass failed while another synced (as a run
+        without ``--watch`` does); otherwise with 0.
+        """
+        failing = {target.mailbox.id for target, outcome in outcomes.rows if outcome != "synced"}
         minutes = self.args.interval
         if self.talk:
             self.out.write(
@@ -404,14 +410,19 @@ class _Runner:
                 except KeyboardInterrupt:
                     if self.talk:
                         self.out.write("Stopped.\n")
+                    if outcomes.many and failing and outcomes.any_synced:
+                        return ExitCode.SOME_FAILED
                     return ExitCode.OK
                 continue
             for target, source in due:
                 report, failed = self.sync(target, source, now=now)
                 first_failure = first_failure or failed
                 if report is not None:
+                    failing.discard(target.mailbox.id)
+                    outcomes.any_synced = True
                     self._line(target, report, now)
                 else:
+                    failing.add(target.mailbox.id)
                     self._failure_note(target, now)
 
     def _line(self, target: Target, report: SyncReport, now: datetime) -> None:
