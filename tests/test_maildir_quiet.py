@@ -19,11 +19,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from mailbind.sources import SourceItem
 from mailbind.sources.eml import EmlFolderSource
 from mailbind.sources.maildir import MaildirSource
 
 from .factories import tagged_mail
+from .listings import Kept, fetch_everything
 
 #: A moment in the past (2021-01-01), in nanoseconds; each settling step is a second later.
 PAST_NS = 1_609_459_200 * 1_000_000_000
@@ -58,17 +58,6 @@ def deliver(root: Path, number: int, folder: str = "") -> str:
     temporary.write_bytes(tagged_mail(f"m{number}"))
     temporary.rename(root / folder / "new" / name)
     return name
-
-
-def fetch_everything(source: MaildirSource, cursor: str | None) -> tuple[list[SourceItem], str]:
-    items: list[SourceItem] = []
-    while True:
-        batch = source.fetch(cursor, limit=3)
-        items.extend(batch.items)
-        assert batch.cursor is not None
-        cursor = batch.cursor
-        if batch.done:
-            return items, cursor
 
 
 class Forbidden(AssertionError):
@@ -145,10 +134,7 @@ class QuietHistory(RuleBasedStateMachine):
         self.number = 0
         #: Where each message file is now, relative to the Maildir.
         self.files: list[Path] = []
-        self.cursor: str | None = None
-        self.token: str | None = None
-        #: What a store keeps: location -> raw bytes.
-        self.stored: dict[str, bytes | None] = {}
+        self.kept = Kept()
 
     def teardown(self) -> None:
         shutil.rmtree(self.top, ignore_errors=True)
@@ -193,30 +179,12 @@ class QuietHistory(RuleBasedStateMachine):
         self.step += 1
         settle(self.root, self.step)
 
-    def pass_(self) -> int:
-        """One pass of a store's sync: fetch from its cursor, then list from its token; the
-        number of copies fetched or removed."""
-        source = MaildirSource(self.root, window=0.0)
-        items, self.cursor = fetch_everything(source, self.cursor)
-        for item in items:
-            self.stored[item.location] = item.raw
-        listing = source.listing(self.token)
-        gone = set(listing.gone)
-        if listing.present is not None:
-            gone |= set(self.stored) - listing.present
-        for location in gone:
-            self.stored.pop(location, None)
-        self.token = listing.token
-        return len(items) + len(gone)
-
     @rule()
     def sync(self) -> None:
         """A pass, then a pass with nothing new; the store is what a fetch from scratch gives."""
-        self.pass_()
-        scratch = MaildirSource(self.root, window=0.0)
-        fresh, _ = fetch_everything(scratch, None)
-        assert self.stored == {item.location: item.raw for item in fresh}
-        assert self.pass_() == 0
+        self.kept.pass_(MaildirSource(self.root, window=0.0))
+        assert self.kept.is_from_scratch(MaildirSource(self.root, window=0.0))
+        assert self.kept.pass_(MaildirSource(self.root, window=0.0)) == 0
 
     @invariant()
     def files_are_where_the_model_says(self) -> None:

@@ -18,10 +18,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from mailbind.sources import SourceItem, mbox
+from mailbind.sources import mbox
 from mailbind.sources.mbox import MboxSource
 
 from .factories import mbox_mail
+from .listings import Kept, fetch_everything
 
 #: A moment in the past (2021-01-01), in nanoseconds; each step is a second later.
 PAST_NS = 1_609_459_200 * 1_000_000_000
@@ -38,17 +39,6 @@ def write(path: Path, numbers: list[int]) -> None:
         "".join(mbox_mail(f"Mail {n}", sender=f"kim{n}@client.example") for n in numbers),
         encoding="utf-8",
     )
-
-
-def fetch_everything(source: MboxSource, cursor: str | None) -> tuple[list[SourceItem], str]:
-    items: list[SourceItem] = []
-    while True:
-        batch = source.fetch(cursor, limit=2)
-        items.extend(batch.items)
-        assert batch.cursor is not None
-        cursor = batch.cursor
-        if batch.done:
-            return items, cursor
 
 
 def test_a_listing_after_a_whole_read_answers_from_it(
@@ -134,9 +124,7 @@ class MboxHistory(RuleBasedStateMachine):
         self.next = 0
         self.step = 0
         write(self.path, [])
-        self.cursor: str | None = None
-        self.token: str | None = None
-        self.stored: dict[str, bytes | None] = {}
+        self.kept = Kept()
 
     def teardown(self) -> None:
         shutil.rmtree(self.top, ignore_errors=True)
@@ -161,26 +149,12 @@ class MboxHistory(RuleBasedStateMachine):
         self.step += 1
         rest(self.path, self.step)
 
-    def pass_(self) -> int:
-        source = MboxSource(self.path)
-        items, self.cursor = fetch_everything(source, self.cursor)
-        for item in items:
-            self.stored[item.location] = item.raw
-        listing = source.listing(self.token)
-        gone = set(listing.gone)
-        if listing.present is not None:
-            gone |= set(self.stored) - listing.present
-        for location in gone:
-            self.stored.pop(location, None)
-        self.token = listing.token
-        return len(items) + len(gone)
-
     @rule()
     def sync(self) -> None:
-        self.pass_()
-        fresh, _ = fetch_everything(MboxSource(self.path), None)
-        assert self.stored == {item.location: item.raw for item in fresh}
-        assert self.pass_() == 0
+        """A pass, then a pass with nothing new; the store is what a fetch from scratch gives."""
+        self.kept.pass_(MboxSource(self.path))
+        assert self.kept.is_from_scratch(MboxSource(self.path))
+        assert self.kept.pass_(MboxSource(self.path)) == 0
 
 
 MboxHistory.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
