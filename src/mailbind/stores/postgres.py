@@ -50,7 +50,6 @@ from ..codecs import (
     JSON,
     address_from_record,
     address_record,
-    decode_mailbox,
     decode_message,
     decode_policy,
     encode_mailbox,
@@ -58,8 +57,7 @@ from ..codecs import (
 )
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression, SuppressionReason
 from ..errors import StoreError
-from ..identity import with_reuse
-from ..messages import Direction, Flag, SharingLevel
+from ..messages import Direction
 from ..policy import Mailbox
 from ..rethreading import (
     ThreadFacts,
@@ -69,7 +67,7 @@ from ..rethreading import (
     thread_facts,
     thread_query,
 )
-from ..rules import Decision, Holding, Reason
+from ..rules import Holding, Reason
 from ..schedule import SyncState, SyncStatus
 from ..store import (
     DEFAULT_WORKSPACE,
@@ -79,12 +77,10 @@ from ..store import (
     CompanyChange,
     CompanyCount,
     ContactChange,
-    CopyCount,
     MailboxState,
     Page,
     Recorded,
     StaleBatchError,
-    StoredDecision,
     StoredMessage,
     company_domain,
     holding_direction,
@@ -95,6 +91,8 @@ from ..store import (
     sort_time,
 )
 from ._postgres_events import EVENT_TABLES, PostgresEvents, relink_events
+from ._sql import SqlReads
+from ._sql import workspace_name as _workspace
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "PostgresStore", "migrate"]
 
@@ -428,7 +426,7 @@ def migrate(conn: psycopg.Connection[Any], *, upto: int = SCHEMA_VERSION) -> int
     return current
 
 
-class PostgresStore(PostgresEvents):
+class PostgresStore(PostgresEvents, SqlReads):
     """A `Store` (and an `EventStore`) in a PostgreSQL database: for CRM backends with many users
     and workers.
 
@@ -439,6 +437,9 @@ class PostgresStore(PostgresEvents):
     connection's current schema (``options=-csearch_path=...`` in the connection string picks
     another). The schema is created or upgraded on first use.
     """
+
+    PARAMETER = "%s"
+    COLLATE = ' COLLATE "C"'
 
     def __init__(self, database: str | psycopg.Connection[Any] | _Pool) -> None:
         self._mailbox_cache: dict[tuple[str, str], tuple[str, Mailbox]] = {}
@@ -950,73 +951,6 @@ class PostgresStore(PostgresEvents):
 
     # --- Reading ------------------------------------------------------------------------------
 
-    def _mailbox(self, ws: str, mailbox_id: str, settings: str) -> Mailbox:
-        cached = self._mailbox_cache.get((ws, mailbox_id))
-        if cached is not None and cached[0] == settings:
-            return cached[1]
-        mailbox = decode_mailbox(settings)
-        self._mailbox_cache[(ws, mailbox_id)] = (settings, mailbox)
-        return mailbox
-
-    def mailboxes(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[Mailbox, ...]:
-        ws = _workspace(workspace)
-        rows = self._read(
-            'SELECT id, settings FROM mailboxes WHERE workspace = %s ORDER BY id COLLATE "C"',
-            (ws,),
-        )
-        return tuple(self._mailbox(ws, mailbox_id, settings) for mailbox_id, settings in rows)
-
-    def decisions(
-        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
-    ) -> Iterator[StoredDecision]:
-        ws = _workspace(workspace)
-        reused = frozenset(
-            message_id
-            for (message_id,) in self._read(
-                "SELECT message_id FROM copies WHERE workspace = %s AND message_id IS NOT NULL "
-                "GROUP BY message_id HAVING COUNT(DISTINCT message_key) > 1",
-                (ws,),
-            )
-        )
-        rows = self._read(
-            "SELECT message_key, synced, reasons, direction, level, location, flags FROM copies "
-            "WHERE workspace = %s AND mailbox_id = %s "
-            'ORDER BY message_key COLLATE "C", location COLLATE "C"',
-            (ws, mailbox_id),
-        )
-        for key, synced, reasons, direction, level, location, flags in rows:
-            decision = Decision(
-                bool(synced),
-                tuple(Reason(r) for r in reasons.split()),
-                Direction(direction),
-                SharingLevel(level),
-            )
-            copy = StoredDecision(
-                mailbox_id, key, decision, location, frozenset(Flag(f) for f in flags.split())
-            )
-            yield with_reuse(copy, reused)
-
-    def copy_counts(
-        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
-    ) -> tuple[CopyCount, ...]:
-        counts = [
-            CopyCount(Direction(direction), SharingLevel(level), bool(synced), count)
-            for direction, level, synced, count in self._read(
-                "SELECT direction, level, synced, count(*) FROM copies "
-                "WHERE workspace = %s AND mailbox_id = %s GROUP BY direction, level, synced",
-                (_workspace(workspace), mailbox_id),
-            )
-        ]
-        return tuple(sorted(counts))
-
-    def locations(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
-        return dict(
-            self._read(
-                "SELECT location, message_key FROM copies WHERE workspace = %s AND mailbox_id = %s",
-                (_workspace(workspace), mailbox_id),
-            )
-        )
-
     def mailbox_messages(
         self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> Iterator[StoredMessage]:
@@ -1210,12 +1144,6 @@ class PostgresStore(PostgresEvents):
 
 
 # --- The statements of a batch -------------------------------------------------------------------
-
-
-def _workspace(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise StoreError(f"A workspace must be a non-empty string, not {value!r}.")
-    return value
 
 
 def _recorded(rows: list[Any]) -> Recorded | None:

@@ -29,15 +29,14 @@ from ..codecs import (
     JSON,
     address_from_record,
     address_record,
-    decode_mailbox,
     decode_message,
     encode_mailbox,
     encode_message,
 )
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression, SuppressionReason
 from ..errors import StoreError
-from ..identity import message_id_of, with_reuse, with_stored_key
-from ..messages import Direction, Flag, SharingLevel
+from ..identity import message_id_of, with_stored_key
+from ..messages import Direction
 from ..planner import copy_location
 from ..policy import Mailbox
 from ..rethreading import (
@@ -48,7 +47,7 @@ from ..rethreading import (
     thread_facts,
     thread_query,
 )
-from ..rules import Decision, Holding, Reason
+from ..rules import Holding, Reason
 from ..schedule import SyncState, SyncStatus
 from ..store import (
     DEFAULT_WORKSPACE,
@@ -58,12 +57,10 @@ from ..store import (
     CompanyChange,
     CompanyCount,
     ContactChange,
-    CopyCount,
     MailboxState,
     Page,
     Recorded,
     StaleBatchError,
-    StoredDecision,
     StoredMessage,
     company_domain,
     holding_direction,
@@ -73,6 +70,8 @@ from ..store import (
     page_cursor,
     sort_time,
 )
+from ._sql import SqlReads
+from ._sql import workspace_name as _workspace
 from ._sqlite_events import EVENT_TABLES, SQLiteEvents, relink_events
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "SQLiteStore", "migrate"]
@@ -601,7 +600,7 @@ def _open_read_only(path: str, timeout: float) -> sqlite3.Connection:
     return db
 
 
-class SQLiteStore(SQLiteEvents):
+class SQLiteStore(SQLiteEvents, SqlReads):
     """A `Store` (and an `EventStore`) in one SQLite file: the embedded default.
 
     *path* is created when missing (``":memory:"`` keeps everything in memory). *timeout* is how
@@ -611,6 +610,9 @@ class SQLiteStore(SQLiteEvents):
     survives a crash of the process; with *durable* each commit also waits for the disk, so it
     survives a power cut too (SQLite's ``synchronous=FULL``), at some cost in speed.
     """
+
+    PARAMETER = "?"
+    COLLATE = ""
 
     def __init__(
         self,
@@ -1076,71 +1078,6 @@ class SQLiteStore(SQLiteEvents):
 
     # --- Reading ------------------------------------------------------------------------------
 
-    def _mailbox(self, ws: str, mailbox_id: str, settings: str) -> Mailbox:
-        cached = self._mailbox_cache.get((ws, mailbox_id))
-        if cached is not None and cached[0] == settings:
-            return cached[1]
-        mailbox = decode_mailbox(settings)
-        self._mailbox_cache[(ws, mailbox_id)] = (settings, mailbox)
-        return mailbox
-
-    def mailboxes(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[Mailbox, ...]:
-        ws = _workspace(workspace)
-        rows = self._read(
-            "SELECT id, settings FROM mailboxes WHERE workspace = ? ORDER BY id", (ws,)
-        )
-        return tuple(self._mailbox(ws, mailbox_id, settings) for mailbox_id, settings in rows)
-
-    def decisions(
-        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
-    ) -> Iterator[StoredDecision]:
-        ws = _workspace(workspace)
-        reused = frozenset(
-            message_id
-            for (message_id,) in self._read(
-                "SELECT message_id FROM copies WHERE workspace = ? AND message_id IS NOT NULL "
-                "GROUP BY message_id HAVING COUNT(DISTINCT message_key) > 1",
-                (ws,),
-            )
-        )
-        rows = self._read(
-            "SELECT message_key, synced, reasons, direction, level, location, flags FROM copies "
-            "WHERE workspace = ? AND mailbox_id = ? ORDER BY message_key, location",
-            (ws, mailbox_id),
-        )
-        for key, synced, reasons, direction, level, location, flags in rows:
-            decision = Decision(
-                bool(synced),
-                tuple(Reason(r) for r in reasons.split()),
-                Direction(direction),
-                SharingLevel(level),
-            )
-            copy = StoredDecision(
-                mailbox_id, key, decision, location, frozenset(Flag(f) for f in flags.split())
-            )
-            yield with_reuse(copy, reused)
-
-    def copy_counts(
-        self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
-    ) -> tuple[CopyCount, ...]:
-        counts = [
-            CopyCount(Direction(direction), SharingLevel(level), bool(synced), count)
-            for direction, level, synced, count in self._read(
-                "SELECT direction, level, synced, count(*) FROM copies "
-                "WHERE workspace = ? AND mailbox_id = ? GROUP BY direction, level, synced",
-                (_workspace(workspace), mailbox_id),
-            )
-        ]
-        return tuple(sorted(counts))
-
-    def locations(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
-        return dict(
-            self._read(
-                "SELECT location, message_key FROM copies WHERE workspace = ? AND mailbox_id = ?",
-                (_workspace(workspace), mailbox_id),
-            )
-        )
-
     def mailbox_messages(
         self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> Iterator[StoredMessage]:
@@ -1320,12 +1257,6 @@ class SQLiteStore(SQLiteEvents):
             contacts = tuple(links.get(i) for i in range(len(message.participants)))
             loaded.append(StoredMessage(message, tuple(holdings), contacts, found[1]))
         return loaded
-
-
-def _workspace(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise StoreError(f"A workspace must be a non-empty string, not {value!r}.")
-    return value
 
 
 def _recorded(rows: list[Any]) -> Recorded | None:
