@@ -19,7 +19,7 @@ from ..identity import with_reuse
 from ..messages import Direction, Flag, SharingLevel
 from ..policy import Mailbox
 from ..rules import Decision, Reason
-from ..store import DEFAULT_WORKSPACE, CopyCount, StoredDecision
+from ..store import DEFAULT_WORKSPACE, CopyCount, StoredDecision, company_domain
 
 __all__ = ["SqlReads", "workspace_name"]
 
@@ -114,6 +114,19 @@ class SqlReads:
             )
         ]
         return tuple(sorted(counts))
+
+    def _company_domains(self, ws: str, domain: str) -> list[str]:
+        """Every domain of the company holding *domain* (none when no company holds it)."""
+        return [
+            d
+            for (d,) in self._read(
+                self._sql(
+                    "SELECT domain FROM company_domains WHERE workspace = {p} AND company = "
+                    "(SELECT company FROM company_domains WHERE workspace = {p} AND domain = {p})"
+                ),
+                (ws, ws, company_domain(domain)),
+            )
+        ]
 
     def locations(self, mailbox_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
         return dict(

@@ -82,7 +82,6 @@ from ..store import (
     Recorded,
     StaleBatchError,
     StoredMessage,
-    company_domain,
     holding_direction,
     link_domain,
     message_order,
@@ -987,17 +986,6 @@ class PostgresStore(PostgresEvents, SqlReads):
             "AND domain = ANY(%s)",
             (ws, self._company_domains(ws, domain)),
         )
-
-    def _company_domains(self, ws: str, domain: str) -> list[str]:
-        """Every domain of the company holding *domain* (none when no company holds it)."""
-        return [
-            d
-            for (d,) in self._read(
-                "SELECT domain FROM company_domains WHERE workspace = %s AND company = "
-                "(SELECT company FROM company_domains WHERE workspace = %s AND domain = %s)",
-                (ws, ws, company_domain(domain)),
-            )
-        ]
 
     def contact_messages(
         self,

@@ -62,7 +62,6 @@ from ..store import (
     Recorded,
     StaleBatchError,
     StoredMessage,
-    company_domain,
     holding_direction,
     link_domain,
     message_order,
@@ -1114,17 +1113,6 @@ class SQLiteStore(SQLiteEvents, SqlReads):
             "AND domain IN (SELECT value FROM json_each(?))",
             (ws, json.dumps(domains)),
         )
-
-    def _company_domains(self, ws: str, domain: str) -> list[str]:
-        """Every domain of the company holding *domain* (none when no company holds it)."""
-        return [
-            d
-            for (d,) in self._read(
-                "SELECT domain FROM company_domains WHERE workspace = ? AND company = "
-                "(SELECT company FROM company_domains WHERE workspace = ? AND domain = ?)",
-                (ws, ws, company_domain(domain)),
-            )
-        ]
 
     def contact_messages(
         self,
