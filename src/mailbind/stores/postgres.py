@@ -79,7 +79,7 @@ from ..store import (
     message_order,
     sort_time,
 )
-from ._postgres_events import EVENT_TABLES, PostgresEvents, relink_events
+from ._postgres_events import CALENDAR_STATE, EVENT_TABLES, PostgresEvents, relink_events
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "PostgresStore", "migrate"]
 
@@ -226,6 +226,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "Calendar events: events, their copies per mailbox, calendar and resource, their "
         "participant links, each calendar's cursor, listing token and settings",
         EVENT_TABLES,
+    ),
+    Migration(
+        3,
+        "A sync state for each calendar (back-off after a failed pass, as a mailbox's)",
+        CALENDAR_STATE,
     ),
 )
 

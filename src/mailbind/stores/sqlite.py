@@ -58,7 +58,7 @@ from ..store import (
     message_order,
     sort_time,
 )
-from ._sqlite_events import EVENT_TABLES, SQLiteEvents, relink_events
+from ._sqlite_events import CALENDAR_STATE, EVENT_TABLES, SQLiteEvents, relink_events
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "SQLiteStore", "migrate"]
 
@@ -401,6 +401,11 @@ MIGRATIONS = (
         "Calendar events: events, their copies per mailbox, calendar and resource, their "
         "participant links, each calendar's cursor, listing token and settings",
         EVENT_TABLES,
+    ),
+    Migration(
+        6,
+        "A sync state for each calendar (back-off after a failed pass, as a mailbox's)",
+        CALENDAR_STATE,
     ),
 )
 
