@@ -187,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --db, explain under the options given, not the settings the database recorded",
     )
+    explain.add_argument(
+        "--max-attendees",
+        type=_positive,
+        default=50,
+        metavar="N",
+        help="calendar events with more attendees create no contacts (default: 50)",
+    )
     explain.add_argument("--batch-size", type=_positive, default=500, help=argparse.SUPPRESS)
     _common(explain)
     explain.set_defaults(run=_load("explain"))
