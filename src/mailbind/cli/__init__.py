@@ -163,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain",
         help="preview every decision without writing anything",
-        description="A dry run: for every message, whether it would sync and why, its "
-        "direction and sharing level, and for every participant the contact it would be "
-        "linked to or why none would be created. Nothing is written.",
+        description="A dry run: for every message (or calendar event), whether it would sync "
+        "and why, its direction and sharing level, and for every participant the contact it "
+        "would be linked to or why none would be created. Nothing is written.",
     )
     add_mailbox_options(explain)
     add_database_option(explain, required=False)

@@ -37,11 +37,12 @@ __all__ = ["ExplainedEvent", "event_writer", "explain_events"]
 
 @dataclass(frozen=True, slots=True)
 class _Party:
-    """One participant and the contact a sync would link it to, or why none."""
+    """One participant of a message or an event (``explain`` shows both with it) and the
+    contact a sync would link it to, or why none."""
 
     participant: Participant
     contact: Contact | None
-    #: True when the sync would create the contact for this very message.
+    #: True when the sync would create the contact for this very message or event.
     new: bool
     why_not: SkipReason | None
 
@@ -115,7 +116,6 @@ def explain_events(
         if plan.contact_plan is not None:
             why_not = {s.key: s.reason for s in plan.contact_plan.skipped if s.key is not None}
         crowded = set(plan.crowded)
-        held = {item.location: item for item in batch.items}
         shown: dict[str, list[ExplainedEvent]] = {location: [] for location in plan.read}
         for copy in plan.items:
             event, decision = copy.event, copy.decision
@@ -152,7 +152,13 @@ def explain_events(
                 )
             )
         for location, key in plan.cancelled:
-            event = next(e for e in held[location].events if e.key == key and e.cancelled)
+            event = next(
+                e
+                for item in batch.items
+                if item.location == location
+                for e in item.events
+                if e.key == key and e.cancelled
+            )
             parties = [
                 _Party(
                     p,
