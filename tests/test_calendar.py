@@ -14,10 +14,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailbind import Defect, Event, Mailbox, Message, Policy, Reason, SharingLevel, redact
-from mailbind.calendar_sync import sync_calendar
-from mailbind.calendars import EventStore, StoredEvent, invitations, plan_events
+from mailbind.calendar_sync import (
+    CalendarConfirmationNeeded,
+    EventSettingsChange,
+    sync_calendar,
+)
+from mailbind.calendars import (
+    EventBatch,
+    EventStore,
+    StoredEvent,
+    colleague_view,
+    invitations,
+    plan_events,
+)
 from mailbind.codecs import decode_event, encode_event
+from mailbind.errors import AuthenticationError, TemporaryError
 from mailbind.rules import Holding
+from mailbind.schedule import SyncStatus, next_run
 from mailbind.sources.ics import IcsSource
 from mailbind.sources.invitations import InvitationSource
 from mailbind.stores import Store
@@ -359,14 +372,165 @@ def test_a_missing_ics_path_is_a_source_error(tmp_path: Path) -> None:
 
 def test_a_changed_setting_makes_the_next_pass_read_everything(store: Store) -> None:
     """Blocking an address after a sync removes its events at the next pass, without any
-    change at the source."""
+    change at the source, once confirmed (it drops stored events)."""
     assert isinstance(store, EventStore)
     cal = ListCalendar("work")
     cal.put("r", *Event.from_ical(calendar(vevent("x"))))
     assert sync_calendar(cal, store, ANNA, POLICY, now=NOW).synced == 1
     assert not sync_calendar(cal, store, ANNA, POLICY, now=NOW).full
     blocked = Policy(["acme.com"], blocklist=["@client.example"])
-    report = sync_calendar(cal, store, ANNA, blocked, now=NOW)
+    with pytest.raises(CalendarConfirmationNeeded) as refused:
+        sync_calendar(cal, store, ANNA, blocked, now=NOW)
+    assert (refused.value.change.dropped, refused.value.change.may_return) == (1, True)
+    assert len(store.mailbox_events(ANNA.id)) == 1
+    report = sync_calendar(cal, store, ANNA, blocked, now=NOW, confirm=lambda change: True)
     assert report.full
     assert report.skipped == 1
     assert store.mailbox_events(ANNA.id) == ()
+
+
+# --- Sync state, dry runs, confirmation -------------------------------------------------------
+
+
+class FailingCalendar(ListCalendar):
+    """A calendar whose fetches fail with *error* while ``failing`` is set."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__("work")
+        self.error = error
+        self.failing = True
+
+    def fetch(self, cursor: str | None, *, limit: int = 100) -> EventBatch:
+        if self.failing:
+            raise self.error
+        return super().fetch(cursor, limit=limit)
+
+
+def test_a_failed_pass_backs_off_and_stops_as_a_mailbox_does(store: Store) -> None:
+    """Each failure in a row is recorded with its back-off; the fifth marks the calendar
+    failed; a pass that succeeds makes it idle again, failures forgotten."""
+    assert isinstance(store, EventStore)
+    cal = FailingCalendar(TemporaryError("The server did not answer."))
+    cal.put("r", *Event.from_ical(calendar(vevent("x"))))
+    for failures in range(1, 6):
+        with pytest.raises(TemporaryError):
+            sync_calendar(cal, store, ANNA, POLICY, now=NOW + timedelta(minutes=failures))
+        state = store.load_calendar(ANNA.id, "work").sync
+        assert (state.failures, state.error) == (failures, "The server did not answer.")
+    assert state.status is SyncStatus.FAILED
+    assert next_run(state, now=NOW) is None
+    cal.failing = False
+    report = sync_calendar(cal, store, ANNA, POLICY, now=NOW + timedelta(hours=1))
+    assert report.state == store.load_calendar(ANNA.id, "work").sync
+    assert (report.state.status, report.state.failures) == (SyncStatus.IDLE, 0)
+    assert report.state.last_success == NOW + timedelta(hours=1)
+
+
+def test_a_refused_login_waits_for_a_reconnect(store: Store) -> None:
+    """An authentication failure stops the calendar and keeps the cursor it had reached."""
+    assert isinstance(store, EventStore)
+    cal = FailingCalendar(AuthenticationError("The server refused the login."))
+    cal.failing = False
+    cal.put("r", *Event.from_ical(calendar(vevent("x"))))
+    sync_calendar(cal, store, ANNA, POLICY, now=NOW)
+    cursor = store.load_calendar(ANNA.id, "work").cursor
+    cal.failing = True
+    with pytest.raises(AuthenticationError):
+        sync_calendar(cal, store, ANNA, POLICY, now=NOW)
+    state = store.load_calendar(ANNA.id, "work")
+    assert (state.sync.status, state.cursor) == (SyncStatus.NEEDS_RECONNECT, cursor)
+    assert len(store.mailbox_events(ANNA.id)) == 1
+
+
+def test_a_dry_run_says_what_it_would_store_and_remove_and_writes_nothing(store: Store) -> None:
+    """A dry run previews each copy stored, kept out and removed (a cancelled event, a resource
+    gone), and leaves the store as it was."""
+    assert isinstance(store, EventStore)
+    cal = ListCalendar("work")
+    cal.put("a", *Event.from_ical(calendar(vevent("a"))))
+    cal.put("b", *Event.from_ical(calendar(vevent("b"))))
+    sync_calendar(cal, store, ANNA, POLICY, now=NOW)
+    before = (store.load_calendar(ANNA.id, "work"), store.mailbox_events(ANNA.id))
+    cal.put("a", *Event.from_ical(calendar(vevent("a", "STATUS:CANCELLED", "SEQUENCE:1"))))
+    cal.remove("b")
+    cal.put("c", *Event.from_ical(calendar(vevent("c"))))
+    internal = vevent("d").replace("kim@client.example", "ben@acme.com")
+    cal.put("d", *Event.from_ical(calendar(internal)))
+    report = sync_calendar(cal, store, ANNA, POLICY, now=NOW, dry_run=True)
+    assert report.dry_run
+    assert sorted((p.action, p.location, p.key) for p in report.preview) == [
+        ("remove", "a", "a"),
+        ("remove", "b", "b"),
+        ("skip", "d", "d"),
+        ("store", "c", "c"),
+    ]
+    assert (store.load_calendar(ANNA.id, "work"), store.mailbox_events(ANNA.id)) == before
+
+
+def test_sharing_more_needs_confirmation_and_sharing_less_does_not(store: Store) -> None:
+    """Raising the level colleagues read of stored events is refused unless confirmed, and
+    changes nothing then; a private event's level changes nothing colleagues read; lowering it
+    needs no confirmation."""
+    assert isinstance(store, EventStore)
+    cal = ListCalendar("work")
+    cal.put("a", *Event.from_ical(calendar(vevent("a"))))
+    cal.put("p", *Event.from_ical(calendar(vevent("p", "CLASS:PRIVATE"))))
+    low = Mailbox("anna@acme.com", incoming="metadata")
+    sync_calendar(cal, store, low, POLICY, now=NOW)
+    high = Mailbox("anna@acme.com", incoming="everything")
+    with pytest.raises(CalendarConfirmationNeeded) as refused:
+        sync_calendar(cal, store, high, POLICY, now=NOW, confirm=lambda change: False)
+    change = refused.value.change
+    assert (change.widened, change.unchanged, change.dropped, change.may_return) == (
+        1,
+        1,
+        0,
+        False,
+    )
+    (stored,) = [s for s in store.mailbox_events(ANNA.id) if s.event.key == "a"]
+    assert stored.seen_by("carl@acme.com").title is None
+    asked: list[EventSettingsChange] = []
+
+    def confirm(change: EventSettingsChange) -> bool:
+        asked.append(change)
+        return True
+
+    sync_calendar(cal, store, high, POLICY, now=NOW, confirm=confirm)
+    assert asked == [change]
+    (stored,) = [s for s in store.mailbox_events(ANNA.id) if s.event.key == "a"]
+    assert stored.seen_by("carl@acme.com").title == "Renewal"
+    back = sync_calendar(cal, store, low, POLICY, now=NOW)
+    assert back.settings_change is not None
+    assert (back.settings_change.narrowed, back.settings_change.needs_confirmation) == (1, False)
+
+
+@given(events(), st.sampled_from(SharingLevel))
+def test_what_explain_shows_colleagues_is_what_they_read(event: Event, level: SharingLevel) -> None:
+    """`colleague_view` is `StoredEvent.seen_by` for anyone who owns no holding mailbox."""
+    mailbox = Mailbox("anna@acme.com", incoming=level, outgoing=level)
+    from mailbind import Direction
+
+    held = StoredEvent(event, (Holding(mailbox, Direction.INCOMING),), ())
+    assert held.seen_by("carl@acme.com") == colleague_view(event, level)
+
+
+def test_the_plan_says_why_events_create_no_contacts() -> None:
+    """A private event and one over the attendee limit are held back, by key, with the reason;
+    the contact the plan creates names the event that introduced it."""
+    from mailbind import ContactIndex
+    from mailbind.calendars import EventItem
+    from mailbind.planning import SkipReason
+
+    items = [
+        EventItem("p", Event.from_ical(calendar(vevent("p", "CLASS:PRIVATE")))),
+        EventItem(
+            "big",
+            Event.from_ical(calendar(vevent("big", "ATTENDEE:mailto:lee@partner.example"))),
+        ),
+        EventItem("ok", Event.from_ical(calendar(vevent("ok")))),
+    ]
+    plan = plan_events(items, ANNA, POLICY, contacts=ContactIndex(), now=NOW, max_attendees=1)
+    assert plan.held_back == {"p": SkipReason.EVENT_PRIVATE, "big": SkipReason.TOO_MANY_ATTENDEES}
+    (created,) = plan.contacts
+    assert plan.introduced == {created.id: "ok"}
+    assert plan.contact_plan is not None

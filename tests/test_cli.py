@@ -840,7 +840,8 @@ MAILBOX = '[[mailbox]]\nowner = "a@acme.example"\nsource = "x.mbox"\n'
         ),
         (
             MAILBOX + 'format = "pst"\n',
-            "[[mailbox]] 1: The format must be one of eml, jsonl, maildir, mbox, not 'pst'.",
+            "[[mailbox]] 1: The format must be one of caldav, eml, ics, invitations, jsonl, "
+            "maildir, mbox, not 'pst'.",
         ),
         (MAILBOX + MAILBOX, "[[mailbox]] 2: The mailbox id 'a@acme.example' is used twice."),
         (

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 
+from mailbind import Event, Mailbox, Policy
+from mailbind.calendar_sync import sync_calendar
 from mailbind.cli import main
-from mailbind.stores.sqlite import SCHEMA_VERSION, SQLiteStore
+from mailbind.schedule import SyncStatus
+from mailbind.stores.sqlite import SCHEMA_VERSION, SQLiteStore, migrate
+from mailbind.testing import ListCalendar
 from mailbind.testing.store_contract import reads
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -47,3 +53,50 @@ def test_a_migrated_database_syncs_on_with_nothing_new(tmp_path: Path) -> None:
     with SQLiteStore(old) as store:
         assert store.recorded_policy() is not None
         assert len(store.contact_index()) == 12
+
+
+def test_a_database_from_before_the_event_tables_stores_and_reads_events(tmp_path: Path) -> None:
+    """A schema-4 database (the sample, migrated no further) has no event tables; it opens at
+    the current schema, keeps its mail, and then stores events that link to its contacts,
+    with each calendar's sync state."""
+    old = tmp_path / "old.sqlite"
+    shutil.copyfile(FIXTURES / "schema-v3-sample.sqlite", old)
+    db = sqlite3.connect(old, isolation_level=None)
+    assert migrate(db, str(old), upto=4) == 3
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"messages", "copies", "contacts"} <= tables
+    assert not {"events", "event_copies", "event_participants", "calendars"} & tables
+    db.close()
+    frank = "frank.oconnor@globex.example"
+    maria = Mailbox("maria.lopez@acme.example", incoming="subject")
+    text = "\r\n".join(
+        (
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "PRODID:-//mailbind tests//EN",
+            "BEGIN:VEVENT",
+            "UID:globex-review",
+            "DTSTAMP:20250101T000000Z",
+            "DTSTART:20250203T100000Z",
+            f"ORGANIZER:mailto:{frank}",
+            "ATTENDEE:mailto:maria.lopez@acme.example",
+            "SUMMARY:Review",
+            "END:VEVENT",
+            "END:VCALENDAR",
+        )
+    )
+    calendar = ListCalendar("work")
+    calendar.put("review.ics", *Event.from_ical(text))
+    now = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+    with SQLiteStore(old) as store:
+        versions = store._db.execute("SELECT version FROM mailbind_schema ORDER BY 1").fetchall()
+        assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+        before = reads(store)
+        report = sync_calendar(calendar, store, maria, Policy(["acme.example"]), now=now)
+        assert (report.synced, report.contacts_created) == (1, 0)
+        (contact,) = [c for c in store.contact_index() if str(c.primary) == frank]
+        (held,) = store.events_for_contact(contact.id)
+        assert held.event.title == "Review"
+        assert held.seen_by("tom.baker@acme.example").title == "Review"
+        assert store.load_calendar(maria.id, "work").sync.status is SyncStatus.IDLE
+        assert reads(store) == before

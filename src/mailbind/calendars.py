@@ -26,21 +26,27 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from .addresses import Address, Canonicalization
-from .codecs import encode_mailbox, encode_policy
+from .codecs import decode_mailbox, decode_policy, encode_mailbox, encode_policy
 from .contacts import Contact, ContactIndex, OwnerChange
 from .events import Event
 from .messages import Message, SharingLevel
-from .planning import auto_contact_id, check_canonicalization, plan_contacts
+from .planning import (
+    ContactPlan,
+    SkipReason,
+    auto_contact_id,
+    check_canonicalization,
+    plan_contacts,
+)
 from .policy import Mailbox, Policy
 from .redaction import redact
 from .rules import Decision, Holding, decide, visible_level
+from .schedule import SyncState
 from .source import Listing
 from .store import DEFAULT_WORKSPACE, Company, ParticipantLink
 
@@ -56,9 +62,11 @@ __all__ = [
     "EventStore",
     "StoredEvent",
     "calendar_settings",
+    "colleague_view",
     "event_order",
     "invitations",
     "plan_events",
+    "read_calendar_settings",
 ]
 
 #: Events with more attendees than this create no contacts (a town hall, a webinar).
@@ -183,6 +191,8 @@ class EventBatchResult:
     listing: str | None = None
     #: The settings the batch was planned under (`calendar_settings`); None: keep the stored.
     settings: str | None = None
+    #: The calendar's sync state after the batch (`mailbind.schedule`); None: keep the stored.
+    state: SyncState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +203,8 @@ class CalendarState:
     listing: str | None = None
     #: The `calendar_settings` of its last batch; another value makes the next pass read all.
     settings: str | None = None
+    #: Its sync status: back-off after a failed pass, stopped after too many (as a mailbox's).
+    sync: SyncState = field(default_factory=SyncState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +230,9 @@ class StoredEvent:
     def seen_by(self, viewer: Address | str) -> Event:
         """The event as *viewer* may read it: a private one is busy only to all but its owner."""
         level = self.level_for(viewer)
-        if self.event.private and level < SharingLevel.EVERYTHING:
-            return redact(self.event, SharingLevel.METADATA)
-        return redact(self.event, level)
+        if self.owned_by(viewer):
+            return redact(self.event, level)
+        return colleague_view(self.event, level)
 
     def listed_for(self, viewer: Address | str) -> bool:
         """Whether the event may appear in a contact's or a company's timeline for *viewer*.
@@ -229,6 +241,18 @@ class StoredEvent:
         the contact attended.
         """
         return not self.event.private or self.owned_by(viewer)
+
+
+def colleague_view(event: Event, level: SharingLevel) -> Event:
+    """*event* as anyone but its owner reads it from a mailbox that shares it at *level*.
+
+    A private event is the busy view (its times, at METADATA) whatever the level; any other is
+    redacted to *level*. `StoredEvent.seen_by` gives this to every viewer who owns no mailbox
+    holding the event; ``mailbind explain`` shows it for each event.
+    """
+    if event.private:
+        return redact(event, SharingLevel.METADATA)
+    return redact(event, level)
 
 
 def event_order(event: Event) -> tuple[bool, float, str]:
@@ -295,9 +319,24 @@ class EventStore(Protocol):
 
 
 def calendar_settings(mailbox: Mailbox, policy: Policy, max_attendees: int) -> str:
-    """A digest of everything that decides a calendar's events: stored with each batch."""
-    text = "\n".join((encode_mailbox(mailbox), encode_policy(policy), str(max_attendees)))
-    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    """Everything that decides a calendar's events, as text stored with each batch (the
+    mailbox's and the policy's JSON and the attendee limit, one a line), so that a later pass
+    can tell what a change of them does (`read_calendar_settings`)."""
+    return "\n".join((encode_mailbox(mailbox), encode_policy(policy), str(max_attendees)))
+
+
+def read_calendar_settings(text: str | None) -> tuple[Mailbox, Policy, int] | None:
+    """The mailbox, policy and attendee limit `calendar_settings` wrote as *text*; None when
+    *text* is None or not such text (the digest an earlier release stored)."""
+    if text is None:
+        return None
+    lines = text.split("\n")
+    if len(lines) != 3 or not lines[2].isdigit():
+        return None
+    try:
+        return decode_mailbox(lines[0]), decode_policy(lines[1]), int(lines[2])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +353,14 @@ class EventPlan:
     cancelled: tuple[tuple[str, str], ...] = ()
     #: Synced events that created no contact because they have too many attendees, by key.
     crowded: tuple[str, ...] = field(default=())
+    #: What automatic creation proposed from the events it read, and whom it left out (None
+    #: when it read none: no `ContactIndex`, creation off, or no eligible event).
+    contact_plan: ContactPlan | None = None
+    #: The id of each contact the batch created -> the key of the event that introduced it.
+    introduced: Mapping[str, str] = field(default_factory=dict)
+    #: Synced events that creation did not read, by key, and why: `SkipReason.EVENT_PRIVATE`
+    #: or `SkipReason.TOO_MANY_ATTENDEES` (only when creation is on and given a `ContactIndex`).
+    held_back: Mapping[str, SkipReason] = field(default_factory=dict)
 
 
 def _links(
@@ -383,13 +430,21 @@ def plan_events(
     crowded = [
         c.event.key for c in copies if c.decision.synced and len(c.event.attendees) > max_attendees
     ]
+    contact_plan: ContactPlan | None = None
+    introduced: dict[str, str] = {}
+    held_back: dict[str, SkipReason] = {}
     if isinstance(contacts, ContactIndex) and mailbox.create_contacts:
         check_canonicalization(contacts, policy)
-        eligible = [
-            c
-            for c in copies
-            if c.decision.synced and not c.event.private and len(c.event.attendees) <= max_attendees
-        ]
+        eligible = []
+        for c in copies:
+            if not c.decision.synced:
+                continue
+            if c.event.private:
+                held_back[c.event.key] = SkipReason.EVENT_PRIVATE
+            elif len(c.event.attendees) > max_attendees:
+                held_back[c.event.key] = SkipReason.TOO_MANY_ATTENDEES
+            else:
+                eligible.append(c)
         if eligible:
             if now is None:
                 raise TypeError("Creating contacts needs now, the time they are created at.")
@@ -400,10 +455,12 @@ def plan_events(
                 contacts,
                 decisions=[c.decision for c in eligible],
             )
+            contact_plan = plan
             for new in plan.new:
                 contact = new.to_contact(now, id=auto_contact_id(new.key, contacts.__contains__))
                 owners.extend(contacts.upsert(contact))
                 created.append(contact)
+                introduced[contact.id] = new.message_key
                 if new.company_domain is not None:
                     companies.setdefault(
                         new.company_domain, Company(new.company_domain, new.company_name or "")
@@ -422,4 +479,7 @@ def plan_events(
         tuple(owners),
         tuple(cancelled),
         tuple(crowded),
+        contact_plan,
+        introduced,
+        held_back,
     )

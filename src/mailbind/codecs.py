@@ -25,16 +25,19 @@ from .events import Event
 from .messages import Attachment, Flag, Message, SharingLevel
 from .policy import Mailbox, Policy
 from .providers import bundled_free_providers, bundled_role_addresses
+from .schedule import SyncState, SyncStatus
 
 __all__ = [
     "decode_event",
     "decode_mailbox",
     "decode_message",
     "decode_policy",
+    "decode_sync_state",
     "encode_event",
     "encode_mailbox",
     "encode_message",
     "encode_policy",
+    "encode_sync_state",
     "message_from_record",
 ]
 
@@ -85,6 +88,36 @@ def decode_mailbox(text: str) -> Mailbox:
         contact_scope=record["contact_scope"],
         skip_free_providers=record["skip_free_providers"],
         id=record["id"],
+    )
+
+
+def encode_sync_state(state: SyncState) -> str:
+    """*state* (a mailbox's or a calendar's sync status) as JSON text `decode_sync_state` reads."""
+    return JSON.encode(
+        {
+            "status": state.status.value,
+            "last_success": None if state.last_success is None else state.last_success.isoformat(),
+            "last_failure": None if state.last_failure is None else state.last_failure.isoformat(),
+            "failures": state.failures,
+            "error": state.error,
+            "requested": state.requested,
+        }
+    )
+
+
+def decode_sync_state(text: str | None) -> SyncState:
+    """The state `encode_sync_state` wrote as *text*; a new `SyncState` for None."""
+    if text is None:
+        return SyncState()
+    record = json.loads(text)
+    success, failure = record["last_success"], record["last_failure"]
+    return SyncState(
+        SyncStatus(record["status"]),
+        None if success is None else datetime.fromisoformat(success),
+        None if failure is None else datetime.fromisoformat(failure),
+        record["failures"],
+        record["error"],
+        record["requested"],
     )
 
 

@@ -58,6 +58,10 @@ class SkipReason(StrEnum):
     ALREADY_KNOWN = "already_known"
     OUTSIDE_SCOPE = "outside_scope"
     EVENT_CANCELLED = "event_cancelled"
+    #: Given by `mailbind.calendars.plan_events` alone: private events create no contacts.
+    EVENT_PRIVATE = "event_private"
+    #: Given by `mailbind.calendars.plan_events` alone: nor do events over the attendee limit.
+    TOO_MANY_ATTENDEES = "too_many_attendees"
     MESSAGE_NOT_SYNCED = "message_not_synced"
 
     @property
@@ -77,7 +81,11 @@ _DESCRIPTIONS = {
     SkipReason.ALREADY_KNOWN: "The address already belongs to a contact.",
     SkipReason.OUTSIDE_SCOPE: "The address appears only where the mailbox's scope does not look.",
     SkipReason.EVENT_CANCELLED: "The address appears only in cancelled events.",
-    SkipReason.MESSAGE_NOT_SYNCED: "The address appears only in mail that does not sync.",
+    SkipReason.EVENT_PRIVATE: "The event is private: it creates no contacts.",
+    SkipReason.TOO_MANY_ATTENDEES: (
+        "The event has more attendees than the limit: it creates no contacts."
+    ),
+    SkipReason.MESSAGE_NOT_SYNCED: "The address appears only in mail or events that do not sync.",
 }
 
 _RANK = {reason: i for i, reason in enumerate(SkipReason)}

@@ -163,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain",
         help="preview every decision without writing anything",
-        description="A dry run: for every message, whether it would sync and why, its "
-        "direction and sharing level, and for every participant the contact it would be "
-        "linked to or why none would be created. Nothing is written.",
+        description="A dry run: for every message (or calendar event), whether it would sync "
+        "and why, its direction and sharing level, and for every participant the contact it "
+        "would be linked to or why none would be created. Nothing is written.",
     )
     add_mailbox_options(explain)
     add_database_option(explain, required=False)
@@ -186,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-given",
         action="store_true",
         help="with --db, explain under the options given, not the settings the database recorded",
+    )
+    explain.add_argument(
+        "--max-attendees",
+        type=_positive,
+        default=50,
+        metavar="N",
+        help="calendar events with more attendees create no contacts (default: 50)",
     )
     explain.add_argument("--batch-size", type=_positive, default=500, help=argparse.SUPPRESS)
     _common(explain)

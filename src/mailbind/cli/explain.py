@@ -10,6 +10,8 @@ Invariants:
   `decide`, and contacts planned with `plan_contacts` from the synced messages of each batch,
   then created in the index under the engine's ids; each participant of a synced message shows
   the contact it would be linked to, or the `SkipReason` that kept it from getting one.
+- A calendar source (as `mailbind sync` takes it) is explained event by event by
+  `mailbind.cli.explain_events`, with the same contacts in memory, the same filters and forms.
 - Every text from a message is printed through `clean` (tables) or `json_line` (JSON).
 """
 
@@ -23,9 +25,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol, TextIO
+from typing import Protocol, TextIO, cast
 
-from ..addresses import Participant, parse_address
+from ..addresses import parse_address
+from ..calendars import EventSource
 from ..contacts import Contact, ContactIndex
 from ..engine import recorded_settings as store_settings
 from ..errors import InvalidAddressError
@@ -38,21 +41,26 @@ from ..source import MessageSource
 from ..store import Store
 from . import clock, style
 from .exits import ExitCode, Failure
-from .settings import Setup, Target, load_setup, open_mail, open_store, recorded_policy
+from .explain_events import (
+    ExplainedEvent,
+    _contact_name,
+    _Party,
+    _party_record,
+    event_writer,
+    explain_events,
+)
+from .settings import (
+    Setup,
+    Target,
+    calendar_format,
+    load_setup,
+    open_mail,
+    open_store,
+    recorded_policy,
+)
 from .text import clean, counted, cut, json_line, not_one_of, pad, terminal_width, width
 
 __all__ = ["ONLY", "explained", "only_choice", "run"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Party:
-    """One participant and the contact a sync would link it to, or why none."""
-
-    participant: Participant
-    contact: Contact | None
-    #: True when the sync would create the contact for this very message.
-    new: bool
-    why_not: SkipReason | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +85,19 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         show = _Csv(out)
     else:
         show = _Table(out, colour=style.enabled(out, no_color=args.no_color))
-    for target, items in explained(args, "explain", err):
+    for target, items in _everything(args, "explain", err, calendars=True):
+        if calendar_format(target):
+            rows = show.rows if isinstance(show, _Csv) else None
+            events = event_writer(args, out, rows)
+            events.start(target)
+            for item in items:
+                if isinstance(item, ExplainedEvent) and wanted(item):
+                    events.event(item)
+            events.end()
+            continue
         show.start(target)
         for item in items:
-            if wanted(item):
+            if isinstance(item, _Explained) and wanted(item):
                 show.message(item)
         show.end()
     return ExitCode.OK
@@ -91,11 +108,19 @@ def explained(
 ) -> Iterator[tuple[Target, Iterator[_Explained]]]:
     """Each mailbox *args* name, with every message of it as a sync would see it (with
     ``--db``, under the settings the database recorded, unless ``--as-given``; a note on *err*
-    says so)."""
+    says so). A calendar source is a usage error."""
+    for target, items in _everything(args, command, err, calendars=False):
+        yield target, (item for item in items if isinstance(item, _Explained))
+
+
+def _everything(
+    args: argparse.Namespace, command: str, err: TextIO, *, calendars: bool
+) -> Iterator[tuple[Target, Iterator[_Explained | ExplainedEvent]]]:
+    """As `explained`; with *calendars*, a calendar source gives its events (`ExplainedEvent`)."""
     now = args.now or clock.now()
     with ExitStack() as stack:
         setup = load_setup(args, command, stack)
-        mail = [(target, open_mail(target, stack)) for target in setup.targets]
+        mail = [(target, _open(target, stack, command, calendars)) for target in setup.targets]
         canon = setup.policy.canonicalization
         if args.db is None and setup.db is not None:
             args.db = setup.db
@@ -109,10 +134,42 @@ def explained(
         else:
             index = ContactIndex(canonicalization=canon)
         for target, source in mail:
+            if not calendar_format(target):
+                assert isinstance(source, MessageSource)
+                yield (
+                    target,
+                    _explain(source, target.mailbox, setup.policy, index, now, args.batch_size),
+                )
+                continue
             yield (
                 target,
-                _explain(source, target.mailbox, setup.policy, index, now, args.batch_size),
+                explain_events(
+                    cast("EventSource", source),
+                    target.mailbox,
+                    setup.policy,
+                    index,
+                    now,
+                    args.batch_size,
+                    args.max_attendees,
+                ),
             )
+
+
+def _open(
+    target: Target, stack: ExitStack, command: str, calendars: bool
+) -> MessageSource | EventSource:
+    """The mail source of *target*, or its calendar source when *calendars* allows one."""
+    if not calendar_format(target):
+        return open_mail(target, stack)
+    if not calendars:
+        raise Failure(
+            ExitCode.USAGE,
+            f"mailbind {command} reads mail, and {target.label!r} is a calendar: see its "
+            "events with `mailbind explain`.",
+        )
+    from .calendar import open_calendar
+
+    return open_calendar(target)
 
 
 class _Writer(Protocol):
@@ -148,15 +205,20 @@ class _Filter:
                     ExitCode.USAGE, f"--contact is not a readable address: {args.contact!r}."
                 ) from None
 
-    def __call__(self, item: _Explained) -> bool:
+    def __call__(self, item: _Explained | ExplainedEvent) -> bool:
         decision = item.decision
         only = self.only
+        if decision is None:  # a cancelled event: kept out, for no reason of the rules
+            return only in (None, "skipped") and self._has_contact(item)
         if only == "synced" and not decision.synced:
             return False
         if only == "skipped" and decision.synced:
             return False
         if only not in (None, *ONLY) and only not in {r.value for r in decision.reasons}:
             return False
+        return self._has_contact(item)
+
+    def _has_contact(self, item: _Explained | ExplainedEvent) -> bool:
         if self.contact is None:
             return True
         return any(
@@ -231,11 +293,6 @@ def _explain(
             return
 
 
-def _contact_name(contact: Contact) -> str:
-    name = f"{contact.first_name} {contact.last_name}".strip()
-    return name or str(contact.primary)
-
-
 # --- JSON lines -------------------------------------------------------------------------------
 
 
@@ -269,27 +326,6 @@ class _JsonLines:
 
     def end(self) -> None:
         self.out.flush()
-
-
-def _party_record(party: _Party) -> dict[str, object]:
-    participant, contact = party.participant, party.contact
-    address = participant.address
-    return {
-        "role": participant.role.value,
-        "address": None if address is None else str(address),
-        "name": participant.name,
-        "raw": participant.raw if address is None else None,
-        "problem": participant.problem,
-        "contact": None
-        if contact is None
-        else {
-            "id": contact.id,
-            "name": _contact_name(contact),
-            "new": party.new,
-            "deleted": contact.deleted,
-        },
-        "no_contact": None if party.why_not is None else party.why_not.value,
-    }
 
 
 # --- CSV and the summary ----------------------------------------------------------------------

@@ -485,10 +485,13 @@ class _Config:
         self.check(table, _MAILBOX_KEYS, where)
         extra: dict[str, Any] = {key: table.pop(key) for key in _SOURCE_KEYS if key in table}
         if not isinstance(extra.get("source"), str) or not extra["source"].strip():
-            raise self.fail(where, "Every mailbox needs a source: a path or an imap:// URL.")
+            raise self.fail(
+                where, "Every mailbox needs a source: a path, an imap:// or a caldav:// URL."
+            )
         form = extra.get("format")
-        if form is not None and (not isinstance(form, str) or form not in FORMATS):
-            raise self.fail(where, not_one_of("The format", FORMATS, form))
+        known = (*FORMATS, *CALENDAR_FORMATS)
+        if form is not None and (not isinstance(form, str) or form not in known):
+            raise self.fail(where, not_one_of("The format", known, form))
         env = extra.get("password_env")
         if env is not None and (not isinstance(env, str) or not env):
             raise self.fail(where, f"password_env must name an environment variable, not {env!r}.")
@@ -607,31 +610,46 @@ def _from_config(
     if not isinstance(tables, list) or not tables:
         raise Failure(ExitCode.CONFIG, f"{shown} names no [[mailbox]].")
     targets: list[Target] = []
-    seen: set[str] = set()
+    seen: dict[str, Target] = {}
     for number, table in enumerate(tables, start=1):
         mailbox, extra = reader.mailbox(table, number)
-        if mailbox.id in seen:
-            raise reader.fail(
-                f"[[mailbox]] {number}", f"The mailbox id {mailbox.id!r} is used twice."
-            )
-        seen.add(mailbox.id)
         source = extra["source"]
         if not _is_url(source):
             source = _resolve(config, source, stack, sample=sample)
-        targets.append(
-            Target(
-                mailbox,
-                source,
-                extra.get("format"),
-                _password_env(args, extra.get("password_env")),
-                extra["source"],
-                f"{shown}, [[mailbox]] {number}",
-                recursive=bool(extra.get("recursive", False)),
-            )
+        target = Target(
+            mailbox,
+            source,
+            extra.get("format"),
+            _password_env(args, extra.get("password_env")),
+            extra["source"],
+            f"{shown}, [[mailbox]] {number}",
+            recursive=bool(extra.get("recursive", False)),
         )
+        _check_id(reader, seen.get(mailbox.id), target, number)
+        seen.setdefault(mailbox.id, target)
+        targets.append(target)
     if "policy" not in data:
         policy, notes = _default_policy(shown, targets)
     return Setup(policy, tuple(targets), sample=sample, notes=notes, db=db)
+
+
+def _check_id(reader: _Config, first: Target | None, target: Target, number: int) -> None:
+    """Refuse a mailbox id used twice, but for a calendar of a mailbox configured alike.
+
+    Two mail sources of one id would share one cursor; a calendar keeps its own cursor, so a
+    mailbox's calendars may take its id, when their settings are the same as its.
+    """
+    if first is None:
+        return
+    where, mailbox_id = f"[[mailbox]] {number}", target.mailbox.id
+    if not (calendar_format(target) or calendar_format(first)):
+        raise reader.fail(where, f"The mailbox id {mailbox_id!r} is used twice.")
+    if first.mailbox != target.mailbox:
+        raise reader.fail(
+            where,
+            f"The mailbox id {mailbox_id!r} is used twice with different settings: a calendar "
+            "takes its mailbox's id only with the same owner, aliases and levels.",
+        )
 
 
 def _default_policy(shown: str, targets: list[Target]) -> tuple[Policy, tuple[str, ...]]:

@@ -19,13 +19,26 @@ from typing import Any
 import psycopg
 
 from ..calendars import CalendarState, EventBatchResult, EventCopy, StoredEvent, event_order
-from ..codecs import decode_event, decode_mailbox, encode_event, encode_mailbox
+from ..codecs import (
+    decode_event,
+    decode_mailbox,
+    decode_sync_state,
+    encode_event,
+    encode_mailbox,
+    encode_sync_state,
+)
 from ..errors import StoreError
 from ..messages import Direction
 from ..rules import Holding
 from ..store import DEFAULT_WORKSPACE, StaleBatchError, holding_direction
 
-__all__ = ["EVENT_TABLES", "PostgresEvents", "relink_events"]
+#: The statements of the schema step that gives each calendar a sync state (schema version 3).
+CALENDAR_STATE = ("ALTER TABLE calendars ADD COLUMN sync text",)
+
+__all__ = ["CALENDAR_STATE", "EVENT_TABLES", "PostgresEvents", "relink_events"]
+
+#: The statements of the schema step that gives each calendar a sync state (schema version 3).
+CALENDAR_STATE = ("ALTER TABLE calendars ADD COLUMN sync text",)
 
 EVENT_TABLES = (
     """CREATE TABLE calendars (
@@ -107,11 +120,14 @@ class PostgresEvents:
         self, mailbox_id: str, calendar: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> CalendarState:
         rows = self._read(
-            "SELECT cursor, listing, settings FROM calendars "
+            "SELECT cursor, listing, settings, sync FROM calendars "
             "WHERE workspace = %s AND mailbox_id = %s AND calendar = %s",
             (_ws(workspace), mailbox_id, calendar),
         )
-        return CalendarState(*rows[0]) if rows else CalendarState()
+        if not rows:
+            return CalendarState()
+        cursor, listing, settings, sync = rows[0]
+        return CalendarState(cursor, listing, settings, decode_sync_state(sync))
 
     def apply_event_batch(
         self, batch: EventBatchResult, *, workspace: str = DEFAULT_WORKSPACE
@@ -178,12 +194,21 @@ class PostgresEvents:
                 )
             cur.execute(
                 "INSERT INTO calendars (workspace, mailbox_id, calendar, cursor, listing, "
-                "settings) VALUES (%s, %s, %s, %s, %s, %s) "
+                "settings, sync) VALUES (%s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (workspace, mailbox_id, calendar) DO UPDATE SET "
                 "cursor = excluded.cursor, "
                 "listing = COALESCE(excluded.listing, calendars.listing), "
-                "settings = COALESCE(excluded.settings, calendars.settings)",
-                (ws, mailbox.id, batch.calendar, batch.cursor, batch.listing, batch.settings),
+                "settings = COALESCE(excluded.settings, calendars.settings), "
+                "sync = COALESCE(excluded.sync, calendars.sync)",
+                (
+                    ws,
+                    mailbox.id,
+                    batch.calendar,
+                    batch.cursor,
+                    batch.listing,
+                    batch.settings,
+                    None if batch.state is None else encode_sync_state(batch.state),
+                ),
             )
 
     def event_resources(

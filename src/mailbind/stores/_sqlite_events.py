@@ -1,7 +1,9 @@
 """The calendar half of `SQLiteStore`: events, their copies and links, and calendar states.
 
 Invariants:
-- The tables are those of schema version 5 (`EVENT_MIGRATION`): ``events`` (one row per
+- The tables are those of schema version 5 (`EVENT_TABLES`) with the ``sync`` column schema
+  version 6 adds to ``calendars`` (`CALENDAR_STATE`: the calendar's `SyncState` as JSON):
+  ``events`` (one row per
   workspace and event key, the newest ``sequence`` kept), ``event_copies`` (one per mailbox,
   calendar, resource and key, synced or not), ``event_participants`` (the links of each stored
   event), ``calendars`` (cursor, listing token and settings of each calendar) and
@@ -19,14 +21,21 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..calendars import CalendarState, EventBatchResult, EventCopy, StoredEvent, event_order
-from ..codecs import decode_event, decode_mailbox, encode_event, encode_mailbox
+from ..codecs import (
+    decode_event,
+    decode_mailbox,
+    decode_sync_state,
+    encode_event,
+    encode_mailbox,
+    encode_sync_state,
+)
 from ..errors import StoreError
 from ..messages import Direction
 from ..policy import Mailbox
 from ..rules import Holding
 from ..store import DEFAULT_WORKSPACE, StaleBatchError, holding_direction
 
-__all__ = ["EVENT_TABLES", "SQLiteEvents", "relink_events"]
+__all__ = ["CALENDAR_STATE", "EVENT_TABLES", "SQLiteEvents", "relink_events"]
 
 #: The statements of the schema step that adds events (schema version 5).
 EVENT_TABLES = (
@@ -80,6 +89,10 @@ EVENT_TABLES = (
 )
 
 
+#: The statements of the schema step that gives each calendar a sync state (schema version 6).
+CALENDAR_STATE = ("ALTER TABLE calendars ADD COLUMN sync TEXT",)
+
+
 def relink_events(db: sqlite3.Connection, ws: str, pairs: Iterable[tuple[str | None, str]]) -> None:
     """Set the contact of every stored event participant with each key: (new owner, key)."""
     db.executemany(
@@ -119,11 +132,14 @@ class SQLiteEvents:
         self, mailbox_id: str, calendar: str, *, workspace: str = DEFAULT_WORKSPACE
     ) -> CalendarState:
         rows = self._read(
-            "SELECT cursor, listing, settings FROM calendars "
+            "SELECT cursor, listing, settings, sync FROM calendars "
             "WHERE workspace = ? AND mailbox_id = ? AND calendar = ?",
             (_ws(workspace), mailbox_id, calendar),
         )
-        return CalendarState(*rows[0]) if rows else CalendarState()
+        if not rows:
+            return CalendarState()
+        cursor, listing, settings, sync = rows[0]
+        return CalendarState(cursor, listing, settings, decode_sync_state(sync))
 
     def apply_event_batch(
         self, batch: EventBatchResult, *, workspace: str = DEFAULT_WORKSPACE
@@ -178,14 +194,14 @@ class SQLiteEvents:
                 [(ws, key, ws, key) for key in sorted(touched)],
             )
             old = db.execute(
-                "SELECT listing, settings FROM calendars "
+                "SELECT listing, settings, sync FROM calendars "
                 "WHERE workspace = ? AND mailbox_id = ? AND calendar = ?",
                 (ws, mailbox.id, batch.calendar),
             ).fetchone()
-            listing, settings = old if old is not None else (None, None)
+            listing, settings, sync = old if old is not None else (None, None, None)
             db.execute(
                 "INSERT OR REPLACE INTO calendars (workspace, mailbox_id, calendar, cursor, "
-                "listing, settings) VALUES (?, ?, ?, ?, ?, ?)",
+                "listing, settings, sync) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     ws,
                     mailbox.id,
@@ -193,6 +209,7 @@ class SQLiteEvents:
                     batch.cursor,
                     listing if batch.listing is None else batch.listing,
                     settings if batch.settings is None else batch.settings,
+                    sync if batch.state is None else encode_sync_state(batch.state),
                 ),
             )
 

@@ -89,7 +89,7 @@ from ..store import (
     page_cursor,
     sort_time,
 )
-from ._postgres_events import EVENT_TABLES, PostgresEvents, relink_events
+from ._postgres_events import CALENDAR_STATE, EVENT_TABLES, PostgresEvents, relink_events
 from ._sql import SqlReads
 from ._sql import workspace_name as _workspace
 
@@ -319,6 +319,14 @@ MIGRATIONS = (
 )
 
 #: The schema version this mailbind writes.
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        4,
+        "A sync state for each calendar (back-off after a failed pass, as a mailbox's)",
+        CALENDAR_STATE,
+    ),
+)
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 #: The tables of the schema: one of them without ``mailbind_schema`` is not a mailbind store.

@@ -71,7 +71,7 @@ from ..store import (
 )
 from ._sql import SqlReads
 from ._sql import workspace_name as _workspace
-from ._sqlite_events import EVENT_TABLES, SQLiteEvents, relink_events
+from ._sqlite_events import CALENDAR_STATE, EVENT_TABLES, SQLiteEvents, relink_events
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "SQLiteStore", "migrate"]
 
@@ -489,6 +489,14 @@ MIGRATIONS = (
 )
 
 #: The schema version this mailbind writes.
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        7,
+        "A sync state for each calendar (back-off after a failed pass, as a mailbox's)",
+        CALENDAR_STATE,
+    ),
+)
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 

@@ -533,6 +533,7 @@ class InMemoryStore:
             batch.cursor,
             old.listing if batch.listing is None else batch.listing,
             old.settings if batch.settings is None else batch.settings,
+            old.sync if batch.state is None else batch.state,
         )
 
     @staticmethod

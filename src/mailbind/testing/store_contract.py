@@ -1459,7 +1459,8 @@ class EventHistory(RuleBasedStateMachine):
 
     @rule()
     def sync(self) -> None:
-        """Sync both calendars; the store then reads as one synced once from scratch."""
+        """Sync both calendars, the changed settings confirmed; the store then reads as one
+        synced once from scratch."""
         for name in ("anna", "ben"):
             sync_calendar(
                 self.calendars[name],
@@ -1468,6 +1469,7 @@ class EventHistory(RuleBasedStateMachine):
                 self.policy(),
                 now=HISTORY_NOW,
                 max_attendees=self.max_attendees,
+                confirm=lambda change: True,
             )
         fresh = self.make_store()
         index = self.store.contact_index()
