@@ -14,6 +14,11 @@ Invariants:
   of an earlier one, from a server with QRESYNC, names the UIDs ``VANISHED`` since each
   folder's HIGHESTMODSEQ; without a usable token, after a UIDVALIDITY change, with a folder
   gone, or without QRESYNC, it is complete (``UID SEARCH ALL`` per synced folder).
+- The cursor never moves past a UID the folder still holds whose body did not arrive: the
+  batch ends below it and the next fetch asks again; after ``_attempts`` fetches in a row it is
+  handed out as an item recording ``not_fetched``. Only an expunged UID is stepped over.
+- Every command has an overall deadline (``command_timeout``), checked before each read from
+  the socket; a literal keeps at most ``max_message_bytes`` + 1 bytes.
 - A batch holds at most ``limit`` messages and ``batch_bytes`` bytes (at least one message);
   a message over ``max_message_bytes`` keeps only its first bytes and is marked ``truncated``.
 - Credentials stay private: never in ``repr``, ``name``, a log line or an exception text.
@@ -120,6 +125,9 @@ class ImapSource:
     that only show mail held elsewhere. A folder's role comes from its SPECIAL-USE attribute,
     or from its name when the server marks no folder with that role, or from *roles* (a name to
     a flag, or None for no role); folders whose role is in *skip_roles* are not read.
+
+    *timeout* bounds every wait for the server, *command_timeout* each command as a whole
+    (a server that drip-feeds its answer): past either, the fetch raises `TemporaryError`.
 
     A source keeps one connection open between fetches; `close` (or ``with``) logs out, and a
     source dropped unclosed closes its socket. It is not safe to share one source between
@@ -795,9 +803,12 @@ class ImapSource:
                 f"The IMAP server {self.name} presented a certificate that cannot be verified."
             ) from err
         except (imaplib.IMAP4.abort, OSError) as err:
+            # imaplib raises its own abort again in place of the deadline's: the connection knows.
+            overdue = isinstance(self._conn, _Connection) and self._conn.overdue
+            reason = "the server took too long to answer" if overdue else _reason(err)
             self._discard()
             raise TemporaryError(
-                f"Lost the connection to the IMAP server {self.name} while {doing}: {_reason(err)}."
+                f"Lost the connection to the IMAP server {self.name} while {doing}: {reason}."
             ) from err
         except imaplib.IMAP4.error as err:
             self._discard()
@@ -846,6 +857,8 @@ class _Connection(imaplib.IMAP4):
 
     def __init__(self, bounds: _Bounds, *args: Any, **kwargs: Any) -> None:
         self._bounds = bounds
+        #: Whether a command ran past its deadline (the connection is then out of step).
+        self.overdue = False
         # The greeting is read inside the constructor: it has a deadline too.
         self._deadline = bounds.clock() + bounds.command
         super().__init__(*args, **kwargs)
@@ -858,6 +871,7 @@ class _Connection(imaplib.IMAP4):
         """Refuse to wait past the deadline; else wait no longer than it for the next bytes."""
         left = self._deadline - self._bounds.clock()
         if left <= 0:
+            self.overdue = True
             raise _Overdue("the server took too long to answer")
         self.sock.settimeout(min(self._bounds.read, left))
 
