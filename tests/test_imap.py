@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import imaplib
 import itertools
 import os
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
@@ -599,15 +601,29 @@ def test_silent_server_times_out() -> None:
 
 # --- What Dovecot will not do: a scripted server --------------------------------------------------
 
-Answer = bytes | tuple[bytes, bytes]
+
+@dataclass(frozen=True)
+class Drip:
+    """An answer sent a few bytes at a time, *pause* seconds apart, and then, when *forever*,
+    one more byte at a time for as long as the client listens (a server that never finishes)."""
+
+    reply: bytes
+    pause: float = 0.005
+    forever: bool = False
+
+
+#: A reply; a pair is a continuation (``+ ...``) and the reply after the client's next line; a
+#: function gets the command's arguments (the text after its name) and returns the reply.
+Answer = bytes | tuple[bytes, bytes] | Callable[[str], bytes] | Drip
 
 
 class ScriptedServer:
     """A loopback IMAP server that answers each command from a script, for servers unlike Dovecot.
 
-    *answers* maps a command (``LOGIN``, ``UID FETCH``...) to the reply, with ``{tag}`` standing
-    for the command's tag; a pair is a continuation (``+ ...``) and the reply after the client's
-    next line. Every line the client sends is kept in ``received``.
+    *answers* maps a command to the reply, with ``{tag}`` standing for the command's tag. A key
+    is a command's name (``LOGIN``, ``UID FETCH``...) or a whole command line after the tag
+    (``UID FETCH 2 (UID RFC822.SIZE)``), which wins over its name: so one UID FETCH can be
+    answered unlike the others. Every line the client sends is kept in ``received``.
     """
 
     def __init__(self, greeting: bytes, answers: dict[str, Answer]) -> None:
@@ -628,26 +644,42 @@ class ScriptedServer:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
-            with conn, conn.makefile("rb") as lines:
+            with contextlib.suppress(OSError), conn, conn.makefile("rb") as lines:
                 conn.sendall(self.greeting)
                 for line in lines:
-                    self.received.append(line.rstrip(b"\r\n"))
-                    tag, _, rest = line.partition(b" ")
-                    words = rest.split()
-                    name = b" ".join(words[:2] if words[:1] == [b"UID"] else words[:1])
-                    answer = self.answers.get(name.decode().upper(), b"{tag} BAD unknown\r\n")
-                    if isinstance(answer, tuple):
-                        conn.sendall(answer[0])
-                        self.received.append(next(lines, b"").rstrip(b"\r\n"))
-                        answer = answer[1]
-                    conn.sendall(answer.replace(b"{tag}", tag))
+                    self._answer(conn, lines, line)
+
+    def _answer(self, conn: socket.socket, lines: Iterator[bytes], line: bytes) -> None:
+        self.received.append(line.rstrip(b"\r\n"))
+        tag, _, rest = line.partition(b" ")
+        words = rest.split()
+        name = b" ".join(words[:2] if words[:1] == [b"UID"] else words[:1]).decode().upper()
+        command = rest.strip().decode(errors="replace")
+        answer = self.answers.get(command.upper(), self.answers.get(name, b"{tag} BAD unknown\r\n"))
+        if callable(answer):
+            answer = answer(command[len(name) :].strip())
+        if isinstance(answer, Drip):
+            reply = answer.reply.replace(b"{tag}", tag)
+            for start in range(0, len(reply), 7):
+                conn.sendall(reply[start : start + 7])
+                time.sleep(answer.pause)
+            while answer.forever:
+                conn.sendall(b"x")
+                time.sleep(answer.pause)
+            return
+        if isinstance(answer, tuple):
+            conn.sendall(answer[0])
+            self.received.append(next(lines, b"").rstrip(b"\r\n"))
+            answer = answer[1]
+        conn.sendall(answer.replace(b"{tag}", tag))
 
     def source(self, **options: object) -> ImapSource:
         """A source for this server over plain loopback, with a password unless told."""
         options.setdefault("security", "plain")
         if "oauth2_token" not in options:
             options.setdefault("password", "pw")
-        return ImapSource("127.0.0.1", "jane", port=self.port, timeout=5, **options)  # type: ignore[arg-type]
+        options.setdefault("timeout", 5)
+        return ImapSource("127.0.0.1", "jane", port=self.port, **options)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Stop accepting connections."""
@@ -957,6 +989,270 @@ def test_large_message_keeps_its_first_bytes(account: Account) -> None:
     assert first.message().message_id == "big@example.com"
 
 
+# --- Answers that arrive broken: a scripted folder ------------------------------------------------
+
+
+def uids_in(text: str, top: int) -> list[int]:
+    """The UIDs an IMAP UID set names (``*`` standing for *top*)."""
+    found: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition(":")
+        low = int(first)
+        high = top if last == "*" else int(last or first)
+        found += range(min(low, high), max(low, high) + 1)
+    return found
+
+
+class Folder:
+    """The answers of a server holding INBOX with *messages* (by UID): search, sizes and bodies
+    worked out from each command's arguments, as a real server would."""
+
+    def __init__(self, messages: dict[int, bytes]) -> None:
+        self.messages = messages
+
+    def answers(self) -> dict[str, Answer]:
+        """The script for `ScriptedServer`: log in, list, open, search and fetch."""
+        uidnext = max(self.messages, default=0) + 1
+        return {
+            **LOGGED_IN,
+            "LIST": b'* LIST () "/" INBOX\r\n{tag} OK done\r\n',
+            "STATUS": f"* STATUS INBOX (UIDVALIDITY 7 UIDNEXT {uidnext})\r\n".encode()
+            + b"{tag} OK done\r\n",
+            "EXAMINE": f"* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT {uidnext}] n\r\n".encode()
+            + b"{tag} OK [READ-ONLY] done\r\n",
+            "CLOSE": b"{tag} OK done\r\n",
+            "NOOP": b"{tag} OK done\r\n",
+            "UID SEARCH": self.search,
+            "UID FETCH": self.fetch,
+        }
+
+    def _held(self, uids: str) -> list[int]:
+        top = max(self.messages, default=0)
+        return sorted(set(uids_in(uids, top)) & self.messages.keys())
+
+    def search(self, arguments: str) -> bytes:
+        """``UID SEARCH UID set``: the UIDs held in the set (the last one for ``n:*``)."""
+        held = self._held(arguments.split()[1])
+        if not held and arguments.endswith(":*") and self.messages:
+            held = [max(self.messages)]
+        return f"* SEARCH {' '.join(map(str, held))}\r\n".encode() + b"{tag} OK done\r\n"
+
+    def fetch(self, arguments: str) -> bytes:
+        """``UID FETCH set (items)``: each held message's UID and size, or its body."""
+        uids, _, items = arguments.partition(" ")
+        order = sorted(self.messages)
+        reply = b""
+        for uid in self._held(uids):
+            number = order.index(uid) + 1
+            raw = self.messages[uid]
+            if "RFC822.SIZE" in items:
+                reply += f"* {number} FETCH (UID {uid} RFC822.SIZE {len(raw)})\r\n".encode()
+            else:
+                if "<0." in items:
+                    raw = raw[: int(items.split("<0.")[1].split(">")[0])]
+                head = f"* {number} FETCH (UID {uid} FLAGS () BODY[] {{{len(raw)}}}\r\n"
+                reply += head.encode() + raw + b")\r\n"
+        return reply + b"{tag} OK done\r\n"
+
+
+@pytest.fixture
+def folder_of_three(scripted: Callable[..., ScriptedServer]) -> ScriptedServer:
+    """A scripted server whose INBOX holds the messages m1, m2 and m3 at UIDs 1 to 3."""
+    return scripted(Folder({uid: mail(f"m{uid}") for uid in (1, 2, 3)}).answers())
+
+
+SIZES = "UID FETCH 1:3 (UID RFC822.SIZE)"
+BODIES = "UID FETCH 1:3 (UID FLAGS BODY.PEEK[])"
+
+
+def fetches(server: ScriptedServer, times: int) -> list[list[str]]:
+    """The tags of what each of *times* syncs from the start (each to its end) fetched."""
+    seen: list[list[str]] = []
+    cursor = None
+    with server.source() as source:
+        for _ in range(times):
+            found, cursor, _ = fetch_all(source, (500,), cursor)
+            seen.append(tags(found))
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("command", "reply"),
+    [
+        # No RFC822.SIZE for UID 2.
+        (
+            SIZES,
+            b"* 1 FETCH (UID 1 RFC822.SIZE 10)\r\n* 3 FETCH (UID 3 RFC822.SIZE 10)\r\n"
+            b"{tag} OK done\r\n",
+        ),
+        # A size without a number: as good as none.
+        (
+            SIZES,
+            b"* 1 FETCH (UID 1 RFC822.SIZE 10)\r\n* 2 FETCH (UID 2 RFC822.SIZE NIL)\r\n"
+            b"* 3 FETCH (UID 3 RFC822.SIZE 10)\r\n{tag} OK done\r\n",
+        ),
+        # The body of UID 2 left out of the answer, its flags sent instead.
+        (
+            BODIES,
+            b"* 1 FETCH (UID 1 FLAGS () BODY[] {3}\r\nabc)\r\n* 2 FETCH (UID 2 FLAGS ())\r\n"
+            b"* 3 FETCH (UID 3 FLAGS () BODY[] {3}\r\nxyz)\r\n{tag} OK done\r\n",
+        ),
+        # An answer that stops after UID 1.
+        (BODIES, b"* 1 FETCH (UID 1 FLAGS () BODY[] {3}\r\nabc)\r\n{tag} OK done\r\n"),
+    ],
+    ids=["no-size", "size-nil", "no-body", "cut-short"],
+)
+def test_a_message_whose_body_did_not_arrive_is_fetched_again(
+    folder_of_three: ScriptedServer, command: str, reply: bytes
+) -> None:
+    """A UID the server still holds but did not send stops the batch below it: the cursor
+    stays there and the next sync fetches it (and what follows) once the server sends it."""
+    server = folder_of_three
+    server.answers[command] = reply
+    with server.source() as source:
+        first = source.fetch(None)
+        assert (len(first.items), first.done) == (1, False)
+        assert first.items[0].location.endswith("/;UID=1")
+        assert '"INBOX":[7,1,' in first.cursor
+        del server.answers[command]
+        found, cursor, _ = fetch_all(source, (500,), first.cursor)
+    assert tags(found) == ["m2", "m3"]
+    assert '"INBOX":[7,3]' in cursor
+
+
+def test_a_message_expunged_meanwhile_is_stepped_over(folder_of_three: ScriptedServer) -> None:
+    """A UID missing from the answers that the folder no longer holds was expunged: the
+    cursor moves past it at once."""
+    server = folder_of_three
+    server.answers[SIZES] = (
+        b"* 1 FETCH (UID 1 RFC822.SIZE 10)\r\n* 2 FETCH (UID 3 RFC822.SIZE 10)\r\n{tag} OK done\r\n"
+    )
+    server.answers["UID SEARCH UID 2"] = b"* SEARCH\r\n{tag} OK done\r\n"
+    with server.source() as source:
+        found, cursor, batches = fetch_all(source)
+    assert (tags(found), len(batches)) == (["m1", "m3"], 1)
+    assert '"INBOX":[7,3]' in cursor
+    assert b"UID SEARCH UID 2" in b"\n".join(server.received)
+
+
+def test_a_message_never_sent_is_recorded_after_three_fetches(
+    folder_of_three: ScriptedServer,
+) -> None:
+    """A UID whose body never arrives is asked for by three fetches in a row, then handed out
+    with the defect ``not_fetched``; the sync goes on past it and fetches it no more."""
+    server = folder_of_three
+    server.answers[SIZES] = (
+        b"* 1 FETCH (UID 1 RFC822.SIZE 10)\r\n* 3 FETCH (UID 3 RFC822.SIZE 10)\r\n{tag} OK done\r\n"
+    )
+    server.answers["UID FETCH 2:3 (UID RFC822.SIZE)"] = b"* 3 FETCH (UID 3 RFC822.SIZE 10)\r\n" + (
+        b"{tag} OK done\r\n"
+    )
+    with server.source() as source:
+        first = source.fetch(None)
+        second = source.fetch(first.cursor)
+        assert [tags(first.items), tags(second.items)] == [["m1"], []]
+        assert (first.done, second.done) == (False, True)
+        assert '"INBOX":[7,1,2]' in second.cursor
+        third = source.fetch(second.cursor)
+        assert len(third.items) == 2
+        lost, last = third.items
+        assert (lost.raw, lost.location[-7:]) == (None, "/;UID=2")
+        message = lost.message()
+        assert message.defects == ("not_fetched",)
+        assert message.text == "The IMAP server did not send this message after 3 attempts."
+        assert tags((last,)) == ["m3"]
+        assert '"INBOX":[7,3]' in third.cursor
+        assert source.fetch(third.cursor).items == ()
+
+
+def test_a_fetch_answered_in_pieces_is_put_together(folder_of_three: ScriptedServer) -> None:
+    """A message answered in several FETCH responses, the UID named in only one, arrives whole
+    with its flags."""
+    server = folder_of_three
+    raw = {uid: mail(f"m{uid}") for uid in (1, 2, 3)}
+    pieces = b"".join(
+        f"* {uid} FETCH (UID {uid} FLAGS (\\Draft))\r\n".encode()
+        + f"* {uid} FETCH (BODY[] {{{len(body)}}}\r\n".encode()
+        + body
+        + b")\r\n"
+        for uid, body in raw.items()
+    )
+    server.answers[BODIES] = pieces + b"{tag} OK done\r\n"
+    with server.source() as source:
+        found, _, _ = fetch_all(source)
+    assert [item.raw for item in found] == list(raw.values())
+    assert all(item.flags == {Flag.DRAFT} for item in found)
+
+
+def test_a_literal_longer_than_asked_for_keeps_only_its_first_bytes(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    """A server that sends a message far longer than its size and the limit: the source keeps
+    the limit and one byte, marks it cut, and reads the next message rightly."""
+    messages = {1: mail("big"), 2: mail("small")}
+    server = scripted(Folder(messages).answers())
+    huge = messages[1] + b"y" * 300_000
+    server.answers["UID FETCH 1:2 (UID FLAGS BODY.PEEK[])"] = (
+        f"* 1 FETCH (UID 1 BODY[] {{{len(huge)}}}\r\n".encode()
+        + huge
+        + f")\r\n* 2 FETCH (UID 2 BODY[] {{{len(messages[2])}}}\r\n".encode()
+        + messages[2]
+        + b")\r\n{tag} OK done\r\n"
+    )
+    with server.source(max_message_bytes=1_000) as source:
+        big, small = fetch_all(source)[0]
+    assert (big.raw, big.truncated) == (huge[:1_001], True)
+    assert "too_large" in big.message().defects
+    assert (small.raw, small.truncated) == (messages[2], False)
+
+
+def ticking(step: float) -> Callable[[], float]:
+    """A clock that moves on *step* seconds each time it is read."""
+    count = itertools.count()
+    return lambda: next(count) * step
+
+
+@pytest.mark.parametrize("forever", [True, False], ids=["never-ends", "slow"])
+def test_a_drip_fed_answer_ends_at_the_command_deadline(
+    folder_of_three: ScriptedServer, monkeypatch: pytest.MonkeyPatch, forever: bool
+) -> None:
+    """A server that sends its answer a few bytes at a time, each well within the socket
+    time-out, is stopped by the command's deadline: a temporary error, the cursor unmoved."""
+    monkeypatch.setattr(ImapSource, "_clock", staticmethod(ticking(1.0)))
+    server = folder_of_three
+    body = b"* 1 FETCH (UID 1 FLAGS () BODY[] {400}\r\n" + b"z" * 400 + b")\r\n{tag} OK done\r\n"
+    server.answers[BODIES] = Drip(body, forever=forever)
+    source = server.source(command_timeout=40)
+    with pytest.raises(TemporaryError) as caught:
+        source.fetch(None)
+    assert str(caught.value) == (
+        f"Lost the connection to the IMAP server {source.name} while reading the folder "
+        "'INBOX': the server took too long to answer."
+    )
+    del server.answers[BODIES]
+    assert tags(source.fetch(None).items) == ["m1", "m2", "m3"]
+
+
+def test_a_server_that_stops_answering_times_out(folder_of_three: ScriptedServer) -> None:
+    """A server that never answers a FETCH ends in a temporary time-out."""
+    server = folder_of_three
+    server.answers[BODIES] = b""
+    source = server.source(timeout=0.2)
+    with pytest.raises(TemporaryError) as caught:
+        source.fetch(None)
+    assert str(caught.value).endswith("while reading the folder 'INBOX': timed out.")
+
+
+def test_ordinary_answers_fit_in_the_deadline(
+    folder_of_three: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline is per command, not per session: many commands each well within it pass."""
+    monkeypatch.setattr(ImapSource, "_clock", staticmethod(ticking(1.0)))
+    with folder_of_three.source(command_timeout=40) as source:
+        found, _, batches = fetch_all(source, (1,))
+    assert (tags(found), len(batches)) == (["m1", "m2", "m3"], 3)
+
+
 # --- Settings, names and URLs (no server needed) --------------------------------------------------
 
 
@@ -1095,6 +1391,10 @@ def test_from_url_and_arguments_do_not_clash() -> None:
         ({"security": "ssl"}, "The IMAP security must be one of tls, starttls, plain, not 'ssl'."),
         ({"port": 0}, "The IMAP port must be from 1 to 65535, not 0."),
         ({"timeout": 0}, "The IMAP timeout must be positive seconds, not 0."),
+        (
+            {"command_timeout": -1},
+            "The IMAP command_timeout must be positive seconds, not -1.",
+        ),
         ({"batch_bytes": 0}, "batch_bytes must be a positive whole number, not 0."),
         ({"use_qresync": "no"}, "use_qresync must be True or False, not 'no'."),
         ({"folders": []}, "Give at least one folder, or None for every folder."),

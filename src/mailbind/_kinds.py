@@ -188,6 +188,9 @@ class Defect(StrEnum):
     BAD_JSON_RECORD = "bad_json_record"
     #: A file source held a symbolic link that leads outside its folder: it was never opened.
     REFUSED_SYMLINK = "refused_symlink"
+    #: An IMAP server did not send the message's body, fetch after fetch, though it still
+    #: holds the message: the source handed it out without it so the sync could go on.
+    NOT_FETCHED = "not_fetched"
     #: Text held a lone surrogate (half of a UTF-16 pair, which is no Unicode character and
     #: which no file or database can hold): each was replaced by U+FFFD.
     LONE_SURROGATE = "lone_surrogate"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..messages import Flag
@@ -23,9 +24,11 @@ __all__ = [
     "ROLE_ATTRIBUTES",
     "UNSELECTABLE",
     "VIRTUAL",
+    "Fetched",
     "decode_folder_name",
     "fetch_records",
     "fetched_body",
+    "fetched_messages",
     "fetched_number",
     "list_entry",
     "message_flags",
@@ -239,6 +242,39 @@ def message_flags(head: bytes) -> frozenset[Flag]:
         return frozenset()
     names = match[1].decode("ascii", "replace").lower().split()
     return frozenset(MESSAGE_FLAGS[name] for name in names if name in MESSAGE_FLAGS)
+
+
+@dataclass(slots=True)
+class Fetched:
+    """What the FETCH responses of one message said, put together from all its pieces."""
+
+    uid: int | None = None
+    size: int | None = None
+    body: bytes | None = None
+    flags: frozenset[Flag] = frozenset()
+
+
+def fetched_messages(data: list[Any]) -> dict[int, Fetched]:
+    """Every message a FETCH answer names, by UID, with its pieces put together.
+
+    A server may answer for one message in several responses (``UID`` and ``FLAGS`` in one,
+    ``BODY[]`` in another), and name the UID in only one of them: the pieces are joined by the
+    message's sequence number. A message whose UID is never named is left out.
+    """
+    by_number: dict[int, Fetched] = {}
+    for head, literal in fetch_records(data):
+        number = int(head.split(b" ", 1)[0])
+        seen = by_number.setdefault(number, Fetched())
+        uid, size = fetched_number(head, "UID"), fetched_number(head, "RFC822.SIZE")
+        body = fetched_body(head, literal)
+        if uid is not None:
+            seen.uid = uid
+        if size is not None:
+            seen.size = size
+        if body is not None:
+            seen.body = body
+        seen.flags |= message_flags(head)
+    return {seen.uid: seen for seen in by_number.values() if seen.uid is not None}
 
 
 def xoauth2(username: str, token: str) -> Callable[[bytes], bytes]:

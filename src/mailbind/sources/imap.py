@@ -14,6 +14,11 @@ Invariants:
   of an earlier one, from a server with QRESYNC, names the UIDs ``VANISHED`` since each
   folder's HIGHESTMODSEQ; without a usable token, after a UIDVALIDITY change, with a folder
   gone, or without QRESYNC, it is complete (``UID SEARCH ALL`` per synced folder).
+- The cursor never moves past a UID the folder still holds whose body did not arrive: the
+  batch ends below it and the next fetch asks again; after ``_attempts`` fetches in a row it is
+  handed out as an item recording ``not_fetched``. Only an expunged UID is stepped over.
+- Every command has an overall deadline (``command_timeout``), checked before each read from
+  the socket; a literal keeps at most ``max_message_bytes`` + 1 bytes.
 - A batch holds at most ``limit`` messages and ``batch_bytes`` bytes (at least one message);
   a message over ``max_message_bytes`` keeps only its first bytes and is marked ``truncated``.
 - Credentials stay private: never in ``repr``, ``name``, a log line or an exception text.
@@ -26,16 +31,19 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import io
 import re
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from .._kinds import member
+from .._kinds import Defect, member
+from ..codecs import problem_message
 from ..errors import AuthenticationError, MailbindError, SourceError, TemporaryError
 from ..messages import Flag
 from . import Batch, Listing, SourceItem, SourceSettingError, flags_for_folder
@@ -118,6 +126,9 @@ class ImapSource:
     or from its name when the server marks no folder with that role, or from *roles* (a name to
     a flag, or None for no role); folders whose role is in *skip_roles* are not read.
 
+    *timeout* bounds every wait for the server, *command_timeout* each command as a whole
+    (a server that drip-feeds its answer): past either, the fetch raises `TemporaryError`.
+
     A source keeps one connection open between fetches; `close` (or ``with``) logs out, and a
     source dropped unclosed closes its socket. It is not safe to share one source between
     threads.
@@ -125,9 +136,15 @@ class ImapSource:
 
     #: Whether to ask for folder numbers with LIST (RFC 5819) when the server can answer.
     _list_status = True
+    #: The clock command deadlines are measured by (seconds, never going back).
+    _clock: Callable[[], float] = staticmethod(time.monotonic)
+    #: How many fetches in a row may ask for a message whose body does not arrive before it is
+    #: handed out as an item that records ``not_fetched``.
+    _attempts = 3
 
     __slots__ = (
         "_batch_bytes",
+        "_command_timeout",
         "_conn",
         "_context",
         "_folders",
@@ -161,6 +178,7 @@ class ImapSource:
         roles: Mapping[str, Flag | str | None] | None = None,
         skip_roles: Iterable[Flag | str] = (),
         timeout: float = 60.0,
+        command_timeout: float = 600.0,
         ssl_context: ssl.SSLContext | None = None,
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -188,6 +206,14 @@ class ImapSource:
             raise SourceSettingError(f"The IMAP port must be from 1 to 65535, not {port!r}.")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise SourceSettingError(f"The IMAP timeout must be positive seconds, not {timeout!r}.")
+        if (
+            isinstance(command_timeout, bool)
+            or not isinstance(command_timeout, int | float)
+            or not command_timeout > 0
+        ):
+            raise SourceSettingError(
+                f"The IMAP command_timeout must be positive seconds, not {command_timeout!r}."
+            )
         for what, value in (("batch_bytes", batch_bytes), ("max_message_bytes", max_message_bytes)):
             if type(value) is not int or value < 1:
                 raise SourceSettingError(f"{what} must be a positive whole number, not {value!r}.")
@@ -205,6 +231,7 @@ class ImapSource:
         self._roles = {name: _role(flag) for name, flag in (roles or {}).items()}
         self._skip = frozenset(_flag(flag) for flag in skip_roles)
         self._timeout = float(timeout)
+        self._command_timeout = float(command_timeout)
         self._context = ssl_context
         self._batch_bytes = batch_bytes
         self._max_message_bytes = max_message_bytes
@@ -323,7 +350,7 @@ class ImapSource:
             conn = self._connection()
         with self._guard("listing folders"):
             folders = self._list(conn)
-        positions: dict[str, tuple[int, int]] = {}
+        positions: dict[str, _Place] = {}
         items: tuple[SourceItem, ...] = ()
         reset = False
         done = True
@@ -336,10 +363,10 @@ class ImapSource:
                 continue
             with self._guard(f"reading the folder {folder.name!r}"):
                 uidvalidity, uidnext = self._status(conn, folder)
-                changed = restart or (seen is not None and seen[0] != uidvalidity)
-                after = 0 if changed or seen is None else seen[1]
-                if not changed and uidnext - 1 <= after:
-                    positions[folder.name] = (uidvalidity, after)
+                changed = restart or (seen is not None and seen.uidvalidity != uidvalidity)
+                place = _Place(uidvalidity, 0) if changed or seen is None else seen
+                if not changed and uidnext - 1 <= place.after:
+                    positions[folder.name] = place
                     continue
                 if items:
                     # One folder per batch: this one waits for the next fetch.
@@ -349,20 +376,29 @@ class ImapSource:
                     continue
                 more = True
                 while more and not items:
-                    items, (uidvalidity, after), more = self._read_folder(
-                        conn, folder, after, limit
-                    )
-                positions[folder.name] = (uidvalidity, after)
-                reset = changed and bool(items)
+                    items, place, more = self._read_folder(conn, folder, place, limit)
+                positions[folder.name] = place
+                # A folder started over whose first message is retried later starts over still.
+                reset = changed and (bool(items) or place.tries > 0)
                 done = not more
         with self._guard("closing the folder"):
             self._unselect(conn)
-        return Batch(items, encode_cursor(_KIND, folders=positions), reset=reset, done=done)
+        cursor = encode_cursor(
+            _KIND, folders={name: place.saved() for name, place in positions.items()}
+        )
+        return Batch(items, cursor, reset=reset, done=done)
 
     def _read_folder(
-        self, conn: imaplib.IMAP4, folder: ImapFolder, after: int, limit: int
-    ) -> tuple[tuple[SourceItem, ...], tuple[int, int], bool]:
-        """Up to *limit* messages above UID *after*: (items, (UIDVALIDITY, highest), more)."""
+        self, conn: imaplib.IMAP4, folder: ImapFolder, place: _Place, limit: int
+    ) -> tuple[tuple[SourceItem, ...], _Place, bool]:
+        """Up to *limit* messages above *place*: (items, the place after them, more).
+
+        The place never moves past a message whose body did not arrive (no size, no body in
+        the answer, the answer cut short) while the server still holds it: the batch ends just
+        below it, and the next fetch asks for it again. After `_attempts` fetches in a row
+        without it, it is handed out as an item whose message records ``not_fetched``.
+        """
+        after = place.after
         uidvalidity = self._examine(conn, folder)
         uidnext = _number(conn, "UIDNEXT")
         # A backfill reads one search result batch by batch instead of searching each time.
@@ -375,19 +411,38 @@ class ImapSource:
         sizes = self._sizes(conn, chosen) if chosen else {}
         take: list[int] = []
         total = 0
-        used = 0
         for uid in chosen:
             cost = min(sizes.get(uid, 0), self._max_message_bytes + 1)
             if take and total + cost > self._batch_bytes:
                 break
-            if uid in sizes:  # A UID without a size was expunged meanwhile.
-                take.append(uid)
-                total += cost
-            used += 1
-        highest = chosen[used - 1] if used else after
-        rest = uids[used:]
+            take.append(uid)
+            total += cost
+        found = self._bodies(conn, [uid for uid in take if uid in sizes], sizes)
+        absent = [uid for uid in take if uid not in found]
+        # A message missing from the answers was expunged meanwhile, or the server failed to
+        # send it: only one the server still holds stops the batch.
+        held = self._held(conn, absent) if absent else ()
+        tries = place.tries if place.uidvalidity == uidvalidity else 0
+        given_up: int | None = None
+        if held and held[0] == take[0] and tries + 1 >= self._attempts:
+            given_up, held = held[0], held[1:]
+        stuck = held[0] if held else None
+        if stuck is not None:
+            take = [uid for uid in take if uid < stuck]
+        highest = take[-1] if take else after
+        rest = uids[len(take) :]
         self._pending = (folder.name, uidvalidity, highest, rest)
-        items = self._bodies(conn, folder, uidvalidity, take, sizes)
+        prefix = self._location_prefix(folder, uidvalidity)
+        items = tuple(
+            self._item(folder, prefix, uid, found.get(uid), uid == given_up)
+            for uid in take
+            if uid in found or uid == given_up
+        )
+        if stuck is not None:
+            # Asked for again by the next fetch; a fetch that got nothing before it leaves the
+            # folder for now, so the sync goes on with the other folders.
+            again = tries + 1 if not take else 1
+            return items, _Place(uidvalidity, highest, again), bool(take)
         more = bool(rest)
         if not rest and uidnext is not None:
             if fresh:
@@ -395,36 +450,56 @@ class ImapSource:
                 highest = max(highest, uidnext - 1)
             else:
                 more = uidnext - 1 > highest
-        return items, (uidvalidity, highest), more
+        return items, _Place(uidvalidity, highest), more
+
+    def _item(
+        self,
+        folder: ImapFolder,
+        prefix: str,
+        uid: int,
+        found: tuple[bytes, frozenset[Flag], bool] | None,
+        given_up: bool,
+    ) -> SourceItem:
+        location = f"{prefix}{uid}"
+        if found is None or given_up:
+            problem = problem_message(
+                f"The IMAP server did not send this message after {self._attempts} attempts.",
+                Defect.NOT_FETCHED,
+            )
+            return SourceItem(location, None, problem, folder.flags)
+        raw, flags, truncated = found
+        return SourceItem(location, raw, flags=folder.flags | flags, truncated=truncated)
 
     def _search(self, conn: imaplib.IMAP4, after: int) -> tuple[int, ...]:
         typ, data = conn.uid("SEARCH", "UID", f"{after + 1}:*")
         self._check(typ, "search")
         return wire.search_uids(data, after)
 
+    def _held(self, conn: imaplib.IMAP4, uids: list[int]) -> tuple[int, ...]:
+        """Those of *uids* the folder still holds, in order."""
+        typ, data = conn.uid("SEARCH", "UID", wire.uid_set(uids))
+        self._check(typ, "search")
+        wanted = set(uids)
+        return tuple(uid for uid in wire.search_uids(data, 0) if uid in wanted)
+
     def _sizes(self, conn: imaplib.IMAP4, uids: list[int] | tuple[int, ...]) -> dict[int, int]:
         typ, data = conn.uid("FETCH", wire.uid_set(uids), "(UID RFC822.SIZE)")
         self._check(typ, "fetch sizes")
         wanted = set(uids)
-        sizes: dict[int, int] = {}
-        for head, _ in wire.fetch_records(data):
-            uid, size = wire.fetched_number(head, "UID"), wire.fetched_number(head, "RFC822.SIZE")
-            if uid in wanted and size is not None:
-                sizes[uid] = size
-        return sizes
+        return {
+            uid: seen.size
+            for uid, seen in wire.fetched_messages(data).items()
+            if uid in wanted and seen.size is not None
+        }
 
     def _bodies(
-        self,
-        conn: imaplib.IMAP4,
-        folder: ImapFolder,
-        uidvalidity: int,
-        uids: list[int],
-        sizes: dict[int, int],
-    ) -> tuple[SourceItem, ...]:
+        self, conn: imaplib.IMAP4, uids: list[int], sizes: dict[int, int]
+    ) -> dict[int, tuple[bytes, frozenset[Flag], bool]]:
+        """The message, flags and whether it was cut, of each of *uids* the server sent."""
         keep = self._max_message_bytes
         whole = [uid for uid in uids if sizes[uid] <= keep]
         cut = [uid for uid in uids if sizes[uid] > keep]
-        found: dict[int, tuple[bytes, frozenset[Flag]]] = {}
+        found: dict[int, tuple[bytes, frozenset[Flag], bool]] = {}
         for group, section in (
             (whole, "BODY.PEEK[]"),
             # One byte over the limit, so the cut message reads as too large (as files do).
@@ -435,22 +510,13 @@ class ImapSource:
             typ, data = conn.uid("FETCH", wire.uid_set(group), f"(UID FLAGS {section})")
             self._check(typ, "fetch messages")
             wanted = set(group)
-            for head, literal in wire.fetch_records(data):
-                uid = wire.fetched_number(head, "UID")
-                body = wire.fetched_body(head, literal)
-                if uid in wanted and body is not None:
-                    found[uid] = (body, wire.message_flags(head))
-        prefix = self._location_prefix(folder, uidvalidity)
-        return tuple(
-            SourceItem(
-                location=f"{prefix}{uid}",
-                raw=found[uid][0],
-                flags=folder.flags | found[uid][1],
-                truncated=uid in cut,
-            )
-            for uid in uids
-            if uid in found
-        )
+            for uid, seen in wire.fetched_messages(data).items():
+                if uid in wanted and seen.body is not None:
+                    # A literal longer than asked for was kept only up to the limit (and one
+                    # byte), by the connection: such a message is cut too.
+                    body = seen.body[: keep + 1]
+                    found[uid] = (body, seen.flags, uid in cut or len(body) > keep)
+        return found
 
     def _location_prefix(self, folder: ImapFolder, uidvalidity: int) -> str:
         """The location of a message of *folder* but for its UID.
@@ -655,12 +721,15 @@ class ImapSource:
     def _open(self) -> imaplib.IMAP4:
         context = self._context or ssl.create_default_context()
         try:
+            bounds = _Bounds(
+                self._command_timeout, self._timeout, self._max_message_bytes + 1, self._clock
+            )
             if self.security is Security.TLS:
-                conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    self.host, self.port, ssl_context=context, timeout=self._timeout
+                conn: imaplib.IMAP4 = _TLSConnection(
+                    bounds, self.host, self.port, ssl_context=context, timeout=self._timeout
                 )
             else:
-                conn = imaplib.IMAP4(self.host, self.port, timeout=self._timeout)
+                conn = _Connection(bounds, self.host, self.port, timeout=self._timeout)
         except (imaplib.IMAP4.error, OSError) as err:
             if isinstance(err, ssl.SSLCertVerificationError):
                 raise
@@ -734,9 +803,12 @@ class ImapSource:
                 f"The IMAP server {self.name} presented a certificate that cannot be verified."
             ) from err
         except (imaplib.IMAP4.abort, OSError) as err:
+            # imaplib raises its own abort again in place of the deadline's: the connection knows.
+            overdue = isinstance(self._conn, _Connection) and self._conn.overdue
+            reason = "the server took too long to answer" if overdue else _reason(err)
             self._discard()
             raise TemporaryError(
-                f"Lost the connection to the IMAP server {self.name} while {doing}: {_reason(err)}."
+                f"Lost the connection to the IMAP server {self.name} while {doing}: {reason}."
             ) from err
         except imaplib.IMAP4.error as err:
             self._discard()
@@ -750,6 +822,102 @@ class ImapSource:
                 f"The IMAP server {self.name} uses a name that cannot be sent back while {doing}; "
                 "name the folders to read with folders=."
             ) from err
+
+
+# --- The connection: an overall deadline per command ------------------------------------------
+
+
+#: The longest line `imaplib` reads from a server (its own limit).
+_MAXLINE = 1_000_000
+
+
+class _Overdue(imaplib.IMAP4.abort):
+    """A command whose answer did not end before its deadline."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """What one command may take: seconds in all, seconds per read, bytes per literal."""
+
+    command: float
+    read: float
+    literal: int
+    clock: Callable[[], float]
+
+
+class _Connection(imaplib.IMAP4):
+    """`imaplib.IMAP4` whose every command has a deadline, and whose literals have a size cap.
+
+    The socket time-out bounds one wait for the server; the deadline bounds a whole answer, so
+    a server that drip-feeds its answer a byte at a time, or keeps sending untagged lines, ends
+    in `_Overdue` too. The deadline is set when a line is sent and checked before every read
+    from the socket, whose time-out never runs past it. A literal longer than the cap is read to
+    its end (the connection stays in step) but only its first bytes are kept.
+    """
+
+    def __init__(self, bounds: _Bounds, *args: Any, **kwargs: Any) -> None:
+        self._bounds = bounds
+        #: Whether a command ran past its deadline (the connection is then out of step).
+        self.overdue = False
+        # The greeting is read inside the constructor: it has a deadline too.
+        self._deadline = bounds.clock() + bounds.command
+        super().__init__(*args, **kwargs)
+
+    def send(self, data: Any) -> None:
+        self._deadline = self._bounds.clock() + self._bounds.command
+        super().send(data)
+
+    def _arm(self) -> None:
+        """Refuse to wait past the deadline; else wait no longer than it for the next bytes."""
+        left = self._deadline - self._bounds.clock()
+        if left <= 0:
+            self.overdue = True
+            raise _Overdue("the server took too long to answer")
+        self.sock.settimeout(min(self._bounds.read, left))
+
+    def readline(self) -> bytes:
+        reader = self.file
+        if not isinstance(reader, io.BufferedReader):
+            return super().readline()
+        pieces: list[bytes] = []
+        size = 0
+        while True:
+            self._arm()
+            # At most one read from the socket, and only when nothing is buffered.
+            buffered = reader.peek(1)
+            if not buffered:
+                break
+            end = buffered.find(b"\n")
+            piece = reader.read(end + 1 if end >= 0 else len(buffered))
+            pieces.append(piece)
+            size += len(piece)
+            if size > _MAXLINE:
+                raise self.error(f"got more than {_MAXLINE} bytes")
+            if end >= 0:
+                break
+        return b"".join(pieces)
+
+    def read(self, size: int) -> bytes:
+        reader = self.file
+        if not isinstance(reader, io.BufferedReader):
+            return super().read(size)
+        keep = self._bounds.literal
+        pieces: list[bytes] = []
+        got = kept = 0
+        while got < size:
+            self._arm()
+            piece = reader.read1(min(size - got, 1 << 16))
+            if not piece:
+                break
+            got += len(piece)
+            if kept < keep:
+                pieces.append(piece[: keep - kept])
+                kept += len(pieces[-1])
+        return b"".join(pieces)
+
+
+class _TLSConnection(_Connection, imaplib.IMAP4_SSL):
+    """`_Connection` over TLS from the first byte."""
 
 
 # --- Helpers ----------------------------------------------------------------------------------
@@ -793,7 +961,21 @@ def _without_password(url: str) -> str:
     return f"{scheme}//{name}{':***' if colon else ''}@{host}"
 
 
-def _read_cursor(cursor: str | None) -> tuple[dict[str, tuple[int, int]], bool]:
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where a folder stands: its UIDVALIDITY, the highest UID handed out, and how many fetches
+    in a row asked in vain for the message above it."""
+
+    uidvalidity: int
+    after: int
+    tries: int = 0
+
+    def saved(self) -> list[int]:
+        """The place as the cursor holds it: ``[uidvalidity, after]``, and tries when any."""
+        return [self.uidvalidity, self.after, *((self.tries,) if self.tries else ())]
+
+
+def _read_cursor(cursor: str | None) -> tuple[dict[str, _Place], bool]:
     """The folders' places in *cursor*, and whether every folder starts over (unreadable)."""
     if cursor is None:
         return {}, False
@@ -801,15 +983,15 @@ def _read_cursor(cursor: str | None) -> tuple[dict[str, tuple[int, int]], bool]:
     folders = data.get("folders") if data is not None else None
     if not isinstance(folders, dict):
         return {}, True
-    known: dict[str, tuple[int, int]] = {}
+    known: dict[str, _Place] = {}
     for name, place in folders.items():
         if (
             not isinstance(place, list)
-            or len(place) != 2
+            or len(place) not in (2, 3)
             or not all(type(n) is int and n >= 0 for n in place)
         ):
             return {}, True
-        known[name] = (place[0], place[1])
+        known[name] = _Place(*place)
     return known, False
 
 
@@ -858,6 +1040,8 @@ def _reason(err: BaseException) -> str:
         return "connection reset"
     if isinstance(err, ssl.SSLError):
         return "TLS failed"
+    if isinstance(err, _Overdue):
+        return "the server took too long to answer"
     if isinstance(err, imaplib.IMAP4.abort):
         return "the server ended the session"
     if isinstance(err, OSError) and err.strerror:
