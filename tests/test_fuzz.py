@@ -93,8 +93,8 @@ DATES: st.SearchStrategy[tuple[bytes | None, Defect | None]] = st.sampled_from(
         (b"Mon, 03 Feb 2025 10:00:00 +0000", None),
         (b"Fri, 31 Dec 9999 23:59:59 -1200", Defect.BAD_DATE),
         (b"Fri, 31 Dec 2020 23:59:59 +9999", Defect.BAD_DATE),
-        # Read as 2001 (a four-digit year below 100 is taken for a two-digit one), no defect.
-        (b"Mon, 01 Jan 0001 00:00:00 +1400", None),
+        # A four-digit year below 100: never read as a two-digit one (2001).
+        (b"Mon, 01 Jan 0001 00:00:00 +1400", Defect.BAD_DATE),
         (None, None),
     ]
 )

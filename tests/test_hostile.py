@@ -422,3 +422,20 @@ def test_control_characters_in_a_path_never_reach_the_terminal(
         captured = capsys.readouterr()
         for text in (captured.out, captured.err):
             assert not any(ch in text for ch in "\x1b\x07\x9b\u202e"), (argv, text)
+
+
+@pytest.mark.parametrize(
+    ("date", "year"),
+    [
+        ("Mon, 01 Jan 0001 00:00:00 +1400", None),
+        ("Mon, 01 Jan 0099 10:00:00 +0000", None),
+        ("Mon, 01 Jan 01 10:00:00 +0000", 2001),
+        ("Mon, 01 Jan 1999 00:00:00 +0000", 1999),
+        ("Sat, 01 Jan 2000 00:00:00 +0000", 2000),
+    ],
+)
+def test_a_four_digit_year_below_100_is_a_bad_date(date: str, year: int | None) -> None:
+    """A year written ``0001`` is not the two-digit year ``01``: it is recorded as a bad date."""
+    message = Message.from_bytes(f"From: a@x.example\r\nDate: {date}\r\n\r\nHi\r\n".encode())
+    assert (message.sent_at.year if message.sent_at else None) == year
+    assert (Defect.BAD_DATE in message.defects) is (year is None)

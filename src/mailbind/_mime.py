@@ -286,12 +286,20 @@ def _date(value: str, defects: list[Defect]) -> datetime | None:
     except Exception:  # the email package raises several kinds on bad dates
         defects.append(Defect.BAD_DATE)
         return None
+    if " 00" in value and _SMALL_YEAR.search(value):
+        # ``01 Jan 0001`` is a four-digit year the email package takes for ``01`` (2001).
+        defects.append(Defect.BAD_DATE)
+        return None
     if sent_at.tzinfo is None:  # "-0000": the time is UTC, the sender's zone is unknown
         sent_at = sent_at.replace(tzinfo=UTC)
     elif not in_utc_range(sent_at):
         defects.append(Defect.BAD_DATE)
         return None
     return sent_at
+
+
+#: A year written with four digits below 100, before the time of day.
+_SMALL_YEAR = re.compile(r"\s00\d\d\s+\d{1,2}:\d")
 
 
 def in_utc_range(moment: datetime) -> bool:
