@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -922,3 +923,34 @@ def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
         f"Frank O'Connor <{FRANK}>, Globex (globex.example)",
         f"4 messages as {TOM} may read them: 2 at level everything, 2 at level subject.",
     ]
+
+
+@pytest.mark.slow
+def test_the_readme_main_command_runs_whole_in_a_fresh_copy(tmp_path: Path) -> None:
+    """The README's first command, exactly as written, in a copy of the project: a fresh
+    virtual environment, the install from the local package indexes, the sample synced and
+    Tom's view of Frank's mail shown."""
+    root = Path(__file__).parents[1]
+    readme = root.joinpath("README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Two commands from a fresh clone") :]
+    block = section[section.index("```sh\n") + 6 :]
+    line = block[: block.index("\n```")].strip()
+    copy = tmp_path / "mailbind"
+    shutil.copytree(
+        root,
+        copy,
+        ignore=shutil.ignore_patterns(".venv", ".git", "*.sqlite*", "__pycache__", "build"),
+    )
+    done = subprocess.run(
+        ["bash", "-c", line],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=copy,
+        env={**os.environ, "NO_COLOR": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "4 messages as tom.baker@acme.example may read them" in done.stdout
+    assert (copy / "mailbind.sqlite").exists()
