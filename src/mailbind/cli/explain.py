@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -58,7 +57,17 @@ from .settings import (
     open_store,
     recorded_policy,
 )
-from .text import clean, counted, cut, json_line, not_one_of, pad, terminal_width, width
+from .text import (
+    clean,
+    counted,
+    cut,
+    json_line,
+    not_one_of,
+    pad,
+    terminal_width,
+    width,
+    write_legends,
+)
 
 __all__ = ["ONLY", "explained", "only_choice", "run"]
 
@@ -513,14 +522,6 @@ class _Table:
             ("Why a message syncs or not:", [r for r in Reason if r in self.reasons]),
             ("Why a participant gets no contact:", [r for r in SkipReason if r in self.why_not]),
         )
-        for title, codes in legends:
-            if not codes:
-                continue
-            write(f"\n{title}\n")
-            size = max(width(code.value) for code in codes)
-            for code in codes:
-                lines = textwrap.wrap(code.description, self.total - size - 4)
-                write(f"  {code.value:<{size}}  {lines[0]}\n")
-                write("".join(f"{'':{size + 4}}{line}\n" for line in lines[1:]))
+        write_legends(write, self.total, legends)
         write("\n")
         self.out.flush()

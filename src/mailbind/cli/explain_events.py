@@ -30,7 +30,7 @@ from ..policy import Mailbox, Policy
 from ..rules import Decision, Reason
 from . import style
 from .settings import Target
-from .text import clean, counted, cut, json_line, pad, terminal_width, width
+from .text import clean, counted, cut, json_line, pad, terminal_width, width, write_legends
 
 __all__ = ["ExplainedEvent", "event_writer", "explain_events"]
 
@@ -464,14 +464,6 @@ class _EventTable:
             ("Why an event syncs or not:", [r for r in Reason if r in self.reasons]),
             ("Why a participant gets no contact:", [r for r in SkipReason if r in self.why_not]),
         )
-        for title, codes in legends:
-            if not codes:
-                continue
-            write(f"\n{title}\n")
-            size = max(width(code.value) for code in codes)
-            for code in codes:
-                lines = textwrap.wrap(code.description, self.total - size - 4)
-                write(f"  {code.value:<{size}}  {lines[0]}\n")
-                write("".join(f"{'':{size + 4}}{line}\n" for line in lines[1:]))
+        write_legends(write, self.total, legends)
         write("\n")
         self.out.flush()

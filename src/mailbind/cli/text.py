@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import textwrap
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from .._kinds import choices, not_one_of
 
@@ -33,6 +34,7 @@ __all__ = [
     "terminal_width",
     "when",
     "width",
+    "write_legends",
 ]
 
 #: Format characters kept: the zero-width non-joiner and joiner that scripts and emoji need.
@@ -168,3 +170,27 @@ def counted(count: int, word: str, plural: str | None = None) -> str:
 def joined(parts: Iterable[str]) -> str:
     """*parts* separated by commas, or ``none``."""
     return ", ".join(parts) or "none"
+
+
+class Coded(Protocol):
+    """A code with one sentence saying what it means (`Reason`, `SkipReason`)."""
+
+    @property
+    def value(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+
+
+def write_legends(
+    write: Callable[[str], object], total: int, legends: Iterable[tuple[str, Sequence[Coded]]]
+) -> None:
+    """Under a table: each code it used, with its description wrapped to *total* columns."""
+    for title, codes in legends:
+        if not codes:
+            continue
+        write(f"\n{title}\n")
+        size = max(width(code.value) for code in codes)
+        for code in codes:
+            lines = textwrap.wrap(code.description, total - size - 4)
+            write(f"  {code.value:<{size}}  {lines[0]}\n")
+            write("".join(f"{'':{size + 4}}{line}\n" for line in lines[1:]))
