@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,7 +28,7 @@ from typing import Protocol, TextIO, cast
 
 from ..addresses import parse_address
 from ..calendars import EventSource
-from ..contacts import Contact, ContactIndex
+from ..contacts import ContactIndex
 from ..engine import recorded_settings as store_settings
 from ..errors import InvalidAddressError
 from ..messages import Message
@@ -43,10 +43,13 @@ from .exits import ExitCode, Failure
 from .explain_events import (
     ExplainedEvent,
     _contact_name,
+    _disabled,
     _Party,
     _party_record,
+    _scoped,
     event_writer,
     explain_events,
+    parties_of,
 )
 from .settings import (
     Setup,
@@ -275,28 +278,19 @@ def _explain(
             why_not = {s.key: s.reason for s in plan.contact_plan.skipped if s.key is not None}
         for item in plan.items:
             message, decision = item.message, item.decision
-            links = {link.position: link for link in item.links}
-            parties = []
-            for position, participant in enumerate(message.participants):
-                contact: Contact | None = None
-                reason: SkipReason | None
-                link = links.get(position)
-                if participant.address is None:
-                    reason = SkipReason.UNREADABLE
-                elif not decision.synced or link is None:
-                    reason = SkipReason.MESSAGE_NOT_SYNCED
-                else:
-                    contact = None if link.contact_id is None else index.get(link.contact_id)
-                    reason = None
-                    if contact is None:
-                        reason = (
-                            why_not.get(link.key, SkipReason.OUTSIDE_SCOPE)
-                            if mailbox.create_contacts
-                            else SkipReason.DISABLED
-                        )
-                new = contact is not None and plan.introduced.get(contact.id) == message.key
-                parties.append(_Party(participant, contact, new, reason))
-            yield _Explained(item.location, message, decision, tuple(parties))
+            why: Callable[[str], SkipReason] = (
+                _scoped(why_not) if mailbox.create_contacts else _disabled
+            )
+            parties = parties_of(
+                message.participants,
+                item.links,
+                decision.synced,
+                index,
+                why,
+                plan.introduced,
+                message.key,
+            )
+            yield _Explained(item.location, message, decision, parties)
         cursor = batch.cursor
         if batch.done:
             return

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TextIO
@@ -28,6 +28,7 @@ from ..events import Event
 from ..planning import SkipReason
 from ..policy import Mailbox, Policy
 from ..rules import Decision, Reason
+from ..store import ParticipantLink
 from . import style
 from .settings import Target
 from .text import clean, counted, cut, json_line, pad, terminal_width, width, write_legends
@@ -50,6 +51,50 @@ class _Party:
 def _contact_name(contact: Contact) -> str:
     name = f"{contact.first_name} {contact.last_name}".strip()
     return name or str(contact.primary)
+
+
+def _disabled(_key: str) -> SkipReason:
+    return SkipReason.DISABLED
+
+
+def _always(reason: SkipReason) -> Callable[[str], SkipReason]:
+    return lambda _key: reason
+
+
+def _scoped(why_not: Mapping[str, SkipReason]) -> Callable[[str], SkipReason]:
+    """The reason the contact plan gave a key, or `OUTSIDE_SCOPE` when it gave none."""
+    return lambda key: why_not.get(key, SkipReason.OUTSIDE_SCOPE)
+
+
+def parties_of(
+    participants: Sequence[Participant],
+    links: Iterable[ParticipantLink],
+    synced: bool,
+    index: ContactIndex,
+    why: Callable[[str], SkipReason],
+    introduced: Mapping[str, str],
+    key: str,
+) -> tuple[_Party, ...]:
+    """Each participant of a message or an event (known by *key*) with the contact a sync
+    would link it to, whether that contact is new with it, or why it gets none (*why* gives
+    the reason for a linked key left without a contact)."""
+    by_position = {link.position: link for link in links}
+    parties = []
+    for position, participant in enumerate(participants):
+        contact: Contact | None = None
+        reason: SkipReason | None = None
+        link = by_position.get(position)
+        if participant.address is None:
+            reason = SkipReason.UNREADABLE
+        elif not synced or link is None:
+            reason = SkipReason.MESSAGE_NOT_SYNCED
+        else:
+            contact = None if link.contact_id is None else index.get(link.contact_id)
+            if contact is None:
+                reason = why(link.key)
+        new = contact is not None and introduced.get(contact.id) == key
+        parties.append(_Party(participant, contact, new, reason))
+    return tuple(parties)
 
 
 def _party_record(party: _Party) -> dict[str, object]:
@@ -119,34 +164,27 @@ def explain_events(
         shown: dict[str, list[ExplainedEvent]] = {location: [] for location in plan.read}
         for copy in plan.items:
             event, decision = copy.event, copy.decision
-            links = {link.position: link for link in copy.links}
-            parties = []
-            for position, participant in enumerate(event.participants):
-                contact: Contact | None = None
-                reason: SkipReason | None
-                link = links.get(position)
-                if participant.address is None:
-                    reason = SkipReason.UNREADABLE
-                elif not decision.synced or link is None:
-                    reason = SkipReason.MESSAGE_NOT_SYNCED
-                else:
-                    contact = None if link.contact_id is None else index.get(link.contact_id)
-                    reason = None
-                    if contact is None:
-                        if not mailbox.create_contacts:
-                            reason = SkipReason.DISABLED
-                        else:
-                            reason = plan.held_back.get(event.key) or why_not.get(
-                                link.key, SkipReason.OUTSIDE_SCOPE
-                            )
-                new = contact is not None and plan.introduced.get(contact.id) == event.key
-                parties.append(_Party(participant, contact, new, reason))
+            why: Callable[[str], SkipReason]
+            if not mailbox.create_contacts:
+                why = _disabled
+            else:
+                held = plan.held_back.get(event.key)
+                why = _scoped(why_not) if held is None else _always(held)
+            linked = parties_of(
+                event.participants,
+                copy.links,
+                decision.synced,
+                index,
+                why,
+                plan.introduced,
+                event.key,
+            )
             shown[copy.location].append(
                 ExplainedEvent(
                     copy.location,
                     event,
                     decision,
-                    tuple(parties),
+                    linked,
                     event.key in crowded,
                     max_attendees,
                 )
