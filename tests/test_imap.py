@@ -26,6 +26,7 @@ from mailbind.errors import AuthenticationError, SourceError, TemporaryError
 from mailbind.messages import Flag
 from mailbind.sources import Listing, SourceItem, SourceSettingError
 from mailbind.sources import _imapwire as wire
+from mailbind.sources._files import encode_cursor
 from mailbind.sources.imap import ImapFolder, ImapSource, Security
 
 from . import factories
@@ -1144,25 +1145,66 @@ def test_a_message_never_sent_is_recorded_after_three_fetches(
     server.answers[SIZES] = (
         b"* 1 FETCH (UID 1 RFC822.SIZE 10)\r\n* 3 FETCH (UID 3 RFC822.SIZE 10)\r\n{tag} OK done\r\n"
     )
-    server.answers["UID FETCH 2:3 (UID RFC822.SIZE)"] = b"* 3 FETCH (UID 3 RFC822.SIZE 10)\r\n" + (
-        b"{tag} OK done\r\n"
-    )
+    # Asked for again, alone.
+    server.answers["UID FETCH 2 (UID RFC822.SIZE)"] = b"{tag} OK done\r\n"
     with server.source() as source:
         first = source.fetch(None)
         second = source.fetch(first.cursor)
         assert [tags(first.items), tags(second.items)] == [["m1"], []]
         assert (first.done, second.done) == (False, True)
-        assert '"INBOX":[7,1,2]' in second.cursor
+        # The tries are kept with the UID they were spent on.
+        assert '"INBOX":[7,1,2,2]' in second.cursor
         third = source.fetch(second.cursor)
-        assert len(third.items) == 2
-        lost, last = third.items
+        (lost,) = third.items
         assert (lost.raw, lost.location[-7:]) == (None, "/;UID=2")
         message = lost.message()
         assert message.defects == ("not_fetched",)
         assert message.text == "The IMAP server did not send this message after 3 attempts."
-        assert tags((last,)) == ["m3"]
-        assert '"INBOX":[7,3]' in third.cursor
-        assert source.fetch(third.cursor).items == ()
+        assert '"INBOX":[7,2]' in third.cursor
+        last = source.fetch(third.cursor)
+        assert tags(last.items) == ["m3"]
+        assert '"INBOX":[7,3]' in last.cursor
+        assert source.fetch(last.cursor).items == ()
+
+
+def test_tries_belong_to_the_uid_they_were_spent_on(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    """A UID that fails after another one failed starts its own count: when UID 2 is expunged
+    after a vain fetch and UID 3's body then does not arrive, UID 3 has one try, not two."""
+    folder = Folder({uid: mail(f"m{uid}") for uid in (1, 2, 3, 4)})
+    server = scripted(folder.answers())
+    no_body = b"{tag} OK done\r\n"
+    server.answers["UID FETCH 1:4 (UID FLAGS BODY.PEEK[])"] = (
+        f"* 1 FETCH (UID 1 FLAGS () BODY[] {{{len(folder.messages[1])}}}\r\n".encode()
+        + folder.messages[1]
+        + b")\r\n{tag} OK done\r\n"
+    )
+    with server.source() as source:
+        first = source.fetch(None)
+        assert tags(first.items) == ["m1"]
+        assert '"INBOX":[7,1,1,2]' in first.cursor
+        del folder.messages[2]
+        server.answers["UID FETCH 3 (UID FLAGS BODY.PEEK[])"] = no_body
+        server.answers["UID FETCH 3:4 (UID FLAGS BODY.PEEK[])"] = no_body
+        second = source.fetch(first.cursor)
+        assert second.items == ()
+        assert '"INBOX":[7,2,1,3]' in second.cursor
+        del server.answers["UID FETCH 3 (UID FLAGS BODY.PEEK[])"]
+        found, cursor, _ = fetch_all(source, (500,), second.cursor)
+    assert tags(found) == ["m3", "m4"]
+    assert '"INBOX":[7,4]' in cursor
+
+
+def test_a_cursor_of_three_numbers_still_reads(folder_of_three: ScriptedServer) -> None:
+    """A cursor written before the tries named their UID (``[uidvalidity, after, tries]``)
+    counts the tries for the UID above *after*."""
+    server = folder_of_three
+    server.answers["UID FETCH 2 (UID RFC822.SIZE)"] = b"{tag} OK done\r\n"
+    cursor = encode_cursor("imap", folders={"INBOX": [7, 1, 2]})
+    with server.source() as source:
+        (lost,) = source.fetch(cursor).items
+    assert lost.message().defects == ("not_fetched",)
 
 
 def test_a_fetch_answered_in_pieces_is_put_together(folder_of_three: ScriptedServer) -> None:
@@ -1216,21 +1258,42 @@ def ticking(step: float) -> Callable[[], float]:
 def test_a_drip_fed_answer_ends_at_the_command_deadline(
     folder_of_three: ScriptedServer, monkeypatch: pytest.MonkeyPatch, forever: bool
 ) -> None:
-    """A server that sends its answer a few bytes at a time, each well within the socket
-    time-out, is stopped by the command's deadline: a temporary error, the cursor unmoved."""
+    """A server that sends its bodies a few bytes at a time, each well within the socket
+    time-out, is stopped by the command's deadline: the batch ends below the first message,
+    which is asked for again, alone, on a new connection."""
     monkeypatch.setattr(ImapSource, "_clock", staticmethod(ticking(1.0)))
     server = folder_of_three
     body = b"* 1 FETCH (UID 1 FLAGS () BODY[] {400}\r\n" + b"z" * 400 + b")\r\n{tag} OK done\r\n"
     server.answers[BODIES] = Drip(body, forever=forever)
-    source = server.source(command_timeout=40)
-    with pytest.raises(TemporaryError) as caught:
-        source.fetch(None)
-    assert str(caught.value) == (
-        f"Lost the connection to the IMAP server {source.name} while reading the folder "
-        "'INBOX': the server took too long to answer."
-    )
-    del server.answers[BODIES]
-    assert tags(source.fetch(None).items) == ["m1", "m2", "m3"]
+    with server.source(command_timeout=40) as source:
+        first = source.fetch(None)
+        assert (first.items, first.done) == ((), False)
+        assert '"INBOX":[0' not in first.cursor
+        assert '"INBOX":[7,0,1,1]' in first.cursor
+        found, cursor, _ = fetch_all(source, (500,), first.cursor)
+    assert tags(found) == ["m1", "m2", "m3"]
+    assert '"INBOX":[7,3]' in cursor
+
+
+def test_a_message_whose_answer_never_ends_is_recorded_and_the_rest_synced(
+    folder_of_three: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message whose every answer runs past the deadline (an endless or huge literal) is
+    asked for alone, recorded as ``not_fetched`` after three tries, and the sync moves past
+    it within the same pass: one message never stops a folder."""
+    monkeypatch.setattr(ImapSource, "_clock", staticmethod(ticking(1.0)))
+    server = folder_of_three
+    endless = Drip(b"* 1 FETCH (UID 1 FLAGS () BODY[] {90000000}\r\n", forever=True)
+    server.answers[BODIES] = endless
+    server.answers["UID FETCH 1 (UID FLAGS BODY.PEEK[])"] = endless
+    with server.source(command_timeout=40) as source:
+        found, cursor, batches = fetch_all(source)
+    lost, *rest = found
+    assert (lost.raw, lost.location[-7:]) == (None, "/;UID=1")
+    assert lost.message().defects == ("not_fetched",)
+    assert tags(rest) == ["m2", "m3"]
+    assert '"INBOX":[7,3]' in cursor
+    assert len(batches) == 4
 
 
 def test_a_server_that_stops_answering_times_out(folder_of_three: ScriptedServer) -> None:

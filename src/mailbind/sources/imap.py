@@ -16,9 +16,16 @@ Invariants:
   gone, or without QRESYNC, it is complete (``UID SEARCH ALL`` per synced folder).
 - The cursor never moves past a UID the folder still holds whose body did not arrive: the
   batch ends below it and the next fetch asks again; after ``_attempts`` fetches in a row it is
-  handed out as an item recording ``not_fetched``. Only an expunged UID is stepped over.
+  handed out as an item recording ``not_fetched``. Only an expunged UID is stepped over. The
+  tries are counted for that UID (kept in the cursor with it), so a UID that fails once never
+  inherits the tries of another.
 - Every command has an overall deadline (``command_timeout``), checked before each read from
-  the socket; a literal keeps at most ``max_message_bytes`` + 1 bytes.
+  the socket; a literal keeps at most ``max_message_bytes`` + 1 bytes. A fetch of bodies that
+  runs past its deadline is charged to the first UID asked for, like a body that did not
+  arrive: the batch ends below it and the connection is dropped; a UID with tries is asked for
+  alone, so after ``_attempts`` fetches of it alone past the deadline it is handed out as
+  ``not_fetched``, and one slow message never stops the folder. A deadline anywhere else is a
+  `TemporaryError`.
 - A batch holds at most ``limit`` messages and ``batch_bytes`` bytes (at least one message);
   a message over ``max_message_bytes`` keeps only its first bytes and is marked ``truncated``.
 - Credentials stay private: never in ``repr``, ``name``, a log line or an exception text.
@@ -127,7 +134,9 @@ class ImapSource:
     a flag, or None for no role); folders whose role is in *skip_roles* are not read.
 
     *timeout* bounds every wait for the server, *command_timeout* each command as a whole
-    (a server that drip-feeds its answer): past either, the fetch raises `TemporaryError`.
+    (a server that drip-feeds its answer): past either, the fetch raises `TemporaryError`,
+    except that bodies fetched past *command_timeout* count as a message that did not arrive
+    (asked for again, alone, and recorded as ``not_fetched`` after three tries).
 
     A source keeps one connection open between fetches; `close` (or ``with``) logs out, and a
     source dropped unclosed closes its socket. It is not safe to share one source between
@@ -354,6 +363,7 @@ class ImapSource:
         items: tuple[SourceItem, ...] = ()
         reset = False
         done = True
+        broken = False
         for folder in folders:
             seen = known.get(folder.name)
             if not done:
@@ -375,14 +385,18 @@ class ImapSource:
                         positions[folder.name] = seen
                     continue
                 more = True
-                while more and not items:
-                    items, place, more = self._read_folder(conn, folder, place, limit)
+                while more and not items and not broken:
+                    items, place, more, broken = self._read_folder(conn, folder, place, limit)
                 positions[folder.name] = place
                 # A folder started over whose first message is retried later starts over still.
                 reset = changed and (bool(items) or place.tries > 0)
                 done = not more
-        with self._guard("closing the folder"):
-            self._unselect(conn)
+        if broken:
+            # A fetch ran past its deadline: the connection is out of step, open a new one.
+            self._discard()
+        else:
+            with self._guard("closing the folder"):
+                self._unselect(conn)
         cursor = encode_cursor(
             _KIND, folders={name: place.saved() for name, place in positions.items()}
         )
@@ -390,13 +404,15 @@ class ImapSource:
 
     def _read_folder(
         self, conn: imaplib.IMAP4, folder: ImapFolder, place: _Place, limit: int
-    ) -> tuple[tuple[SourceItem, ...], _Place, bool]:
-        """Up to *limit* messages above *place*: (items, the place after them, more).
+    ) -> tuple[tuple[SourceItem, ...], _Place, bool, bool]:
+        """Up to *limit* messages above *place*: (items, the place after them, more, broken).
 
         The place never moves past a message whose body did not arrive (no size, no body in
-        the answer, the answer cut short) while the server still holds it: the batch ends just
-        below it, and the next fetch asks for it again. After `_attempts` fetches in a row
-        without it, it is handed out as an item whose message records ``not_fetched``.
+        the answer, the answer cut short, the answer past its deadline) while the server still
+        holds it: the batch ends just below it, and the next fetch asks for it again, alone.
+        After `_attempts` fetches in a row without it, it is handed out as an item whose
+        message records ``not_fetched``. *broken* says the connection ran past a deadline and
+        must not be used again.
         """
         after = place.after
         uidvalidity = self._examine(conn, folder)
@@ -407,7 +423,8 @@ class ImapSource:
             uids, fresh = pending[3], False
         else:
             uids, fresh = self._search(conn, after), True
-        chosen = uids[:limit]
+        # A UID asked for in vain before is asked for alone, so a failure is its own.
+        chosen = uids[: 1 if place.tries and uids[:1] == (place.stuck,) else limit]
         sizes = self._sizes(conn, chosen) if chosen else {}
         take: list[int] = []
         total = 0
@@ -417,12 +434,21 @@ class ImapSource:
                 break
             take.append(uid)
             total += cost
-        found = self._bodies(conn, [uid for uid in take if uid in sizes], sizes)
+        found, broken = self._bodies(conn, [uid for uid in take if uid in sizes], sizes)
         absent = [uid for uid in take if uid not in found]
         # A message missing from the answers was expunged meanwhile, or the server failed to
-        # send it: only one the server still holds stops the batch.
-        held = self._held(conn, absent) if absent else ()
-        tries = place.tries if place.uidvalidity == uidvalidity else 0
+        # send it: only one the server still holds stops the batch. After a deadline nothing
+        # more can be asked: the first message asked for is charged with it.
+        if broken:
+            take = take[:1]
+            held: tuple[int, ...] = tuple(take)
+        else:
+            held = self._held(conn, absent) if absent else ()
+        tries = (
+            place.tries
+            if place.uidvalidity == uidvalidity and held and held[0] == place.stuck
+            else 0
+        )
         given_up: int | None = None
         if held and held[0] == take[0] and tries + 1 >= self._attempts:
             given_up, held = held[0], held[1:]
@@ -440,9 +466,13 @@ class ImapSource:
         )
         if stuck is not None:
             # Asked for again by the next fetch; a fetch that got nothing before it leaves the
-            # folder for now, so the sync goes on with the other folders.
-            again = tries + 1 if not take else 1
-            return items, _Place(uidvalidity, highest, again), bool(take)
+            # folder for now, so the sync goes on with the other folders (but for a deadline:
+            # the next fetch asks again on a new connection).
+            again = _Place(uidvalidity, highest, tries + 1, stuck)
+            return items, again, bool(take) or broken, broken
+        if broken:
+            # The one message asked for was given up: go on above it on a new connection.
+            return items, _Place(uidvalidity, highest), True, True
         more = bool(rest)
         if not rest and uidnext is not None:
             if fresh:
@@ -450,7 +480,7 @@ class ImapSource:
                 highest = max(highest, uidnext - 1)
             else:
                 more = uidnext - 1 > highest
-        return items, _Place(uidvalidity, highest), more
+        return items, _Place(uidvalidity, highest), more, False
 
     def _item(
         self,
@@ -494,8 +524,9 @@ class ImapSource:
 
     def _bodies(
         self, conn: imaplib.IMAP4, uids: list[int], sizes: dict[int, int]
-    ) -> dict[int, tuple[bytes, frozenset[Flag], bool]]:
-        """The message, flags and whether it was cut, of each of *uids* the server sent."""
+    ) -> tuple[dict[int, tuple[bytes, frozenset[Flag], bool]], bool]:
+        """The message, flags and whether it was cut, of each of *uids* the server sent; and
+        whether the answer ran past its deadline (nothing of it is then kept)."""
         keep = self._max_message_bytes
         whole = [uid for uid in uids if sizes[uid] <= keep]
         cut = [uid for uid in uids if sizes[uid] > keep]
@@ -507,7 +538,13 @@ class ImapSource:
         ):
             if not group:
                 continue
-            typ, data = conn.uid("FETCH", wire.uid_set(group), f"(UID FLAGS {section})")
+            try:
+                typ, data = conn.uid("FETCH", wire.uid_set(group), f"(UID FLAGS {section})")
+            except imaplib.IMAP4.abort:
+                # imaplib raises its own abort in place of the deadline's: the connection knows.
+                if isinstance(conn, _Connection) and conn.overdue:
+                    return {}, True
+                raise
             self._check(typ, "fetch messages")
             wanted = set(group)
             for uid, seen in wire.fetched_messages(data).items():
@@ -516,7 +553,7 @@ class ImapSource:
                     # byte), by the connection: such a message is cut too.
                     body = seen.body[: keep + 1]
                     found[uid] = (body, seen.flags, uid in cut or len(body) > keep)
-        return found
+        return found, False
 
     def _location_prefix(self, folder: ImapFolder, uidvalidity: int) -> str:
         """The location of a message of *folder* but for its UID.
@@ -964,15 +1001,19 @@ def _without_password(url: str) -> str:
 @dataclass(frozen=True, slots=True)
 class _Place:
     """Where a folder stands: its UIDVALIDITY, the highest UID handed out, and how many fetches
-    in a row asked in vain for the message above it."""
+    in a row asked in vain for the message *stuck* above it."""
 
     uidvalidity: int
     after: int
     tries: int = 0
+    #: The UID the tries were spent on (a cursor of an earlier version: the first one above).
+    stuck: int | None = None
 
     def saved(self) -> list[int]:
-        """The place as the cursor holds it: ``[uidvalidity, after]``, and tries when any."""
-        return [self.uidvalidity, self.after, *((self.tries,) if self.tries else ())]
+        """The place as the cursor holds it: ``[uidvalidity, after]``, then the tries and the
+        UID they were spent on, when any."""
+        tried = (self.tries, self.stuck) if self.tries and self.stuck is not None else ()
+        return [self.uidvalidity, self.after, *tried]
 
 
 def _read_cursor(cursor: str | None) -> tuple[dict[str, _Place], bool]:
@@ -987,11 +1028,12 @@ def _read_cursor(cursor: str | None) -> tuple[dict[str, _Place], bool]:
     for name, place in folders.items():
         if (
             not isinstance(place, list)
-            or len(place) not in (2, 3)
+            or len(place) not in (2, 3, 4)
             or not all(type(n) is int and n >= 0 for n in place)
         ):
             return {}, True
-        known[name] = _Place(*place)
+        # Three numbers: an earlier version's cursor, whose tries were spent on the UID above.
+        known[name] = _Place(*place[:3], place[3] if len(place) == 4 else place[1] + 1)
     return known, False
 
 
