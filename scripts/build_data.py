@@ -8,7 +8,11 @@ curation written down below, and writes, under ``src/mailbind/data/``:
 
 - ``free_providers.txt``: consumer mailbox domains (RULES 2.2), lower-case IDNA ASCII;
 - ``role_addresses.txt``: role and automated local parts (RULES 2.3), normalised the way
-  ``mailbind.providers.normalize_role`` normalises a local part.
+  ``mailbind.providers.normalize_role`` normalises a local part;
+- ``institutions.txt``: the public suffixes under which universities, schools and public bodies
+  register their domains (``edu``, ``ac.uk``, ``gouv.fr``), chosen from the ICANN section of the
+  Public Suffix List snapshot that the installed ``tldextract`` distribution ships (its version
+  and date are read from the snapshot's own header, so the output depends on that file only).
 
 Each file opens with ``#`` lines naming every source, its version, its snapshot date and its
 licence, all read from the upstream README (never from the clock, so the output depends on the
@@ -27,6 +31,7 @@ list (an excluded entry gone upstream, an added one now present), so the lists s
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import sys
@@ -40,6 +45,7 @@ OUT = REPO / "src" / "mailbind" / "data"
 
 FREE_FILE = "free_providers.txt"
 ROLE_FILE = "role_addresses.txt"
+INSTITUTION_FILE = "institutions.txt"
 
 # The upstream files this script reads, as named in the upstream README's table.
 KIKOBEATS = "free-email-domains/domains.json"
@@ -342,6 +348,135 @@ ROLE_ADDED: dict[str, str] = {
 }
 
 
+# --- Institutions: curation -------------------------------------------------------------------
+#
+# What belongs: a public suffix under which only universities, schools or public bodies register
+# (RULES: an institution's people each have their own address, and a user may choose not to
+# group them as one company). Chosen by rule from the Public Suffix List's ICANN section, so
+# the list follows the PSL; the rules and every exception are named here.
+# What does not: a suffix open to anyone (``org.uk``), and a label that only looks institutional
+# in one country (named in INSTITUTION_EXCLUDED).
+
+#: Top-level domains only institutions can register under, each with who they are.
+INSTITUTION_TLDS: dict[str, str] = {
+    "edu": "accredited higher education, mostly in the US",
+    "gov": "the US government",
+    "int": "organisations founded by international treaty",
+    "mil": "the US military",
+}
+
+#: Second-level labels that, under a country's two-letter TLD, are reserved for institutions.
+INSTITUTION_LABELS: dict[str, str] = {
+    "ac": "academic institutions (ac.uk, ac.jp)",
+    "edu": "educational institutions (edu.au, edu.cn)",
+    "go": "government (go.jp, go.kr, go.th)",
+    "gob": "government, Spanish-speaking countries (gob.mx, gob.es)",
+    "gouv": "government, French-speaking countries (gouv.fr)",
+    "gov": "government (gov.uk, gov.au)",
+    "govt": "government (govt.nz)",
+    "gub": "government (gub.uy)",
+    "gv": "government (gv.at)",
+    "k12": "schools (k12.il, k12.tr)",
+    "mil": "the military (mil.br)",
+    "nhs": "the UK's National Health Service",
+    "police": "police forces (police.uk)",
+    "sch": "schools (sch.uk, sch.id)",
+}
+
+#: Labels that, under a US state (``k12.ca.us``), are reserved for public bodies.
+INSTITUTION_US_STATE_LABELS: dict[str, str] = {
+    "cc": "community colleges",
+    "k12": "school districts",
+    "lib": "public libraries",
+}
+
+#: Suffixes the rules above choose that are not institutional, each with the reason.
+INSTITUTION_EXCLUDED: dict[str, str] = {
+    "go.it": "the province of Gorizia, Italy, open to anyone there",
+}
+
+#: The snapshot's file name inside the tldextract package folder.
+PSL_SNAPSHOT = ".tld_set_snapshot"
+
+
+def psl_snapshot() -> Path:
+    """The Public Suffix List file the installed tldextract ships (not imported, not fetched)."""
+    spec = importlib.util.find_spec("tldextract")
+    if spec is None or spec.origin is None:
+        raise BuildError("tldextract is not installed: its Public Suffix List snapshot is needed.")
+    return Path(spec.origin).parent / PSL_SNAPSHOT
+
+
+def read_psl(text: str) -> tuple[dict[str, str], list[str]]:
+    """The header fields (``VERSION``, ``COMMIT``) and the ICANN rules of a PSL text.
+
+    Wildcard rules are kept without their ``*.``; exception rules (``!``) name no suffix and are
+    left out. Rules are lower-cased; Unicode rules come as IDNA ASCII.
+    """
+    fields: dict[str, str] = {}
+    rules: list[str] = []
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        match = re.fullmatch(r"// (VERSION|COMMIT): (\S+)", line)
+        if match:
+            fields[match.group(1)] = match.group(2)
+        if line.startswith("// ===BEGIN ICANN DOMAINS==="):
+            inside = True
+        elif line.startswith("// ===END ICANN DOMAINS==="):
+            inside = False
+        elif inside and line and not line.startswith(("//", "!")):
+            rule = line.removeprefix("*.")
+            rules.append(_to_idna(rule) if not rule.isascii() else rule.lower())
+    if not rules:
+        raise BuildError("The Public Suffix List snapshot holds no ICANN section.")
+    return fields, rules
+
+
+def institution_rule(suffix: str) -> str | None:
+    """Which rule makes *suffix* (a public suffix, ASCII) an institution's, or None."""
+    labels = suffix.split(".")
+    if len(labels) == 1 and labels[0] in INSTITUTION_TLDS:
+        return f"the top-level domain {labels[0]}"
+    if len(labels) == 2 and len(labels[1]) == 2 and labels[0] in INSTITUTION_LABELS:
+        return f"{labels[0]} under a country"
+    if (
+        len(labels) == 3
+        and labels[2] == "us"
+        and len(labels[1]) == 2
+        and labels[0] in INSTITUTION_US_STATE_LABELS
+    ):
+        return f"{labels[0]} under a US state"
+    return None
+
+
+def build_institutions(text: str) -> Built:
+    """The institutional public suffixes of the PSL *text*."""
+    fields, rules = read_psl(text)
+    if "VERSION" not in fields:
+        raise BuildError("The Public Suffix List snapshot names no VERSION.")
+    chosen = {rule for rule in rules if institution_rule(rule)}
+    _check_curation(chosen, INSTITUTION_EXCLUDED, (), "institutions")
+    entries = tuple(sorted(chosen - set(INSTITUTION_EXCLUDED)))
+    date = fields["VERSION"].partition("_")[0]
+    header = [
+        "# mailbind bundled data: public suffixes of institutions (universities, schools,",
+        "# public bodies). One suffix a line, lower-case IDNA ASCII, sorted. A domain is an",
+        "# institution's when it or a parent domain is listed (ox.ac.uk under ac.uk).",
+        "# Generated by scripts/build_data.py from the Public Suffix List; do not edit by hand.",
+        "# Source: the Public Suffix List, ICANN section, as shipped by the tldextract package",
+        f"# Version: commit {fields.get('COMMIT', 'not named')}",
+        f"# Snapshot: {date} (the list's VERSION {fields['VERSION']})",
+        "# Licence: MPL-2.0, https://mozilla.org/MPL/2.0/ (see LICENSES.md)",
+        f"# Curation: {len(rules)} ICANN rules; chosen by rule: {len(INSTITUTION_TLDS)} top-level"
+        f" domains, {len(INSTITUTION_LABELS)} labels under a country,"
+        f" {len(INSTITUTION_US_STATE_LABELS)} under a US state;",
+        f"# Curation: {len(INSTITUTION_EXCLUDED)} removed as open to anyone.",
+        f"# Entries: {len(entries)}",
+    ]
+    return Built(tuple(header), entries)
+
+
 def role_dropped_by_rule(entry: str) -> str | None:
     """Why a normalised upstream role entry is dropped by a general rule, or None."""
     if entry.isdigit():
@@ -584,7 +719,12 @@ def build_roles(upstream: Path, readme: Mapping[str, Upstream]) -> Built:
 def build(upstream: Path) -> dict[str, Built]:
     """Every generated file, by file name."""
     readme = read_readme(upstream)
-    return {FREE_FILE: build_free(upstream, readme), ROLE_FILE: build_roles(upstream, readme)}
+    psl = psl_snapshot().read_text(encoding="utf-8")
+    return {
+        FREE_FILE: build_free(upstream, readme),
+        ROLE_FILE: build_roles(upstream, readme),
+        INSTITUTION_FILE: build_institutions(psl),
+    }
 
 
 def report(upstream: Path, built: Mapping[str, Built]) -> str:

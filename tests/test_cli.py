@@ -1336,3 +1336,36 @@ def test_python_m_mailbind_syncs_the_sample_and_shows_a_colleagues_view(tmp_path
     assert (failed.returncode, failed.stdout) == (4, "")
     assert failed.stderr.count("\n") == 1
     assert "Traceback" not in failed.stderr
+
+
+def test_institutions_as_companies_from_an_option_and_a_config_file(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--no-institution-companies and ``institutions_as_companies = false`` reach the policy,
+    and a config file may name its own institutions."""
+    source = tmp_path / "uni.mbox"
+    source.write_bytes(
+        b"From x Mon Jan  1 00:00:00 2024\n"
+        b"From: Prof. Jane Doe <jane.doe@cs.ox.ac.uk>\nTo: maria@acme.example\n"
+        b"Subject: Guest lecture\nMessage-ID: <lecture@ox.ac.uk>\n"
+        b"Date: Mon, 01 Jan 2024 10:00:00 +0000\n\nShall we?\n"
+    )
+    option = "--no-institution-companies"
+    code, out, _ = sh(capsys, f"sync {source} --owner {MARIA} {option} --db {db} --show-settings")
+    assert code == 0
+    assert "institutions_as_companies = false\n" in out
+    config = tmp_path / "mailbind.toml"
+    config.write_text(
+        "[policy]\norg_domains = ['acme.example']\ninstitutions_as_companies = false\n"
+        "institutions = ['ox.ac.uk', 'ethz.ch']\n\n"
+        f"[[mailbox]]\nowner = '{MARIA}'\nsource = '{source}'\n"
+    )
+    code, out, _ = sh(capsys, f"sync --config {config} --db {db} --show-settings")
+    assert code == 0
+    assert "institutions_as_companies = false\n" in out
+    assert 'institutions = ["ethz.ch", "ox.ac.uk"]\n' in out
+    code, _, _ = sh(capsys, f"sync --config {config} --db {db} --json --now {NOW}")
+    assert code == 0
+    code, out, _ = sh(capsys, f"contacts list --db {db} --json")
+    (contact,) = json_lines(out)
+    assert (contact["primary"], contact["company_domain"]) == ("jane.doe@cs.ox.ac.uk", None)

@@ -304,8 +304,10 @@ def test_show_settings_prints_every_setting_as_a_config_that_reads_back(
         'blocklist = ["@x.example"]\n'
         "sync_internal = false\n"
         "exclude_group_emails = true\n"
+        "institutions_as_companies = true\n"
         "# free_providers: the bundled list (4900 entries)\n"
         "# role_addresses: the bundled list (888 entries)\n"
+        "# institutions: the bundled list (580 entries)\n"
         "\n"
         "[policy.canonicalization]\n"
         "strip_subaddress = false\n"

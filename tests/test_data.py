@@ -16,7 +16,7 @@ from mailbind.providers import bundled_free_providers, bundled_role_addresses, n
 from .test_providers import LISTED_PROVIDERS, LISTED_ROLES, PERSONS, UNLISTED_DOMAINS
 
 DATA = resources.files("mailbind") / "data"
-FILES = ("free_providers.txt", "role_addresses.txt")
+FILES = ("free_providers.txt", "role_addresses.txt", "institutions.txt")
 HEADER_KEYS = {"Source", "Version", "Snapshot", "Licence", "Curation", "Entries"}
 
 
@@ -160,3 +160,63 @@ def test_licences_are_shipped() -> None:
     assert "Apache License" in text
     assert "Version 2.0, January 2004" in text
     assert "Apache SpamAssassin" in text
+
+
+# --- Institutions: chosen by rule from the Public Suffix List -------------------------------------
+
+PSL = """// VERSION: 2025-04-07_15-51-09_UTC
+// COMMIT: 5fc8d12
+// ===BEGIN ICANN DOMAINS===
+edu
+com
+uk
+ac.uk
+co.uk
+*.sch.uk
+!city.sch.uk
+gouv.fr
+go.it
+go.jp
+edu.example
+k12.ca.us
+lib.ny.us
+ca.us
+// ===END ICANN DOMAINS===
+// ===BEGIN PRIVATE DOMAINS===
+gov.example.net
+// ===END PRIVATE DOMAINS===
+"""
+
+
+def test_institutions_are_chosen_by_rule_from_the_icann_section() -> None:
+    """The top-level domains, a country's institutional labels and a US state's public bodies
+    count; open suffixes, longer TLDs, exceptions, private entries and the named exclusions do
+    not. The header names the list's version and date."""
+    built = build_data.build_institutions(PSL)
+    assert built.entries == (
+        "ac.uk",
+        "edu",
+        "go.jp",
+        "gouv.fr",
+        "k12.ca.us",
+        "lib.ny.us",
+        "sch.uk",
+    )
+    header = "\n".join(built.header)
+    assert "# Snapshot: 2025-04-07" in header
+    assert "# Version: commit 5fc8d12" in header
+    assert "MPL-2.0" in header
+
+
+def test_an_institution_exclusion_gone_from_the_list_stops_the_build() -> None:
+    """A named exclusion the list no longer chooses must be removed from the curation."""
+    with pytest.raises(build_data.BuildError, match=r"go\.it"):
+        build_data.build_institutions(PSL.replace("go.it\n", ""))
+
+
+def test_the_bundled_institutions_name_their_snapshot() -> None:
+    """The committed list was built from a dated snapshot of the Public Suffix List."""
+    header, entries = _split("institutions.txt")
+    assert re.search(r"# Snapshot: \d{4}-\d{2}-\d{2} ", "\n".join(header))
+    assert {"edu", "gov", "ac.uk", "gouv.fr", "k12.ca.us"} <= set(entries)
+    assert "go.it" not in entries

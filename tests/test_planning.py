@@ -85,6 +85,29 @@ def test_a_new_sender_becomes_a_proposal(
     assert new.key == new.address.key
 
 
+def test_institutions_are_companies_unless_the_policy_says_not() -> None:
+    """A professor at a university gets the university as company by default; with
+    ``institutions_as_companies=False`` each person there stands alone, as on a free provider
+    (still proposed: an institution's people are people)."""
+    message = mail("Prof. Jane Doe <jane.doe@cs.ox.ac.uk>", "anna@acme.com")
+    (new,) = plan([message]).new
+    assert (new.company_domain, new.company_name) == ("ox.ac.uk", "Ox")
+    alone = Policy(["acme.com"], institutions_as_companies=False)
+    (new,) = plan([message], policy=alone).new
+    assert (new.first_name, new.last_name) == ("Jane", "Doe")
+    assert (new.company_domain, new.company_name) == (None, None)
+    # A domain the caller names counts too; a company stays one.
+    own = Policy(["acme.com"], institutions=["ethz.ch"], institutions_as_companies=False)
+    messages: list[Message | Event] = [
+        mail("jane@ethz.ch", "anna@acme.com"),
+        mail("bob@client.io", "anna@acme.com"),
+    ]
+    assert {(n.address.key, n.company_domain) for n in plan(messages, policy=own).new} == {
+        ("jane@ethz.ch", None),
+        ("bob@client.io", "client.io"),
+    }
+
+
 def test_free_provider_addresses_are_skipped_unless_allowed() -> None:
     """A Gmail sender is skipped by default; allowed, it is proposed without a company."""
     message = mail("Jane Doe <jane.doe@gmail.com>", "anna@acme.com")

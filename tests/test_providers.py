@@ -11,9 +11,11 @@ from mailbind.providers import (
     AUTOMATED_PREFIXES,
     AUTOMATED_SUFFIXES,
     bundled_free_providers,
+    bundled_institutions,
     bundled_role_addresses,
     is_free_provider,
     is_impersonal,
+    is_institution,
     normalize_role,
 )
 
@@ -227,6 +229,73 @@ def test_predicates_never_raise_on_text(text: str) -> None:
     """Any string gives an answer, never an exception: mail is messy."""
     assert isinstance(is_impersonal(text), bool)
     assert isinstance(is_free_provider(text), bool)
+    assert isinstance(is_institution(text), bool)
+
+
+# --- is_institution ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mit.edu",
+        "jane@cs.mit.edu",
+        "Prof. Jane Doe <jane.doe@ox.ac.uk>",
+        "@ox.ac.uk",
+        "tokyo.ac.jp",
+        "unimelb.edu.au",
+        "jane@service-public.gouv.fr",
+        "cabinetoffice.gov.uk",
+        "nasa.gov",
+        "army.mil",
+        "who.int",
+        "leeds.nhs.uk",
+        "met.police.uk",
+        "lausd.k12.ca.us",
+        "eps.lea.sch.uk",
+        "mof.go.jp",
+        "bmf.gv.at",
+        "mec.gub.uy",
+        "sat.gob.mx",
+    ],
+)
+def test_institutions(value: str) -> None:
+    """Universities, schools and public bodies, under the bundled suffixes, at any depth."""
+    assert is_institution(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "acme.com",
+        "jane@client.co.uk",
+        "charity.org.uk",
+        # ``ac`` and ``edu`` count only as a country's second level.
+        "ac.com",
+        "edu.example",
+        "academy.ac",
+        # go.it is the province of Gorizia, open to anyone there.
+        "comune.go.it",
+        "gmail.com",
+        "",
+        "not a domain",
+        None,
+    ],
+)
+def test_not_institutions(value: str | None) -> None:
+    """Companies, open suffixes and unreadable text are not institutions."""
+    assert not is_institution(value)
+
+
+def test_an_institution_list_may_name_whole_domains() -> None:
+    """A caller's list replaces the bundled one and may name domains under an open suffix."""
+    own = Policy(institutions=["ethz.ch", "@Uni-Heidelberg.DE"]).institutions
+    assert own == {"ethz.ch", "uni-heidelberg.de"}
+    assert is_institution("jane@inf.ethz.ch", own)
+    assert is_institution(parse_address("jane@uni-heidelberg.de"), own)
+    assert not is_institution("jane@mit.edu", own)
+    assert Policy().institutions == bundled_institutions()
+    assert {"edu", "ac.uk", "gouv.fr"} <= bundled_institutions()
 
 
 # --- is_free_provider --------------------------------------------------------------------------

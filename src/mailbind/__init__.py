@@ -60,9 +60,11 @@ from .planning import ContactPlan, NewContact, Skipped, SkipReason, plan_contact
 from .policy import ContactScope, Mailbox, Policy
 from .providers import (
     bundled_free_providers,
+    bundled_institutions,
     bundled_role_addresses,
     is_free_provider,
     is_impersonal,
+    is_institution,
     normalize_role,
 )
 from .redaction import redact
@@ -138,6 +140,7 @@ __all__ = [
     "TemporaryError",
     "__version__",
     "bundled_free_providers",
+    "bundled_institutions",
     "bundled_role_addresses",
     "company_name",
     "decide",
@@ -147,6 +150,7 @@ __all__ = [
     "is_colleague",
     "is_free_provider",
     "is_impersonal",
+    "is_institution",
     "is_internal",
     "name_from_display",
     "name_from_local",

@@ -24,7 +24,7 @@ from .errors import MailbindError
 from .events import Event
 from .messages import Attachment, Flag, Message, SharingLevel
 from .policy import Mailbox, Policy
-from .providers import bundled_free_providers, bundled_role_addresses
+from .providers import bundled_free_providers, bundled_institutions, bundled_role_addresses
 from .schedule import SyncState, SyncStatus
 
 __all__ = [
@@ -129,7 +129,8 @@ def _listed(values: frozenset[str], bundled: frozenset[str]) -> list[str] | str:
 def encode_policy(policy: Policy) -> str:
     """*policy* (every setting) as JSON text that `decode_policy` reads back equal.
 
-    Free-provider and role lists equal to the bundled ones are written as ``"bundled"``.
+    Free-provider, role and institution lists equal to the bundled ones are written as
+    ``"bundled"``.
     """
     canon = policy.canonicalization
     record = {
@@ -143,6 +144,8 @@ def encode_policy(policy: Policy) -> str:
         "fold_gmail": canon.fold_gmail,
         "free_providers": _listed(policy.free_providers, bundled_free_providers()),
         "role_addresses": _listed(policy.role_addresses, bundled_role_addresses()),
+        "institutions": _listed(policy.institutions, bundled_institutions()),
+        "institutions_as_companies": policy.institutions_as_companies,
     }
     return JSON.encode(record)
 
@@ -151,6 +154,8 @@ def decode_policy(text: str) -> Policy:
     """The policy `encode_policy` wrote as *text*."""
     record = json.loads(text)
     providers, roles = record["free_providers"], record["role_addresses"]
+    # Recorded before institutions were a setting: the defaults.
+    institutions = record.get("institutions", "bundled")
     return Policy(
         record["org_domains"],
         [address_from_record(a) for a in record["members"]],
@@ -161,6 +166,8 @@ def decode_policy(text: str) -> Policy:
         canonicalization=Canonicalization(record["strip_subaddress"], record["fold_gmail"]),
         free_providers=None if providers == "bundled" else providers,
         role_addresses=None if roles == "bundled" else roles,
+        institutions=None if institutions == "bundled" else institutions,
+        institutions_as_companies=record.get("institutions_as_companies", True),
     )
 
 

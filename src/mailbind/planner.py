@@ -345,6 +345,9 @@ def liftable_reasons(before: Settings, after: Settings) -> frozenset[Reason]:
         "canonicalization",
         "free_providers",
         "role_addresses",
+        # Who gets a company when a contact is made: no message's decision changes.
+        "institutions",
+        "institutions_as_companies",
     }
     if any(
         getattr(old, f.name) != getattr(new, f.name)

@@ -7,6 +7,9 @@ Invariants:
 - Never proposed: an unreadable address, the owner or an alias, a colleague, an impersonal
   address, a free-provider address (unless the mailbox allows them), a suppressed key, or a key
   that already resolves to a contact (soft-deleted ones included).
+- A proposal's company is its address's registrable domain, but never a free provider's, nor an
+  institution's when the policy says institutions are no companies
+  (``Policy.institutions_as_companies``).
 - One proposal per identity key (after the policy's canonicalisation). The plan is a pure
   function of the *set* of messages: their order never changes it.
 - The index and the policy must compare addresses alike: a different canonicalisation is a
@@ -28,7 +31,7 @@ from .events import Event
 from .messages import Direction, Message
 from .names import company_name, name_from_display, name_from_local
 from .policy import ContactScope, Mailbox, Policy
-from .providers import is_free_provider, is_impersonal
+from .providers import is_free_provider, is_impersonal, is_institution
 from .rules import Decision, decide, is_colleague
 
 __all__ = [
@@ -408,7 +411,14 @@ class _Planner:
         named = self._named.get(key)
         names = named[1] if named is not None else name_from_local(address.local) or ("", "")
         company = address.registrable
-        if company is not None and is_free_provider(address, self._policy.free_providers):
+        policy = self._policy
+        if company is not None and (
+            is_free_provider(address, policy.free_providers)
+            or (
+                not policy.institutions_as_companies
+                and is_institution(address, policy.institutions)
+            )
+        ):
             company = None
         return NewContact(
             address=address,

@@ -23,7 +23,12 @@ from ._kinds import Direction, SharingLevel, member
 from .addresses import Address, Canonicalization, parse_address
 from .domains import registrable_domain, to_ascii_domain
 from .errors import InvalidAddressError, PolicyError, PolicyTypeError, wrong_type
-from .providers import bundled_free_providers, bundled_role_addresses, normalize_role
+from .providers import (
+    bundled_free_providers,
+    bundled_institutions,
+    bundled_role_addresses,
+    normalize_role,
+)
 
 __all__ = ["ContactScope", "Mailbox", "Policy"]
 
@@ -197,6 +202,17 @@ def _provider(value: str) -> str:
     return ascii_domain
 
 
+def _institution(value: str) -> str:
+    if not isinstance(value, str):
+        raise PolicyTypeError(
+            f"An institution domain must be a string, not {type(value).__name__}."
+        )
+    ascii_domain = to_ascii_domain(value.strip().removeprefix("@").removeprefix("."))
+    if ascii_domain is None:
+        raise PolicyError(f"The institution domain {value!r} is not a readable domain.")
+    return ascii_domain
+
+
 def _role(value: str) -> str:
     if not isinstance(value, str):
         raise PolicyTypeError(f"A role address must be a string, not {type(value).__name__}.")
@@ -242,6 +258,12 @@ class Policy:
     free_providers: frozenset[str]
     #: Role local parts, normalised; the bundled list unless given.
     role_addresses: frozenset[str]
+    #: Domains and public suffixes of institutions (universities, schools, public bodies),
+    #: ASCII; the bundled suffixes (``edu``, ``ac.uk``) unless given.
+    institutions: frozenset[str]
+    #: Give contacts at an institution its domain as their company (on by default); off, they
+    #: get no company, as on a free provider: each person there stands alone.
+    institutions_as_companies: bool
 
     def __init__(
         self,
@@ -255,6 +277,8 @@ class Policy:
         canonicalization: Canonicalization | None = None,
         free_providers: Iterable[str] | None = None,
         role_addresses: Iterable[str] | None = None,
+        institutions: Iterable[str] | None = None,
+        institutions_as_companies: bool = True,
     ) -> None:
         set_ = object.__setattr__
         canon = canonicalization if canonicalization is not None else Canonicalization()
@@ -266,6 +290,9 @@ class Policy:
             free_providers, bundled_free_providers(), _provider, "free_providers"
         )
         roles = _normalised(role_addresses, bundled_role_addresses(), _role, "role_addresses")
+        institutions_ = _normalised(
+            institutions, bundled_institutions(), _institution, "institutions"
+        )
         if isinstance(blocklist, str | Address):
             blocklist = (blocklist,)
         elif not isinstance(blocklist, Iterable):
@@ -293,6 +320,8 @@ class Policy:
         set_(self, "canonicalization", canon)
         set_(self, "free_providers", providers)
         set_(self, "role_addresses", roles)
+        set_(self, "institutions", institutions_)
+        set_(self, "institutions_as_companies", bool(institutions_as_companies))
 
     def key(self, address: Address) -> str:
         """The key *address* is compared under, with this policy's canonicalisation."""

@@ -35,7 +35,12 @@ from ..codecs import decode_policy
 from ..errors import PolicyError, StoreError
 from ..messages import SharingLevel
 from ..policy import ContactScope, Mailbox, Policy
-from ..providers import bundled_free_providers, bundled_role_addresses, is_free_provider
+from ..providers import (
+    bundled_free_providers,
+    bundled_institutions,
+    bundled_role_addresses,
+    is_free_provider,
+)
 from ..sources import FORMATS, MessageSource, SourceSettingError, open_source
 from ..sources._files import source_error
 from ..store import DEFAULT_WORKSPACE, Store
@@ -87,6 +92,7 @@ _OPTION_NAMES = {
     "block": "--block",
     "sync_internal": "--sync-internal",
     "include_group_emails": "--include-group-emails",
+    "no_institution_companies": "--no-institution-companies",
     "strip_subaddress": "--strip-subaddress",
     "fold_gmail": "--fold-gmail",
 }
@@ -268,6 +274,12 @@ def add_mailbox_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="sync incoming bulk mail and mail from role addresses too",
     )
+    policy.add_argument(
+        "--no-institution-companies",
+        action="store_true",
+        help="give new contacts at universities, schools and public bodies (.edu, .ac.uk, "
+        ".gov, ...) no company: each person there stands alone",
+    )
     add_canonicalization_options(policy)
 
 
@@ -376,6 +388,7 @@ def load_setup(args: argparse.Namespace, command: str, stack: ExitStack) -> Setu
         sync_internal=args.sync_internal,
         exclude_group_emails=not args.include_group_emails,
         canonicalization=canonicalization(args),
+        institutions_as_companies=not args.no_institution_companies,
     )
     source = args.source if _is_url(args.source) else os.path.expanduser(args.source)
     target = Target(
@@ -438,7 +451,11 @@ _BOOLEANS = (
 )
 _LISTS = _typed(Policy, frozenset) | _typed(Mailbox, frozenset)
 #: Policy settings left out of `policy_table` while they hold the bundled data.
-_BUNDLED = {"free_providers": bundled_free_providers, "role_addresses": bundled_role_addresses}
+_BUNDLED = {
+    "free_providers": bundled_free_providers,
+    "role_addresses": bundled_role_addresses,
+    "institutions": bundled_institutions,
+}
 
 
 class _Config:
@@ -506,8 +523,9 @@ class _Config:
 def policy_table(policy: Policy) -> dict[str, Any]:
     """The ``[policy]`` table of a config file that reads back as *policy*, in a fixed order.
 
-    Lists are sorted; the bundled free-provider and role lists are left out when the policy
-    uses them, so that the table stays small and a newer bundled list counts as no change.
+    Lists are sorted; the bundled free-provider, role and institution lists are left out when
+    the policy uses them, so that the table stays small and a newer bundled list counts as no
+    change.
     """
     table: dict[str, Any] = {}
     for field in _POLICY_FIELDS:

@@ -1032,8 +1032,11 @@ def _read_cursor(cursor: str | None) -> tuple[dict[str, _Place], bool]:
             or not all(type(n) is int and n >= 0 for n in place)
         ):
             return {}, True
+        uidvalidity, after, *tried = place
+        tries = tried[0] if tried else 0
         # Three numbers: an earlier version's cursor, whose tries were spent on the UID above.
-        known[name] = _Place(*place[:3], place[3] if len(place) == 4 else place[1] + 1)
+        stuck = tried[1] if len(tried) == 2 else after + 1
+        known[name] = _Place(uidvalidity, after, tries, stuck)
     return known, False
 
 
