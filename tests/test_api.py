@@ -152,7 +152,13 @@ PUBLIC: dict[str, list[str]] = {
         "encode_sync_state",
         "message_from_record",
     ],
-    "mailbind.companies": ["CompanyError", "find_company", "plan_add_domain", "plan_merge"],
+    "mailbind.companies": [
+        "CompanyError",
+        "find_company",
+        "plan_add_domain",
+        "plan_companies",
+        "plan_merge",
+    ],
     "mailbind.contacts": [
         "Contact",
         "ContactIndex",

@@ -850,7 +850,30 @@ MAILBOX = '[[mailbox]]\nowner = "a@acme.example"\nsource = "x.mbox"\n'
         ),
         (
             "[mailboxes]\n",
-            "[mailboxes]: Unknown table; the file takes [policy], [[mailbox]] and [store].",
+            "[mailboxes]: Unknown table; the file takes [policy], [[mailbox]], [[company]] and "
+            "[store].",
+        ),
+        (
+            MAILBOX + '[[company]]\nname = "Globex"\n',
+            "[[company]] 1: Every company needs a domain.",
+        ),
+        (
+            MAILBOX + '[[company]]\ndomain = "globex.example"\ndomain_names = []\n',
+            "[[company]] 1: Unknown key 'domain_names'; did you mean 'domains'?",
+        ),
+        (
+            MAILBOX + '[[company]]\ndomain = "globex.example"\ndomains = ["gmail.com"]\n',
+            "[[company]] 1: A further domain must not be a free-provider domain ('gmail.com'): "
+            "its users are not one company.",
+        ),
+        (
+            MAILBOX + '[[company]]\ndomain = "globex.example"\ndomains = [1]\n',
+            "[[company]] 1: domains must be a list of domains, not [1].",
+        ),
+        (
+            MAILBOX + '[[company]]\ndomain = "globex.example"\n'
+            '[[company]]\ndomain = "initech.example"\ndomains = ["eu.globex.example"]\n',
+            "[[company]]: Domain 'globex.example' is named for two companies.",
         ),
     ],
 )
@@ -1369,3 +1392,55 @@ def test_institutions_as_companies_from_an_option_and_a_config_file(
     code, out, _ = sh(capsys, f"contacts list --db {db} --json")
     (contact,) = json_lines(out)
     assert (contact["primary"], contact["company_domain"]) == ("jane.doe@cs.ox.ac.uk", None)
+
+
+def test_companies_in_the_config_file_are_saved_before_the_sync(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``[[company]]`` tables make a company hold several domains: a stored company on one of
+    them is merged in, the timeline reads mail on all of them, a second run changes nothing,
+    a dry run saves nothing, and --show-settings writes the tables back."""
+    db = str(tmp_path / "crm.sqlite")
+    assert main(["sync", "--sample", "--db", db, "--quiet", "--now", NOW]) == 0
+    _, out, _ = run(capsys, "companies", "list", "--db", db, "--json")
+    before = {r["domain"]: r for r in json_lines(out)}
+    sample = DATA.joinpath("sample.toml").read_text()
+    folder = DATA.joinpath("sample.mbox")
+    config = write(
+        tmp_path / "mailbind.toml",
+        sample.replace('"sample.mbox"', json.dumps(str(folder))).replace(
+            '"sample-tom.mbox"', json.dumps(str(DATA.joinpath("sample-tom.mbox")))
+        )
+        + '\n[[company]]\ndomain = "globex.example"\nname = "Globex Corporation"\n'
+        'domains = ["initech.example", "globex.co.uk"]\n',
+    )
+    code, out, _ = run(capsys, "sync", "--config", config, "--db", db, "--now", NOW, "--dry-run")
+    assert code == 0
+    assert out.startswith(
+        "Companies from the config: would save globex.example (3 domains, initech.example "
+        "merged in).\n"
+    )
+    code, out, _ = run(capsys, "sync", "--config", config, "--db", db, "--now", NOW)
+    assert code == 0
+    assert out.startswith(
+        "Companies from the config: saved globex.example (3 domains, initech.example merged in).\n"
+    )
+    _, out, _ = run(capsys, "companies", "list", "--db", db, "--json")
+    after = {r["domain"]: r for r in json_lines(out)}
+    assert "initech.example" not in after
+    globex = after["globex.example"]
+    assert (globex["name"], globex["domains"]) == (
+        "Globex Corporation",
+        ["globex.co.uk", "initech.example"],
+    )
+    assert globex["contacts"] == (
+        before["globex.example"]["contacts"] + before["initech.example"]["contacts"]
+    )
+    code, out, _ = run(capsys, "sync", "--config", config, "--db", db, "--now", NOW)
+    assert code == 0
+    assert "Companies from the config" not in out
+    code, shown, _ = run(capsys, "sync", "--config", config, "--db", db, "--show-settings")
+    assert shown.endswith(
+        '[[company]]\ndomain = "globex.example"\nname = "Globex Corporation"\n'
+        'domains = ["globex.co.uk", "initech.example"]\n'
+    )

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from mailbind import Mailbox, Message, Policy
 from mailbind.cli import main
-from mailbind.companies import CompanyError, plan_add_domain, plan_merge
+from mailbind.companies import CompanyError, plan_add_domain, plan_companies, plan_merge
 from mailbind.engine import sync_mailbox
 from mailbind.identity import with_stored_key
 from mailbind.rethreading import decode_facts, encode_facts, thread_facts
-from mailbind.store import Company, PageError, company_domain, page_after
+from mailbind.store import Company, CompanyChange, PageError, company_domain, page_after
 from mailbind.stores.sqlite import SQLiteStore
 from mailbind.testing import InMemoryStore, ListSource
 from mailbind.threads import thread_ids
@@ -199,6 +199,125 @@ def test_company_rules_refuse_what_no_company_may_be() -> None:
     with pytest.raises(CompanyError, match=r"^other must be another company"):
         plan_merge(companies, "globex.example", "Globex.EXAMPLE.")
     assert company_domain("Globex.EXAMPLE.") == company_domain("eu.globex.example")
+
+
+# --- Companies a config file names ---------------------------------------------------------
+
+
+def applied(companies: list[Company], change: CompanyChange) -> list[Company]:
+    """*companies* after *change*, as a store applies it."""
+    gone = set(change.removed) | {c.domain for c in change.saved}
+    return sorted(
+        [c for c in companies if c.domain not in gone] + list(change.saved), key=lambda c: c.domain
+    )
+
+
+def test_configured_companies_are_made_given_domains_and_merge_what_they_name() -> None:
+    """A missing company is made (named after its domain unless named), gains its domains, and a
+    stored company holding one of them is merged in with all its domains."""
+    stored = [
+        Company("globex.example", "Globex"),
+        Company("globex.co.uk", "Globex UK", ("globex.de",)),
+        Company("initech.example", "Initech"),
+    ]
+    wanted = [
+        Company("Globex.EXAMPLE", "", ("globex.co.uk", "@globex.fr")),
+        Company("umbrella.example", "Umbrella Corporation"),
+        Company("hooli.example", ""),
+    ]
+    change = plan_companies(stored, wanted)
+    assert change == CompanyChange(
+        saved=(
+            Company("globex.example", "Globex", ("globex.co.uk", "globex.de", "globex.fr")),
+            Company("umbrella.example", "Umbrella Corporation"),
+            Company("hooli.example", "Hooli"),
+        ),
+        removed=("globex.co.uk",),
+    )
+    after = applied(stored, change)
+    assert plan_companies(after, wanted) == CompanyChange()
+    # A further domain held as the stored company's own: nothing to do; a name replaces.
+    renamed = plan_companies(after, [Company("globex.fr", "Globex Group")])
+    assert renamed.saved[0].name == "Globex Group"
+    assert renamed.saved[0].domains == ("globex.co.uk", "globex.de", "globex.fr")
+
+
+@pytest.mark.parametrize(
+    ("wanted", "message"),
+    [
+        ([Company("gmail.com", "")], r"^domain must not be a free-provider domain"),
+        ([Company("globex.example", "", ("gmail.com",))], r"^a further domain must not be"),
+        ([Company("not a domain", "")], r"^domain must be a domain"),
+        (
+            [Company("globex.example", "", ("x.example",)), Company("x.example", "")],
+            r"named for two companies|named on its own",
+        ),
+        (
+            [Company("globex.example", ""), Company("eu.globex.example", "")],
+            r"a second time",
+        ),
+        # One stored company named by a further domain, and merged into another.
+        (
+            [Company("initech.co.uk", ""), Company("globex.example", "", ("initech.example",))],
+            r"named on its own",
+        ),
+        # Two stored companies named apart, but one would merge the other in.
+        (
+            [Company("initech.example", ""), Company("globex.example", "", ("initech.example",))],
+            r"named for two companies",
+        ),
+    ],
+)
+def test_configured_companies_that_cannot_be_are_refused(
+    wanted: list[Company], message: str
+) -> None:
+    """Free providers, unreadable domains and two named companies that would be one."""
+    stored = [
+        Company("globex.example", "Globex"),
+        Company("initech.example", "Initech", ("initech.co.uk",)),
+    ]
+    with pytest.raises(CompanyError, match=message):
+        plan_companies(stored, wanted)
+
+
+_DOMAINS = ("a.example", "b.example", "c.example", "d.example", "e.example", "f.example")
+
+
+@st.composite
+def company_sets(draw: st.DrawFn) -> list[Company]:
+    """Companies over a few domains, each domain held by at most one of them."""
+    free = list(_DOMAINS)
+    made: list[Company] = []
+    for _ in range(draw(st.integers(0, 3))):
+        if not free:
+            break
+        taken = draw(st.lists(st.sampled_from(free), min_size=1, max_size=3, unique=True))
+        free = [d for d in free if d not in taken]
+        made.append(Company(taken[0], draw(st.sampled_from(["", "Name"])), tuple(taken[1:])))
+    return made
+
+
+@settings(max_examples=200, deadline=None)
+@given(company_sets(), company_sets())
+def test_configured_companies_hold_their_domains_and_plan_no_more_once_applied(
+    stored: list[Company], wanted: list[Company]
+) -> None:
+    """Whatever is stored, once the plan is applied every wanted domain belongs to one company
+    with the wanted company's domain, no domain is held twice, no stored domain is lost, and
+    planning again changes nothing."""
+    stored = [Company(c.domain, c.name or "Stored", tuple(sorted(c.domains))) for c in stored]
+    try:
+        change = plan_companies(stored, wanted)
+    except CompanyError:
+        return
+    after = applied(stored, change)
+    held = [d for c in after for d in c.all_domains]
+    assert len(held) == len(set(held))
+    assert {d for c in stored for d in c.all_domains} <= set(held)
+    for want in wanted:
+        (owner,) = [c for c in after if want.domain in c.all_domains]
+        assert set(want.all_domains) <= set(owner.all_domains)
+    assert plan_companies(after, wanted) == CompanyChange()
 
 
 def test_page_arguments_are_checked() -> None:

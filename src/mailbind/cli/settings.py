@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from ..addresses import Canonicalization
 from ..codecs import decode_policy
+from ..companies import CompanyError, plan_companies
 from ..errors import PolicyError, StoreError
 from ..messages import SharingLevel
 from ..policy import ContactScope, Mailbox, Policy
@@ -43,7 +44,7 @@ from ..providers import (
 )
 from ..sources import FORMATS, MessageSource, SourceSettingError, open_source
 from ..sources._files import source_error
-from ..store import DEFAULT_WORKSPACE, Store
+from ..store import DEFAULT_WORKSPACE, Company, CompanyChange, Store
 from ..stores.sqlite import SQLiteStore
 from .exits import ExitCode, Failure
 from .text import choices, not_one_of
@@ -55,6 +56,7 @@ __all__ = [
     "Target",
     "add_database_option",
     "add_mailbox_options",
+    "apply_companies",
     "canonicalization",
     "check_postgres_url",
     "chosen_db",
@@ -129,6 +131,8 @@ class Setup:
     notes: tuple[str, ...] = ()
     #: The database the config file's ``[store]`` table names (``db``), or None.
     db: str | None = None
+    #: The companies the config file's ``[[company]]`` tables name, with their domains.
+    companies: tuple[Company, ...] = ()
 
 
 # --- Options --------------------------------------------------------------------------------
@@ -579,6 +583,11 @@ def settings_text(setup: Setup, args: argparse.Namespace) -> str:
         lines.append(f"recursive = {_toml(target.recursive)}")
         if _is_url(target.source):
             lines.append(f"password_env = {_toml(target.password_env)}")
+    for company in setup.companies:
+        lines.extend(["", "[[company]]", f"domain = {_toml(company.domain)}"])
+        if company.name:
+            lines.append(f"name = {_toml(company.name)}")
+        lines.append(f"domains = {_toml(list(company.domains))}")
     return "\n".join(lines) + "\n"
 
 
@@ -617,12 +626,14 @@ def _from_config(
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise Failure(ExitCode.CONFIG, f"{shown} is not a valid TOML file: {err}.") from None
     for key in data:
-        if key not in ("policy", "mailbox", "store"):
+        if key not in ("policy", "mailbox", "store", "company"):
             raise reader.fail(
-                f"[{key}]", "Unknown table; the file takes [policy], [[mailbox]] and [store]."
+                f"[{key}]",
+                "Unknown table; the file takes [policy], [[mailbox]], [[company]] and [store].",
             )
     db = _store_table(reader, data.get("store", {}))
     policy = reader.policy(data)
+    companies = _company_tables(reader, data.get("company", []), policy)
     notes: tuple[str, ...] = ()
     tables = data.get("mailbox", [])
     if not isinstance(tables, list) or not tables:
@@ -648,7 +659,7 @@ def _from_config(
         targets.append(target)
     if "policy" not in data:
         policy, notes = _default_policy(shown, targets)
-    return Setup(policy, tuple(targets), sample=sample, notes=notes, db=db)
+    return Setup(policy, tuple(targets), sample=sample, notes=notes, db=db, companies=companies)
 
 
 def _check_id(reader: _Config, first: Target | None, target: Target, number: int) -> None:
@@ -682,6 +693,60 @@ def _default_policy(shown: str, targets: list[Target]) -> tuple[Policy, tuple[st
         f"{shown} has no [policy]: using the command line's defaults: {held}; mail among "
         "colleagues, bulk mail and mail from role addresses stay out.",
     )
+
+
+#: The keys of a ``[[company]]`` table.
+_COMPANY_KEYS = frozenset({"domain", "name", "domains"})
+
+
+def _company_tables(reader: _Config, tables: object, policy: Policy) -> tuple[Company, ...]:
+    """The companies of the config file's ``[[company]]`` tables, each checked on its own and
+    all together (no domain named for two companies, none a free provider's)."""
+    if not isinstance(tables, list):
+        raise reader.fail("[[company]]", "Write each company as a [[company]] table.")
+    companies: list[Company] = []
+    for number, value in enumerate(tables, start=1):
+        where = f"[[company]] {number}"
+        table = reader.table(value, where)
+        reader.check(table, _COMPANY_KEYS, where)
+        domain, name = table.get("domain"), table.get("name", "")
+        if not isinstance(domain, str) or not domain:
+            raise reader.fail(where, "Every company needs a domain.")
+        if not isinstance(name, str):
+            raise reader.fail(where, f"name must be text, not {name!r}.")
+        further = table.get("domains", [])
+        further = [further] if isinstance(further, str) else further
+        if not isinstance(further, list) or not all(isinstance(d, str) for d in further):
+            raise reader.fail(where, f"domains must be a list of domains, not {further!r}.")
+        company = Company(domain, name.strip(), tuple(further))
+        try:
+            (planned,) = plan_companies([], [company], free_providers=policy.free_providers).saved
+        except CompanyError as err:
+            raise reader.fail(where, f"{str(err)[0].upper()}{str(err)[1:]}") from None
+        companies.append(Company(planned.domain, company.name, planned.domains))
+    try:
+        plan_companies([], companies, free_providers=policy.free_providers)
+    except CompanyError as err:
+        raise reader.fail("[[company]]", f"{str(err)[0].upper()}{str(err)[1:]}") from None
+    return tuple(companies)
+
+
+def apply_companies(store: Store, setup: Setup, workspace: str, *, dry_run: bool) -> CompanyChange:
+    """Bring the companies of *setup* about in *store*; the change (not applied in a dry run).
+
+    Only additions: a company is made when missing, gains its domains, and a stored company
+    holding one of them is merged in. Applied again, it changes nothing.
+    """
+    if not setup.companies:
+        return CompanyChange()
+    change = plan_companies(
+        store.companies(workspace=workspace),
+        setup.companies,
+        free_providers=setup.policy.free_providers,
+    )
+    if (change.saved or change.removed) and not dry_run:
+        store.apply_company_change(change, workspace=workspace)
+    return change
 
 
 def _store_table(reader: _Config, table: object) -> str | None:

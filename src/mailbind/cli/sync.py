@@ -45,7 +45,9 @@ from .exits import ExitCode, Failure, code_for
 from .observed import Observed
 from .settings import (
     DEFAULT_DB,
+    Setup,
     Target,
+    apply_companies,
     calendar_format,
     chosen_db,
     load_setup,
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             from .calendar import sync_calendars
 
             store = stack.enter_context(open_store(chosen_db(args, setup), create=True))
+            _companies(store, setup, args, out)
             code = sync_calendars(calendars, setup, args, store, out, err, stack)
             if len(calendars) == len(setup.targets):
                 return code
@@ -97,6 +100,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not mail:
             return outcomes.end()
         store = stack.enter_context(open_store(chosen_db(args, setup), create=True))
+        _companies(store, setup, args, out)
         runner = _Runner(store, setup.policy, schedule, args, out, err)
         for target, source in mail:
             report, failed = runner.sync(target, source, now=args.now or clock.now())
@@ -111,6 +115,20 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             outcomes.table()
             runner.finish(setup.sample)
         return outcomes.end()
+
+
+def _companies(store: Store, setup: Setup, args: argparse.Namespace, out: TextIO) -> None:
+    """Bring the config file's companies about before any mail is synced, and say what changed."""
+    change = apply_companies(store, setup, args.workspace, dry_run=args.dry_run)
+    if args.quiet or args.json or not (change.saved or change.removed):
+        return
+    verb = "would save" if args.dry_run else "saved"
+    for company in change.saved:
+        merged = [d for d in change.removed if d in company.domains]
+        into = f", {', '.join(map(clean, merged))} merged in" if merged else ""
+        domains = counted(len(company.all_domains), "domain")
+        out.write(f"Companies from the config: {verb} {clean(company.domain)} ({domains}{into}).\n")
+    out.write("\n")
 
 
 class _Outcomes:
