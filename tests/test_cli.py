@@ -1444,3 +1444,19 @@ def test_companies_in_the_config_file_are_saved_before_the_sync(
         '[[company]]\ndomain = "globex.example"\nname = "Globex Corporation"\n'
         'domains = ["globex.co.uk", "initech.example"]\n'
     )
+
+
+def test_watch_of_one_mailbox_ends_with_the_code_of_its_failed_last_pass(
+    mbox: Path, db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stopped with Ctrl-C after its last pass failed, one watched mailbox exits with that
+    failure's code, as a run without --watch does."""
+    away = mbox.with_suffix(".away")
+    fake = FakeClock(datetime(2025, 2, 1, 9, 0, tzinfo=UTC), lambda: mbox.rename(away))
+    monkeypatch.setattr(cli_clock, "now", fake.now)
+    monkeypatch.setattr(cli_clock, "sleep", fake.sleep)
+    argv = ("sync", str(mbox), "--owner", MARIA, "--db", db, "--watch", "--quiet")
+    code, _, err = run(capsys, *argv)
+    assert err.startswith(f"mailbind: error: Cannot read the mbox file '{mbox}'")
+    assert code == ExitCode.INPUT
+    # A pass that recovers ends the watch with 0 (test_watch_backs_off_after_a_failure_...).

@@ -392,9 +392,13 @@ class _Runner:
 
         Stopped with Ctrl-C, a run of several mailboxes ends with `ExitCode.SOME_FAILED` when
         some mailbox could not be opened or its last pass failed while another synced (as a run
-        without ``--watch`` does); otherwise with 0.
+        without ``--watch`` does); a run of one mailbox whose last pass failed ends with that
+        failure's code; otherwise with 0.
         """
-        failing = {target.mailbox.id for target, outcome in outcomes.rows if outcome != "synced"}
+        failed_rows = [target for target, outcome in outcomes.rows if outcome != "synced"]
+        failing = {target.mailbox.id for target in failed_rows}
+        #: The code of each failing mailbox's last failed pass (rows and codes come in pairs).
+        last = {t.mailbox.id: code for t, code in zip(failed_rows, outcomes.codes, strict=True)}
         minutes = self.args.interval
         if self.talk:
             self.out.write(
@@ -430,6 +434,8 @@ class _Runner:
                         self.out.write("Stopped.\n")
                     if outcomes.many and failing and outcomes.any_synced:
                         return ExitCode.SOME_FAILED
+                    if not outcomes.many and failing:
+                        return last.get(min(failing), ExitCode.TEMPORARY)
                     return ExitCode.OK
                 continue
             for target, source in due:
@@ -441,6 +447,7 @@ class _Runner:
                     self._line(target, report, now)
                 else:
                     failing.add(target.mailbox.id)
+                    last[target.mailbox.id] = failed
                     self._failure_note(target, now)
 
     def _line(self, target: Target, report: SyncReport, now: datetime) -> None:
