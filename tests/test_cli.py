@@ -1460,3 +1460,15 @@ def test_watch_of_one_mailbox_ends_with_the_code_of_its_failed_last_pass(
     assert err.startswith(f"mailbind: error: Cannot read the mbox file '{mbox}'")
     assert code == ExitCode.INPUT
     # A pass that recovers ends the watch with 0 (test_watch_backs_off_after_a_failure_...).
+
+
+@pytest.mark.parametrize("command", ["contacts", "companies"])
+def test_contacts_and_companies_list_when_no_action_is_given(
+    command: str, synced: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``mailbind contacts --db PATH`` lists, as ``contacts list --db PATH`` does."""
+    assert run(capsys, command, "--db", synced, "--json") == run(
+        capsys, command, "list", "--db", synced, "--json"
+    )
+    code, _, err = run(capsys, command, "--help")
+    assert (code, err) == (0, "")

@@ -452,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.suppress(ValueError, OSError):
                 reconfigure(errors="backslashreplace")
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_listing_by_default(words))
         code = int(args.run(args, out, err))
     except SystemExit as stop:  # --help and --version
         return stop.code if isinstance(stop.code, int) else 0
@@ -469,6 +469,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, out.fileno())
         return 0
     return code
+
+
+#: Commands whose ACTION is ``list`` when none is given (``mailbind contacts --db crm.sqlite``).
+_LISTING_COMMANDS = frozenset({"contacts", "companies"})
+
+
+def _listing_by_default(words: list[str]) -> list[str]:
+    """*words* with ``list`` after ``contacts`` or ``companies`` when no ACTION follows."""
+    if len(words) >= 1 and words[0] in _LISTING_COMMANDS:
+        rest = words[1:]
+        if not rest or (rest[0].startswith("-") and rest[0] not in ("-h", "--help")):
+            return [words[0], "list", *rest]
+    return words
 
 
 def _fail(err: TextIO, code: ExitCode, message: str, *, colour: bool = False) -> int:
