@@ -582,14 +582,14 @@ def test_emails_show_a_colleague_what_each_mailbox_shares(
     ]
     assert lines[3:] == [
         "",
-        "sent              level       held by                     from            subject",
-        "2025-01-20 12:56  subject     maria.lopez@acme.example    Frank O'Connor  Renewal of "
+        "sent (UTC)        level       held by                     from            subject",
+        "2025-01-20 17:56  subject     maria.lopez@acme.example    Frank O'Connor  Renewal of "
         "the Globex sup…",
-        "2025-01-21 08:59  everything  maria.lopez@acme.e… (sent)  María López     Re: Renewal "
+        "2025-01-21 07:59  everything  maria.lopez@acme.e… (sent)  María López     Re: Renewal "
         "of the Globex…",
-        "2025-01-21 03:42  subject     maria.lopez@acme.example    Frank O'Connor  Re: Renewal "
+        "2025-01-21 08:42  subject     maria.lopez@acme.example    Frank O'Connor  Re: Renewal "
         "of the Globex…",
-        "2025-01-21 11:21  everything  maria.lopez@acme.e… (sent)  María López     Re: Renewal "
+        "2025-01-21 10:21  everything  maria.lopez@acme.e… (sent)  María López     Re: Renewal "
         "of the Globex…",
     ]
 
@@ -653,7 +653,7 @@ def test_emails_by_company_and_at_metadata(synced: str, capsys: pytest.CaptureFi
     )
     rows = out.splitlines()[4:]
     assert (
-        "2025-01-06 01:58  metadata    tom.baker@acme.example      Peter Novak    (withheld)"
+        "2025-01-06 07:58  metadata    tom.baker@acme.example      Peter Novak    (withheld)"
         in rows
     )
 

@@ -23,6 +23,7 @@ import csv
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC
 from typing import TextIO
 
 from ..addresses import Address, Canonicalization, Participant, Role, parse_address
@@ -44,7 +45,7 @@ __all__ = ["run"]
 
 WITHHELD = "(withheld)"
 #: The columns of the default table, and the widest a holder or sender cell gets.
-TABLE_COLUMNS = ("sent", "level", "held by", "from", "subject")
+TABLE_COLUMNS = ("sent (UTC)", "level", "held by", "from", "subject")
 _HELD_CELL, _FROM_CELL = 26, 20
 #: Width of the field labels (``Attachments: ``).
 _LABEL = 13
@@ -108,7 +109,12 @@ def _rows(seen: list[tuple[StoredMessage, Message]]) -> list[list[str]]:
         senders = [p for p in message.participants if p.role is Role.FROM]
         sender = _sender(senders[0]) if senders else "(no sender)"
         more = f" +{len(senders) - 1}" if len(senders) > 1 else ""
-        sent = "(no date)" if message.sent_at is None else f"{message.sent_at:%Y-%m-%d %H:%M}"
+        # In one zone, UTC, so that the rows (in order of the moment sent) read in order.
+        sent = (
+            "(no date)"
+            if message.sent_at is None
+            else f"{message.sent_at.astimezone(UTC):%Y-%m-%d %H:%M}"
+        )
         rows.append(
             [
                 sent,
