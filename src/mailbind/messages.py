@@ -288,9 +288,9 @@ class Message:
         )
         # The first participant is the first From entry when there is one: readable, no loop.
         no_from_address = (
-            bool(participants)
-            and participants[0].address is None
-            and _no_from_address(participants)
+            participants[0].address is None and _no_from_address(participants)
+            if participants
+            else False
         )
         if to:
             participants += _gather(to, _TO, _TO_TABLE)
