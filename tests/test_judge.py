@@ -264,6 +264,41 @@ def test_a_judges_marks_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(judge._tables.facts) <= 3
 
 
+def test_a_judge_sharing_tables_finds_its_own_addresses_others_judged_before() -> None:
+    """A participant judged for one mailbox is judged afresh for a mailbox whose own it is.
+
+    Marks are shared by the judges of a policy; a new mailbox's own addresses (its owner,
+    an alias outside the organisation) change what those participants add to its decisions.
+    """
+    kim = Mailbox(owner="kim@acme.com", aliases=["kim@home.example"])
+    from_kim = Message.build(sender="kim@acme.com", to="client@client.example")
+    to_alias = Message.build(sender="anna@acme.com", to="kim@home.example")
+    first = Judge(ACME, ANNA)
+    assert first.decide(from_kim).direction is Direction.INCOMING
+    assert Reason.EXTERNAL in first.decide(to_alias).reasons
+    second = first.for_mailbox(kim)
+    assert second.decide(from_kim) == plainly(from_kim, kim, ACME)
+    assert second.decide(from_kim).direction is Direction.OUTGOING
+    assert second.decide(to_alias) == plainly(to_alias, kim, ACME)
+    assert Reason.INTERNAL in second.decide(to_alias).reasons
+    for judge, mailbox in ((first, ANNA), (second, kim)):
+        for m in (from_kim, to_alias):
+            assert judge.decide(m) == plainly(m, mailbox, ACME)
+
+
+def test_tables_admit_a_bounded_number_of_own_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past `OWN_KEYS` own addresses, a new mailbox's judge gets tables of its own."""
+    monkeypatch.setattr(judge_module, "OWN_KEYS", 2)
+    judge = Judge(ACME, ANNA)
+    m = Message.build(sender="owner3@acme.com", to="kim@client.example")
+    for n in range(6):
+        mailbox = Mailbox(owner=f"owner{n}@acme.com")
+        other = judge.for_mailbox(mailbox)
+        assert other.decide(m) == plainly(m, mailbox, ACME)
+        assert len(other._tables.own_keys) <= 2
+        assert judge.decide(m) == plainly(m, ANNA, ACME)
+
+
 def test_the_table_of_judges_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rules keep at most `JUDGES` judges of `POLICIES` policies, and start afresh past it."""
     monkeypatch.setattr(judge_module, "JUDGES", 3)

@@ -107,20 +107,26 @@ def _gather(
     A value, or a list of values, that the table holds (the common case) is answered from it
     directly, by joining the tuples it holds; anything else goes through `_collect`.
     """
-    if isinstance(value, str):
-        found = table.get(value)
+    kind = value.__class__
+    if kind is str:
+        found = table.get(value)  # type: ignore[arg-type]
         if found is not None:
             return found
-    elif isinstance(value, list):
+    elif kind is list:
+        # Only text is a key of the table: any other item is found in none, or is no key at
+        # all (TypeError), and `_collect` tells the caller what is wrong with it.
         get = table.get
         joined: tuple[Participant, ...] = ()
-        for item in value:
-            found = get(item) if item.__class__ is str else None
-            if found is None:
-                break
-            joined += found
-        else:
-            return joined
+        try:
+            for item in value:  # type: ignore[union-attr]
+                found = get(item)
+                if found is None:
+                    break
+                joined += found
+            else:
+                return joined
+        except TypeError:
+            pass
     out: list[Participant] = []
     _collect(out, value, role, table)
     return tuple(out)

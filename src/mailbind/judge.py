@@ -9,11 +9,16 @@ Invariants:
   the facts of each address by identity key and what each participant adds to a message's
   verdict (both bounded: past their size they start afresh), and, for its mailbox, the
   owner's keys and the decisions already made (at most 2**21, one per bit pattern).
-- A participant's mark is found by the participant's identity (`id`), and the table holds
-  the participant with its mark, so that no other object can take that identity while the
-  entry lives. Participants are shared: `Message.build` and `Message.from_bytes` hand out the
-  same tuple of them for a header value seen before, so one mark serves every message that
-  names them.
+- A participant's mark is found by the participant's identity (`id`), and the tables hold
+  every participant they keep a mark for, so that no other object can take that identity
+  while the entry lives. Participants are shared: `Message.build` and `Message.from_bytes`
+  hand out the same tuple of them for a header value seen before, so one mark serves every
+  message that names them.
+- A mark is the participant's bits themselves (one shared `int`), the same for every judge
+  of the policy, unless the participant's address is one of the own addresses (owner or
+  alias) of a mailbox whose judge shares the tables: only such a mark is a tuple that the
+  judge compares with its own keys. A judge that brings own addresses the tables have not
+  seen starts their marks afresh.
 - The rules' public functions (`mailbind.rules.decide` and its kin) take their judges from
   `judge_for`, the one table of judges, bounded (`JUDGES` judges, `POLICIES` policies) and
   keyed by the identity of the policy and the mailbox; judges of one policy share that
@@ -55,6 +60,9 @@ FACTS_CACHE_SIZE = 1 << 17
 #: Each entry holds its participant (a few hundred bytes with its texts; the address is
 #: shared): at most about 20 MB a policy.
 MARKS_CACHE_SIZE = 1 << 16
+#: Most own addresses (owners' and aliases' keys) of the mailboxes whose judges share one
+#: policy's tables; a judge whose mailbox would bring more gets tables of its own.
+OWN_KEYS = 1 << 14
 #: Most judges `judge_for` keeps; past it the table starts afresh. A process deciding for
 #: more mailboxes than this at once should hold its own judges.
 JUDGES = 256
@@ -212,10 +220,13 @@ def _decision(key: int, level: SharingLevel) -> Decision:
 #: What the policy says of one address: (comparison key, colleague, blocked, impersonal,
 #: free provider).
 Facts = tuple[str, bool, bool, bool, bool]
-#: What one participant adds to a message's bits under one policy: (the participant, bits it
-#: always adds, the comparison key when the mailbox's own addresses matter or None, bits it
-#: adds when that key is not the mailbox's, bits it adds when it is).
-_Mark = tuple[Participant, int, str | None, int, int]
+#: What one participant adds to a message's bits under one policy when its address is a
+#: mailbox's own: (the comparison key, bits it adds when that key is not the judge's mailbox's,
+#: bits it adds when it is, bits of EXTERNAL among them that the mailbox's own addresses keep
+#: only when the owner is no colleague).
+_OwnMark = tuple[str, int, int, int]
+#: A participant's mark: its bits, whatever the mailbox, or an `_OwnMark`.
+_Mark = int | _OwnMark
 
 
 def _sender_signals(address: Address) -> int:
@@ -243,7 +254,17 @@ def _domain_blocked(key: str, domains: frozenset[str]) -> bool:
 class _PolicyTables:
     """What one policy says of addresses and participants, computed once each (bounded)."""
 
-    __slots__ = ("_blocked_domains", "_external_keys", "_member_keys", "facts", "marks", "policy")
+    __slots__ = (
+        "_bits",
+        "_blocked_domains",
+        "_external_keys",
+        "_held",
+        "_member_keys",
+        "facts",
+        "marks",
+        "own_keys",
+        "policy",
+    )
 
     def __init__(self, policy: Policy) -> None:
         canon = policy.canonicalization
@@ -256,6 +277,27 @@ class _PolicyTables:
         self.facts: dict[str, Facts] = {}
         #: Marks by participant identity.
         self.marks: dict[int, _Mark] = {}
+        #: The participants `marks` holds marks for, so that none of their identities is reused.
+        self._held: list[Participant] = []
+        #: The own addresses' keys of every mailbox whose judge shares these tables.
+        self.own_keys: frozenset[str] = frozenset()
+        #: One `int` for each pattern of bits a mark is, so that marks share them.
+        self._bits: dict[int, int] = {}
+
+    def admit(self, own: frozenset[str]) -> bool:
+        """Take a judge whose mailbox's own keys are *own*; False when it must have its own.
+
+        New own keys start the marks afresh: a participant with one of them is no longer
+        the same for every judge. Past `OWN_KEYS` keys the tables admit no new ones.
+        """
+        if own <= self.own_keys:
+            return True
+        if len(self.own_keys) + len(own) > OWN_KEYS:
+            return False
+        self.own_keys |= own
+        self.marks.clear()
+        self._held.clear()
+        return True
 
     def facts_of(self, address: Address) -> Facts:
         """What the policy says of *address*."""
@@ -290,51 +332,59 @@ class _PolicyTables:
     def mark_of(self, participant: Participant) -> _Mark:
         """What *participant* adds to a message's bits, remembered by its identity.
 
-        Only a From address (outgoing or impersonal) and a blocked address (never the owner's)
-        depend on the mailbox: those keep their key, for the judge to compare with its own.
+        Only a From address (outgoing or impersonal), a blocked address (never the owner's)
+        and an address outside the organisation (an alias there is the owner) depend on the
+        mailbox, and only when the address is a mailbox's own: `_keep` makes those a tuple.
         """
         address = participant.address
         role = participant.role
         other = role is _SENDER or role is _REPLY_TO
-        mark: _Mark
         if address is None:
             # Unreadable, but a blocked address it still names must not pass that way.
             blocked_key = self._recovered_blocked(participant)
-            mark = (
+            return self._keep(
                 participant,
                 0 if other else PRESENT | UNREADABLE,
                 blocked_key,
                 0 if blocked_key is None else BLOCKED,
                 0,
             )
+        key, colleague, blocked, impersonal, _ = self.facts_of(address)
+        blocked_bit = BLOCKED if blocked else 0
+        if role is _FROM or role is _SENDER:
+            blocked_bit |= _sender_signals(address)
+        if other:
+            return self._keep(participant, 0, key if blocked_bit else None, blocked_bit, 0)
+        # The mailbox's own addresses count as colleagues wherever they are (an alias on a
+        # domain outside the organisation is the owner): EXTERNAL then depends on the
+        # mailbox, like BLOCKED.
+        external = 0 if colleague else EXTERNAL
+        if role is _FROM:
+            impersonal_bit = IMPERSONAL if impersonal else 0
+            return self._keep(
+                participant, PRESENT, key, blocked_bit | impersonal_bit | external, OUTGOING
+            )
+        keyed = blocked or not colleague
+        return self._keep(participant, PRESENT, key if keyed else None, blocked_bit | external, 0)
+
+    def _keep(
+        self, participant: Participant, always: int, key: str | None, other: int, own: int
+    ) -> _Mark:
+        """Remember the mark of *participant*: the bits it *always* adds, and, when *key* (its
+        comparison key) is not None, the bits it adds when the key is not the judge's mailbox's
+        (*other*) or is (*own*, with EXTERNAL of *other* when the owner is no colleague)."""
+        mark: _Mark
+        if key is None or key not in self.own_keys:
+            bits = always | other
+            mark = self._bits.setdefault(bits, bits)
         else:
-            key, colleague, blocked, impersonal, _ = self.facts_of(address)
-            blocked_bit = BLOCKED if blocked else 0
-            if role is _FROM or role is _SENDER:
-                blocked_bit |= _sender_signals(address)
-            if other:
-                mark = (participant, 0, key if blocked_bit else None, blocked_bit, 0)
-            else:
-                # The mailbox's own addresses count as colleagues wherever they are (an alias
-                # on a domain outside the organisation is the owner): EXTERNAL then depends
-                # on the mailbox, like BLOCKED.
-                external = 0 if colleague else EXTERNAL
-                if role is _FROM:
-                    impersonal_bit = IMPERSONAL if impersonal else 0
-                    mark = (
-                        participant,
-                        PRESENT,
-                        key,
-                        blocked_bit | impersonal_bit | external,
-                        OUTGOING,
-                    )
-                else:
-                    keyed = blocked or not colleague
-                    mark = (participant, PRESENT, key if keyed else None, blocked_bit | external, 0)
+            mark = (key, always | other, always | own, other & EXTERNAL)
         marks = self.marks
         if len(marks) >= MARKS_CACHE_SIZE:
             marks.clear()
+            self._held.clear()
         marks[id(participant)] = mark
+        self._held.append(participant)
         return mark
 
 
@@ -373,10 +423,13 @@ class Judge:
     def _setup(self, policy: Policy, mailbox: Mailbox, tables: _PolicyTables) -> None:
         self.policy = policy
         self.mailbox = mailbox
+        #: The owner's and aliases' keys, under the policy's canonicalisation.
+        self._own = own = mailbox.keys_under(policy.canonicalization)
+        if not tables.admit(own):
+            tables = _PolicyTables(policy)
+            tables.admit(own)
         self._tables = tables
         self._marks = tables.marks
-        #: The owner's and aliases' keys, under the policy's canonicalisation.
-        self._own = mailbox.keys_under(policy.canonicalization)
         owner_facts = tables.facts_of(mailbox.owner)
         #: What the mailbox's own addresses keep of EXTERNAL: nothing when the owner is a
         #: colleague (each alias is the owner, wherever its domain), else EXTERNAL.
@@ -417,18 +470,17 @@ class Judge:
                 if flag in flags:
                     bits |= bit
         marks = self._marks
-        own = self._own
-        ident = id
-        own_external = self._own_external
         for participant in message.participants:
             try:
-                mark = marks[ident(participant)]
+                mark = marks[id(participant)]
             except KeyError:
                 mark = self._tables.mark_of(participant)
-            bits |= mark[1]
-            key = mark[2]
-            if key is not None:
-                bits |= mark[4] | (mark[3] & own_external) if key in own else mark[3]
+            if mark.__class__ is int:
+                bits |= mark  # the common case: no own address
+            elif mark[0] in self._own:  # type: ignore[index]
+                bits |= mark[2] | (mark[3] & self._own_external)  # type: ignore[index]
+            else:
+                bits |= mark[1]  # type: ignore[index]
         return bits
 
     def decide(self, message: Message | Event) -> Decision:

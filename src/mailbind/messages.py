@@ -288,9 +288,9 @@ class Message:
         )
         # The first participant is the first From entry when there is one: readable, no loop.
         no_from_address = (
-            bool(participants)
-            and participants[0].address is None
-            and _no_from_address(participants)
+            participants[0].address is None and _no_from_address(participants)
+            if participants
+            else False
         )
         if to:
             participants += _gather(to, _TO, _TO_TABLE)
@@ -322,7 +322,15 @@ class Message:
         found_headers = _headers(headers) if headers else ()
         found_attachments = _attachments(attachments) if attachments else ()
         defects: tuple[Defect, ...] = ()
-        if not _all_ascii(subject, text, html, mid, found_headers, found_attachments):
+        # Only text that is not plain ASCII can hold a lone surrogate; `isascii` reads a flag.
+        if not (
+            subject.isascii()
+            and text.isascii()
+            and html.isascii()
+            and (mid is None or mid.isascii())
+            and not found_headers
+            and not found_attachments
+        ) and not _all_ascii(subject, text, html, mid, found_headers, found_attachments):
             subject, text, html, mid, found_headers, found_attachments, defects = _scrubbed(
                 subject, text, html, mid, found_headers, found_attachments
             )
