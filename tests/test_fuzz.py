@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import tempfile
 import tracemalloc
 from collections import Counter
@@ -330,19 +329,7 @@ def test_hostile_json_lines_are_stored_or_recorded_in_either_store(
 
 def calls(raw: bytes) -> int:
     """How many calls (Python and C functions) reading *raw* makes: deterministic."""
-    count = 0
-
-    def profile(frame: object, event: str, arg: object) -> None:
-        nonlocal count
-        if event in ("call", "c_call"):
-            count += 1
-
-    sys.setprofile(profile)
-    try:
-        Message.from_bytes(raw)
-    finally:
-        sys.setprofile(None)
-    return count
+    return factories.calls_made(lambda: Message.from_bytes(raw))
 
 
 def peak(raw: bytes) -> int:

@@ -292,21 +292,9 @@ def _work(value: str) -> int:
 
 
 def _steps(value: str) -> int:
-    """How many calls (Python functions and C functions, regular expressions among them) the
-    reading of *value* makes: deterministic, it shows a reading that loops too often."""
-    count = 0
-
-    def profile(frame: object, event: str, arg: object) -> None:
-        nonlocal count
-        if event in ("call", "c_call"):
-            count += 1
-
-    sys.setprofile(profile)
-    try:
-        parse_participants(value, Role.TO)
-    finally:
-        sys.setprofile(None)
-    return count
+    """How many calls the reading of *value* makes: deterministic, it shows a reading that
+    loops too often."""
+    return factories.calls_made(lambda: parse_participants(value, Role.TO))
 
 
 def _cpu(value: str) -> float:
