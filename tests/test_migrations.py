@@ -100,3 +100,68 @@ def test_a_database_from_before_the_event_tables_stores_and_reads_events(tmp_pat
         assert held.seen_by("tom.baker@acme.example").title == "Review"
         assert store.load_calendar(maria.id, "work").sync.status is SyncStatus.IDLE
         assert reads(store) == before
+
+
+#: Schema 7's indexes that step 8 narrows or drops, as schema 7 made them.
+SCHEMA_7_INDEXES = (
+    "CREATE INDEX participants_by_contact ON participants"
+    "(workspace, contact_id, sent_at, message_key)",
+    "CREATE INDEX copies_by_key ON copies(workspace, message_key)",
+    "CREATE INDEX copies_by_message_id ON copies(workspace, message_id)",
+)
+
+
+def _indexes(path: Path) -> list[tuple[str, str]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "ORDER BY name"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def test_a_schema_7_database_with_mail_migrates_with_nothing_lost(tmp_path: Path) -> None:
+    """The sample synced, its indexes put back as schema 7 had them and its version set back to
+    7, opens at the current schema with every read unchanged and the indexes of a new
+    database (participants by contact where linked, copies by message where synced)."""
+    path = tmp_path / "v7.sqlite"
+    assert main(["sync", "--sample", "--db", str(path), "--quiet"]) == 0
+    with SQLiteStore(path) as store:
+        before = reads(store)
+        decisions = {m.id: sorted(map(repr, store.decisions(m.id))) for m in store.mailboxes()}
+    fresh = _indexes(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP INDEX participants_by_contact")
+    db.execute("DROP INDEX copies_by_key")
+    for statement in SCHEMA_7_INDEXES:
+        db.execute(statement)
+    db.execute("DELETE FROM mailbind_schema WHERE version > 7")
+    db.close()
+    assert _indexes(path) != fresh
+    with SQLiteStore(path) as store:
+        versions = store._db.execute("SELECT version FROM mailbind_schema ORDER BY 1").fetchall()
+        assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+        assert reads(store) == before
+        assert {
+            m.id: sorted(map(repr, store.decisions(m.id))) for m in store.mailboxes()
+        } == decisions
+    assert _indexes(path) == fresh
+
+
+def test_a_new_database_has_pages_of_16_kib_and_an_old_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    """A file the store creates gets 16 KiB pages; a database made with SQLite's default
+    4 KiB pages keeps them through the migration."""
+    new = tmp_path / "new.sqlite"
+    with SQLiteStore(new) as store:
+        assert store._db.execute("PRAGMA page_size").fetchone() == (16384,)
+    old = tmp_path / "old.sqlite"
+    shutil.copyfile(FIXTURES / "schema-v3-sample.sqlite", old)
+    db = sqlite3.connect(old)
+    assert db.execute("PRAGMA page_size").fetchone() == (4096,)
+    db.close()
+    with SQLiteStore(old) as store:
+        assert store._db.execute("PRAGMA page_size").fetchone() == (4096,)
