@@ -230,49 +230,36 @@ def test_settings_are_recorded_with_a_version_and_a_time(tmp_path: Path) -> None
         assert store.recorded_policy(workspace="other") is None
 
 
-def _plan(store: SQLiteStore, sql: str, params: tuple[object, ...]) -> str:
-    rows = store._db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
-    return "\n".join(row[-1] for row in rows)
-
-
-def test_timelines_and_holdings_are_read_by_index(tmp_path: Path) -> None:
-    """A contact's or a company's first page, a message's participants and its synced copies
-    are each read from an index in order, with no sort and no scan of a table."""
+def test_the_reads_by_contact_company_and_thread_are_index_driven(tmp_path: Path) -> None:
+    """Every query behind a timeline page (the first and the next), a whole contact's or
+    company's mail and the company counts finds its rows by index: no table is scanned."""
     with SQLiteStore(tmp_path / "s.sqlite") as store:
-        page = (
-            "SELECT DISTINCT sent_at, message_key FROM participants WHERE workspace = ? AND {} "
-            "AND sent_at IS NOT NULL ORDER BY sent_at, message_key LIMIT ?"
-        )
-        contact_page = _plan(store, page.format("contact_id = ?"), ("default", "c", 51))
-        assert "USING COVERING INDEX participants_by_contact" in contact_page
-        domain_page = _plan(store, page.format("domain = ?"), ("default", "d.example", 51))
-        assert "USING COVERING INDEX participants_by_domain" in domain_page
-        holdings = _plan(
-            store,
-            "SELECT DISTINCT message_key, mailbox_id, direction FROM copies "
-            "INDEXED BY copies_by_key WHERE workspace = ? AND synced = 1 "
-            "AND message_key IN (SELECT value FROM json_each(?)) ORDER BY mailbox_id",
-            ("default", "[]"),
-        )
-        assert "USING INDEX copies_by_key" in holdings
-        contact_all = _plan(
-            store,
-            "SELECT DISTINCT message_key FROM participants INDEXED BY participants_by_contact "
-            "WHERE workspace = ? AND contact_id = ?",
-            ("default", "c"),
-        )
-        assert "USING COVERING INDEX participants_by_contact" in contact_all
-        company_all = _plan(
-            store,
-            "SELECT DISTINCT message_key FROM participants INDEXED BY participants_by_domain "
-            "WHERE workspace = ? AND domain IN (SELECT value FROM json_each(?))",
-            ("default", "[]"),
-        )
-        assert "USING COVERING INDEX participants_by_domain" in company_all
-        for plan in (contact_page, domain_page, holdings, contact_all, company_all):
-            assert "SCAN participants" not in plan
-            assert "SCAN copies" not in plan
-        assert "TEMP B-TREE" not in contact_page + domain_page
+        save_contact(store, contact("kim", KIM))
+        store.apply_batch(batch(ANNA, item(store, mail(1)), item(store, mail(2))))
+        (kim,) = store.contact_index()
+        (company,) = store.companies() or (None,)
+        domain = "example.com" if company is None else company.domain
+        seen: list[str] = []
+        store._db.set_trace_callback(seen.append)
+        page = store.contact_messages(kim.id, limit=1)
+        store.contact_messages(kim.id, limit=1, after=page.next)
+        store.company_messages(domain, limit=1)
+        store.thread_messages("thr-0", limit=1)
+        store.messages_for_contact(kim.id)
+        store.messages_for_company(domain)
+        store.company_counts()
+        store._db.set_trace_callback(None)
+        plans = {
+            sql: [row[-1] for row in store._db.execute("EXPLAIN QUERY PLAN " + sql)]
+            for sql in dict.fromkeys(seen)
+            if sql.startswith("SELECT")
+        }
+    assert page.next is not None
+    assert any("participants_by_contact" in line for lines in plans.values() for line in lines)
+    assert any("participants_by_domain" in line for lines in plans.values() for line in lines)
+    for sql, lines in plans.items():
+        scans = [line for line in lines if line.startswith("SCAN") and "json_each" not in line]
+        assert not scans, (sql, lines)
 
 
 def test_migrations_are_numbered_in_order() -> None:
