@@ -37,10 +37,11 @@ from ..codecs import (
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression, SuppressionReason
 from ..errors import StoreError
 from ..identity import message_id_of, with_stored_key
-from ..messages import Direction
+from ..messages import Direction, Message
 from ..planner import copy_location
 from ..policy import Mailbox
 from ..rethreading import (
+    Beside,
     ThreadFacts,
     decode_facts,
     encode_facts,
@@ -561,7 +562,7 @@ _V8 = (
     "DROP TABLE thread_nodes",
     "DROP TABLE messages",
     "ALTER TABLE messages8 RENAME TO messages",
-    "CREATE INDEX messages_by_thread ON messages(workspace, thread_id, sent_at, key)",
+    "CREATE INDEX messages_by_thread ON messages(workspace, thread_id, sent_at)",
     "CREATE INDEX messages_by_thread_subject ON messages(workspace, thread_subject) "
     "WHERE thread_subject IS NOT NULL",
     "CREATE INDEX participants_by_address ON participant_rows(address)",
@@ -874,15 +875,16 @@ class SQLiteStore(SQLiteEvents, SqlReads):
             # by primary key than look the key up, once per message (as in `_load`).
             removed: list[tuple[ThreadFacts, str | None]] = []
             for chunk in _chunks(sorted(touched)):
-                for key, facts, thread in db.execute(
-                    "SELECT key, thread_facts, thread_id FROM messages WHERE workspace = ? "
+                for key, facts, thread, *beside in db.execute(
+                    "SELECT key, thread_facts, thread_id, coalesce(message_id, key), "
+                    "thread_subject, sent_at FROM messages WHERE workspace = ? "
                     "AND key IN (SELECT value FROM json_each(?)) AND NOT EXISTS "
                     "(SELECT 1 FROM copies INDEXED BY copies_by_key "
                     "WHERE copies.workspace = messages.workspace "
                     "AND copies.message_key = messages.key AND synced = 1)",
                     (ws, json.dumps(list(chunk))),
                 ).fetchall():
-                    removed.append((decode_facts(key, facts), thread))
+                    removed.append((decode_facts(key, facts, _beside(*beside)), thread))
             gone = json.dumps([f.key for f, _ in removed])
             unused = _addresses_of(db, ws, gone)
             db.execute(
@@ -977,7 +979,7 @@ class SQLiteStore(SQLiteEvents, SqlReads):
                     synced[f.key].message.message_id,
                     sort_time(synced[f.key].message),
                     encode_message(synced[f.key].message),
-                    encode_facts(f),
+                    encode_facts(f, _beside_of(f, synced[f.key].message)),
                     _fallback(f),
                     threads.get(f.key),
                 )
@@ -1499,6 +1501,17 @@ _UPSERT_CONTACT = """
         deleted_at = excluded.deleted_at"""
 
 
+def _beside(node: str, subject: str | None, sent: float | None) -> Beside:
+    """What a message's row holds beside its thread facts (`encode_facts`)."""
+    return (node, subject, sent)
+
+
+def _beside_of(facts: ThreadFacts, message: Message) -> Beside:
+    """What the row of *message* will hold beside *facts*."""
+    node = message.key if message.message_id is None else message.message_id
+    return (node, _fallback(facts), sort_time(message))
+
+
 def _fallback(facts: ThreadFacts) -> str | None:
     """The subject key a message takes part in the subject fallback with, or None."""
     return facts.subject if facts.kind is not None else None
@@ -1561,12 +1574,13 @@ def _thread(
         )
     context: dict[str, tuple[ThreadFacts, str | None]] = {}
     for chunk in _chunks(sorted(threads)):
-        for key, facts, thread in db.execute(
-            "SELECT m.key, m.thread_facts, m.thread_id FROM json_each(?) j CROSS JOIN messages m "
+        for key, facts, thread, *beside in db.execute(
+            "SELECT m.key, m.thread_facts, m.thread_id, coalesce(m.message_id, m.key), "
+            "m.thread_subject, m.sent_at FROM json_each(?) j CROSS JOIN messages m "
             "INDEXED BY messages_by_thread WHERE m.workspace = ? AND m.thread_id = j.value",
             (json.dumps(list(chunk)), ws),
         ):
-            context[key] = (decode_facts(key, facts), thread)
+            context[key] = (decode_facts(key, facts, _beside(*beside)), thread)
     changes = rethread(context, added, [f.key for f, _ in removed])
     new = {f.key for f in added}
     db.executemany(
