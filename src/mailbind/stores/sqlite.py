@@ -30,7 +30,9 @@ from ..codecs import (
     JSON,
     address_from_record,
     address_record,
+    decode_document,
     decode_message,
+    encode_document,
     encode_mailbox,
     encode_message,
 )
@@ -978,7 +980,7 @@ class SQLiteStore(SQLiteEvents, SqlReads):
                     f.key,
                     synced[f.key].message.message_id,
                     sort_time(synced[f.key].message),
-                    encode_message(synced[f.key].message),
+                    encode_document(synced[f.key].message),
                     encode_facts(f, _beside_of(f, synced[f.key].message)),
                     _fallback(f),
                     threads.get(f.key),
@@ -1355,9 +1357,9 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         """The stored messages with *keys* (at most `_CHUNK`), in the order of *keys*."""
         wanted = (ws, json.dumps(list(keys)))
         documents = {
-            key: (document, thread)
-            for key, document, thread in self._read(
-                "SELECT key, document, thread_id FROM messages WHERE workspace = ? "
+            key: (document, thread, message_id)
+            for key, document, thread, message_id in self._read(
+                "SELECT key, document, thread_id, message_id FROM messages WHERE workspace = ? "
                 "AND key IN (SELECT value FROM json_each(?))",
                 wanted,
             )
@@ -1384,7 +1386,7 @@ class SQLiteStore(SQLiteEvents, SqlReads):
             found = documents.get(key)
             if found is None:
                 continue
-            message = decode_message(found[0])
+            message = decode_document(found[0], key, found[2])
             holdings = []
             for mailbox_id, held in sorted(directions.get(key, {}).items()):
                 mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
