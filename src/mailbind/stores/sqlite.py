@@ -87,15 +87,16 @@ _CHUNK = 500
 #: The page size of a database file this store creates, in bytes.
 _PAGE_SIZE = 16384
 
-#: What a timeline page reads (`SQLiteStore._paged`): its rows, and their workspace, time
-#: and message-key columns.
+#: What a timeline page reads (`SQLiteStore._paged`): its rows, what joins them to their
+#: message's key, and their workspace, time and message-key columns.
 _PARTICIPANTS = (
-    "participant_rows p CROSS JOIN messages m ON m.id = p.message",
+    "participant_rows p",
+    "CROSS JOIN messages m ON m.id = p.message",
     "p.workspace",
     "p.sent_at",
     "m.key",
 )
-_MESSAGES = ("messages m", "m.workspace", "m.sent_at", "m.key")
+_MESSAGES = ("messages m", "", "m.workspace", "m.sent_at", "m.key")
 
 #: `link_domain` remembered: a mailbox's mail has a few thousand addresses, each seen often.
 _link_domain = lru_cache(maxsize=1 << 16)(link_domain)
@@ -564,7 +565,7 @@ _V8 = (
     "DROP TABLE thread_nodes",
     "DROP TABLE messages",
     "ALTER TABLE messages8 RENAME TO messages",
-    "CREATE INDEX messages_by_thread ON messages(workspace, thread_id, sent_at)",
+    "CREATE INDEX messages_by_thread ON messages(workspace, thread_id, sent_at, key)",
     "CREATE INDEX messages_by_thread_subject ON messages(workspace, thread_subject) "
     "WHERE thread_subject IS NOT NULL",
     "CREATE INDEX participants_by_address ON participant_rows(address)",
@@ -1304,34 +1305,24 @@ class SQLiteStore(SQLiteEvents, SqlReads):
     def _paged(
         self,
         ws: str,
-        source: tuple[str, str, str, str],
+        source: tuple[str, str, str, str, str],
         where: str,
         values: list[Any],
         limit: int,
         after: str | None,
     ) -> Page:
-        """A page of the messages of the rows of *source* (its FROM clause, and its workspace,
-        time and message-key columns) matching *where*, by (time, key): the dated ones first,
-        then the undated, each run read in index order."""
+        """A page of the messages of the rows of *source* (`_PARTICIPANTS`, `_MESSAGES`)
+        matching *where*, by (time, key): the dated ones first, then the undated, each run
+        read in index order."""
         count, start = page_after(limit, after)
-        rows, workspace, sent_at, key = source
+        rows, join, workspace, sent_at, key = source
         # Tables, columns and conditions are this module's constants; every value is a parameter.
-        select = f"SELECT DISTINCT {sent_at}, {key} FROM {rows} WHERE {workspace} = ? AND {where} "  # noqa: S608
+        match = f"FROM {rows} WHERE {workspace} = ? AND {where} "
+        select = f"SELECT DISTINCT {sent_at}, {key} FROM {rows} {join} "  # noqa: S608
+        select += f"WHERE {workspace} = ? AND {where} "
         keys: list[str] = []
         if start is None or start[0] is not None:
-            bound, params = "", [ws, *values]
-            if start is not None:
-                # The first bound lets the index start at the cursor's time.
-                bound = f"AND {sent_at} >= ? AND ({sent_at}, {key}) > (?, ?) "
-                params += [start[0], start[0], start[1]]
-            keys = [
-                k
-                for _, k in self._read(
-                    select + f"AND {sent_at} IS NOT NULL " + bound + f"ORDER BY {sent_at}, {key} "
-                    "LIMIT ?",
-                    [*params, count + 1],
-                )
-            ]
+            keys = self._dated(match, select, sent_at, key, [ws, *values], start, count)
         if len(keys) <= count:
             bound, params = "", [ws, *values]
             if start is not None and start[0] is None:
@@ -1346,6 +1337,51 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         shown = self._load(ws, keys[:count])
         more = len(keys) > count and bool(shown)
         return Page(tuple(shown), page_cursor(shown[-1].message) if more else None)
+
+    def _dated(
+        self,
+        match: str,
+        select: str,
+        sent_at: str,
+        key: str,
+        params: list[Any],
+        start: tuple[float | None, str] | None,
+        count: int,
+    ) -> list[str]:
+        """The keys of the first ``count + 1`` dated messages of a page after *start*.
+
+        The times of the first rows come from the time index alone; the page then reads, and
+        orders by key, only the rows up to the last of those times, so a long timeline costs
+        no more than a short one."""
+        since, bound, after = "", "", []
+        if start is not None:
+            since, after = f"AND {sent_at} >= ? ", [start[0]]
+            bound = f"AND ({sent_at}, {key}) > (?, ?) "
+        wanted = count + 1
+        while True:
+            times = [
+                t
+                for (t,) in self._read(
+                    f"SELECT {sent_at} {match}AND {sent_at} IS NOT NULL {since}"
+                    f"ORDER BY {sent_at} LIMIT ?",
+                    [*params, *after, wanted],
+                )
+            ]
+            cap, capped = "", []
+            if len(times) == wanted:
+                cap, capped = f"AND {sent_at} <= ? ", [times[-1]]
+            keys = [
+                k
+                for _, k in self._read(
+                    f"{select}AND {sent_at} IS NOT NULL {since}{bound}{cap}"
+                    f"ORDER BY {sent_at}, {key} LIMIT ?",
+                    [*params, *after, *([] if start is None else list(start)), *capped, count + 1],
+                )
+            ]
+            if len(keys) > count or not cap:
+                return keys
+            # The first rows held a message twice, or rows before the cursor: read further.
+            wanted *= 2
 
     def _ordered(self, ws: str, sql: str, params: tuple[str, ...]) -> tuple[StoredMessage, ...]:
         keys = [key for (key,) in self._read(sql, params)]
