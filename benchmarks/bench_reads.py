@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from bench_converge import first_sync
 from bench_sync import machine, write_mbox
 
-from mailbind.codecs import decode_message
+from mailbind.codecs import decode_document
 from mailbind.sources.mbox import MboxSource
 from mailbind.stores.sqlite import SQLiteStore
 
@@ -53,14 +53,14 @@ def floor_sql(db: sqlite3.Connection, contact_id: str, *, decode: bool) -> Calla
 
     def run() -> int:
         rows = db.execute(
-            "SELECT m.document FROM messages m WHERE m.workspace = 'default' AND m.key IN "
-            "(SELECT message_key FROM participants WHERE workspace = 'default' "
+            "SELECT m.key, m.message_id, m.document FROM messages m WHERE m.id IN "
+            "(SELECT message FROM participant_rows WHERE workspace = 'default' "
             "AND contact_id = ?) ORDER BY m.sent_at IS NULL, m.sent_at, m.key",
             (contact_id,),
         ).fetchall()
         if decode:
-            for (document,) in rows:
-                decode_message(document)
+            for key, message_id, document in rows:
+                decode_document(document, key, message_id)
         return len(rows)
 
     return run

@@ -3,6 +3,7 @@
 Run by hand from the project root:
 
     .venv/bin/python benchmarks/bench_store_floor.py [--messages 20000] [--rounds 3]
+                                                     [--body-scale 1] [--tables]
 
 It writes the deterministic synthetic mailbox of ``bench_sync.py`` (seed 2025) as an mbox, syncs
 it once into a SQLite file and reads back every row of every table. Then, round by round and
@@ -10,8 +11,10 @@ taking turns: (a) the floor: a fresh file with the same schema and indexes (made
 timer starts), and every one of those rows written with ``executemany`` in one transaction;
 (b) a whole ``sync_mailbox`` pass of the mbox into a fresh file. Each round prints both CPU
 times (this process, SQLite's work included) and wall times, and the ratio b ÷ a; last, the
-median and range, and the database's bytes per message (the file after a checkpoint) against
-the mail's own bytes.
+median and range, and the database's bytes per message (the file after a checkpoint and
+``VACUUM``) against the mail's own bytes, and the difference (the store's overhead).
+``--body-scale`` multiplies the length of every body and attachment (0.25 makes mail of about
+1.25 KB a message); ``--tables`` also prints each table's and index's bytes per message.
 """
 
 from __future__ import annotations
@@ -113,16 +116,29 @@ def size_of(db: str) -> int:
     return os.path.getsize(db)
 
 
+def table_sizes(db: str) -> list[tuple[str, int]]:
+    """Each table's and index's bytes (its pages), largest first (SQLite's ``dbstat``)."""
+    connection = sqlite3.connect(db)
+    try:
+        return connection.execute(
+            "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC, 1"
+        ).fetchall()
+    finally:
+        connection.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--body-scale", type=float, default=1.0)
+    parser.add_argument("--tables", action="store_true")
     args = parser.parse_args(argv)
     folder = tempfile.mkdtemp(prefix="mailbind-floor-")
     try:
         mbox = os.path.join(folder, "mail.mbox")
-        mail_bytes = write_mbox(mbox, args.messages, args.seed)
+        mail_bytes = write_mbox(mbox, args.messages, args.seed, args.body_scale)
         base = os.path.join(folder, "base.sqlite")
         fresh(base)
         synced = sync(mbox, base)
@@ -156,10 +172,16 @@ def main(argv: list[str] | None = None) -> None:
             f"{statistics.median(walls):.2f}×"
         )
         size = size_of(base)
+        per, mail = size / args.messages, mail_bytes / args.messages
         print(
-            f"database: {size / args.messages:,.0f} bytes a message (of {args.messages:,}), "
-            f"for {mail_bytes / args.messages:,.0f} bytes of mail a message"
+            f"database: {per:,.0f} bytes a message (of {args.messages:,}; "
+            f"{size / synced:,.0f} a stored message), for {mail:,.0f} bytes of mail a message: "
+            f"overhead {per - mail:,.0f} bytes a message"
         )
+        if args.tables:
+            for name, used in table_sizes(base):
+                if used * 1000 >= size:
+                    print(f"  {name}: {used / args.messages:,.0f} bytes a message")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

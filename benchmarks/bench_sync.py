@@ -166,8 +166,11 @@ def _body(rng: random.Random, words: int) -> str:
     return "\n".join(lines)
 
 
-def message(n: int, rng: random.Random, who: dict[str, Zipf], start: datetime) -> bytes:
-    """The *n*-th message of the mailbox, as mbox bytes (with its ``From `` line)."""
+def message(
+    n: int, rng: random.Random, who: dict[str, Zipf], start: datetime, scale: float = 1.0
+) -> bytes:
+    """The *n*-th message of the mailbox, as mbox bytes (with its ``From `` line); *scale*
+    multiplies the length of its body and of its attachment."""
     kind = rng.random()
     owner = ("Sam Seller", OWNER)
     headers: list[tuple[str, str]] = []
@@ -223,7 +226,7 @@ def message(n: int, rng: random.Random, who: dict[str, Zipf], start: datetime) -
         ("Received", f"from mx{rng.randint(1, 9)}.example.net by mail.acme.com; {date}")
         for _ in range(rng.randint(1, 3))
     ]
-    text = _body(rng, rng.randint(30, 300))
+    text = _body(rng, max(1, round(rng.randint(30, 300) * scale)))
     html = rng.random() < 0.35
     attach = rng.random() < 0.02
     lines = [f"{k}: {v}" for k, v in received + top]
@@ -250,7 +253,7 @@ def message(n: int, rng: random.Random, who: dict[str, Zipf], start: datetime) -
         else:
             lines += ["Content-Type: text/plain; charset=utf-8", "", text]
         if attach:
-            data = rng.randbytes(rng.randint(4_000, 60_000))
+            data = rng.randbytes(max(1, round(rng.randint(4_000, 60_000) * scale)))
             encoded = base64.encodebytes(data).decode("ascii").rstrip("\n")
             lines += [
                 f"--{outer}",
@@ -266,14 +269,17 @@ def message(n: int, rng: random.Random, who: dict[str, Zipf], start: datetime) -
     return (envelope + body + "\n\n").encode("utf-8")
 
 
-def write_mbox(path: str, count: int, seed: int) -> int:
-    """Write the first *count* messages of the mailbox with *seed* to *path*; its size."""
+def write_mbox(path: str, count: int, seed: int, scale: float = 1.0) -> int:
+    """Write the first *count* messages of the mailbox with *seed* to *path*; its size.
+
+    *scale* multiplies the length of each body and attachment (1: the benchmarks' mailbox).
+    """
     rng = random.Random(seed)
     who = {kind: Zipf(values, rng) for kind, values in people(rng).items()}
     start = datetime(2023, 1, 1, 8, tzinfo=UTC)
     with open(path, "wb") as file:
         for n in range(count):
-            file.write(message(n, rng, who, start))
+            file.write(message(n, rng, who, start, scale))
     return os.path.getsize(path)
 
 

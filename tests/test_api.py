@@ -471,6 +471,7 @@ PUBLIC: dict[str, list[str]] = {
         "reads",
     ],
     "mailbind.rethreading": [
+        "Beside",
         "ThreadFacts",
         "ThreadQuery",
         "decode_facts",

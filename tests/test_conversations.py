@@ -20,7 +20,7 @@ from mailbind.rethreading import decode_facts, encode_facts, thread_facts
 from mailbind.store import Company, CompanyChange, PageError, company_domain, page_after
 from mailbind.stores.sqlite import SQLiteStore
 from mailbind.testing import InMemoryStore, ListSource
-from mailbind.threads import thread_ids
+from mailbind.threads import ThreadError, thread_ids
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 NOW = datetime(2025, 3, 10, tzinfo=UTC)
@@ -131,6 +131,24 @@ def test_thread_facts_survive_their_text() -> None:
         if facts.kind is None:
             facts = replace(facts, sender=None, parties=frozenset())
         assert decode_facts(facts.key, encode_facts(facts)) == facts
+
+
+def test_thread_facts_written_beside_a_row_leave_out_what_it_holds() -> None:
+    """Written beside what a row keeps (the node, the fallback subject, the time), the facts
+    leave those out and read back unchanged with the same row; a value the row does not hold
+    stays in the text; facts written beside a row cannot be read without it."""
+    for message in CHAIN:
+        facts = thread_facts(message)
+        if facts.kind is None:
+            facts = replace(facts, sender=None, parties=frozenset())
+        beside = (facts.node, facts.subject, facts.sent)
+        text = encode_facts(facts, beside)
+        assert len(text) < len(encode_facts(facts))
+        assert decode_facts(facts.key, text, beside) == facts
+        other = ("elsewhere@example", "another subject", 0.5)
+        assert decode_facts(facts.key, encode_facts(facts, other), other) == facts
+        with pytest.raises(ThreadError, match="decoded with what it was written beside"):
+            decode_facts(facts.key, text)
 
 
 def test_a_viewer_never_reads_a_withheld_thread_subject(

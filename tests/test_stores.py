@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import replace
 from datetime import timedelta
@@ -19,6 +20,8 @@ from mailbind import (
     StoreError,
     decide,
 )
+from mailbind.addresses import Role, parse_participants
+from mailbind.codecs import address_record, decode_document, encode_document
 from mailbind.engine import save_contact
 from mailbind.identity import with_stored_key
 from mailbind.store import Recorded
@@ -87,6 +90,42 @@ def test_messages_survive_the_text_form(message: Message) -> None:
     assert [p.address and str(p.address) for p in again.participants] == [
         p.address and str(p.address) for p in message.participants
     ]
+
+
+@settings(max_examples=60)
+@given(messages())
+def test_messages_survive_the_document_form(message: Message) -> None:
+    """A store's document (without key and Message-ID, addresses compact where they follow
+    from their key) reads back every field of any message, every address field included, and
+    so does a document written in the form of encode_message (schema 7 and before)."""
+    text = encode_document(message)
+    assert "key" not in json.loads(text)
+    assert "message_id" not in json.loads(text)
+    for written in (text, encode_message(message)):
+        back = decode_document(written, message.key, message.message_id)
+        assert back == message
+        assert [p.address and address_record(p.address) for p in back.participants] == [
+            p.address and address_record(p.address) for p in message.participants
+        ]
+    assert len(text) <= len(encode_message(message))
+
+
+def test_a_document_writes_an_address_its_key_gives_as_the_key_alone() -> None:
+    """A participant whose address is its key's own is written as the key; one with capitals,
+    a subdomain, a Unicode domain or lenient syntax keeps the six-field record."""
+    parties = json.loads(encode_document(contract.mail(1)))["participants"]
+    assert any(isinstance(p[1], str) for p in parties)
+    for text in (
+        "Jane.Doe@client.example",
+        "jane@eu.client.example",
+        "jürgen@bücher.example",
+        "j..kean@client.example",
+    ):
+        message = replace(mail(1), participants=parse_participants(text, Role.FROM))
+        (party,) = json.loads(encode_document(message))["participants"]
+        assert isinstance(party[1], list), text
+        back = decode_document(encode_document(message), message.key, message.message_id)
+        assert back == message
 
 
 def test_the_text_form_knows_every_field() -> None:
@@ -228,6 +267,50 @@ def test_settings_are_recorded_with_a_version_and_a_time(tmp_path: Path) -> None
         assert [r.settings for r in store.settings_history()] == ['{"p": 1}', '{"p": 2}']
         assert [r.version for r in store.settings_history(ANNA.id)] == [1, 2]
         assert store.recorded_policy(workspace="other") is None
+
+
+#: Tables of a row a mailbox or a company: reading all of a workspace's is no walk.
+SMALL_TABLES = ("mailboxes", "companies", "company_domains")
+
+
+def test_the_reads_by_contact_company_and_thread_are_index_driven(tmp_path: Path) -> None:
+    """Every query behind a timeline page (the first and the next), a whole contact's or
+    company's mail and the company counts finds its rows by index: no table is scanned."""
+    with SQLiteStore(tmp_path / "s.sqlite") as store:
+        save_contact(store, contact("kim", KIM))
+        store.apply_batch(batch(ANNA, item(store, mail(1)), item(store, mail(2))))
+        (kim,) = store.contact_index()
+        (company,) = store.companies() or (None,)
+        domain = "example.com" if company is None else company.domain
+        seen: list[str] = []
+        store._db.set_trace_callback(seen.append)
+        page = store.contact_messages(kim.id, limit=1)
+        store.contact_messages(kim.id, limit=1, after=page.next)
+        store.company_messages(domain, limit=1)
+        store.thread_messages("thr-0", limit=1)
+        store.messages_for_contact(kim.id)
+        store.messages_for_company(domain)
+        store.company_counts()
+        store._db.set_trace_callback(None)
+        plans = {
+            sql: [row[-1] for row in store._db.execute("EXPLAIN QUERY PLAN " + sql)]
+            for sql in dict.fromkeys(seen)
+            if sql.startswith("SELECT")
+        }
+    assert page.next is not None
+    assert any("participants_by_contact" in line for lines in plans.values() for line in lines)
+    assert any("participants_by_domain" in line for lines in plans.values() for line in lines)
+    for sql, lines in plans.items():
+        # A scan, or a search by the workspace alone, walks every row of the workspace (the
+        # tables of one row a mailbox or a company excepted).
+        walks = [
+            line
+            for line in lines
+            if not any(small in line for small in SMALL_TABLES)
+            and (line.startswith("SCAN") or line.endswith("(workspace=?)"))
+            and "json_each" not in line
+        ]
+        assert not walks, (sql, lines)
 
 
 def test_migrations_are_numbered_in_order() -> None:

@@ -6,6 +6,10 @@ Invariants:
   ``decode_mailbox(encode_mailbox(b)) == b`` for every value: no field is dropped, and the text
   is compact, with Unicode kept as it is. (Times keep their instant and UTC offset; a named
   zone reads back as its offset, which compares equal.)
+- ``decode_document(encode_document(m), m.key, m.message_id) == m``: a store's document is the
+  message's form without what the store keeps in columns beside it (key, Message-ID), and with
+  each participant whose address is its key's own (as most are) written as the key alone.
+  Every decoder reads both address forms.
 - The forms are stable: stores written by earlier releases read back the same.
 """
 
@@ -40,6 +44,8 @@ __all__ = [
     "encode_sync_state",
     "message_from_record",
 ]
+
+# `encode_document` and `decode_document` are for the stores (`mailbind.stores`), not public.
 
 #: One encoder for every document: compact, Unicode kept as it is.
 JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -179,11 +185,39 @@ def _time_from_record(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def _participant_records(participants: tuple[Participant, ...]) -> list[list[Any]]:
+def _party_address(address: Address) -> str | list[Any]:
+    """*address* as a document's participant holds it: its key alone when every other field
+    is the key's own (local part and domain as in the key, the domain its own ASCII form and
+    registrable domain, strictly valid), else the six-field record."""
+    key = address.key
+    local, _, domain = key.rpartition("@")
+    if (
+        address.strict is True
+        and address.local == local
+        and address.domain == domain
+        and address.ascii_domain == domain
+        and address.registrable == domain
+    ):
+        return key
+    return address_record(address)
+
+
+def _party_address_from(value: str | list[Any]) -> Address:
+    """The address `_party_address` wrote as *value*."""
+    if isinstance(value, str):
+        local, _, domain = value.rpartition("@")
+        return Address(value, local, domain, domain, domain, True)
+    return address_from_record(value)
+
+
+def _participant_records(
+    participants: tuple[Participant, ...], compact: bool = False
+) -> list[list[Any]]:
+    address = _party_address if compact else address_record
     return [
         [
             p.role.value,
-            None if p.address is None else address_record(p.address),
+            None if p.address is None else address(p.address),
             p.name,
             p.raw,
             p.problem,
@@ -197,7 +231,7 @@ def _participants(records: list[list[Any]]) -> tuple[Participant, ...]:
     return tuple(
         Participant(
             Role(role),
-            None if address is None else address_from_record(address),
+            None if address is None else _party_address_from(address),
             *rest,
         )
         for role, address, *rest in records
@@ -260,9 +294,7 @@ def decode_event(text: str) -> Event:
     )
 
 
-def encode_message(message: Message) -> str:
-    """*message* as compact JSON text that `decode_message` reads back equal, every field kept."""
-    participants = _participant_records(message.participants)
+def _message_record(message: Message, *, document: bool) -> dict[str, Any]:
     attachments = (
         None
         if message.attachments is None
@@ -275,7 +307,7 @@ def encode_message(message: Message) -> str:
         "key": message.key,
         "message_id": message.message_id,
         "sent_at": _time_record(message.sent_at),
-        "participants": participants,
+        "participants": _participant_records(message.participants, compact=document),
         "subject": message.subject,
         "text": message.text,
         "html": message.html,
@@ -285,20 +317,39 @@ def encode_message(message: Message) -> str:
         "defects": message.defects,
         "level": message.level.value,
     }
-    return JSON.encode(record)
+    if document:
+        del record["key"], record["message_id"]
+    return record
+
+
+def encode_message(message: Message) -> str:
+    """*message* as compact JSON text that `decode_message` reads back equal, every field kept."""
+    return JSON.encode(_message_record(message, document=False))
+
+
+def encode_document(message: Message) -> str:
+    """*message* as a store's document: `encode_message`'s form without the key and the
+    Message-ID (the store keeps them in columns beside it), with each participant whose address
+    is its key's own written as the key alone. `decode_document` reads it back."""
+    return JSON.encode(_message_record(message, document=True))
 
 
 def decode_message(text: str) -> Message:
     """The message `encode_message` wrote as *text*."""
+    return _message_from(json.loads(text))
+
+
+def decode_document(text: str, key: str, message_id: str | None) -> Message:
+    """The message with *key* and *message_id* whose document `encode_document` (or, before,
+    `encode_message`) wrote as *text*."""
     record = json.loads(text)
-    participants = tuple(
-        Participant(
-            Role(role),
-            None if address is None else address_from_record(address),
-            *rest,
-        )
-        for role, address, *rest in record["participants"]
-    )
+    record.setdefault("key", key)
+    record.setdefault("message_id", message_id)
+    return _message_from(record)
+
+
+def _message_from(record: dict[str, Any]) -> Message:
+    participants = _participants(record["participants"])
     attachments = record["attachments"]
     return Message(
         message_id=record["message_id"],

@@ -32,6 +32,7 @@ from .threads import _Facts as ThreadFacts
 from .threads import _facts as _message_facts
 
 __all__ = [
+    "Beside",
     "ThreadFacts",
     "ThreadQuery",
     "decode_facts",
@@ -50,25 +51,43 @@ def thread_facts(message: Message) -> ThreadFacts:
     return _message_facts(message)
 
 
-def encode_facts(facts: ThreadFacts) -> str:
-    """*facts* as compact JSON text, without the key (a store keeps it beside)."""
+#: What a store keeps of a message beside its facts: the node (its Message-ID, or its key when
+#: it has none), the subject it takes part in the subject fallback with, and its time.
+Beside = tuple[str | None, str | None, float | None]
+
+
+def encode_facts(facts: ThreadFacts, beside: Beside | None = None) -> str:
+    """*facts* as compact JSON text, without the key (a store keeps it beside).
+
+    With *beside* (what the store keeps in the message's own columns), the node, subject and
+    time equal to theirs are written as ``false``; `decode_facts` given the same *beside*
+    reads them back.
+    """
+    node: object = facts.node
+    subject: object = facts.subject
+    sent: object = facts.sent
+    if beside is not None:
+        node = False if node == beside[0] else node
+        subject = False if subject == beside[1] else subject
+        sent = False if sent == beside[2] and beside[2] is not None else sent
     return json.dumps(
         [
-            facts.node,
+            node,
             list(facts.cited),
             facts.kind,
-            facts.subject,
+            subject,
             facts.sender if facts.kind is not None else None,
             sorted(facts.parties) if facts.kind is not None else [],
-            facts.sent,
+            sent,
         ],
         ensure_ascii=False,
         separators=(",", ":"),
     )
 
 
-def decode_facts(key: str, text: str) -> ThreadFacts:
-    """The facts of the message with *key* that `encode_facts` wrote as *text*.
+def decode_facts(key: str, text: str, beside: Beside | None = None) -> ThreadFacts:
+    """The facts of the message with *key* that `encode_facts` wrote as *text* (with the same
+    *beside*, when it was given one).
 
     Raises `ThreadError` when *text* is not such text.
     """
@@ -76,6 +95,12 @@ def decode_facts(key: str, text: str) -> ThreadFacts:
         node, cited, kind, subject, sender, parties, sent = json.loads(text)
     except (ValueError, TypeError) as err:
         raise ThreadError(f"text must be facts written by encode_facts, not {text!r}.") from err
+    if node is False or subject is False or sent is False:
+        if beside is None:
+            raise ThreadError(f"text must be decoded with what it was written beside: {text!r}.")
+        node = beside[0] if node is False else node
+        subject = beside[1] if subject is False else subject
+        sent = beside[2] if sent is False else sent
     return ThreadFacts(
         key=key,
         node=node,

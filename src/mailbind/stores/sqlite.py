@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from ..addresses import Address, Canonicalization
@@ -29,17 +30,20 @@ from ..codecs import (
     JSON,
     address_from_record,
     address_record,
+    decode_document,
     decode_message,
+    encode_document,
     encode_mailbox,
     encode_message,
 )
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression, SuppressionReason
 from ..errors import StoreError
 from ..identity import message_id_of, with_stored_key
-from ..messages import Direction
+from ..messages import Direction, Message
 from ..planner import copy_location
 from ..policy import Mailbox
 from ..rethreading import (
+    Beside,
     ThreadFacts,
     decode_facts,
     encode_facts,
@@ -79,6 +83,23 @@ _T = TypeVar("_T")
 
 #: Most messages read from the database at once.
 _CHUNK = 500
+
+#: The page size of a database file this store creates, in bytes.
+_PAGE_SIZE = 16384
+
+#: What a timeline page reads (`SQLiteStore._paged`): its rows, what joins them to their
+#: message's key, and their workspace, time and message-key columns.
+_PARTICIPANTS = (
+    "participant_rows p",
+    "CROSS JOIN messages m ON m.id = p.message",
+    "p.workspace",
+    "p.sent_at",
+    "m.key",
+)
+_MESSAGES = ("messages m", "", "m.workspace", "m.sent_at", "m.key")
+
+#: `link_domain` remembered: a mailbox's mail has a few thousand addresses, each seen often.
+_link_domain = lru_cache(maxsize=1 << 16)(link_domain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +509,78 @@ MIGRATIONS = (
     ),
 )
 
+#: Schema 8: messages get an integer id; participants and thread nodes refer to it (and to an
+#: address by number) instead of repeating the message's key and the address's key in every
+#: row and index entry; views keep the columns of schema 7 for people who query them.
+_V8 = (
+    "DROP INDEX copies_by_key",
+    "CREATE INDEX copies_by_key ON copies(workspace, message_key) WHERE synced = 1",
+    "DROP INDEX copies_by_message_id",
+    """CREATE TABLE messages8 (
+        id INTEGER PRIMARY KEY,
+        workspace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        message_id TEXT,
+        sent_at REAL,
+        document TEXT NOT NULL,
+        thread_id TEXT,
+        thread_facts TEXT,
+        thread_subject TEXT,
+        UNIQUE (workspace, key)
+    )""",
+    """INSERT INTO messages8 (id, workspace, key, message_id, sent_at, document, thread_id,
+        thread_facts, thread_subject) SELECT rowid, workspace, key, message_id, sent_at,
+        document, thread_id, thread_facts, thread_subject FROM messages ORDER BY rowid""",
+    """CREATE TABLE addresses (
+        id INTEGER PRIMARY KEY,
+        workspace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        UNIQUE (workspace, key)
+    )""",
+    """INSERT INTO addresses (workspace, key)
+        SELECT DISTINCT workspace, key FROM participants ORDER BY workspace, key""",
+    """CREATE TABLE participant_rows (
+        message INTEGER NOT NULL REFERENCES messages8(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        workspace TEXT NOT NULL,
+        address INTEGER NOT NULL REFERENCES addresses(id),
+        contact_id TEXT,
+        domain TEXT,
+        sent_at REAL,
+        PRIMARY KEY (message, position)
+    ) WITHOUT ROWID""",
+    """INSERT INTO participant_rows SELECT m.id, p.position, p.workspace, a.id, p.contact_id,
+        p.domain, p.sent_at FROM participants p
+        JOIN messages8 m ON m.workspace = p.workspace AND m.key = p.message_key
+        JOIN addresses a ON a.workspace = p.workspace AND a.key = p.key""",
+    """CREATE TABLE thread_node_rows (
+        workspace TEXT NOT NULL,
+        node TEXT NOT NULL,
+        message INTEGER NOT NULL REFERENCES messages8(id) ON DELETE CASCADE,
+        PRIMARY KEY (workspace, node, message)
+    ) WITHOUT ROWID""",
+    """INSERT INTO thread_node_rows SELECT n.workspace, n.node, m.id FROM thread_nodes n
+        JOIN messages8 m ON m.workspace = n.workspace AND m.key = n.message_key""",
+    "DROP TABLE participants",
+    "DROP TABLE thread_nodes",
+    "DROP TABLE messages",
+    "ALTER TABLE messages8 RENAME TO messages",
+    "CREATE INDEX messages_by_thread ON messages(workspace, thread_id, sent_at, key)",
+    "CREATE INDEX messages_by_thread_subject ON messages(workspace, thread_subject) "
+    "WHERE thread_subject IS NOT NULL",
+    "CREATE INDEX participants_by_address ON participant_rows(address)",
+    "CREATE INDEX participants_by_contact ON participant_rows"
+    "(workspace, contact_id, sent_at, message) WHERE contact_id IS NOT NULL",
+    "CREATE INDEX participants_by_domain ON participant_rows(workspace, domain, sent_at, message)",
+    "CREATE INDEX thread_nodes_by_message ON thread_node_rows(message)",
+    """CREATE VIEW participants AS SELECT p.workspace AS workspace, m.key AS message_key,
+        p.position AS position, a.key AS key, p.contact_id AS contact_id, p.domain AS domain,
+        p.sent_at AS sent_at FROM participant_rows p
+        JOIN messages m ON m.id = p.message JOIN addresses a ON a.id = p.address""",
+    """CREATE VIEW thread_nodes AS SELECT n.workspace AS workspace, n.node AS node,
+        m.key AS message_key FROM thread_node_rows n JOIN messages m ON m.id = n.message""",
+)
+
 #: The schema version this mailbind writes.
 MIGRATIONS = (
     *MIGRATIONS,
@@ -495,6 +588,14 @@ MIGRATIONS = (
         7,
         "A sync state for each calendar (back-off after a failed pass, as a mailbox's)",
         CALENDAR_STATE,
+    ),
+    Migration(
+        8,
+        "Fewer bytes a message: each message has an integer id, and its participants and "
+        "thread nodes refer to it and to an address by number (the views participants and "
+        "thread_nodes show them as before); participants by contact only where a contact is "
+        "linked, copies by message only where synced, no index of copies by Message-ID",
+        _V8,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -640,6 +741,9 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         except sqlite3.Error as err:
             raise StoreError(f"The database {self.path!r} could not be opened: {err}.") from err
         try:
+            # A new file gets pages of 16 KiB (an existing one keeps its own): documents of a
+            # few KiB fill them with far less unused space than SQLite's default 4 KiB pages.
+            self._db.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
@@ -774,19 +878,24 @@ class SQLiteStore(SQLiteEvents, SqlReads):
             # by primary key than look the key up, once per message (as in `_load`).
             removed: list[tuple[ThreadFacts, str | None]] = []
             for chunk in _chunks(sorted(touched)):
-                for key, facts, thread in db.execute(
-                    "SELECT key, thread_facts, thread_id FROM messages WHERE workspace = ? "
+                for key, facts, thread, *beside in db.execute(
+                    "SELECT key, thread_facts, thread_id, coalesce(message_id, key), "
+                    "thread_subject, sent_at FROM messages WHERE workspace = ? "
                     "AND key IN (SELECT value FROM json_each(?)) AND NOT EXISTS "
                     "(SELECT 1 FROM copies INDEXED BY copies_by_key "
                     "WHERE copies.workspace = messages.workspace "
                     "AND copies.message_key = messages.key AND synced = 1)",
                     (ws, json.dumps(list(chunk))),
                 ).fetchall():
-                    removed.append((decode_facts(key, facts), thread))
-            db.executemany(
-                "DELETE FROM messages WHERE workspace = ? AND key = ?",
-                [(ws, f.key) for f, _ in removed],
+                    removed.append((decode_facts(key, facts, _beside(*beside)), thread))
+            gone = json.dumps([f.key for f, _ in removed])
+            unused = _addresses_of(db, ws, gone)
+            db.execute(
+                "DELETE FROM messages WHERE workspace = ? "
+                "AND key IN (SELECT value FROM json_each(?))",
+                (ws, gone),
             )
+            _drop_unused_addresses(db, unused)
             if removed:
                 _thread(db, ws, (), removed)
             listing = batch.listing
@@ -872,33 +981,60 @@ class SQLiteStore(SQLiteEvents, SqlReads):
                     f.key,
                     synced[f.key].message.message_id,
                     sort_time(synced[f.key].message),
-                    encode_message(synced[f.key].message),
-                    encode_facts(f),
+                    encode_document(synced[f.key].message),
+                    encode_facts(f, _beside_of(f, synced[f.key].message)),
                     _fallback(f),
                     threads.get(f.key),
                 )
                 for f in added
             ],
         )
-        db.executemany(
-            "INSERT OR IGNORE INTO thread_nodes (workspace, node, message_key) VALUES (?, ?, ?)",
-            [(ws, node, f.key) for f in added for node in (f.node, *f.cited)],
-        )
-        db.execute(
-            "DELETE FROM participants WHERE workspace = ? "
-            "AND message_key IN (SELECT value FROM json_each(?))",
-            (ws, json.dumps(sorted(stored))),
+        ids: dict[str, int] = dict(
+            db.execute(
+                "SELECT key, id FROM messages WHERE workspace = ? "
+                "AND key IN (SELECT value FROM json_each(?))",
+                (ws, keys),
+            )
         )
         db.executemany(
-            "INSERT INTO participants (workspace, message_key, position, key, contact_id, "
+            "INSERT OR IGNORE INTO thread_node_rows (workspace, node, message) VALUES (?, ?, ?)",
+            [(ws, node, ids[f.key]) for f in added for node in (f.node, *f.cited)],
+        )
+        unused: list[int] = []
+        if stored:
+            held = json.dumps(sorted(ids[key] for key in stored))
+            unused = [
+                address
+                for (address,) in db.execute(
+                    "SELECT DISTINCT address FROM participant_rows "
+                    "WHERE message IN (SELECT value FROM json_each(?))",
+                    (held,),
+                )
+            ]
+            db.execute(
+                "DELETE FROM participant_rows WHERE message IN (SELECT value FROM json_each(?))",
+                (held,),
+            )
+        addresses = _address_ids(db, ws, {link.key for i in synced.values() for link in i.links})
+        db.executemany(
+            "INSERT INTO participant_rows (message, position, workspace, address, contact_id, "
             "domain, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (ws, i.message.key, *link, link_domain(link.key), when)
+                (
+                    message,
+                    link.position,
+                    ws,
+                    addresses[link.key],
+                    link.contact_id,
+                    _link_domain(link.key),
+                    when,
+                )
                 for i in synced.values()
-                for when in (sort_time(i.message),)
+                for message, when in ((ids[i.message.key], sort_time(i.message)),)
                 for link in i.links
             ],
         )
+        _drop_unused_addresses(db, unused)
 
     # --- Contacts -----------------------------------------------------------------------------
 
@@ -974,7 +1110,8 @@ class SQLiteStore(SQLiteEvents, SqlReads):
             _insert_contacts(db, ws, change.saved, replace=True)
             _relink(db, ws, change.owners)
             db.executemany(
-                "UPDATE participants SET contact_id = NULL WHERE workspace = ? AND contact_id = ?",
+                "UPDATE participant_rows SET contact_id = NULL "
+                "WHERE workspace = ? AND contact_id = ?",
                 [(ws, cid) for cid in change.destroyed],
             )
             db.executemany(
@@ -1054,8 +1191,8 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         )
         messages = dict(
             self._read(
-                "SELECT d.company, count(DISTINCT p.message_key) FROM company_domains d "
-                "JOIN participants p ON p.workspace = d.workspace AND p.domain = d.domain "
+                "SELECT d.company, count(DISTINCT p.message) FROM company_domains d "
+                "JOIN participant_rows p ON p.workspace = d.workspace AND p.domain = d.domain "
                 "WHERE d.workspace = ? GROUP BY d.company",
                 (ws,),
             )
@@ -1106,7 +1243,11 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         ws = _workspace(workspace)
         return self._ordered(
             ws,
-            "SELECT DISTINCT message_key FROM participants WHERE workspace = ? AND contact_id = ?",
+            # INDEXED BY: without statistics SQLite would rather walk the workspace's
+            # participants in key order, for the DISTINCT, than look the contact up.
+            "SELECT DISTINCT m.key FROM participant_rows p INDEXED BY participants_by_contact "
+            "CROSS JOIN messages m ON m.id = p.message WHERE p.workspace = ? "
+            "AND p.contact_id = ?",
             (ws, contact_id),
         )
 
@@ -1117,8 +1258,9 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         domains = self._company_domains(ws, domain)
         return self._ordered(
             ws,
-            "SELECT DISTINCT message_key FROM participants WHERE workspace = ? "
-            "AND domain IN (SELECT value FROM json_each(?))",
+            "SELECT DISTINCT m.key FROM participant_rows p INDEXED BY participants_by_domain "
+            "CROSS JOIN messages m ON m.id = p.message WHERE p.workspace = ? "
+            "AND p.domain IN (SELECT value FROM json_each(?))",
             (ws, json.dumps(domains)),
         )
 
@@ -1131,9 +1273,7 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         workspace: str = DEFAULT_WORKSPACE,
     ) -> Page:
         ws = _workspace(workspace)
-        return self._paged(
-            ws, "participants", "contact_id = ?", [contact_id], "message_key", limit, after
-        )
+        return self._paged(ws, _PARTICIPANTS, "p.contact_id = ?", [contact_id], limit, after)
 
     def company_messages(
         self,
@@ -1146,10 +1286,10 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         ws = _workspace(workspace)
         domains = self._company_domains(ws, domain)
         if len(domains) == 1:
-            where, values = "domain = ?", [domains[0]]
+            where, values = "p.domain = ?", [domains[0]]
         else:
-            where, values = "domain IN (SELECT value FROM json_each(?))", [json.dumps(domains)]
-        return self._paged(ws, "participants", where, values, "message_key", limit, after)
+            where, values = "p.domain IN (SELECT value FROM json_each(?))", [json.dumps(domains)]
+        return self._paged(ws, _PARTICIPANTS, where, values, limit, after)
 
     def thread_messages(
         self,
@@ -1160,37 +1300,29 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         workspace: str = DEFAULT_WORKSPACE,
     ) -> Page:
         ws = _workspace(workspace)
-        return self._paged(ws, "messages", "thread_id = ?", [thread_id], "key", limit, after)
+        return self._paged(ws, _MESSAGES, "m.thread_id = ?", [thread_id], limit, after)
 
     def _paged(
         self,
         ws: str,
-        table: str,
+        source: tuple[str, str, str, str, str],
         where: str,
         values: list[Any],
-        key: str,
         limit: int,
         after: str | None,
     ) -> Page:
-        """A page of the messages of *table* rows matching *where*, by (sent_at, key): the
-        dated ones first, then the undated, each run read in index order."""
+        """A page of the messages of the rows of *source* (`_PARTICIPANTS`, `_MESSAGES`)
+        matching *where*, by (time, key): the dated ones first, then the undated, each run
+        read in index order."""
         count, start = page_after(limit, after)
-        # Table, column and condition are this module's constants; every value is a parameter.
-        select = f"SELECT DISTINCT sent_at, {key} FROM {table} WHERE workspace = ? AND {where} "  # noqa: S608
+        rows, join, workspace, sent_at, key = source
+        # Tables, columns and conditions are this module's constants; every value is a parameter.
+        match = f"FROM {rows} WHERE {workspace} = ? AND {where} "
+        select = f"SELECT DISTINCT {sent_at}, {key} FROM {rows} {join} "  # noqa: S608
+        select += f"WHERE {workspace} = ? AND {where} "
         keys: list[str] = []
         if start is None or start[0] is not None:
-            bound, params = "", [ws, *values]
-            if start is not None:
-                bound = f"AND (sent_at, {key}) > (?, ?) "
-                params += [start[0], start[1]]
-            keys = [
-                k
-                for _, k in self._read(
-                    select + "AND sent_at IS NOT NULL " + bound + f"ORDER BY sent_at, {key} "
-                    "LIMIT ?",
-                    [*params, count + 1],
-                )
-            ]
+            keys = self._dated(match, select, sent_at, key, [ws, *values], start, count)
         if len(keys) <= count:
             bound, params = "", [ws, *values]
             if start is not None and start[0] is None:
@@ -1198,13 +1330,58 @@ class SQLiteStore(SQLiteEvents, SqlReads):
             keys += [
                 k
                 for _, k in self._read(
-                    select + "AND sent_at IS NULL " + bound + f"ORDER BY {key} LIMIT ?",
+                    select + f"AND {sent_at} IS NULL " + bound + f"ORDER BY {key} LIMIT ?",
                     [*params, count + 1 - len(keys)],
                 )
             ]
         shown = self._load(ws, keys[:count])
         more = len(keys) > count and bool(shown)
         return Page(tuple(shown), page_cursor(shown[-1].message) if more else None)
+
+    def _dated(
+        self,
+        match: str,
+        select: str,
+        sent_at: str,
+        key: str,
+        params: list[Any],
+        start: tuple[float | None, str] | None,
+        count: int,
+    ) -> list[str]:
+        """The keys of the first ``count + 1`` dated messages of a page after *start*.
+
+        The times of the first rows come from the time index alone; the page then reads, and
+        orders by key, only the rows up to the last of those times, so a long timeline costs
+        no more than a short one."""
+        since, bound, after = "", "", []
+        if start is not None:
+            since, after = f"AND {sent_at} >= ? ", [start[0]]
+            bound = f"AND ({sent_at}, {key}) > (?, ?) "
+        wanted = count + 1
+        while True:
+            times = [
+                t
+                for (t,) in self._read(
+                    f"SELECT {sent_at} {match}AND {sent_at} IS NOT NULL {since}"
+                    f"ORDER BY {sent_at} LIMIT ?",
+                    [*params, *after, wanted],
+                )
+            ]
+            cap, capped = "", []
+            if len(times) == wanted:
+                cap, capped = f"AND {sent_at} <= ? ", [times[-1]]
+            keys = [
+                k
+                for _, k in self._read(
+                    f"{select}AND {sent_at} IS NOT NULL {since}{bound}{cap}"
+                    f"ORDER BY {sent_at}, {key} LIMIT ?",
+                    [*params, *after, *([] if start is None else list(start)), *capped, count + 1],
+                )
+            ]
+            if len(keys) > count or not cap:
+                return keys
+            # The first rows held a message twice, or rows before the cursor: read further.
+            wanted *= 2
 
     def _ordered(self, ws: str, sql: str, params: tuple[str, ...]) -> tuple[StoredMessage, ...]:
         keys = [key for (key,) in self._read(sql, params)]
@@ -1216,9 +1393,9 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         """The stored messages with *keys* (at most `_CHUNK`), in the order of *keys*."""
         wanted = (ws, json.dumps(list(keys)))
         documents = {
-            key: (document, thread)
-            for key, document, thread in self._read(
-                "SELECT key, document, thread_id FROM messages WHERE workspace = ? "
+            key: (document, thread, message_id)
+            for key, document, thread, message_id in self._read(
+                "SELECT key, document, thread_id, message_id FROM messages WHERE workspace = ? "
                 "AND key IN (SELECT value FROM json_each(?))",
                 wanted,
             )
@@ -1234,8 +1411,9 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         settings = dict(self._read("SELECT id, settings FROM mailboxes WHERE workspace = ?", (ws,)))
         owners: dict[str, dict[int, str | None]] = {}
         for key, position, contact_id in self._read(
-            "SELECT message_key, position, contact_id FROM participants WHERE workspace = ? "
-            "AND message_key IN (SELECT value FROM json_each(?))",
+            "SELECT m.key, p.position, p.contact_id FROM messages m "
+            "CROSS JOIN participant_rows p ON p.message = m.id WHERE m.workspace = ? "
+            "AND m.key IN (SELECT value FROM json_each(?))",
             wanted,
         ):
             owners.setdefault(key, {})[position] = contact_id
@@ -1244,7 +1422,7 @@ class SQLiteStore(SQLiteEvents, SqlReads):
             found = documents.get(key)
             if found is None:
                 continue
-            message = decode_message(found[0])
+            message = decode_document(found[0], key, found[2])
             holdings = []
             for mailbox_id, held in sorted(directions.get(key, {}).items()):
                 mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
@@ -1361,6 +1539,17 @@ _UPSERT_CONTACT = """
         deleted_at = excluded.deleted_at"""
 
 
+def _beside(node: str, subject: str | None, sent: float | None) -> Beside:
+    """What a message's row holds beside its thread facts (`encode_facts`)."""
+    return (node, subject, sent)
+
+
+def _beside_of(facts: ThreadFacts, message: Message) -> Beside:
+    """What the row of *message* will hold beside *facts*."""
+    node = message.key if message.message_id is None else message.message_id
+    return (node, _fallback(facts), sort_time(message))
+
+
 def _fallback(facts: ThreadFacts) -> str | None:
     """The subject key a message takes part in the subject fallback with, or None."""
     return facts.subject if facts.kind is not None else None
@@ -1404,10 +1593,9 @@ def _thread(
             for (thread,) in db.execute(
                 # CROSS JOIN: SQLite joins in the order written, from the ids given, so each
                 # is one index look-up (it would rather walk every message's thread id).
-                "SELECT DISTINCT m.thread_id FROM json_each(?) j CROSS JOIN thread_nodes n "
+                "SELECT DISTINCT m.thread_id FROM json_each(?) j CROSS JOIN thread_node_rows n "
                 "CROSS JOIN messages m WHERE n.workspace = ? AND n.node = j.value "
-                "AND m.workspace = n.workspace AND m.key = n.message_key "
-                "AND m.thread_id IS NOT NULL",
+                "AND m.id = n.message AND m.thread_id IS NOT NULL",
                 (json.dumps(list(chunk)), ws),
             )
         )
@@ -1424,12 +1612,13 @@ def _thread(
         )
     context: dict[str, tuple[ThreadFacts, str | None]] = {}
     for chunk in _chunks(sorted(threads)):
-        for key, facts, thread in db.execute(
-            "SELECT m.key, m.thread_facts, m.thread_id FROM json_each(?) j CROSS JOIN messages m "
+        for key, facts, thread, *beside in db.execute(
+            "SELECT m.key, m.thread_facts, m.thread_id, coalesce(m.message_id, m.key), "
+            "m.thread_subject, m.sent_at FROM json_each(?) j CROSS JOIN messages m "
             "INDEXED BY messages_by_thread WHERE m.workspace = ? AND m.thread_id = j.value",
             (json.dumps(list(chunk)), ws),
         ):
-            context[key] = (decode_facts(key, facts), thread)
+            context[key] = (decode_facts(key, facts, _beside(*beside)), thread)
     changes = rethread(context, added, [f.key for f, _ in removed])
     new = {f.key for f in added}
     db.executemany(
@@ -1439,10 +1628,53 @@ def _thread(
     return changes
 
 
+def _address_ids(db: sqlite3.Connection, ws: str, keys: set[str]) -> dict[str, int]:
+    """The number of each participant key in *keys*, numbering the new ones."""
+    if not keys:
+        return {}
+    wanted = sorted(keys)
+    db.executemany(
+        "INSERT OR IGNORE INTO addresses (workspace, key) VALUES (?, ?)", [(ws, k) for k in wanted]
+    )
+    return dict(
+        db.execute(
+            "SELECT key, id FROM addresses WHERE workspace = ? "
+            "AND key IN (SELECT value FROM json_each(?))",
+            (ws, json.dumps(wanted)),
+        )
+    )
+
+
+def _addresses_of(db: sqlite3.Connection, ws: str, keys: str) -> list[int]:
+    """The numbers of the addresses the messages with *keys* (a JSON list) have."""
+    return [
+        address
+        for (address,) in db.execute(
+            "SELECT DISTINCT p.address FROM messages m CROSS JOIN participant_rows p "
+            "ON p.message = m.id WHERE m.workspace = ? "
+            "AND m.key IN (SELECT value FROM json_each(?))",
+            (ws, keys),
+        )
+    ]
+
+
+def _drop_unused_addresses(db: sqlite3.Connection, candidates: Sequence[int]) -> None:
+    """Delete the addresses among *candidates* that no participant has any more: a participant
+    key stays in the database only as long as a stored message has it."""
+    if candidates:
+        db.execute(
+            "DELETE FROM addresses WHERE id IN (SELECT value FROM json_each(?)) AND NOT EXISTS "
+            "(SELECT 1 FROM participant_rows p WHERE p.address = addresses.id)",
+            (json.dumps(sorted(set(candidates))),),
+        )
+
+
 def _relink(db: sqlite3.Connection, ws: str, owners: Iterable[OwnerChange]) -> None:
     changes = [(change.new, ws, change.key) for change in owners]
     db.executemany(
-        "UPDATE participants SET contact_id = ? WHERE workspace = ? AND key = ?", changes
+        "UPDATE participant_rows SET contact_id = ? WHERE address = "
+        "(SELECT id FROM addresses WHERE workspace = ? AND key = ?)",
+        changes,
     )
     relink_events(db, ws, ((new, key) for new, _, key in changes))
 
