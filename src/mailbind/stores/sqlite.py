@@ -98,8 +98,8 @@ _PARTICIPANTS = (
 )
 _MESSAGES = ("messages m", "", "m.workspace", "m.sent_at", "m.key")
 
-#: `link_domain` remembered: a mailbox's mail has a few thousand addresses, each seen often.
-_link_domain = lru_cache(maxsize=1 << 16)(link_domain)
+#: The most participant keys a store remembers the registrable domain of.
+_DOMAIN_ENTRIES = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -733,6 +733,9 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         self.path = os.fspath(path)
         self.read_only = read_only
         self._mailbox_cache: dict[tuple[str, str], tuple[str, Mailbox]] = {}
+        # The domain of each participant key, remembered by the store that writes it: a
+        # mailbox's mail has a few thousand addresses, each seen often.
+        self._link_domain = lru_cache(maxsize=_DOMAIN_ENTRIES)(link_domain)
         if read_only:
             self._db = _open_read_only(self.path, timeout)
             return
@@ -951,8 +954,7 @@ class SQLiteStore(SQLiteEvents, SqlReads):
             )
         return touched
 
-    @staticmethod
-    def _hold(db: sqlite3.Connection, ws: str, items: Sequence[BatchItem]) -> None:
+    def _hold(self, db: sqlite3.Connection, ws: str, items: Sequence[BatchItem]) -> None:
         """Store the synced messages not yet stored, each with its thread id (rewriting the ids
         of stored messages they change), and their participants' links."""
         synced: dict[str, BatchItem] = {}
@@ -1026,7 +1028,7 @@ class SQLiteStore(SQLiteEvents, SqlReads):
                     ws,
                     addresses[link.key],
                     link.contact_id,
-                    _link_domain(link.key),
+                    self._link_domain(link.key),
                     when,
                 )
                 for i in synced.values()
