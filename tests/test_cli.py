@@ -1462,6 +1462,23 @@ def test_watch_of_one_mailbox_ends_with_the_code_of_its_failed_last_pass(
     # A pass that recovers ends the watch with 0 (test_watch_backs_off_after_a_failure_...).
 
 
+def test_companies_list_is_a_table_as_contacts_list_is(
+    synced: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``companies list`` names the database, then one row a company: its name, its domains
+    and its counts, the counts aligned on the right."""
+    code, out, _ = run(capsys, "companies", "list", "--db", synced)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].endswith(f" in {synced}")
+    assert lines[1] == ""
+    assert lines[2].split() == ["name", "domains", "contacts", "messages"]
+    globex = next(line for line in lines[3:] if line.startswith("Globex "))
+    assert globex.split()[1] == "globex.example"
+    ends = {len(line) for line in lines[2:]}
+    assert len(ends) == 1, "the counts end in one column"
+
+
 @pytest.mark.parametrize("command", ["contacts", "companies"])
 def test_contacts_and_companies_list_when_no_action_is_given(
     command: str, synced: str, capsys: pytest.CaptureFixture[str]

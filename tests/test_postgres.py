@@ -178,6 +178,11 @@ def test_the_command_line_syncs_into_postgresql_and_reads_it_back(
     assert main(["contacts", "list", "--json", "--db", url]) == 0
     listed = capsys.readouterr().out
     assert "frank.oconnor@globex.example" in listed
+    # The plain listings name the database as given, as for a SQLite file.
+    assert main(["contacts", "list", "--db", url]) == 0
+    assert capsys.readouterr().out.startswith(f"12 contacts in {url}\n")
+    assert main(["companies", "--db", url]) == 0
+    assert capsys.readouterr().out.startswith(f"6 companies in {url}\n")
     code = main(
         [
             *("emails", "--contact", "frank.oconnor@globex.example"),

@@ -21,7 +21,7 @@ from ..domains import to_unicode_domain
 from ..store import Company, CompanyCount
 from .exits import ExitCode, Failure
 from .settings import open_store
-from .text import clean, counted, json_line
+from .text import clean, counted, cut, json_line, table, terminal_width
 
 __all__ = ["run"]
 
@@ -35,7 +35,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     with open_store(args.db, create=False, read_only=action == "list") as store:
         ws = args.workspace
         if action == "list":
-            _list(store.company_counts(workspace=ws), out, as_json=args.json, as_csv=args.csv)
+            counts = store.company_counts(workspace=ws)
+            _list(counts, out, as_json=args.json, as_csv=args.csv, db=args.db)
             return ExitCode.OK
         companies = store.companies(workspace=ws)
         try:
@@ -79,7 +80,9 @@ def _record(count: CompanyCount) -> dict[str, object]:
     }
 
 
-def _list(counts: tuple[CompanyCount, ...], out: TextIO, *, as_json: bool, as_csv: bool) -> None:
+def _list(
+    counts: tuple[CompanyCount, ...], out: TextIO, *, as_json: bool, as_csv: bool, db: str
+) -> None:
     ordered = sorted(counts, key=lambda c: (c.company.name.casefold(), c.company.domain))
     if as_json:
         for count in ordered:
@@ -97,9 +100,32 @@ def _list(counts: tuple[CompanyCount, ...], out: TextIO, *, as_json: bool, as_cs
                 ]
             )
         return
-    out.write(f"{counted(len(ordered), 'company', 'companies')}\n")
-    for count in ordered:
-        out.write(f"\n{_line(count.company)}\n")
-        out.write(
-            f"  {counted(count.contacts, 'contact')} · {counted(count.messages, 'message')}\n"
-        )
+    out.write(f"{counted(len(ordered), 'company', 'companies')} in {clean(db)}\n")
+    if not ordered:
+        return
+    out.write("\n")
+    for line in table(_rows(ordered), LIST_COLUMNS, total=terminal_width(out), flexible=1):
+        out.write(line + "\n")
+
+
+#: The columns of ``companies list``; the domains are cut to fit the width.
+LIST_COLUMNS = ("name", "domains", "contacts", "messages")
+
+
+def _rows(ordered: list[CompanyCount]) -> list[list[str]]:
+    """The rows of ``companies list``, every cell clean, the counts aligned on the right."""
+    contacts = [str(c.contacts) for c in ordered]
+    messages = [str(c.messages) for c in ordered]
+    wide = (
+        max(map(len, [LIST_COLUMNS[2], *contacts])),
+        max(map(len, [LIST_COLUMNS[3], *messages])),
+    )
+    return [
+        [
+            cut(clean(count.company.name), 32),
+            ", ".join(_shown(d) for d in count.company.all_domains),
+            contact.rjust(wide[0]),
+            message.rjust(wide[1]),
+        ]
+        for count, contact, message in zip(ordered, contacts, messages, strict=True)
+    ]

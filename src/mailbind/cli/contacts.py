@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ws = args.workspace
         index = store.contact_index(read_canonicalization(store, args), workspace=ws)
         if action == "list":
-            _list(store, index, out, as_json=args.json, as_csv=args.csv, workspace=ws)
+            _list(store, index, out, as_json=args.json, as_csv=args.csv, workspace=ws, db=args.db)
         elif action == "suppressed":
             _suppressed(index, out, as_json=args.json)
         elif action == "add":
@@ -150,6 +150,7 @@ def _list(
     as_json: bool,
     as_csv: bool,
     workspace: str,
+    db: str,
 ) -> None:
     contacts = sorted(index, key=lambda c: (c.last_name.casefold(), c.first_name.casefold(), c.id))
     if as_json:
@@ -171,7 +172,7 @@ def _list(
     companies = {c.domain: c for c in store.companies(workspace=workspace)}
     deleted = sum(contact.deleted for contact in contacts)
     note = f" ({deleted} deleted)" if deleted else ""
-    out.write(f"{counted(len(contacts), 'contact')}{note} in {clean(store.path)}\n")
+    out.write(f"{counted(len(contacts), 'contact')}{note} in {clean(db)}\n")
     if not contacts:
         return
     table_rows = [_row(contact, companies) for contact in contacts]
