@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mailbind import (
@@ -25,6 +25,7 @@ from mailbind import (
     SkipReason,
     decide,
     is_colleague,
+    is_free_provider,
     is_impersonal,
     plan_contacts,
 )
@@ -106,6 +107,45 @@ def test_institutions_are_companies_unless_the_policy_says_not() -> None:
         ("jane@ethz.ch", None),
         ("bob@client.io", "client.io"),
     }
+
+
+#: Suffixes of the bundled institutions list, and registrable labels under them.
+INSTITUTION_SUFFIXES = ("edu", "ac.uk", "gov", "gouv.fr", "k12.ca.us", "edu.au")
+LABELS = st.from_regex(r"[a-z][a-z0-9]{1,10}", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    label=LABELS,
+    sub=st.one_of(st.none(), LABELS),
+    suffix=st.sampled_from(INSTITUTION_SUFFIXES),
+    company=LABELS,
+    as_companies=st.booleans(),
+)
+def test_the_institution_setting_decides_an_institutions_company_and_nothing_else(
+    label: str, sub: str | None, suffix: str, company: str, as_companies: bool
+) -> None:
+    """Whatever the names: a person at an institution is proposed either way, with the
+    institution's registrable domain as company exactly when the policy says so; a person at
+    a company keeps their company either way; the setting changes no other field."""
+    host = f"{label}.{suffix}" if sub is None else f"{sub}.{label}.{suffix}"
+    assume(not is_free_provider(host))  # a few free providers sit under .edu
+    there, elsewhere = f"jane.doe@{host}", f"bob.ray@{company}-works.io"
+    items: list[Message | Event] = [mail(there, "anna@acme.com"), mail(elsewhere, "anna@acme.com")]
+    policy = Policy(["acme.com"], institutions_as_companies=as_companies)
+    other = Policy(["acme.com"], institutions_as_companies=not as_companies)
+    new = {n.address.key: n for n in plan(items, policy=policy).new}
+    flipped = {n.address.key: n for n in plan(items, policy=other).new}
+    assert set(new) == set(flipped) == {there, elsewhere}
+    institution = f"{label}.{suffix}"
+    assert new[there].company_domain == (institution if as_companies else None)
+    assert new[elsewhere].company_domain == f"{company}-works.io"
+    assert new[elsewhere] == flipped[elsewhere]
+    assert (new[there].first_name, new[there].last_name) == ("Jane", "Doe")
+    assert (new[there].key, new[there].message_key) == (
+        flipped[there].key,
+        flipped[there].message_key,
+    )
 
 
 def test_free_provider_addresses_are_skipped_unless_allowed() -> None:
