@@ -6,11 +6,13 @@ import json
 import sqlite3
 from dataclasses import replace
 from datetime import timedelta
+from email.utils import format_datetime
 from functools import partial
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailbind import (
     Mailbox,
@@ -108,6 +110,132 @@ def test_messages_survive_the_document_form(message: Message) -> None:
             p.address and address_record(p.address) for p in message.participants
         ]
     assert len(text) <= len(encode_message(message))
+
+
+@pytest.mark.parametrize(
+    ("headers", "forms"),
+    [
+        # The usual shape: every participant header, the subject, the Message-ID and the
+        # date are what the message's fields give, and are written as form numbers.
+        (
+            (
+                'From: "Doe, Jane" <Jane.Doe@client.example>',
+                "To: sam@acme.example, Eva García <eva@eu.acme.example>",
+                "Cc: kim@client.example",
+                "Subject: Quote for May",
+                "Date: Mon, 01 Jan 2024 01:19:00 +0100",
+                "Message-ID: <m1@client.example>",
+            ),
+            {"From": 1, "To": 1, "Cc": 1, "Subject": 0, "Date": 3, "Message-ID": 2},
+        ),
+        # Text the fields do not give back exactly is kept as it is: a date without its
+        # leading zero, a To split over two headers (one a group). The From entry with its
+        # comment, the decoded subject and the Message-ID (its spaces gone) are the fields'.
+        (
+            (
+                "From: jane@client.example (Jane at work)",
+                "To: sam@acme.example",
+                "To: Team: kim@client.example, bo@client.example;",
+                "Subject: =?utf-8?q?Caf=C3=A9?=",
+                "Date: Mon, 1 Jan 2024 01:19:00 +0100",
+                "Message-ID:   <m2@client.example>",
+            ),
+            {"From": 1, "Subject": 0, "Message-ID": 2},
+        ),
+        # Names in any case; a date in UTC; no Message-ID header at all.
+        (
+            (
+                "FROM: Jane Doe <jane@client.example>",
+                "reply-to: help@client.example",
+                "SUBJECT: Re: hello",
+                "date: Tue, 02 Jan 2024 09:00:00 +0000",
+            ),
+            {"FROM": 1, "reply-to": 1, "SUBJECT": 0, "date": 3},
+        ),
+    ],
+)
+def test_a_document_writes_header_values_its_fields_give_as_numbers(
+    headers: tuple[str, ...], forms: dict[str, int]
+) -> None:
+    """A header value the message's own fields make again exactly is written as the number of
+    its form; any other value as it is; and the document reads back the very same headers."""
+    message = Message.from_bytes(factories.raw_mail(*headers))
+    record = json.loads(encode_document(message))
+    written = {name: value for name, value in record["headers"] if isinstance(value, int)}
+    assert written == forms
+    back = decode_document(encode_document(message), message.key, message.message_id)
+    assert back.headers == message.headers
+    assert back == message
+
+
+@settings(max_examples=80)
+@given(messages(), st.data())
+def test_documents_keep_headers_made_from_the_messages_own_fields(
+    message: Message, data: st.DataObject
+) -> None:
+    """Whatever headers a message has, and however many of them are exactly what its fields
+    give (its subject, its participants' entries, its Message-ID, its time) or nearly so, and
+    whatever form its participants' entries take, its document reads back every header and
+    every participant as it was, in order."""
+    parties = tuple(
+        p
+        if p.address is None
+        else replace(
+            p,
+            raw=data.draw(
+                st.sampled_from(
+                    [
+                        f"{p.address.local}@{p.address.domain}",
+                        f"{p.name} <{p.address.local}@{p.address.domain}>",
+                        f'"{p.name}" <{p.address.local}@{p.address.domain}>',
+                        p.raw,
+                    ]
+                )
+            ),
+        )
+        for p in message.participants
+    )
+    near = [
+        message.subject or "",
+        (message.subject or "") + " ",
+        ", ".join(p.raw for p in parties),
+        ", ".join(p.raw for p in parties if p.role is Role.TO),
+        f"<{message.message_id}>",
+        "" if message.sent_at is None else format_datetime(message.sent_at),
+    ]
+    names = st.sampled_from(
+        ["Subject", "From", "to", "CC", "Reply-To", "Message-ID", "Date", "X-A"]
+    )
+    headers = data.draw(st.lists(st.tuples(names, st.sampled_from(near) | st.text(max_size=8))))
+    message = replace(message, headers=tuple(headers), participants=parties)
+    back = decode_document(encode_document(message), message.key, message.message_id)
+    assert back.headers == message.headers
+    assert back == message
+
+
+def test_a_document_writes_an_entry_its_name_and_address_give_as_a_number() -> None:
+    """A participant's entry that is its address, or its name and address in one of the two
+    usual forms, is written as a number; any other entry (a comment, odd spacing) as it is."""
+    message = Message.from_bytes(
+        factories.raw_mail(
+            'From: "Doe, Jane" <jane@client.example>',
+            "To: sam@acme.example, Eva García <eva@acme.example>,  bo@client.example (Bo)",
+        )
+    )
+    record = json.loads(encode_document(message))
+    assert [p[3] for p in record["participants"]] == [2, 0, 1, "bo@client.example (Bo)"]
+    assert all(len(p) == 4 for p in record["participants"]), "no problem and no group"
+    assert decode_document(encode_document(message), message.key, message.message_id) == message
+
+
+def test_a_document_with_a_form_its_message_cannot_give_is_refused() -> None:
+    """A hand-edited document naming a form the message has not (a Message-ID where there is
+    none) is refused with a ValueError, not read as some other text."""
+    message = Message.from_bytes(factories.raw_mail("From: jane@client.example"))
+    record = json.loads(encode_document(message))
+    record["headers"].append(["Message-ID", 2])
+    with pytest.raises(ValueError, match="Message-ID"):
+        decode_document(json.dumps(record), message.key, None)
 
 
 def test_a_document_writes_an_address_its_key_gives_as_the_key_alone() -> None:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 
 from ._kinds import Defect
@@ -213,11 +215,12 @@ def _party_address_from(value: str | list[Any]) -> Address:
 def _participant_records(
     participants: tuple[Participant, ...], compact: bool = False
 ) -> list[list[Any]]:
-    address = _party_address if compact else address_record
+    if compact:
+        return [_party_record(p) for p in participants]
     return [
         [
             p.role.value,
-            None if p.address is None else address(p.address),
+            None if p.address is None else address_record(p.address),
             p.name,
             p.raw,
             p.problem,
@@ -227,15 +230,41 @@ def _participant_records(
     ]
 
 
+def _raw_forms(name: str, address: Address) -> tuple[str, str, str]:
+    """The texts a document writes as the numbers 0, 1 and 2 in a participant's place of *raw*:
+    the address alone, and after its name bare or quoted."""
+    spec = f"{address.local}@{address.domain}"
+    return spec, f"{name} <{spec}>", f'"{name}" <{spec}>'
+
+
+def _party_record(p: Participant) -> list[Any]:
+    """*p* as a document holds it: the address as `_party_address` writes it; the entry's text
+    as the number of its form in `_raw_forms` when it is one of them; no problem and group when
+    it has none. `_party_from` reads it back."""
+    raw: str | int = p.raw
+    if p.address is None:
+        address: str | list[Any] | None = None
+    else:
+        address = _party_address(p.address)
+        forms = _raw_forms(p.name, p.address)
+        if raw in forms:
+            raw = forms.index(raw)
+    if p.problem is None and not p.group:
+        return [p.role.value, address, p.name, raw]
+    return [p.role.value, address, p.name, raw, p.problem, p.group]
+
+
+def _party_from(record: list[Any]) -> Participant:
+    """The participant `_party_record` (or `_participant_records`) wrote as *record*."""
+    role, address, name, raw, *rest = record
+    where = None if address is None else _party_address_from(address)
+    if raw.__class__ is int and where is not None:
+        raw = _raw_forms(name, where)[raw]
+    return Participant(Role(role), where, name, raw, *rest)
+
+
 def _participants(records: list[list[Any]]) -> tuple[Participant, ...]:
-    return tuple(
-        Participant(
-            Role(role),
-            None if address is None else _party_address_from(address),
-            *rest,
-        )
-        for role, address, *rest in records
-    )
+    return tuple(map(_party_from, records))
 
 
 def encode_event(event: Event) -> str:
@@ -312,7 +341,7 @@ def _message_record(message: Message, *, document: bool) -> dict[str, Any]:
         "text": message.text,
         "html": message.html,
         "attachments": attachments,
-        "headers": message.headers,
+        "headers": _header_records(message) if document else message.headers,
         "flags": sorted(flag.value for flag in message.flags),
         "defects": message.defects,
         "level": message.level.value,
@@ -320,6 +349,81 @@ def _message_record(message: Message, *, document: bool) -> dict[str, Any]:
     if document:
         del record["key"], record["message_id"]
     return record
+
+
+#: The participants a header of these names (lower case) lists, by role.
+_HEADER_ROLES = {
+    "from": Role.FROM,
+    "to": Role.TO,
+    "cc": Role.CC,
+    "bcc": Role.BCC,
+    "sender": Role.SENDER,
+    "reply-to": Role.REPLY_TO,
+}
+
+
+def _header_form(
+    number: int,
+    name: str,
+    fields: Mapping[str, Any],
+    participants: tuple[Participant, ...],
+    sent_at: datetime | None,
+) -> str | None:
+    """The text a document writes as *number* in place of the value of the header *name*: 0
+    the subject, 1 the entries of the participants the header names (as ``", "`` joins them),
+    2 the Message-ID in angle brackets, 3 the send time as RFC 5322 writes it; None where the
+    message has none. *fields* holds ``subject`` and ``message_id``."""
+    if number == 0:
+        subject: str = fields["subject"]
+        return subject
+    if number == 1:
+        role = _HEADER_ROLES.get(name.lower())
+        return None if role is None else ", ".join(p.raw for p in participants if p.role is role)
+    if number == 2:
+        message_id = fields["message_id"]
+        return None if message_id is None else f"<{message_id}>"
+    if number == 3:
+        return None if sent_at is None else format_datetime(sent_at)
+    raise ValueError(f"A header's value is a text or a form from 0 to 3, not {number!r}.")
+
+
+def _header_text(
+    number: int,
+    name: str,
+    fields: Mapping[str, Any],
+    participants: tuple[Participant, ...],
+    sent_at: datetime | None,
+) -> str:
+    """The value of header *name* that a document wrote as form *number*."""
+    text = _header_form(number, name, fields, participants, sent_at)
+    if text is None:
+        raise ValueError(f"The header {name!r} is written as form {number}, which it has not.")
+    return text
+
+
+def _header_records(message: Message) -> list[list[Any]]:
+    """The headers of *message* as its document holds them: a Subject, From, To, Cc, Bcc,
+    Sender, Reply-To, Message-ID or Date whose value is exactly its `_header_form` is written
+    as that form's number (the decoder makes the same text from the same fields), every other
+    value as it is."""
+    fields = {"subject": message.subject, "message_id": message.message_id}
+    # The time as the document reads it back, so that the form made again is the same text.
+    sent_at = _time_from_record(_time_record(message.sent_at))
+    records: list[list[Any]] = []
+    for name, value in message.headers:
+        lower = name.lower()
+        number = 1 if lower in _HEADER_ROLES else _HEADER_NUMBERS.get(lower)
+        if number is not None and value == _header_form(
+            number, name, fields, message.participants, sent_at
+        ):
+            records.append([name, number])
+        else:
+            records.append([name, value])
+    return records
+
+
+#: The form number of the headers other than the participants'.
+_HEADER_NUMBERS = {"subject": 0, "message-id": 2, "date": 3}
 
 
 def encode_message(message: Message) -> str:
@@ -351,9 +455,10 @@ def decode_document(text: str, key: str, message_id: str | None) -> Message:
 def _message_from(record: dict[str, Any]) -> Message:
     participants = _participants(record["participants"])
     attachments = record["attachments"]
+    sent_at = _time_from_record(record["sent_at"])
     return Message(
         message_id=record["message_id"],
-        sent_at=_time_from_record(record["sent_at"]),
+        sent_at=sent_at,
         participants=participants,
         subject=record["subject"],
         text=record["text"],
@@ -364,7 +469,15 @@ def _message_from(record: dict[str, Any]) -> Message:
             Attachment(name, kind, size, base64.b64decode(content))
             for name, kind, size, content in attachments
         ),
-        headers=tuple((name, value) for name, value in record["headers"]),
+        headers=tuple(
+            (
+                name,
+                value
+                if value.__class__ is str
+                else _header_text(value, name, record, participants, sent_at),
+            )
+            for name, value in record["headers"]
+        ),
         flags=frozenset(Flag(flag) for flag in record["flags"]),
         defects=tuple(map(Defect, record["defects"])),
         level=SharingLevel(record["level"]),
