@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbind import (
+    Flag,
     Mailbox,
     Message,
     Reason,
@@ -226,6 +227,21 @@ def test_a_document_writes_an_entry_its_name_and_address_give_as_a_number() -> N
     assert [p[3] for p in record["participants"]] == [2, 0, 1, "bo@client.example (Bo)"]
     assert all(len(p) == 4 for p in record["participants"]), "no problem and no group"
     assert decode_document(encode_document(message), message.key, message.message_id) == message
+
+
+def test_a_document_leaves_out_the_fields_most_messages_hold_alike() -> None:
+    """No HTML body, attachments, flags or defects, and the level `everything`, are left out of
+    a document and read back; a message with any of them keeps that field (the other levels
+    are kept too: `test_messages_survive_the_document_form`)."""
+    plain = Message.from_bytes(factories.raw_mail("From: jane@client.example"))
+    assert (plain.html, plain.attachments, plain.flags, plain.defects) == ("", (), frozenset(), ())
+    record = json.loads(encode_document(plain))
+    assert not {"html", "attachments", "flags", "defects", "level"} & set(record)
+    assert decode_document(encode_document(plain), plain.key, plain.message_id) == plain
+    marked = replace(plain, html="<p>Hi</p>", flags=frozenset({Flag.SENT}))
+    record = json.loads(encode_document(marked))
+    assert (record["html"], record["flags"]) == ("<p>Hi</p>", ["sent"])
+    assert decode_document(encode_document(marked), marked.key, marked.message_id) == marked
 
 
 def test_a_document_with_a_form_its_message_cannot_give_is_refused() -> None:

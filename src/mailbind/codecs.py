@@ -348,7 +348,20 @@ def _message_record(message: Message, *, document: bool) -> dict[str, Any]:
     }
     if document:
         del record["key"], record["message_id"]
+        for name, value in _DOCUMENT_DEFAULTS.items():
+            if record[name] == value:
+                del record[name]
     return record
+
+
+#: The fields a document leaves out when they hold these values (most messages' own).
+_DOCUMENT_DEFAULTS: dict[str, Any] = {
+    "html": "",
+    "attachments": [],
+    "flags": [],
+    "defects": (),
+    "level": SharingLevel.EVERYTHING.value,
+}
 
 
 #: The participants a header of these names (lower case) lists, by role.
@@ -449,6 +462,8 @@ def decode_document(text: str, key: str, message_id: str | None) -> Message:
     record = json.loads(text)
     record.setdefault("key", key)
     record.setdefault("message_id", message_id)
+    for name, value in _DOCUMENT_DEFAULTS.items():
+        record.setdefault(name, value)
     return _message_from(record)
 
 
