@@ -14,6 +14,7 @@ from mailbind.store import Store
 from mailbind.testing import snapshot
 from mailbind.testing.store_contract import (
     ANNA,
+    KIM,
     StoreContract,
     batch,
     close_store,
@@ -256,3 +257,65 @@ def test_schema_2_threads_and_dates_the_mail_a_schema_1_database_holds(database:
         domains = {d for (d,) in conn.execute("SELECT domain FROM participants").fetchall()}
     assert threads == thread_ids([root, reply])
     assert domains == {"client.example"}
+
+
+# --- Locks -------------------------------------------------------------------------------------
+
+
+def _stem_lock(key: str) -> int:
+    """The id of the advisory lock a batch takes for contact key *key* (default workspace)."""
+    from mailbind.stores.postgres import _STEM, _lock_id
+
+    return _lock_id("c", "default", _STEM.fold(key))
+
+
+def _applied_while_locked(database: str, lock: int, work: Any) -> bool:
+    """Whether *work* (a batch applied to *store*) finishes while another transaction holds
+    the advisory lock *lock* shared; the lock is let go of after two seconds either way."""
+    import threading
+
+    done = threading.Event()
+
+    def apply() -> None:
+        work()
+        done.set()
+
+    with psycopg.connect(database) as holder, holder.transaction():
+        holder.execute("SELECT pg_advisory_xact_lock_shared(%s)", (lock,))
+        worker = threading.Thread(target=apply)
+        worker.start()
+        finished = done.wait(2)
+    worker.join(timeout=30)
+    assert done.is_set()
+    return finished
+
+
+def test_a_batch_that_only_links_a_key_shares_its_lock(database: str) -> None:
+    """A batch linking Kim, who has a contact already, runs while another transaction holds
+    Kim's key lock shared; a batch creating Kim's contact waits for that transaction."""
+    store = fresh_store(database)
+    conninfo = f"{database} options=-csearch_path={store._read('SELECT current_schema()')[0][0]}"
+    kim = contact("auto-kim", KIM, first_name="Kim")
+    lock = _stem_lock(KIM)
+    creating = batch(ANNA, item(store, mail(1)), contacts=(kim,))
+    assert not _applied_while_locked(conninfo, lock, lambda: store.apply_batch(creating))
+    linking = batch(ANNA, item(store, mail(2)), contacts=(kim,))
+    assert _applied_while_locked(conninfo, lock, lambda: store.apply_batch(linking))
+    assert [s.contacts[0] for s in store.mailbox_messages(ANNA.id)] == [kim.id, kim.id]
+    close_store(store)
+
+
+def test_a_batch_planned_before_a_contact_was_created_links_to_it(store: PostgresStore) -> None:
+    """A batch planned when Kim had no contact, stored after another batch created one, links
+    its participant to that contact."""
+    from mailbind.contacts import OwnerChange
+
+    planned = batch(ANNA, item(store, mail(1)))
+    assert planned.items[0].links[0].contact_id is None
+    kim = contact("auto-kim", KIM, first_name="Kim")
+    store.apply_batch(batch(ANNA, contacts=(kim,), owners=(OwnerChange(KIM, None, kim.id),)))
+    store.apply_batch(planned)
+    (stored,) = store.mailbox_messages(ANNA.id)
+    assert stored.contacts[0] == kim.id
+    assert [s.message for s in store.messages_for_contact(kim.id)] == [mail(1)]
+    close_store(store)

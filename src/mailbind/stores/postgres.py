@@ -1321,6 +1321,8 @@ class _Rows:
     copies: list[list[Any]]
     #: The facts and the ``messages`` row of each synced message not known to be stored.
     messages: dict[str, tuple[ThreadFacts, tuple[Any, ...]]]
+    #: The thread id each of those messages has in the batch alone (`rethread` of them).
+    alone: dict[str, str]
     #: The ``participants`` rows of each synced message, in position order.
     participants: dict[str, list[tuple[Any, ...]]]
     #: The contact each linked key was planned with.
@@ -1375,6 +1377,7 @@ def _prepare(batch: BatchResult, ws: str, canon: Canonicalization, stored: set[s
         _contact_rows(contacts),
         copies,
         messages,
+        rethread({}, [f for f, _ in messages.values()]) if messages else {},
         participants,
         planned,
     )
@@ -1505,7 +1508,9 @@ def _hold(
         for key in keys
         if key not in stored
     ]
-    threads = rethread({}, [f for f, _ in new]) if new else {}
+    threads = rows.alone
+    if len(new) != len(rows.messages) or any(f.key not in threads for f, _ in new):
+        threads = rethread({}, [f for f, _ in new]) if new else {}  # the hint was stale
     if new:
         with cur.copy(
             "COPY messages (workspace, key, message_id, sent_at, document, thread_facts, "
