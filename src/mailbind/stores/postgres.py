@@ -6,19 +6,32 @@ Invariants:
   or writes a row of another workspace.
 - Each `apply_batch` and each `apply_contact_change` is one transaction (READ COMMITTED), the
   cursor included: a crash or a killed worker leaves either the whole batch or none of it.
-- Several workers may apply batches of different mailboxes of one workspace at once. A batch
-  takes, in this order and each set in ascending order, so no two batches can wait on each
-  other in a cycle:
+- Several workers may apply batches of different mailboxes of one workspace at once. All the
+  Python a batch needs (its rows encoded, its lock ids) is worked out before its transaction
+  opens. The transaction then takes, in this order and each set in ascending order of lock id,
+  so no two batches can wait on each other in a cycle:
   1. a share lock on its workspace's ``contact_versions`` row (a contact change takes it
      exclusively, so user changes and batches never interleave, and a batch planned against
-     an older version is refused with `StaleBatchError`);
-  2. transaction-scoped advisory locks, one per contact key it links, re-links or creates a
-     contact for (by the key's *stem*, its most folded form) and one per message it stores,
-     replaces or lets go of;
-  3. the rows it writes, table by table in a fixed order, each table's rows in key order.
-  Under the key locks it re-reads the contacts that claim its keys and re-links any key whose
-  owner another batch changed after this one was planned, so no link is lost; contact ids are
-  derived from addresses, so two batches creating one contact store it once.
+     an older version is refused with `StaleBatchError`). Under it no stored contact goes,
+     and batches only add contacts, so the contacts a batch finds stored stay stored;
+  2. transaction-scoped advisory locks, one per contact key (by the key's *stem*, its most
+     folded form) and one per message. A contact key is locked *exclusively* when the batch
+     may change its owner: a key of a contact it creates that is not stored yet, or of an
+     owner change to such a contact. A key the batch only links is locked *shared*, so
+     batches linking the same customers run side by side. A message it stores, replaces or
+     lets go of is locked exclusively;
+  3. the rows it writes, table by table in a fixed order, each table's rows in key order;
+  4. last, the workspace's thread lock (exclusive), for the thread ids (below).
+  Holding the key locks it reads, once, the owner of each of its keys over the stored
+  contacts. A key it locked exclusively is re-linked to that owner wherever it is stored; its
+  own participants are written linked to those owners. So no link is lost: a contact is only
+  created under its keys' exclusive locks, by a batch that re-links every participant stored
+  before it, and every batch storing a participant later holds the key's lock (shared at
+  least) and reads the owner after that creator committed. Contact ids are derived from
+  addresses, so two batches creating one contact store it once.
+- A batch stores its new messages with the thread ids they have among themselves; under the
+  thread lock it reads the stored threads they reach and rewrites the ids that changed (none
+  when they start new conversations).
 - The schema carries its version in ``mailbind_schema``; the first use applies the missing
   steps of `MIGRATIONS` in order, in one transaction under an advisory lock (so workers
   starting together migrate once). A newer schema is refused.
@@ -1441,21 +1454,34 @@ def _insert_contacts(
     cur.execute(
         "INSERT INTO contacts (workspace, id, first_name, last_name, company_domain, "  # noqa: S608
         "created_at, deleted_at) SELECT %s, * FROM unnest(%b::text[], %b::text[], %b::text[], "
-        f"%b::text[], %b::text[], %b::text[]) ON CONFLICT (workspace, id) {conflict}",
+        f"%b::text[], %b::text[], %b::text[]) ON CONFLICT (workspace, id) {conflict} "
+        "RETURNING id",
         (ws, *(list(column) for column in zip(*(row for row, _ in ordered), strict=True))),
     )
+    written = {cid for (cid,) in cur.fetchall()}
     if replace:
         cur.execute(
             "DELETE FROM contact_addresses WHERE workspace = %s AND contact_id = ANY(%b)",
             (ws, sorted(rows)),
         )
-    addresses = [address for _, found in ordered for address in found]
-    cur.execute(
-        "INSERT INTO contact_addresses (workspace, contact_id, position, key, stem, address) "
-        "SELECT %s, * FROM unnest(%b::text[], %b::integer[], %b::text[], %b::text[], %b::text[]) "
-        "ON CONFLICT DO NOTHING",
-        (ws, *(list(column) for column in zip(*addresses, strict=True))),
-    )
+    # The addresses of the contacts just written (or replaced) have no row yet: COPY them. A
+    # contact stored before keeps its addresses, and gains only positions it lacked.
+    if written:
+        with cur.copy(
+            "COPY contact_addresses (workspace, contact_id, position, key, stem, address) "
+            "FROM STDIN"
+        ) as copy:
+            for cid in sorted(written):
+                for address in rows[cid][1]:
+                    copy.write_row((ws, *address))
+    others = [address for cid in sorted(rows) if cid not in written for address in rows[cid][1]]
+    if others:
+        cur.execute(
+            "INSERT INTO contact_addresses (workspace, contact_id, position, key, stem, address) "
+            "SELECT %s, * FROM unnest(%b::text[], %b::integer[], %b::text[], %b::text[], "
+            "%b::text[]) ON CONFLICT DO NOTHING",
+            (ws, *(list(column) for column in zip(*others, strict=True))),
+        )
 
 
 def _relink(cur: psycopg.Cursor[Any], ws: str, owners: Iterable[OwnerChange]) -> None:
