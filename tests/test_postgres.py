@@ -319,3 +319,74 @@ def test_a_batch_planned_before_a_contact_was_created_links_to_it(store: Postgre
     assert stored.contacts[0] == kim.id
     assert [s.message for s in store.messages_for_contact(kim.id)] == [mail(1)]
     close_store(store)
+
+
+def test_a_message_let_go_of_while_its_key_is_re_linked_is_no_deadlock(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anna lets go of a message with Kim while Ben's batch creates Kim's contact: Ben's batch
+    re-links that message's participant and waits for the thread lock Anna's batch holds. Anna's
+    batch drops the participants before taking the thread lock, so the two take turns instead of
+    deadlocking (each is applied once, not retried after the server broke a cycle)."""
+    import threading
+    import time
+
+    from mailbind.contacts import OwnerChange
+    from mailbind.store import BatchResult
+    from mailbind.stores.postgres import _lock_id
+    from mailbind.testing.store_contract import BEN
+
+    store = fresh_store(database)
+    conninfo = f"{database} options=-csearch_path={store._read('SELECT current_schema()')[0][0]}"
+    stored = item(store, mail(1))
+    store.apply_batch(batch(ANNA, stored))
+    kim = contact("auto-kim", KIM, first_name="Kim")
+    creating = batch(
+        BEN, item(store, mail(2), BEN), contacts=(kim,), owners=(OwnerChange(KIM, None, kim.id),)
+    )
+    letting_go = batch(ANNA, gone=(stored.location,))
+    tries: list[str] = []
+    real = PostgresStore._apply_batch
+
+    def counted(self: PostgresStore, result: BatchResult, *args: Any) -> None:
+        tries.append(result.mailbox.id)
+        real(self, result, *args)
+
+    monkeypatch.setattr(PostgresStore, "_apply_batch", counted)
+    anna, ben = PostgresStore(conninfo), PostgresStore(conninfo)
+    errors: list[BaseException] = []
+
+    def run(target: PostgresStore, result: BatchResult) -> None:
+        try:
+            target.apply_batch(result)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    def waiting(count: int) -> None:
+        for _ in range(200):
+            found = store._read(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+            if found[0][0] >= count:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"fewer than {count} transactions wait")  # pragma: no cover
+
+    workers = [
+        threading.Thread(target=run, args=(anna, letting_go)),
+        threading.Thread(target=run, args=(ben, creating)),
+    ]
+    with psycopg.connect(conninfo) as holder, holder.transaction():
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("t", "default", ""),))
+        for worker in workers:
+            worker.start()
+            waiting(workers.index(worker) + 1)
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not errors
+    assert sorted(tries) == sorted([ANNA.id, BEN.id])
+    assert [s.contacts[0] for s in store.mailbox_messages(BEN.id)] == [kim.id]
+    assert list(store.mailbox_messages(ANNA.id)) == []
+    for opened in (anna, ben, store):
+        close_store(opened)

@@ -21,14 +21,16 @@ Invariants:
      batches linking the same customers run side by side. A message it stores, replaces or
      lets go of is locked exclusively;
   3. the rows it writes, table by table in a fixed order, each table's rows in key order;
-  4. last, the workspace's thread lock (exclusive), for the thread ids (below).
+  4. last, the workspace's thread lock (exclusive), for the messages it deletes and the
+     thread ids (below); the participants of the messages it deletes go before it, since a
+     batch waiting for this lock may have re-linked one of them.
   Holding the key locks it reads, once, the owner of each of its keys over the stored
-  contacts. A key it locked exclusively is re-linked to that owner wherever it is stored; its
-  own participants are written linked to those owners. So no link is lost: a contact is only
-  created under its keys' exclusive locks, by a batch that re-links every participant stored
-  before it, and every batch storing a participant later holds the key's lock (shared at
-  least) and reads the owner after that creator committed. Contact ids are derived from
-  addresses, so two batches creating one contact store it once.
+  contacts. A key it locked exclusively is re-linked to that owner wherever it is stored (mail
+  and event participants); its own participants are written linked to those owners. So no
+  link is lost: a contact is only created under its keys' exclusive locks, by a batch that
+  re-links every participant stored before it, and every batch storing a participant later
+  holds the key's lock (shared at least) and reads the owner after that creator committed.
+  Contact ids are derived from addresses, so two batches creating one contact store it once.
 - A batch stores its new messages with the thread ids they have among themselves; under the
   thread lock it reads the stored threads they reach and rewrites the ids that changed (none
   when they start new conversations).
@@ -750,8 +752,9 @@ class PostgresStore(PostgresEvents, SqlReads):
             # owner this batch may change are re-linked wherever they are stored; the batch's
             # own participants are written with their owners (see `_owners`).
             owner = _owners(cur, ws, canon, changing | linked)
-            _relink_participants(cur, ws, {key: owner.get(key) for key in changing})
-            relink_events(cur, ws, {change.key: change.new for change in owners})
+            final = {key: owner.get(key) for key in changing}
+            _relink_participants(cur, ws, final)
+            relink_events(cur, ws, final)
             added, alone = _hold(cur, ws, rows, owner)
             if batch.gone:
                 touched.update(before[loc][0] for loc in batch.gone if loc in before)
@@ -760,19 +763,39 @@ class PostgresStore(PostgresEvents, SqlReads):
                     "AND location = ANY(%b)",
                     (ws, mailbox.id, list(batch.gone)),
                 )
-            # 4. The workspace's thread lock, last: threads change whole, one batch at a time.
-            # Past it a batch deletes messages (under their key locks) and rewrites thread ids,
-            # rows no batch waiting for this lock has locked, so no wait here closes a cycle.
-            removed: list[tuple[ThreadFacts, str | None]] = []
-            if added or touched:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("t", ws, ""),))
+            # The messages the batch lets go of for good: no mailbox holds a synced copy of
+            # them any more (stable under their key locks: a synced copy needs the lock). Their
+            # participants go now, before the thread lock: a batch holding a key's lock may
+            # have re-linked one of them and be waiting for the thread lock, so the cascade of
+            # the DELETE below, past the thread lock, would close a cycle.
+            doomed: list[str] = []
             if touched:
+                cur.execute(
+                    "SELECT m.key FROM messages m WHERE m.workspace = %s AND m.key = ANY(%b) "
+                    "AND NOT EXISTS (SELECT 1 FROM copies c WHERE c.workspace = m.workspace "
+                    "AND c.message_key = m.key AND c.synced)",
+                    (ws, sorted(touched)),
+                )
+                doomed = sorted(key for (key,) in cur.fetchall())
+            if doomed:
+                cur.execute(
+                    "DELETE FROM participants WHERE workspace = %s AND message_key = ANY(%b)",
+                    (ws, doomed),
+                )
+            # 4. The workspace's thread lock, last: threads change whole, one batch at a time.
+            # Past it a batch deletes messages (under their key locks, their participants
+            # gone already) and rewrites thread ids: rows no batch waiting for this lock has
+            # locked, so no wait here closes a cycle.
+            removed: list[tuple[ThreadFacts, str | None]] = []
+            if added or doomed:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("t", ws, ""),))
+            if doomed:
                 cur.execute(
                     "DELETE FROM messages m WHERE m.workspace = %s AND m.key = ANY(%b) "
                     "AND NOT EXISTS (SELECT 1 FROM copies c WHERE c.workspace = m.workspace "
                     "AND c.message_key = m.key AND c.synced) "
                     "RETURNING m.key, m.thread_facts, m.thread_id",
-                    (ws, sorted(touched)),
+                    (ws, doomed),
                 )
                 removed = [(decode_facts(k, f), t) for k, f, t in cur.fetchall()]
             _thread(cur, ws, added, removed, alone)
