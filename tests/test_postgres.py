@@ -390,3 +390,34 @@ def test_a_message_let_go_of_while_its_key_is_re_linked_is_no_deadlock(
     assert list(store.mailbox_messages(ANNA.id)) == []
     for opened in (anna, ben, store):
         close_store(opened)
+
+
+def test_a_late_owner_takes_the_event_participants_of_its_key_too(store: PostgresStore) -> None:
+    """A batch planned to create contact C for Kim, stored after another batch created an
+    older contact D for Kim, re-links Kim's stored event participants to D (the owner read
+    under the key lock), as it does Kim's mail participants, not to the planned C."""
+    from datetime import timedelta
+
+    from mailbind import Mailbox
+    from mailbind.calendar_sync import sync_calendar
+    from mailbind.contacts import OwnerChange
+    from mailbind.testing import ListCalendar
+    from mailbind.testing.store_contract import BEN, NOW, POLICY, _event
+
+    quiet = Mailbox("anna@acme.com", create_contacts=False)
+    calendar = ListCalendar("work")
+    calendar.put("r1", _event(1))
+    sync_calendar(calendar, store, quiet, POLICY, now=NOW)
+    older = contact("auto-kim-d", KIM, created_at=NOW - timedelta(days=1))
+    planned = contact("auto-kim-c", KIM)
+    late = batch(
+        BEN,
+        item(store, mail(2), BEN),
+        contacts=(planned,),
+        owners=(OwnerChange(KIM, None, planned.id),),
+    )
+    store.apply_batch(batch(ANNA, contacts=(older,), owners=(OwnerChange(KIM, None, older.id),)))
+    store.apply_batch(late)
+    assert [s.event.key for s in store.events_for_contact(older.id)] == ["uid-1"]
+    assert store.events_for_contact(planned.id) == ()
+    assert [s.contacts[0] for s in store.mailbox_messages(BEN.id)] == [older.id]
