@@ -7,8 +7,10 @@ Run by hand from the project root (needs PostgreSQL's binaries, as the tests do)
 It starts a scratch PostgreSQL server (tests/postgres.py: initdb + pg_ctl on a loopback port,
 fsync off) and builds *--messages* deterministic messages in memory (customers on work
 domains, colleagues, two customers per message, a tenth of them shared by two mailboxes), so
-that reading mail costs nothing and only planning and storing are measured. Then, interleaved
-*--repeat* times (the best wall time counts):
+that reading mail costs nothing and only planning and storing are measured. Each message has
+two customers (an address seen about once in the corpus, so a sync creates about two contacts
+per message) on one of 900 client domains shared by every mailbox; some customers write to two
+mailboxes. Then, interleaved *--repeat* times (the best wall time counts):
 
 1. sync: ``sync_mailbox`` of the messages, split over four mailboxes, one after the other,
    into an empty database;
@@ -16,16 +18,24 @@ that reading mail costs nothing and only planning and storing are measured. Then
    empty database of the same schema and indexes with ``COPY FROM`` in one transaction;
 3. workers: the same four mailboxes synced by four processes at once, into an empty database;
    the ratio is (1)'s time over (3)'s;
-4. bytes: ``pg_total_relation_size`` of every table (indexes and TOAST included) per stored
+4. sync and workers again on a corpus whose mailboxes share no correspondent (each mailbox's
+   customers on client domains of its own), so that the workers contend for the CPUs only;
+5. bytes: ``pg_total_relation_size`` of every table (indexes and TOAST included) per stored
    message, and the SQLite file (``SQLiteStore``, after a checkpoint) per message.
+
+Beside each wall time it prints the CPU seconds spent by the benchmark's processes (client)
+and by the PostgreSQL server (its backends, read from ``/proc``), so that a figure taken on a
+machine shared with other work can be told apart from the load.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -52,11 +62,13 @@ TABLES = (
     "settings_log",
     "sync_state",
     "messages",
+    "thread_nodes",
     "copies",
     "contacts",
     "contact_addresses",
     "participants",
     "companies",
+    "company_domains",
     "suppressions",
     "contact_versions",
 )
@@ -66,12 +78,14 @@ def mailbox(name: str) -> Mailbox:
     return Mailbox(f"{name}@acme.com", incoming="subject", outgoing="everything", id=name)
 
 
-def mail(name: str, count: int, offset: int) -> list[Message]:
-    """*name*'s share of the corpus: *count* messages starting at number *offset*."""
+def mail(name: str, count: int, offset: int, *, disjoint: bool = False) -> list[Message]:
+    """*name*'s share of the corpus: *count* messages starting at number *offset*; with
+    *disjoint*, its customers are on client domains no other mailbox writes with."""
     found = []
+    clients = f"{name}-client" if disjoint else "client"
     for n in range(offset, offset + count):
-        customer = f"Customer {n % 5000} <c{n % 5000}@client{n % 900}.example>"
-        other = f"c{(n * 7) % 5000}@client{(n * 7) % 900}.example"
+        customer = f"Customer {n % 5000} <c{n % 5000}@{clients}{n % 900}.example>"
+        other = f"c{(n * 7) % 5000}@{clients}{(n * 7) % 900}.example"
         shared = n % 10 == 0
         found.append(
             Message.build(
@@ -87,9 +101,31 @@ def mail(name: str, count: int, offset: int) -> list[Message]:
     return found
 
 
-def corpus(total: int) -> dict[str, list[Message]]:
+def corpus(total: int, *, disjoint: bool = False) -> dict[str, list[Message]]:
     share = total // len(OWNERS)
-    return {name: mail(name, share, i * share) for i, name in enumerate(OWNERS)}
+    return {name: mail(name, share, i * share, disjoint=disjoint) for i, name in enumerate(OWNERS)}
+
+
+def client_cpu() -> float:
+    """CPU seconds of this process and of its children that ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+
+
+def server_cpu(server: Postgres) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster, its live children and the ended
+    ones it waited for (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        pid = (server.scratch / "data" / "postmaster.pid").read_text().split()[0]
+        ticks = 0
+        for proc in [pid, *Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def sync_one(conninfo: str, name: str, messages: list[Message]) -> None:
@@ -131,7 +167,7 @@ def dump(conninfo: str) -> dict[str, bytes]:
 
 
 def floor(conninfo: str, rows: dict[str, bytes]) -> float:
-    PostgresStore(conninfo).close()  # the schema, empty
+    """Write *rows* into the empty schema at *conninfo* with COPY, in one transaction."""
     start = time.perf_counter()
     with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cur:
         # Parents before children (the foreign keys).
@@ -142,13 +178,14 @@ def floor(conninfo: str, rows: dict[str, bytes]) -> float:
 
 
 def pg_bytes(conninfo: str) -> tuple[int, int]:
+    """The bytes of every table (indexes and TOAST included) and the stored messages."""
     with psycopg.connect(conninfo) as conn:
-        size = sum(
-            int(conn.execute("SELECT pg_total_relation_size(%s)", (t,)).fetchone()[0])  # type: ignore[index]
-            for t in TABLES
-        )
-        count = int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])  # type: ignore[index]
-    return size, count
+        (size,) = conn.execute(
+            "SELECT sum(pg_total_relation_size(t))::bigint FROM unnest(%s::text[]) AS t",
+            (list(TABLES),),
+        ).fetchall()[0]
+        (count,) = conn.execute("SELECT count(*) FROM messages").fetchall()[0]
+    return int(size), int(count)
 
 
 def sqlite_bytes(mail_of: dict[str, list[Message]]) -> tuple[int, int, float]:
@@ -172,32 +209,58 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     mail_of = corpus(args.messages)
+    apart = corpus(args.messages, disjoint=True)
     server = Postgres.start()
     try:
-        best: dict[str, float] = {}
+        best: dict[str, tuple[float, float, float]] = {}
+        rows: dict[str, bytes] = {}
+        size = count = 0
         n = 0
         for _ in range(args.repeat):
-            for kind in ("sync", "floor", "workers"):
+            for kind in ("sync", "floor", "workers", "sync apart", "workers apart"):
                 n += 1
                 db = server.create_database(f"b{n}")
+                if kind == "floor":
+                    PostgresStore(db).close()  # the schema, empty
+                client, served = client_cpu(), server_cpu(server)
                 if kind == "sync":
                     took = serial(db, mail_of)
-                    rows = dump(db)
-                    size, count = pg_bytes(db)
                 elif kind == "floor":
                     took = floor(db, rows)
-                else:
+                elif kind == "workers":
                     took = parallel(db, mail_of)
-                best[kind] = min(best.get(kind, took), took)
-                print(f"{kind:8} {took:8.2f} s", flush=True)
+                elif kind == "sync apart":
+                    took = serial(db, apart)
+                else:
+                    took = parallel(db, apart)
+                spent = (took, client_cpu() - client, server_cpu(server) - served)
+                if kind == "sync":
+                    rows = dump(db)
+                    size, count = pg_bytes(db)
+                if kind not in best or took < best[kind][0]:
+                    best[kind] = spent
+                print(
+                    f"{kind:14} {took:8.2f} s  (CPU: client {spent[1]:6.2f} s, "
+                    f"server {spent[2]:6.2f} s)",
+                    flush=True,
+                )
         sq_size, sq_count, sq_took = sqlite_bytes(mail_of)
         total = args.messages // len(OWNERS) * len(OWNERS)
+        wall = {kind: spent[0] for kind, spent in best.items()}
+        cpu = {kind: spent[1] + spent[2] for kind, spent in best.items()}
         print(f"\nmessages synced: {total} ({count} stored)")
-        print(f"sync (1 worker):   {best['sync']:.2f} s  {total / best['sync']:.0f} msg/s")
-        print(f"COPY floor:        {best['floor']:.2f} s")
-        print(f"sync / floor:      {best['sync'] / best['floor']:.1f}x")
-        print(f"4 workers:         {best['workers']:.2f} s  {total / best['workers']:.0f} msg/s")
-        print(f"4 workers vs 1:    {best['sync'] / best['workers']:.2f}x throughput")
+        print(f"sync (1 worker):   {wall['sync']:.2f} s  {total / wall['sync']:.0f} msg/s")
+        print(f"COPY floor:        {wall['floor']:.2f} s")
+        print(
+            f"sync / floor:      {wall['sync'] / wall['floor']:.1f}x wall, "
+            f"{cpu['sync'] / cpu['floor']:.1f}x CPU"
+        )
+        print(f"4 workers:         {wall['workers']:.2f} s  {total / wall['workers']:.0f} msg/s")
+        print(f"4 workers vs 1:    {wall['sync'] / wall['workers']:.2f}x throughput")
+        print(
+            f"apart, 4 vs 1:     {wall['sync apart'] / wall['workers apart']:.2f}x throughput "
+            f"({wall['sync apart']:.2f} s vs {wall['workers apart']:.2f} s)"
+        )
         print(f"PostgreSQL bytes per message: {size / count:.0f}")
         print(f"SQLite bytes per message:     {sq_size / sq_count:.0f} (sync took {sq_took:.1f} s)")
     finally:

@@ -14,6 +14,7 @@ from mailbind.store import Store
 from mailbind.testing import snapshot
 from mailbind.testing.store_contract import (
     ANNA,
+    KIM,
     StoreContract,
     batch,
     close_store,
@@ -261,3 +262,167 @@ def test_schema_2_threads_and_dates_the_mail_a_schema_1_database_holds(database:
         domains = {d for (d,) in conn.execute("SELECT domain FROM participants").fetchall()}
     assert threads == thread_ids([root, reply])
     assert domains == {"client.example"}
+
+
+# --- Locks -------------------------------------------------------------------------------------
+
+
+def _stem_lock(key: str) -> int:
+    """The id of the advisory lock a batch takes for contact key *key* (default workspace)."""
+    from mailbind.stores.postgres import _STEM, _lock_id
+
+    return _lock_id("c", "default", _STEM.fold(key))
+
+
+def _applied_while_locked(database: str, lock: int, work: Any) -> bool:
+    """Whether *work* (a batch applied to *store*) finishes while another transaction holds
+    the advisory lock *lock* shared; the lock is let go of after two seconds either way."""
+    import threading
+
+    done = threading.Event()
+
+    def apply() -> None:
+        work()
+        done.set()
+
+    with psycopg.connect(database) as holder, holder.transaction():
+        holder.execute("SELECT pg_advisory_xact_lock_shared(%s)", (lock,))
+        worker = threading.Thread(target=apply)
+        worker.start()
+        finished = done.wait(2)
+    worker.join(timeout=30)
+    assert done.is_set()
+    return finished
+
+
+def test_a_batch_that_only_links_a_key_shares_its_lock(database: str) -> None:
+    """A batch linking Kim, who has a contact already, runs while another transaction holds
+    Kim's key lock shared; a batch creating Kim's contact waits for that transaction."""
+    store = fresh_store(database)
+    conninfo = f"{database} options=-csearch_path={store._read('SELECT current_schema()')[0][0]}"
+    kim = contact("auto-kim", KIM, first_name="Kim")
+    lock = _stem_lock(KIM)
+    creating = batch(ANNA, item(store, mail(1)), contacts=(kim,))
+    assert not _applied_while_locked(conninfo, lock, lambda: store.apply_batch(creating))
+    linking = batch(ANNA, item(store, mail(2)), contacts=(kim,))
+    assert _applied_while_locked(conninfo, lock, lambda: store.apply_batch(linking))
+    assert [s.contacts[0] for s in store.mailbox_messages(ANNA.id)] == [kim.id, kim.id]
+    close_store(store)
+
+
+def test_a_batch_planned_before_a_contact_was_created_links_to_it(store: PostgresStore) -> None:
+    """A batch planned when Kim had no contact, stored after another batch created one, links
+    its participant to that contact."""
+    from mailbind.contacts import OwnerChange
+
+    planned = batch(ANNA, item(store, mail(1)))
+    assert planned.items[0].links[0].contact_id is None
+    kim = contact("auto-kim", KIM, first_name="Kim")
+    store.apply_batch(batch(ANNA, contacts=(kim,), owners=(OwnerChange(KIM, None, kim.id),)))
+    store.apply_batch(planned)
+    (stored,) = store.mailbox_messages(ANNA.id)
+    assert stored.contacts[0] == kim.id
+    assert [s.message for s in store.messages_for_contact(kim.id)] == [mail(1)]
+    close_store(store)
+
+
+def test_a_message_let_go_of_while_its_key_is_re_linked_is_no_deadlock(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anna lets go of a message with Kim while Ben's batch creates Kim's contact: Ben's batch
+    re-links that message's participant and waits for the thread lock Anna's batch holds. Anna's
+    batch drops the participants before taking the thread lock, so the two take turns instead of
+    deadlocking (each is applied once, not retried after the server broke a cycle)."""
+    import threading
+    import time
+
+    from mailbind.contacts import OwnerChange
+    from mailbind.store import BatchResult
+    from mailbind.stores.postgres import _lock_id
+    from mailbind.testing.store_contract import BEN
+
+    store = fresh_store(database)
+    conninfo = f"{database} options=-csearch_path={store._read('SELECT current_schema()')[0][0]}"
+    stored = item(store, mail(1))
+    store.apply_batch(batch(ANNA, stored))
+    kim = contact("auto-kim", KIM, first_name="Kim")
+    creating = batch(
+        BEN, item(store, mail(2), BEN), contacts=(kim,), owners=(OwnerChange(KIM, None, kim.id),)
+    )
+    letting_go = batch(ANNA, gone=(stored.location,))
+    tries: list[str] = []
+    real = PostgresStore._apply_batch
+
+    def counted(self: PostgresStore, result: BatchResult, *args: Any) -> None:
+        tries.append(result.mailbox.id)
+        real(self, result, *args)
+
+    monkeypatch.setattr(PostgresStore, "_apply_batch", counted)
+    anna, ben = PostgresStore(conninfo), PostgresStore(conninfo)
+    errors: list[BaseException] = []
+
+    def run(target: PostgresStore, result: BatchResult) -> None:
+        try:
+            target.apply_batch(result)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    def waiting(count: int) -> None:
+        for _ in range(200):
+            found = store._read(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+            if found[0][0] >= count:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"fewer than {count} transactions wait")  # pragma: no cover
+
+    workers = [
+        threading.Thread(target=run, args=(anna, letting_go)),
+        threading.Thread(target=run, args=(ben, creating)),
+    ]
+    with psycopg.connect(conninfo) as holder, holder.transaction():
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("t", "default", ""),))
+        for worker in workers:
+            worker.start()
+            waiting(workers.index(worker) + 1)
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not errors
+    assert sorted(tries) == sorted([ANNA.id, BEN.id])
+    assert [s.contacts[0] for s in store.mailbox_messages(BEN.id)] == [kim.id]
+    assert list(store.mailbox_messages(ANNA.id)) == []
+    for opened in (anna, ben, store):
+        close_store(opened)
+
+
+def test_a_late_owner_takes_the_event_participants_of_its_key_too(store: PostgresStore) -> None:
+    """A batch planned to create contact C for Kim, stored after another batch created an
+    older contact D for Kim, re-links Kim's stored event participants to D (the owner read
+    under the key lock), as it does Kim's mail participants, not to the planned C."""
+    from datetime import timedelta
+
+    from mailbind import Mailbox
+    from mailbind.calendar_sync import sync_calendar
+    from mailbind.contacts import OwnerChange
+    from mailbind.testing import ListCalendar
+    from mailbind.testing.store_contract import BEN, NOW, POLICY, _event
+
+    quiet = Mailbox("anna@acme.com", create_contacts=False)
+    calendar = ListCalendar("work")
+    calendar.put("r1", _event(1))
+    sync_calendar(calendar, store, quiet, POLICY, now=NOW)
+    older = contact("auto-kim-d", KIM, created_at=NOW - timedelta(days=1))
+    planned = contact("auto-kim-c", KIM)
+    late = batch(
+        BEN,
+        item(store, mail(2), BEN),
+        contacts=(planned,),
+        owners=(OwnerChange(KIM, None, planned.id),),
+    )
+    store.apply_batch(batch(ANNA, contacts=(older,), owners=(OwnerChange(KIM, None, older.id),)))
+    store.apply_batch(late)
+    assert [s.event.key for s in store.events_for_contact(older.id)] == ["uid-1"]
+    assert store.events_for_contact(planned.id) == ()
+    assert [s.contacts[0] for s in store.mailbox_messages(BEN.id)] == [older.id]

@@ -97,8 +97,9 @@ def relink_events(cur: psycopg.Cursor[Any], ws: str, final: dict[str, str | None
         keys = sorted(final)
         cur.execute(
             "UPDATE event_participants p SET contact_id = o.owner "
-            "FROM unnest(%s::text[], %s::text[]) AS o(key, owner) "
-            "WHERE p.workspace = %s AND p.key = o.key",
+            "FROM unnest(%b::text[], %b::text[]) AS o(key, owner) "
+            "WHERE p.workspace = %s AND p.key = o.key "
+            "AND p.contact_id IS DISTINCT FROM o.owner",
             (keys, [final[k] for k in keys], ws),
         )
 

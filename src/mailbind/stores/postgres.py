@@ -6,19 +6,34 @@ Invariants:
   or writes a row of another workspace.
 - Each `apply_batch` and each `apply_contact_change` is one transaction (READ COMMITTED), the
   cursor included: a crash or a killed worker leaves either the whole batch or none of it.
-- Several workers may apply batches of different mailboxes of one workspace at once. A batch
-  takes, in this order and each set in ascending order, so no two batches can wait on each
-  other in a cycle:
+- Several workers may apply batches of different mailboxes of one workspace at once. All the
+  Python a batch needs (its rows encoded, its lock ids) is worked out before its transaction
+  opens. The transaction then takes, in this order and each set in ascending order of lock id,
+  so no two batches can wait on each other in a cycle:
   1. a share lock on its workspace's ``contact_versions`` row (a contact change takes it
      exclusively, so user changes and batches never interleave, and a batch planned against
-     an older version is refused with `StaleBatchError`);
-  2. transaction-scoped advisory locks, one per contact key it links, re-links or creates a
-     contact for (by the key's *stem*, its most folded form) and one per message it stores,
-     replaces or lets go of;
-  3. the rows it writes, table by table in a fixed order, each table's rows in key order.
-  Under the key locks it re-reads the contacts that claim its keys and re-links any key whose
-  owner another batch changed after this one was planned, so no link is lost; contact ids are
-  derived from addresses, so two batches creating one contact store it once.
+     an older version is refused with `StaleBatchError`). Under it no stored contact goes,
+     and batches only add contacts, so the contacts a batch finds stored stay stored;
+  2. transaction-scoped advisory locks, one per contact key (by the key's *stem*, its most
+     folded form) and one per message. A contact key is locked *exclusively* when the batch
+     may change its owner: a key of a contact it creates that is not stored yet, or of an
+     owner change to such a contact. A key the batch only links is locked *shared*, so
+     batches linking the same customers run side by side. A message it stores, replaces or
+     lets go of is locked exclusively;
+  3. the rows it writes, table by table in a fixed order, each table's rows in key order;
+  4. last, the workspace's thread lock (exclusive), for the messages it deletes and the
+     thread ids (below); the participants of the messages it deletes go before it, since a
+     batch waiting for this lock may have re-linked one of them.
+  Holding the key locks it reads, once, the owner of each of its keys over the stored
+  contacts. A key it locked exclusively is re-linked to that owner wherever it is stored (mail
+  and event participants); its own participants are written linked to those owners. So no
+  link is lost: a contact is only created under its keys' exclusive locks, by a batch that
+  re-links every participant stored before it, and every batch storing a participant later
+  holds the key's lock (shared at least) and reads the owner after that creator committed.
+  Contact ids are derived from addresses, so two batches creating one contact store it once.
+- A batch stores its new messages with the thread ids they have among themselves; under the
+  thread lock it reads the stored threads they reach and rewrites the ids that changed (none
+  when they start new conversations).
 - The schema carries its version in ``mailbind_schema``; the first use applies the missing
   steps of `MIGRATIONS` in order, in one transaction under an advisory lock (so workers
   starting together migrate once). A newer schema is refused.
@@ -57,7 +72,7 @@ from ..codecs import (
 )
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression, SuppressionReason
 from ..errors import StoreError
-from ..messages import Direction
+from ..messages import Direction, Message
 from ..policy import Mailbox
 from ..rethreading import (
     ThreadFacts,
@@ -451,6 +466,8 @@ class PostgresStore(PostgresEvents, SqlReads):
     def __init__(self, database: str | psycopg.Connection[Any] | _Pool) -> None:
         self._mailbox_cache: dict[tuple[str, str], tuple[str, Mailbox]] = {}
         self._canon_cache: dict[str, Canonicalization] = {}
+        #: The workspaces whose ``contact_versions`` row is known to exist.
+        self._versioned: set[str] = set()
         self._own: psycopg.Connection[Any] | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._pool: _Pool | None = None
@@ -529,7 +546,7 @@ class PostgresStore(PostgresEvents, SqlReads):
     @staticmethod
     def _insert_new(cur: psycopg.Cursor[Any], ws: str, batch: EventBatchResult) -> None:
         _insert_companies(cur, ws, batch.companies)
-        _insert_contacts(cur, ws, batch.contacts, replace=False)
+        _insert_contacts(cur, ws, _contact_rows(batch.contacts), replace=False)
 
     @staticmethod
     def _relink_in(cur: psycopg.Cursor[Any], ws: str, owners: Iterable[OwnerChange]) -> None:
@@ -617,9 +634,13 @@ class PostgresStore(PostgresEvents, SqlReads):
 
     def apply_batch(self, batch: BatchResult, *, workspace: str = DEFAULT_WORKSPACE) -> None:
         ws = _workspace(workspace)
+        # Everything Python works out of the batch, before any lock is taken.
+        canon = self._canonicalization(ws, batch.policy)
+        rows = _prepare(batch, ws, canon, self._stored_among(ws, batch))
+        self._ensure_version_row(ws)
         for attempt in range(_RETRIES):
             try:
-                self._apply_batch(batch, ws)
+                self._apply_batch(batch, ws, canon, rows)
                 return
             except StoreError as err:
                 retry = isinstance(
@@ -628,12 +649,36 @@ class PostgresStore(PostgresEvents, SqlReads):
                 if not retry or attempt == _RETRIES - 1:
                     raise
 
-    def _apply_batch(self, batch: BatchResult, ws: str) -> None:
+    def _stored_among(self, ws: str, batch: BatchResult) -> set[str]:
+        """Which of the batch's synced messages are stored already: a hint read before the
+        transaction (so that only new messages are encoded), checked again under the locks."""
+        keys = sorted({item.message.key for item in batch.items if item.decision.synced})
+        if not keys:
+            return set()
+        found = self._read(
+            "SELECT key FROM messages WHERE workspace = %s AND key = ANY(%b)", (ws, keys)
+        )
+        return {key for (key,) in found}
+
+    def _ensure_version_row(self, ws: str) -> None:
+        """Make the workspace's ``contact_versions`` row in a transaction of its own, once:
+        made inside a batch, it would stay locked by that batch, and every other batch starting
+        at the same time would wait for it whole."""
+        if ws in self._versioned:
+            return
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO contact_versions (workspace, version) VALUES (%s, 0) "
+                "ON CONFLICT DO NOTHING",
+                (ws,),
+            )
+        self._versioned.add(ws)
+
+    def _apply_batch(
+        self, batch: BatchResult, ws: str, canon: Canonicalization, rows: _Rows
+    ) -> None:
         mailbox = batch.mailbox
-        synced: dict[str, BatchItem] = {}
-        for item in batch.items:
-            if item.decision.synced:
-                synced.setdefault(item.message.key, item)
+        synced = rows.synced
         with self._write() as cur:
             # 1. The contacts version, shared: no contact change runs while this batch does.
             version = _shared_version(cur, ws)
@@ -641,37 +686,55 @@ class PostgresStore(PostgresEvents, SqlReads):
                 raise StaleBatchError(
                     f"The contacts in {self.name!r} changed since the batch was planned."
                 )
-            # What this mailbox holds at the batch's locations (its own rows: no lock needed).
-            wanted = [item.location for item in batch.items] + list(batch.gone)
+            # What this mailbox holds at the batch's locations (its own rows: no lock needed),
+            # and which of the contacts the batch proposes are stored already. Under the
+            # shared version row no stored contact can go, and contacts are only ever added,
+            # so a contact found here is there for the whole batch.
             before: dict[str, tuple[str, bool]] = {}
-            if wanted:
+            if rows.locations:
                 cur.execute(
                     "SELECT location, message_key, synced FROM copies WHERE workspace = %s "
-                    "AND mailbox_id = %s AND location = ANY(%s)",
-                    (ws, mailbox.id, wanted),
+                    "AND mailbox_id = %s AND location = ANY(%b)",
+                    (ws, mailbox.id, rows.locations),
                 )
                 before = {loc: (key, held) for loc, key, held in cur.fetchall()}
-            canon = self._canonicalization(cur, ws, batch.policy)
-            # 2. The key locks, in ascending order.
-            keys = {link.key for item in synced.values() for link in item.links}
-            keys.update(change.key for change in batch.owners)
-            keys.update(canon.key(a) for c in batch.contacts for a in c.addresses)
-            message_keys = set(synced) | {key for key, _ in before.values()}
-            locks = sorted(
-                {_lock_id("c", ws, _STEM.fold(key)) for key in keys}
-                | {_lock_id("m", ws, key) for key in message_keys}
-            )
-            if locks:
+            existing: set[str] = set()
+            if rows.contact_keys:
                 cur.execute(
-                    "SELECT count(pg_advisory_xact_lock(id)) FROM unnest(%s::bigint[]) AS id",
-                    (locks,),
+                    "SELECT id FROM contacts WHERE workspace = %s AND id = ANY(%b)",
+                    (ws, sorted(rows.contact_keys)),
+                )
+                existing = {cid for (cid,) in cur.fetchall()}
+            # 2. The key locks, in ascending order of their ids. Exclusive for the keys whose
+            # owner this batch may change (the keys of the contacts it creates, the keys of
+            # its owner changes to a contact not stored yet); shared for the keys it only
+            # links, so batches that link the same customers run side by side; exclusive for
+            # the messages it stores, replaces or lets go of.
+            created = [c for c in rows.contacts if c.id not in existing]
+            owners = [change for change in batch.owners if change.new not in existing]
+            changing = {key for c in created for key in rows.contact_keys[c.id]}
+            changing.update(change.key for change in owners)
+            linked = rows.link_keys - changing
+            message_keys = set(synced) | {key for key, _ in before.values()}
+            locks: dict[int, bool] = {_lock_id("c", ws, _STEM.fold(k)): False for k in linked}
+            locks.update((_lock_id("c", ws, _STEM.fold(k)), True) for k in changing)
+            locks.update((_lock_id("m", ws, key), True) for key in message_keys)
+            if locks:
+                ids = sorted(locks)
+                cur.execute(
+                    "SELECT count(CASE WHEN x THEN pg_advisory_xact_lock(id) "
+                    "ELSE pg_advisory_xact_lock_shared(id) END) "
+                    "FROM unnest(%b::bigint[], %b::boolean[]) AS t(id, x)",
+                    (ids, [locks[i] for i in ids]),
                 )
             # 3. The rows, table by table.
             _record_settings(cur, ws, mailbox.id, "mailboxes", encode_mailbox(mailbox), batch.at)
             if batch.policy is not None:
                 _record_settings(cur, ws, "", "policies", batch.policy, batch.at)
             _insert_companies(cur, ws, batch.companies)
-            _insert_contacts(cur, ws, batch.contacts, replace=False)
+            _insert_contacts(
+                cur, ws, {c.id: rows.contact_rows[c.id] for c in created}, replace=False
+            )
             for direction, level in batch.levels:
                 cur.execute(
                     "UPDATE copies SET level = %s WHERE workspace = %s AND mailbox_id = %s "
@@ -683,45 +746,68 @@ class PostgresStore(PostgresEvents, SqlReads):
                 for item in batch.items
                 if item.location in before and before[item.location][1]
             }
-            _upsert_copies(cur, ws, mailbox.id, batch.items)
-            added = _hold(cur, ws, synced)
-            _relink(cur, ws, batch.owners)
+            if rows.copies[0]:
+                _upsert_copies(cur, ws, mailbox.id, rows.copies)
+            # Holding the key locks: every key's owner over the stored contacts. The keys whose
+            # owner this batch may change are re-linked wherever they are stored; the batch's
+            # own participants are written with their owners (see `_owners`).
+            owner = _owners(cur, ws, canon, changing | linked)
+            final = {key: owner.get(key) for key in changing}
+            _relink_participants(cur, ws, final)
+            relink_events(cur, ws, final)
+            added, alone = _hold(cur, ws, rows, owner)
             if batch.gone:
                 touched.update(before[loc][0] for loc in batch.gone if loc in before)
                 cur.execute(
                     "DELETE FROM copies WHERE workspace = %s AND mailbox_id = %s "
-                    "AND location = ANY(%s)",
+                    "AND location = ANY(%b)",
                     (ws, mailbox.id, list(batch.gone)),
                 )
-            _reconcile(cur, ws, canon, keys, synced, batch.owners)
-            # 4. The workspace's thread lock, last: threads change whole, one batch at a time.
-            # Past it a batch deletes messages (under their key locks) and rewrites thread ids,
-            # rows no batch waiting for this lock has locked, so no wait here closes a cycle.
-            removed: list[tuple[ThreadFacts, str | None]] = []
-            if added or touched:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("t", ws, ""),))
+            # The messages the batch lets go of for good: no mailbox holds a synced copy of
+            # them any more (stable under their key locks: a synced copy needs the lock). Their
+            # participants go now, before the thread lock: a batch holding a key's lock may
+            # have re-linked one of them and be waiting for the thread lock, so the cascade of
+            # the DELETE below, past the thread lock, would close a cycle.
+            doomed: list[str] = []
             if touched:
                 cur.execute(
-                    "DELETE FROM messages m WHERE m.workspace = %s AND m.key = ANY(%s) "
+                    "SELECT m.key FROM messages m WHERE m.workspace = %s AND m.key = ANY(%b) "
+                    "AND NOT EXISTS (SELECT 1 FROM copies c WHERE c.workspace = m.workspace "
+                    "AND c.message_key = m.key AND c.synced)",
+                    (ws, sorted(touched)),
+                )
+                doomed = sorted(key for (key,) in cur.fetchall())
+            if doomed:
+                cur.execute(
+                    "DELETE FROM participants WHERE workspace = %s AND message_key = ANY(%b)",
+                    (ws, doomed),
+                )
+            # 4. The workspace's thread lock, last: threads change whole, one batch at a time.
+            # Past it a batch deletes messages (under their key locks, their participants
+            # gone already) and rewrites thread ids: rows no batch waiting for this lock has
+            # locked, so no wait here closes a cycle.
+            removed: list[tuple[ThreadFacts, str | None]] = []
+            if added or doomed:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id("t", ws, ""),))
+            if doomed:
+                cur.execute(
+                    "DELETE FROM messages m WHERE m.workspace = %s AND m.key = ANY(%b) "
                     "AND NOT EXISTS (SELECT 1 FROM copies c WHERE c.workspace = m.workspace "
                     "AND c.message_key = m.key AND c.synced) "
                     "RETURNING m.key, m.thread_facts, m.thread_id",
-                    (ws, sorted(touched)),
+                    (ws, doomed),
                 )
                 removed = [(decode_facts(k, f), t) for k, f, t in cur.fetchall()]
-            _thread(cur, ws, added, removed)
+            _thread(cur, ws, added, removed, alone)
             _save_state(cur, ws, mailbox.id, batch.cursor, batch.state, batch.listing, keep=True)
 
-    def _canonicalization(
-        self, cur: psycopg.Cursor[Any], ws: str, policy: str | None
-    ) -> Canonicalization:
+    def _canonicalization(self, ws: str, policy: str | None) -> Canonicalization:
         """The canonicalisation of the batch's policy (else the recorded one, else none)."""
         if policy is None:
-            cur.execute("SELECT settings FROM policies WHERE workspace = %s", (ws,))
-            row = cur.fetchone()
-            if row is None:
+            found = self._read("SELECT settings FROM policies WHERE workspace = %s", (ws,))
+            if not found:
                 return Canonicalization()
-            policy = str(row[0])
+            policy = str(found[0][0])
         canon = self._canon_cache.get(policy)
         if canon is None:
             try:
@@ -798,26 +884,26 @@ class PostgresStore(PostgresEvents, SqlReads):
                 (ws,),
             )
             _insert_companies(cur, ws, change.companies)
-            _insert_contacts(cur, ws, change.saved, replace=True)
+            _insert_contacts(cur, ws, _contact_rows(change.saved), replace=True)
             _relink(cur, ws, change.owners)
             if change.destroyed:
                 destroyed = sorted(change.destroyed)
                 cur.execute(
                     "UPDATE participants SET contact_id = NULL WHERE workspace = %s "
-                    "AND contact_id = ANY(%s)",
+                    "AND contact_id = ANY(%b)",
                     (ws, destroyed),
                 )
                 cur.execute(
                     "UPDATE event_participants SET contact_id = NULL WHERE workspace = %s "
-                    "AND contact_id = ANY(%s)",
+                    "AND contact_id = ANY(%b)",
                     (ws, destroyed),
                 )
                 cur.execute(
-                    "DELETE FROM contacts WHERE workspace = %s AND id = ANY(%s)", (ws, destroyed)
+                    "DELETE FROM contacts WHERE workspace = %s AND id = ANY(%b)", (ws, destroyed)
                 )
             if change.lifted:
                 cur.execute(
-                    "DELETE FROM suppressions WHERE workspace = %s AND key = ANY(%s)",
+                    "DELETE FROM suppressions WHERE workspace = %s AND key = ANY(%b)",
                     (ws, list(change.lifted)),
                 )
             if change.suppressed:
@@ -1229,7 +1315,7 @@ def _insert_companies(cur: psycopg.Cursor[Any], ws: str, companies: Iterable[Com
     if not given:
         return
     cur.execute(
-        "SELECT domain FROM company_domains WHERE workspace = %s AND domain = ANY(%s)",
+        "SELECT domain FROM company_domains WHERE workspace = %s AND domain = ANY(%b)",
         (ws, sorted(given)),
     )
     held = {d for (d,) in cur.fetchall()}
@@ -1237,33 +1323,150 @@ def _insert_companies(cur: psycopg.Cursor[Any], ws: str, companies: Iterable[Com
     if rows:
         cur.execute(
             "INSERT INTO companies (workspace, domain, name) "
-            "SELECT %s, d, n FROM unnest(%s::text[], %s::text[]) AS t(d, n) "
+            "SELECT %s, d, n FROM unnest(%b::text[], %b::text[]) AS t(d, n) "
             "ON CONFLICT DO NOTHING",
             (ws, [d for d, _ in rows], [c.name for _, c in rows]),
         )
         pairs = sorted({(d, c.domain) for _, c in rows for d in c.all_domains})
         cur.execute(
             "INSERT INTO company_domains (workspace, domain, company) "
-            "SELECT %s, d, c FROM unnest(%s::text[], %s::text[]) AS t(d, c) "
+            "SELECT %s, d, c FROM unnest(%b::text[], %b::text[]) AS t(d, c) "
             "ON CONFLICT DO NOTHING",
             (ws, [d for d, _ in pairs], [c for _, c in pairs]),
         )
 
 
-def _insert_contacts(
-    cur: psycopg.Cursor[Any], ws: str, contacts: Iterable[Contact], *, replace: bool
-) -> None:
-    ordered = sorted({c.id: c for c in contacts}.values(), key=lambda c: c.id)
-    if not ordered:
-        return
-    columns = (
-        [c.id for c in ordered],
-        [c.first_name for c in ordered],
-        [c.last_name for c in ordered],
-        [c.company_domain for c in ordered],
-        [_time(c.created_at) for c in ordered],
-        [_time(c.deleted_at) for c in ordered],
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """What a batch writes, worked out by `_prepare` before its transaction opens, so that no
+    lock is held while Python decides, encodes or formats a row."""
+
+    #: The first synced item of each message key.
+    synced: dict[str, BatchItem]
+    #: The locations the batch writes or lets go of.
+    locations: list[str]
+    #: Every contact key the batch's participants link.
+    link_keys: frozenset[str]
+    #: The contacts the batch proposes, one per id, in id order.
+    contacts: tuple[Contact, ...]
+    #: Each proposed contact's keys under the batch's canonicalisation.
+    contact_keys: dict[str, frozenset[str]]
+    #: Each proposed contact's ``contacts`` row and ``contact_addresses`` rows.
+    contact_rows: dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
+    #: The ``copies`` columns (the last item at a location wins, as a replace in SQLite does).
+    copies: list[list[Any]]
+    #: The facts and the ``messages`` row of each synced message not known to be stored.
+    messages: dict[str, tuple[ThreadFacts, tuple[Any, ...]]]
+    #: The thread id each of those messages has in the batch alone (`rethread` of them).
+    alone: dict[str, str]
+    #: The ``participants`` rows of each synced message, in position order.
+    participants: dict[str, list[tuple[Any, ...]]]
+    #: The contact each linked key was planned with.
+    planned: dict[str, str | None]
+
+
+def _prepare(batch: BatchResult, ws: str, canon: Canonicalization, stored: set[str]) -> _Rows:
+    """The rows of *batch*, messages in *stored* (known to be stored) left unencoded."""
+    synced: dict[str, BatchItem] = {}
+    for item in batch.items:
+        if item.decision.synced:
+            synced.setdefault(item.message.key, item)
+    latest = {item.location: item for item in batch.items}
+    copies: list[list[Any]] = [[] for _ in range(8)]
+    for location in sorted(latest):
+        item = latest[location]
+        decision = item.decision
+        row = (
+            location,
+            item.message.key,
+            item.message.message_id,
+            decision.synced,
+            " ".join(r.value for r in decision.reasons if r is not Reason.MESSAGE_ID_REUSED),
+            decision.direction.value,
+            decision.level.value,
+            " ".join(sorted(f.value for f in item.flags)),
+        )
+        for column, value in zip(copies, row, strict=True):
+            column.append(value)
+    messages = {
+        key: _message_row(ws, item.message) for key, item in synced.items() if key not in stored
+    }
+    planned: dict[str, str | None] = {}
+    participants: dict[str, list[tuple[Any, ...]]] = {}
+    domains: dict[str, str | None] = {}
+    for key, item in synced.items():
+        when = sort_time(item.message)
+        found = participants[key] = []
+        for link in item.links:
+            planned[link.key] = link.contact_id
+            domain = domains.get(link.key, "")
+            if domain == "":
+                domain = domains[link.key] = link_domain(link.key)
+            found.append((ws, key, link.position, link.key, link.contact_id, domain, when))
+    contacts = tuple(sorted({c.id: c for c in batch.contacts}.values(), key=lambda c: c.id))
+    return _Rows(
+        synced,
+        [item.location for item in batch.items] + list(batch.gone),
+        frozenset(planned),
+        contacts,
+        {c.id: frozenset(canon.key(a) for a in c.addresses) for c in contacts},
+        _contact_rows(contacts),
+        copies,
+        messages,
+        rethread({}, [f for f, _ in messages.values()]) if messages else {},
+        participants,
+        planned,
     )
+
+
+def _message_row(ws: str, message: Message) -> tuple[ThreadFacts, tuple[Any, ...]]:
+    """A new message's thread facts and its ``messages`` row (without a thread id yet)."""
+    facts = thread_facts(message)
+    return facts, (
+        ws,
+        message.key,
+        message.message_id,
+        sort_time(message),
+        encode_message(message),
+        encode_facts(facts),
+        _fallback(facts),
+    )
+
+
+def _contact_rows(
+    contacts: Iterable[Contact],
+) -> dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    """Each contact's ``contacts`` row (without the workspace) and ``contact_addresses`` rows."""
+    return {
+        c.id: (
+            (
+                c.id,
+                c.first_name,
+                c.last_name,
+                c.company_domain,
+                _time(c.created_at),
+                _time(c.deleted_at),
+            ),
+            [
+                (c.id, position, address.key, _STEM.fold(address.key), _address_text(address))
+                for position, address in enumerate(c.addresses)
+            ],
+        )
+        for c in contacts
+    }
+
+
+def _insert_contacts(
+    cur: psycopg.Cursor[Any],
+    ws: str,
+    rows: dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]],
+    *,
+    replace: bool,
+) -> None:
+    """Store the contacts of *rows* (`_contact_rows`); with *replace*, over the stored ones."""
+    if not rows:
+        return
+    ordered = [rows[cid] for cid in sorted(rows)]
     conflict = (
         "DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name, "
         "company_domain = excluded.company_domain, created_at = excluded.created_at, "
@@ -1273,68 +1476,59 @@ def _insert_contacts(
     )
     cur.execute(
         "INSERT INTO contacts (workspace, id, first_name, last_name, company_domain, "  # noqa: S608
-        "created_at, deleted_at) SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], "
-        f"%s::text[], %s::text[], %s::text[]) ON CONFLICT (workspace, id) {conflict}",
-        (ws, *columns),
+        "created_at, deleted_at) SELECT %s, * FROM unnest(%b::text[], %b::text[], %b::text[], "
+        f"%b::text[], %b::text[], %b::text[]) ON CONFLICT (workspace, id) {conflict} "
+        "RETURNING id",
+        (ws, *(list(column) for column in zip(*(row for row, _ in ordered), strict=True))),
     )
+    written = {cid for (cid,) in cur.fetchall()}
     if replace:
         cur.execute(
-            "DELETE FROM contact_addresses WHERE workspace = %s AND contact_id = ANY(%s)",
-            (ws, columns[0]),
+            "DELETE FROM contact_addresses WHERE workspace = %s AND contact_id = ANY(%b)",
+            (ws, sorted(rows)),
         )
-    rows = [
-        (c.id, position, address.key, _STEM.fold(address.key), _address_text(address))
-        for c in ordered
-        for position, address in enumerate(c.addresses)
-    ]
-    cur.execute(
-        "INSERT INTO contact_addresses (workspace, contact_id, position, key, stem, address) "
-        "SELECT %s, * FROM unnest(%s::text[], %s::integer[], %s::text[], %s::text[], %s::text[]) "
-        "ON CONFLICT DO NOTHING",
-        (ws, *(list(column) for column in zip(*rows, strict=True))),
-    )
+    # The addresses of the contacts just written (or replaced) have no row yet: COPY them. A
+    # contact stored before keeps its addresses, and gains only positions it lacked.
+    if written:
+        with cur.copy(
+            "COPY contact_addresses (workspace, contact_id, position, key, stem, address) "
+            "FROM STDIN"
+        ) as copy:
+            for cid in sorted(written):
+                for address in rows[cid][1]:
+                    copy.write_row((ws, *address))
+    others = [address for cid in sorted(rows) if cid not in written for address in rows[cid][1]]
+    if others:
+        cur.execute(
+            "INSERT INTO contact_addresses (workspace, contact_id, position, key, stem, address) "
+            "SELECT %s, * FROM unnest(%b::text[], %b::integer[], %b::text[], %b::text[], "
+            "%b::text[]) ON CONFLICT DO NOTHING",
+            (ws, *(list(column) for column in zip(*others, strict=True))),
+        )
 
 
 def _relink(cur: psycopg.Cursor[Any], ws: str, owners: Iterable[OwnerChange]) -> None:
+    """Link every stored participant (and event participant) with each key to its new owner."""
     final = {change.key: change.new for change in owners}
     relink_events(cur, ws, final)
     if final:
         keys = sorted(final)
         cur.execute(
             "UPDATE participants p SET contact_id = o.owner "
-            "FROM unnest(%s::text[], %s::text[]) AS o(key, owner) "
-            "WHERE p.workspace = %s AND p.key = o.key",
+            "FROM unnest(%b::text[], %b::text[]) AS o(key, owner) "
+            "WHERE p.workspace = %s AND p.key = o.key "
+            "AND p.contact_id IS DISTINCT FROM o.owner",
             (keys, [final[k] for k in keys], ws),
         )
 
 
 def _upsert_copies(
-    cur: psycopg.Cursor[Any], ws: str, mailbox_id: str, items: Sequence[BatchItem]
+    cur: psycopg.Cursor[Any], ws: str, mailbox_id: str, columns: list[list[Any]]
 ) -> None:
-    if not items:
-        return
-    # The last item at a location wins, as a replace in SQLite does.
-    latest = {item.location: item for item in items}
-    ordered = [latest[loc] for loc in sorted(latest)]
-    columns: list[list[Any]] = [[] for _ in range(8)]
-    for item in ordered:
-        decision = item.decision
-        row = (
-            item.location,
-            item.message.key,
-            item.message.message_id,
-            decision.synced,
-            " ".join(r.value for r in decision.reasons if r is not Reason.MESSAGE_ID_REUSED),
-            decision.direction.value,
-            decision.level.value,
-            " ".join(sorted(f.value for f in item.flags)),
-        )
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
     cur.execute(
         "INSERT INTO copies (workspace, mailbox_id, location, message_key, message_id, synced, "
-        "reasons, direction, level, flags) SELECT %s, %s, * FROM unnest(%s::text[], %s::text[], "
-        "%s::text[], %s::boolean[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+        "reasons, direction, level, flags) SELECT %s, %s, * FROM unnest(%b::text[], %b::text[], "
+        "%b::text[], %b::boolean[], %b::text[], %b::text[], %b::text[], %b::text[]) "
         "ON CONFLICT (workspace, mailbox_id, location) DO UPDATE SET "
         "message_key = excluded.message_key, message_id = excluded.message_id, "
         "synced = excluded.synced, reasons = excluded.reasons, direction = excluded.direction, "
@@ -1343,53 +1537,57 @@ def _upsert_copies(
     )
 
 
-def _hold(cur: psycopg.Cursor[Any], ws: str, synced: dict[str, BatchItem]) -> list[ThreadFacts]:
-    """Store the synced messages not yet stored, and their participants' links (by COPY); the
-    thread facts of the new messages (stored without a thread id yet)."""
+def _hold(
+    cur: psycopg.Cursor[Any], ws: str, rows: _Rows, owner: dict[str, str | None]
+) -> tuple[list[ThreadFacts], dict[str, str]]:
+    """Store the synced messages not yet stored, and their participants linked to *owner*
+    (by COPY); the thread facts of the new messages and the thread ids they were stored with.
+
+    A new message is stored with the thread id its batch alone gives it; `_thread`, under the
+    thread lock, rewrites the ones that join a stored thread.
+    """
+    synced = rows.synced
     if not synced:
-        return []
+        return [], {}
     keys = sorted(synced)
-    cur.execute("SELECT key FROM messages WHERE workspace = %s AND key = ANY(%s)", (ws, keys))
+    cur.execute("SELECT key FROM messages WHERE workspace = %s AND key = ANY(%b)", (ws, keys))
     stored = {key for (key,) in cur.fetchall()}
-    added = [thread_facts(synced[key].message) for key in keys if key not in stored]
-    if added:
+    new = [
+        rows.messages.get(key) or _message_row(ws, synced[key].message)
+        for key in keys
+        if key not in stored
+    ]
+    threads = rows.alone
+    if len(new) != len(rows.messages) or any(f.key not in threads for f, _ in new):
+        threads = rethread({}, [f for f, _ in new]) if new else {}  # the hint was stale
+    if new:
         with cur.copy(
             "COPY messages (workspace, key, message_id, sent_at, document, thread_facts, "
-            "thread_subject) FROM STDIN"
+            "thread_subject, thread_id) FROM STDIN"
         ) as copy:
-            for f in added:
-                message = synced[f.key].message
-                copy.write_row(
-                    (
-                        ws,
-                        f.key,
-                        message.message_id,
-                        sort_time(message),
-                        encode_message(message),
-                        encode_facts(f),
-                        _fallback(f),
-                    )
-                )
+            for f, row in new:
+                copy.write_row((*row, threads[f.key]))
         with cur.copy("COPY thread_nodes (workspace, node, message_key) FROM STDIN") as copy:
-            for f in added:
+            for f, _ in new:
                 for node in dict.fromkeys((f.node, *f.cited)):
                     copy.write_row((ws, node, f.key))
     if stored:
         cur.execute(
-            "DELETE FROM participants WHERE workspace = %s AND message_key = ANY(%s)",
+            "DELETE FROM participants WHERE workspace = %s AND message_key = ANY(%b)",
             (ws, sorted(stored)),
         )
+    # Links planned before another batch created a contact for their key take its owner.
+    moved = {key: found for key, found in owner.items() if found != rows.planned.get(key)}
     with cur.copy(
         "COPY participants (workspace, message_key, position, key, contact_id, domain, sent_at) "
         "FROM STDIN"
     ) as copy:
         for key in keys:
-            when = sort_time(synced[key].message)
-            for link in synced[key].links:
-                copy.write_row(
-                    (ws, key, link.position, link.key, link.contact_id, link_domain(link.key), when)
-                )
-    return added
+            for row in rows.participants[key]:
+                if moved and row[3] in moved:
+                    row = (*row[:4], moved[row[3]], *row[5:])
+                copy.write_row(row)
+    return [f for f, _ in new], threads
 
 
 def _fallback(facts: ThreadFacts) -> str | None:
@@ -1402,74 +1600,71 @@ def _thread(
     ws: str,
     added: Sequence[ThreadFacts],
     removed: Sequence[tuple[ThreadFacts, str | None]],
+    alone: dict[str, str],
 ) -> None:
-    """Give the messages a batch stored their thread ids, and rewrite every id the batch's
-    new and removed messages changed (`mailbind.rethreading`)."""
+    """Rewrite every thread id the batch's new and removed messages changed
+    (`mailbind.rethreading`), its new messages' included (stored by `_hold` with the ids
+    *alone* the batch gives them)."""
     if not added and not removed:
         return
+    ours = alone.keys()
     query = thread_query([*added, *(f for f, _ in removed)])
     threads = {thread for _, thread in removed if thread is not None}
     cur.execute(
-        "SELECT DISTINCT m.thread_id FROM thread_nodes n JOIN messages m "
+        "SELECT m.thread_id, m.key FROM thread_nodes n JOIN messages m "
         "ON m.workspace = n.workspace AND m.key = n.message_key "
-        "WHERE n.workspace = %s AND n.node = ANY(%s) AND m.thread_id IS NOT NULL",
+        "WHERE n.workspace = %s AND n.node = ANY(%b) AND m.thread_id IS NOT NULL",
         (ws, sorted(query.nodes)),
     )
-    threads.update(t for (t,) in cur.fetchall())
+    threads.update(t for t, k in cur.fetchall() if k not in ours)
     if query.subjects:
         cur.execute(
-            "SELECT DISTINCT thread_id FROM messages WHERE workspace = %s "
-            "AND thread_subject = ANY(%s) AND thread_subject IS NOT NULL "
+            "SELECT thread_id, key FROM messages WHERE workspace = %s "
+            "AND thread_subject = ANY(%b) AND thread_subject IS NOT NULL "
             "AND thread_id IS NOT NULL",
             (ws, sorted(query.subjects)),
         )
-        threads.update(t for (t,) in cur.fetchall())
+        threads.update(t for t, k in cur.fetchall() if k not in ours)
     context: dict[str, tuple[ThreadFacts, str | None]] = {}
     if threads:
         cur.execute(
             "SELECT key, thread_facts, thread_id FROM messages WHERE workspace = %s "
-            "AND thread_id = ANY(%s)",
+            "AND thread_id = ANY(%b)",
             (ws, sorted(threads)),
         )
-        context = {k: (decode_facts(k, f), t) for k, f, t in cur.fetchall()}
-    changes = rethread(context, added, [f.key for f, _ in removed])
+        context = {k: (decode_facts(k, f), t) for k, f, t in cur.fetchall() if k not in ours}
+    if not context and not removed:
+        return  # the new messages reach no stored thread: they keep their ids
+    changes = {
+        key: thread
+        for key, thread in rethread(context, added, [f.key for f, _ in removed]).items()
+        if alone.get(key) != thread
+    }
     if changes:
         ordered = sorted(changes)
         cur.execute(
             "UPDATE messages m SET thread_id = c.thread "
-            "FROM unnest(%s::text[], %s::text[]) AS c(key, thread) "
+            "FROM unnest(%b::text[], %b::text[]) AS c(key, thread) "
             "WHERE m.workspace = %s AND m.key = c.key",
             (ordered, [changes[k] for k in ordered], ws),
         )
 
 
-def _reconcile(
-    cur: psycopg.Cursor[Any],
-    ws: str,
-    canon: Canonicalization,
-    keys: set[str],
-    synced: dict[str, BatchItem],
-    owners: Sequence[OwnerChange],
-) -> None:
-    """Re-link the batch's keys whose owner differs from the one it was planned with.
+def _owners(
+    cur: psycopg.Cursor[Any], ws: str, canon: Canonicalization, keys: set[str]
+) -> dict[str, str | None]:
+    """The owner of each of *keys* over the stored contacts, as `resolve_contact` names it.
 
-    Holding the keys' locks, the contacts read here are every contact that claims them, so the
-    owner found is the owner `resolve_contact` names over the stored contacts. It differs from
-    the planned one only when another batch, committed after this one was planned, created a
-    contact for the key; then every participant with the key is re-linked to it.
+    Read holding the keys' locks, so every contact that claims one of them is seen: the owner
+    differs from the one the batch was planned with only when another batch, committed after
+    this one was planned, created a contact for the key.
     """
     if not keys:
-        return
-    planned: dict[str, str | None] = {}
-    for item in synced.values():
-        for link in item.links:
-            planned[link.key] = link.contact_id
-    for change in owners:
-        planned[change.key] = change.new
+        return {}
     cur.execute(
         "SELECT a.contact_id, a.position, a.key, c.created_at FROM contact_addresses a "
         "JOIN contacts c ON c.workspace = a.workspace AND c.id = a.contact_id "
-        "WHERE a.workspace = %s AND a.stem = ANY(%s)",
+        "WHERE a.workspace = %s AND a.stem = ANY(%b)",
         (ws, sorted({_STEM.fold(key) for key in keys})),
     )
     primary: dict[str, str] = {}
@@ -1477,29 +1672,28 @@ def _reconcile(
     created: dict[str, datetime] = {}
     for contact_id, position, key, created_at in cur.fetchall():
         folded = canon.fold(key)
-        created[contact_id] = datetime.fromisoformat(created_at)
+        if contact_id not in created:
+            created[contact_id] = datetime.fromisoformat(created_at)
         if position == 0:
             primary[contact_id] = folded
         if folded in keys:
             claims.setdefault(folded, set()).add(contact_id)
-    fixed: dict[str, str | None] = {}
-    for key in keys:
-        candidates = claims.get(key, set())
-        best = min(
-            candidates,
-            key=lambda cid: (primary.get(cid) != key, created[cid], cid),
-            default=None,
-        )
-        if best != planned.get(key):
-            fixed[key] = best
-    if fixed:
-        ordered = sorted(fixed)
+    found: dict[str, str | None] = dict.fromkeys(keys)
+    for key, candidates in claims.items():
+        found[key] = min(candidates, key=lambda cid: (primary.get(cid) != key, created[cid], cid))
+    return found
+
+
+def _relink_participants(cur: psycopg.Cursor[Any], ws: str, owner: dict[str, str | None]) -> None:
+    """Link every stored participant with a key of *owner* to that key's owner."""
+    if owner:
+        keys = sorted(owner)
         cur.execute(
             "UPDATE participants p SET contact_id = o.owner "
-            "FROM unnest(%s::text[], %s::text[]) AS o(key, owner) "
+            "FROM unnest(%b::text[], %b::text[]) AS o(key, owner) "
             "WHERE p.workspace = %s AND p.key = o.key "
             "AND p.contact_id IS DISTINCT FROM o.owner",
-            (ordered, [fixed[k] for k in ordered], ws),
+            (keys, [owner[k] for k in keys], ws),
         )
 
 
