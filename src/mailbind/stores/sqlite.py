@@ -89,14 +89,66 @@ _PAGE_SIZE = 16384
 
 #: What a timeline page reads (`SQLiteStore._paged`): its rows, what joins them to their
 #: message's key, and their workspace, time and message-key columns.
-_PARTICIPANTS = (
-    "participant_rows p",
-    "CROSS JOIN messages m ON m.id = p.message",
-    "p.workspace",
-    "p.sent_at",
-    "m.key",
+#: Where a paginated read finds its messages: the table (and its alias), its workspace, time
+#: and message row id columns. The participants' rows name messages by row id; a thread's are the
+#: message rows themselves.
+_PARTICIPANTS = ("participant_rows p", "p.workspace", "p.sent_at", "p.message")
+_MESSAGES = ("messages m", "m.workspace", "m.sent_at", "m.id")
+
+#: The columns a read builds a `StoredMessage` from: the message row, who holds it (the
+#: synced copies' mailbox and direction) and the participants' contacts (position to id), both
+#: as JSON, or NULL when there are none; followed by a WHERE on ``m``.
+_LOAD = (
+    "SELECT m.key, m.id, m.document, m.thread_id, m.message_id, "
+    "(SELECT json_group_array(json_array(c.mailbox_id, c.direction)) FROM copies c "
+    "INDEXED BY copies_by_key WHERE c.workspace = m.workspace AND c.message_key = m.key "
+    "AND c.synced = 1 HAVING count(*)), "
+    "(SELECT json_group_object(p.position, p.contact_id) FROM participant_rows p "
+    "WHERE p.message = m.id AND p.contact_id IS NOT NULL HAVING count(*)) "
+    "FROM messages m "
 )
-_MESSAGES = ("messages m", "", "m.workspace", "m.sent_at", "m.key")
+_LOAD_BY_IDS = _LOAD + "WHERE m.id IN (SELECT value FROM json_each(?))"  # noqa: S608
+_LOAD_BY_KEYS = (
+    _LOAD + "WHERE m.workspace = ? AND m.key IN (SELECT value FROM json_each(?))"  # noqa: S608
+)
+#: The row ids of a page's messages, followed by a WHERE on ``m``.
+_IDS = "SELECT m.id FROM messages m "
+
+
+def _contacts_of(links: str | None, count: int) -> tuple[str | None, ...]:
+    """The contact of each of *count* participants, from `_LOAD`'s links (JSON, or None)."""
+    if links is None:
+        return (None,) * count
+    linked = json.loads(links)
+    return tuple(linked.get(str(i)) for i in range(count))
+
+
+def _page_query(
+    select: str,
+    source: tuple[str, str, str, str],
+    where: str,
+    times: str,
+    bound: str,
+    order: str,
+    limit: str = "",
+) -> str:
+    """The query of a page (*select*: `_LOAD` or `_IDS`): the messages of the rows of
+    *source* matching *where* whose time ``IS NULL`` or ``IS NOT NULL`` and in range (*times*,
+    on the source's time column), after the cursor (*bound*, on ``m``), by *order*, then
+    *limit* (e.g. `` LIMIT ?``).
+
+    Its parameters: the workspace, *where*'s, *times*', *bound*'s, *limit*'s."""
+    table, workspace, sent_at, _ = source
+    # Tables, columns and conditions are this module's constants; every value is a parameter.
+    if table == _MESSAGES[0]:
+        match = f"WHERE {workspace} = ? AND {where} AND {sent_at} {times}"
+    else:
+        match = (
+            f"WHERE m.id IN (SELECT p.message FROM {table} WHERE {workspace} = ? "  # noqa: S608
+            f"AND {where} AND {sent_at} {times})"
+        )
+    return f"{select}{match} {bound}ORDER BY {order}{limit}"
+
 
 #: The most participant keys a store remembers the registrable domain of.
 _DOMAIN_ENTRIES = 1 << 16
@@ -596,6 +648,16 @@ MIGRATIONS = (
         "thread_nodes show them as before); participants by contact only where a contact is "
         "linked, copies by message only where synced, no index of copies by Message-ID",
         _V8,
+    ),
+    Migration(
+        9,
+        "Who holds a message is read from the index of copies by message alone: it also holds "
+        "each synced copy's direction",
+        (
+            "DROP INDEX copies_by_key",
+            "CREATE INDEX copies_by_key ON copies(workspace, message_key, synced, direction) "
+            "WHERE synced = 1",
+        ),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -1307,7 +1369,7 @@ class SQLiteStore(SQLiteEvents, SqlReads):
     def _paged(
         self,
         ws: str,
-        source: tuple[str, str, str, str, str],
+        source: tuple[str, str, str, str],
         where: str,
         values: list[Any],
         limit: int,
@@ -1317,73 +1379,99 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         matching *where*, by (time, key): the dated ones first, then the undated, each run
         read in index order."""
         count, start = page_after(limit, after)
-        rows, join, workspace, sent_at, key = source
-        # Tables, columns and conditions are this module's constants; every value is a parameter.
-        match = f"FROM {rows} WHERE {workspace} = ? AND {where} "
-        select = f"SELECT DISTINCT {sent_at}, {key} FROM {rows} {join} "  # noqa: S608
-        select += f"WHERE {workspace} = ? AND {where} "
-        keys: list[str] = []
+        rows: list[Any] = []
         if start is None or start[0] is not None:
-            keys = self._dated(match, select, sent_at, key, [ws, *values], start, count)
-        if len(keys) <= count:
-            bound, params = "", [ws, *values]
+            rows = self._dated(ws, source, where, values, start, count)
+        if len(rows) <= count:
+            bound, params = "", [*values]
             if start is not None and start[0] is None:
-                bound, params = f"AND {key} > ? ", [*params, start[1]]
-            keys += [
-                k
-                for _, k in self._read(
-                    select + f"AND {sent_at} IS NULL " + bound + f"ORDER BY {key} LIMIT ?",
-                    [*params, count + 1 - len(keys)],
-                )
-            ]
-        shown = self._load(ws, keys[:count])
-        more = len(keys) > count and bool(shown)
+                bound, params = "AND m.key > ? ", [*params, start[1]]
+            rows += self._page_rows(
+                ws, source, where, "IS NULL ", bound, "m.key", params, count + 1 - len(rows)
+            )
+        shown = self._build(ws, rows[:count])
+        more = len(rows) > count and bool(shown)
         return Page(tuple(shown), page_cursor(shown[-1].message) if more else None)
 
     def _dated(
         self,
-        match: str,
-        select: str,
-        sent_at: str,
-        key: str,
-        params: list[Any],
+        ws: str,
+        source: tuple[str, str, str, str],
+        where: str,
+        values: list[Any],
         start: tuple[float | None, str] | None,
         count: int,
-    ) -> list[str]:
-        """The keys of the first ``count + 1`` dated messages of a page after *start*.
+    ) -> list[Any]:
+        """The `_LOAD` rows of the first ``count + 1`` dated messages of a page after *start*.
 
-        The times of the first rows come from the time index alone; the page then reads, and
-        orders by key, only the rows up to the last of those times, so a long timeline costs
-        no more than a short one."""
-        since, bound, after = "", "", []
+        The times of the first messages after the cursor's time come from the time index
+        alone (one a message); the page then reads, and orders by key, only the messages from
+        the cursor's time up to the (``count + 1``)th of those times, so a long timeline costs
+        no more than a short one, and the range holds at least ``count + 1`` messages after
+        the cursor. Unless many messages share a time there, that range is read whole, with
+        the documents, in one query."""
+        table, workspace, sent_at, message = source
+        since, later, bound, after = "", "", "", []
         if start is not None:
-            since, after = f"AND {sent_at} >= ? ", [start[0]]
-            bound = f"AND ({sent_at}, {key}) > (?, ?) "
-        wanted = count + 1
-        while True:
-            times = [
-                t
-                for (t,) in self._read(
-                    f"SELECT {sent_at} {match}AND {sent_at} IS NOT NULL {since}"
-                    f"ORDER BY {sent_at} LIMIT ?",
-                    [*params, *after, wanted],
-                )
-            ]
-            cap, capped = "", []
-            if len(times) == wanted:
-                cap, capped = f"AND {sent_at} <= ? ", [times[-1]]
-            keys = [
-                k
-                for _, k in self._read(
-                    f"{select}AND {sent_at} IS NOT NULL {since}{bound}{cap}"
-                    f"ORDER BY {sent_at}, {key} LIMIT ?",
-                    [*params, *after, *([] if start is None else list(start)), *capped, count + 1],
-                )
-            ]
-            if len(keys) > count or not cap:
-                return keys
-            # The first rows held a message twice, or rows before the cursor: read further.
-            wanted *= 2
+            since, later, after = f"AND {sent_at} >= ? ", f"AND {sent_at} > ? ", [start[0]]
+            bound = "AND (m.sent_at, m.key) > (?, ?) "
+        # Tables, columns and conditions are this module's constants; every value is a
+        # parameter.
+        matching = f"FROM {table} WHERE {workspace} = ? AND {where} AND {sent_at} "
+        wanted = 2 * (count + 1)
+        times = [
+            t
+            for t, _ in self._read(
+                f"SELECT DISTINCT {sent_at}, {message} {matching}IS NOT NULL {later}"
+                f"ORDER BY {sent_at}, {message} LIMIT ?",
+                [ws, *values, *after, wanted],
+            )
+        ]
+        cap, capped, crowded = "", [], False
+        if len(times) > count:
+            cap, capped = f"AND {sent_at} <= ? ", [times[count]]
+            # Every time read is the cap's: more messages share it than a page holds.
+            crowded = len(times) == wanted and times[-1] == times[count]
+        if start is not None and not crowded:
+            ((ties,),) = self._read(f"SELECT count(*) {matching}= ?", [ws, *values, start[0]])
+            crowded = ties > count
+        return self._page_rows(
+            ws,
+            source,
+            where,
+            f"IS NOT NULL {since}{cap}",
+            bound,
+            "m.sent_at, m.key",
+            [*values, *after, *capped, *([] if start is None else list(start))],
+            count + 1 if crowded else None,
+        )
+
+    def _page_rows(
+        self,
+        ws: str,
+        source: tuple[str, str, str, str],
+        where: str,
+        times: str,
+        bound: str,
+        order: str,
+        params: list[Any],
+        limit: int | None,
+    ) -> list[Any]:
+        """The `_LOAD` rows of `_page_query`: every row of the range in one query when
+        *limit* is None (the range holds few more than a page: SQLite sorts the documents of
+        a range about twice as fast without a LIMIT), else the first *limit* row ids in
+        order and then their rows (a range of many messages: only the ids are sorted)."""
+        if limit is None:
+            return self._read(_page_query(_LOAD, source, where, times, bound, order), [ws, *params])
+        ids = [
+            i
+            for (i,) in self._read(
+                _page_query(_IDS, source, where, times, bound, order, " LIMIT ?"),
+                [ws, *params, limit],
+            )
+        ]
+        found = {row[1]: row for row in self._read(_LOAD_BY_IDS, (json.dumps(ids),))}
+        return [found[i] for i in ids if i in found]
 
     def _ordered(self, ws: str, sql: str, params: tuple[str, ...]) -> tuple[StoredMessage, ...]:
         keys = [key for (key,) in self._read(sql, params)]
@@ -1393,46 +1481,52 @@ class SQLiteStore(SQLiteEvents, SqlReads):
 
     def _load(self, ws: str, keys: Sequence[str]) -> list[StoredMessage]:
         """The stored messages with *keys* (at most `_CHUNK`), in the order of *keys*."""
-        wanted = (ws, json.dumps(list(keys)))
-        documents = {
-            key: (document, thread, message_id)
-            for key, document, thread, message_id in self._read(
-                "SELECT key, document, thread_id, message_id FROM messages WHERE workspace = ? "
-                "AND key IN (SELECT value FROM json_each(?))",
-                wanted,
-            )
-        }
-        directions: dict[str, dict[str, set[Direction]]] = {}
-        for key, mailbox_id, direction in self._read(
-            "SELECT DISTINCT message_key, mailbox_id, direction FROM copies "
-            "INDEXED BY copies_by_key WHERE workspace = ? AND synced = 1 "
-            "AND message_key IN (SELECT value FROM json_each(?)) ORDER BY mailbox_id",
-            wanted,
-        ):
-            directions.setdefault(key, {}).setdefault(mailbox_id, set()).add(Direction(direction))
-        settings = dict(self._read("SELECT id, settings FROM mailboxes WHERE workspace = ?", (ws,)))
-        owners: dict[str, dict[int, str | None]] = {}
-        for key, position, contact_id in self._read(
-            "SELECT m.key, p.position, p.contact_id FROM messages m "
-            "CROSS JOIN participant_rows p ON p.message = m.id WHERE m.workspace = ? "
-            "AND m.key IN (SELECT value FROM json_each(?))",
-            wanted,
-        ):
-            owners.setdefault(key, {})[position] = contact_id
+        rows = self._read(
+            _LOAD_BY_KEYS,
+            (ws, json.dumps(list(keys))),
+        )
+        found = {row[0]: row for row in rows}
+        return self._build(ws, [found[key] for key in keys if key in found])
+
+    def _build(self, ws: str, rows: Sequence[Any]) -> list[StoredMessage]:
+        """The stored messages of *rows* of `_LOAD`, in their order."""
+        if not rows:
+            return []
+        settings: dict[str, str] = dict(
+            self._read("SELECT id, settings FROM mailboxes WHERE workspace = ?", (ws,))
+        )
+        # Most messages of a read are held alike (one mailbox, one direction): the holdings of
+        # each set of copies are made once.
+        holdings_of: dict[str | None, tuple[Holding, ...]] = {}
+        # And a contact's messages mostly link the same participants alike.
+        contacts_of: dict[tuple[str | None, int], tuple[str | None, ...]] = {}
         loaded = []
-        for key in keys:
-            found = documents.get(key)
-            if found is None:
-                continue
-            message = decode_document(found[0], key, found[2])
-            holdings = []
-            for mailbox_id, held in sorted(directions.get(key, {}).items()):
-                mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
-                holdings.append(Holding(mailbox, holding_direction(mailbox, held)))
-            links = owners.get(key, {})
-            contacts = tuple(links.get(i) for i in range(len(message.participants)))
-            loaded.append(StoredMessage(message, tuple(holdings), contacts, found[1]))
+        for key, _, document, thread, message_id, copies, links in rows:
+            message = decode_document(document, key, message_id)
+            holdings = holdings_of.get(copies)
+            if holdings is None:
+                holdings = holdings_of[copies] = self._holdings(ws, copies, settings)
+            contacts = contacts_of.get((links, len(message.participants)))
+            if contacts is None:
+                contacts = contacts_of[links, len(message.participants)] = _contacts_of(
+                    links, len(message.participants)
+                )
+            loaded.append(StoredMessage(message, holdings, contacts, thread))
         return loaded
+
+    def _holdings(
+        self, ws: str, copies: str | None, settings: dict[str, str]
+    ) -> tuple[Holding, ...]:
+        """The holdings of a message's synced *copies* (a JSON array of [mailbox, direction]
+        pairs, or None), by mailbox."""
+        directions: dict[str, set[Direction]] = {}
+        for mailbox_id, direction in json.loads(copies) if copies else ():
+            directions.setdefault(mailbox_id, set()).add(Direction(direction))
+        holdings = []
+        for mailbox_id, each in sorted(directions.items()):
+            mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
+            holdings.append(Holding(mailbox, holding_direction(mailbox, each)))
+        return tuple(holdings)
 
 
 def _recorded(rows: list[Any]) -> Recorded | None:

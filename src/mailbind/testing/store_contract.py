@@ -75,6 +75,7 @@ from ..store import (
     PageError,
     ParticipantLink,
     StaleBatchError,
+    StoredMessage,
     Store,
 )
 from ..threads import thread_ids
@@ -671,6 +672,59 @@ class StoreContract:
             assert _keys(partial(store.company_messages, "client.example", limit=limit)) == whole
         assert store.contact_messages("nobody") == Page(())
 
+    def test_pages_are_the_whole_read_whatever_the_mail(self) -> None:
+        """Mail at few distinct times (many ties), some undated, naming the contact once or
+        twice and in two mailboxes: every limit's pages, joined, are exactly the stored
+        messages of the whole read (holdings, contacts and threads included), in order."""
+
+        @settings(
+            max_examples=self.examples,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        @given(
+            st.lists(
+                st.tuples(st.none() | st.integers(0, 3), st.booleans(), st.booleans()),
+                min_size=1,
+                max_size=12,
+            ),
+            st.integers(1, 5),
+        )
+        def whole(shapes: list[tuple[int | None, bool, bool]], limit: int) -> None:
+            store = self.make_store()
+            try:
+                kim = contact("kim", KIM, company_domain="client.example")
+                store.apply_contact_change(
+                    ContactChange(saved=(kim,), companies=(Company("client.example", "Kim"),))
+                )
+                for n, (day, twice, both) in enumerate(shapes):
+                    message = Message.build(
+                        sender=f"Kim Lee <{KIM}>",
+                        to="anna@acme.com, ben@acme.com",
+                        cc=KIM if twice else (),
+                        subject=f"S{n}",
+                        message_id=f"<p{n}@client.example>",
+                        sent_at=None if day is None else NOW - day * timedelta(days=1),
+                    )
+                    items = [batch(ANNA, item(store, message))]
+                    if both:
+                        items.append(batch(BEN, item(store, message, BEN)))
+                    for each in items:
+                        store.apply_batch(each)
+                for read, everything in (
+                    (partial(store.contact_messages, "kim"), store.messages_for_contact("kim")),
+                    (
+                        partial(store.company_messages, "client.example"),
+                        store.messages_for_company("client.example"),
+                    ),
+                ):
+                    assert _pages(partial(read, limit=limit)) == list(everything)
+                    assert len(everything) == len(shapes)
+            finally:
+                self.close_store(store)
+
+        whole()
+
     def test_a_cursor_stays_put_while_mail_arrives(self, store: Store) -> None:
         """Mail stored between two pages before the cursor is not read; after it, it is."""
         kim = contact("kim", KIM)
@@ -937,6 +991,18 @@ _THREADED = (
     _threaded(6, "Quote", sender="joe@other.example"),
     _threaded(7, "Fwd: Quote", sender="anna@acme.com", to="joe@other.example"),
 )
+
+
+def _pages(read: Callable[..., Page]) -> list[StoredMessage]:
+    """Every stored message a paginated read gives, page after page."""
+    messages: list[StoredMessage] = []
+    after: str | None = None
+    while True:
+        page = read(after=after)
+        messages += page.messages
+        if page.next is None:
+            return messages
+        after = page.next
 
 
 def _keys(read: Callable[..., Page]) -> list[str]:
