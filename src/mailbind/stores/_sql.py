@@ -10,16 +10,24 @@ Invariants:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from ..codecs import decode_mailbox
 from ..errors import StoreError
 from ..identity import with_reuse
-from ..messages import Direction, Flag, SharingLevel
+from ..messages import Direction, Flag, Message, SharingLevel
 from ..policy import Mailbox
-from ..rules import Decision, Reason
-from ..store import DEFAULT_WORKSPACE, CopyCount, StoredDecision, company_domain
+from ..rules import Decision, Holding, Reason
+from ..store import (
+    DEFAULT_WORKSPACE,
+    CopyCount,
+    StoredDecision,
+    StoredMessage,
+    company_domain,
+    holding_direction,
+)
 
 __all__ = ["SqlReads", "workspace_name"]
 
@@ -56,6 +64,48 @@ class SqlReads:
         mailbox = decode_mailbox(settings)
         self._mailbox_cache[(ws, mailbox_id)] = (settings, mailbox)
         return mailbox
+
+    def _decode(self, document: str, key: str, message_id: str | None) -> Message:
+        """The message a stored *document* holds."""
+        raise NotImplementedError
+
+    def _stored(
+        self, ws: str, rows: Sequence[Sequence[Any]], settings: dict[str, str]
+    ) -> list[StoredMessage]:
+        """The stored messages of message *rows*, in their order, each row (key, id, document,
+        thread id, Message-ID, copies, links): *copies* the synced copies as a JSON array of
+        ``[mailbox, direction]`` pairs, *links* the participants' contacts as a JSON object
+        from position to contact id, each None when there are none. *settings* are the
+        workspace's mailboxes' settings, by id."""
+        # Most messages of a read are held alike (one mailbox, one direction), and a contact's
+        # messages mostly link their participants alike: each shape is made once.
+        holdings_of: dict[str | None, tuple[Holding, ...]] = {}
+        contacts_of: dict[tuple[str | None, int], tuple[str | None, ...]] = {}
+        loaded = []
+        for key, _, document, thread, message_id, copies, links in rows:
+            message = self._decode(document, key, message_id)
+            holdings = holdings_of.get(copies)
+            if holdings is None:
+                holdings = holdings_of[copies] = self._holdings(ws, copies, settings)
+            shape = (links, len(message.participants))
+            contacts = contacts_of.get(shape)
+            if contacts is None:
+                contacts = contacts_of[shape] = _contacts_of(*shape)
+            loaded.append(StoredMessage(message, holdings, contacts, thread))
+        return loaded
+
+    def _holdings(
+        self, ws: str, copies: str | None, settings: dict[str, str]
+    ) -> tuple[Holding, ...]:
+        """The holdings of a message's synced *copies* (see `_stored`), by mailbox."""
+        directions: dict[str, set[Direction]] = {}
+        for mailbox_id, direction in json.loads(copies) if copies else ():
+            directions.setdefault(mailbox_id, set()).add(Direction(direction))
+        holdings = []
+        for mailbox_id, each in sorted(directions.items()):
+            mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
+            holdings.append(Holding(mailbox, holding_direction(mailbox, each)))
+        return tuple(holdings)
 
     def mailboxes(self, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[Mailbox, ...]:
         ws = workspace_name(workspace)
@@ -138,3 +188,12 @@ class SqlReads:
                 (workspace_name(workspace), mailbox_id),
             )
         )
+
+
+def _contacts_of(links: str | None, count: int) -> tuple[str | None, ...]:
+    """The contact of each of *count* participants, from a row's links (see
+    `SqlReads._stored`)."""
+    if links is None:
+        return (None,) * count
+    linked = json.loads(links)
+    return tuple(linked.get(str(i)) for i in range(count))

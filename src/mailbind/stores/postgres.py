@@ -72,7 +72,7 @@ from ..codecs import (
 )
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression, SuppressionReason
 from ..errors import StoreError
-from ..messages import Direction, Message
+from ..messages import Message
 from ..policy import Mailbox
 from ..rethreading import (
     ThreadFacts,
@@ -82,7 +82,7 @@ from ..rethreading import (
     thread_facts,
     thread_query,
 )
-from ..rules import Holding, Reason
+from ..rules import Reason
 from ..schedule import SyncState, SyncStatus
 from ..store import (
     DEFAULT_WORKSPACE,
@@ -97,7 +97,6 @@ from ..store import (
     Recorded,
     StaleBatchError,
     StoredMessage,
-    holding_direction,
     link_domain,
     message_order,
     page_after,
@@ -1176,53 +1175,33 @@ class PostgresStore(PostgresEvents, SqlReads):
         messages.sort(key=lambda stored: message_order(stored.message))
         return tuple(messages)
 
+    def _decode(self, document: str, key: str, message_id: str | None) -> Message:
+        return decode_message(document)
+
     def _load(self, ws: str, keys: Sequence[str]) -> list[StoredMessage]:
         """The stored messages with *keys* (at most `_CHUNK`), in the order of *keys*."""
-        wanted = (ws, list(keys))
         with self._snapshot() as cur:
-            documents = {
-                key: (document, thread)
-                for key, document, thread in cur.execute(
-                    "SELECT key, document, thread_id FROM messages WHERE workspace = %s "
-                    "AND key = ANY(%s)",
-                    wanted,
-                ).fetchall()
-            }
-            copies = cur.execute(
-                "SELECT DISTINCT message_key, mailbox_id, direction FROM copies "
-                "WHERE workspace = %s AND synced AND message_key = ANY(%s)",
-                wanted,
-            ).fetchall()
+            rows = cur.execute(_LOAD, (ws, list(keys))).fetchall()
             settings = dict(
                 cur.execute(
                     "SELECT id, settings FROM mailboxes WHERE workspace = %s", (ws,)
                 ).fetchall()
             )
-            links = cur.execute(
-                "SELECT message_key, position, contact_id FROM participants WHERE workspace = %s "
-                "AND message_key = ANY(%s)",
-                wanted,
-            ).fetchall()
-        directions: dict[str, dict[str, set[Direction]]] = {}
-        for key, mailbox_id, direction in copies:
-            directions.setdefault(key, {}).setdefault(mailbox_id, set()).add(Direction(direction))
-        owners: dict[str, dict[int, str | None]] = {}
-        for key, position, contact_id in links:
-            owners.setdefault(key, {})[position] = contact_id
-        loaded = []
-        for key in keys:
-            found = documents.get(key)
-            if found is None:
-                continue
-            message = decode_message(found[0])
-            holdings = []
-            for mailbox_id, held in sorted(directions.get(key, {}).items()):
-                mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
-                holdings.append(Holding(mailbox, holding_direction(mailbox, held)))
-            linked = owners.get(key, {})
-            contacts = tuple(linked.get(i) for i in range(len(message.participants)))
-            loaded.append(StoredMessage(message, tuple(holdings), contacts, found[1]))
-        return loaded
+        found = {row[0]: row for row in rows}
+        return self._stored(ws, [found[key] for key in keys if key in found], settings)
+
+
+#: The rows `SqlReads._stored` builds stored messages from, for the messages of a workspace
+#: (first parameter) whose keys are in a list (second): who holds each message and the
+#: participants' contacts come as JSON text beside the document, NULL when there are none.
+_LOAD = (
+    "SELECT m.key, NULL, m.document, m.thread_id, m.message_id, "
+    "(SELECT json_agg(json_build_array(c.mailbox_id, c.direction))::text FROM copies c "
+    "WHERE c.workspace = m.workspace AND c.message_key = m.key AND c.synced), "
+    "(SELECT json_object_agg(p.position, p.contact_id)::text FROM participants p "
+    "WHERE p.workspace = m.workspace AND p.message_key = m.key AND p.contact_id IS NOT NULL) "
+    "FROM messages m WHERE m.workspace = %s AND m.key = ANY(%s)"
+)
 
 
 # --- The statements of a batch -------------------------------------------------------------------

@@ -39,7 +39,7 @@ from ..codecs import (
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression, SuppressionReason
 from ..errors import StoreError
 from ..identity import message_id_of, with_stored_key
-from ..messages import Direction, Message
+from ..messages import Message
 from ..planner import copy_location
 from ..policy import Mailbox
 from ..rethreading import (
@@ -51,7 +51,7 @@ from ..rethreading import (
     thread_facts,
     thread_query,
 )
-from ..rules import Holding, Reason
+from ..rules import Reason
 from ..schedule import SyncState, SyncStatus
 from ..store import (
     DEFAULT_WORKSPACE,
@@ -66,7 +66,6 @@ from ..store import (
     Recorded,
     StaleBatchError,
     StoredMessage,
-    holding_direction,
     link_domain,
     message_order,
     page_after,
@@ -113,14 +112,6 @@ _LOAD_BY_KEYS = (
 )
 #: The row ids of a page's messages, followed by a WHERE on ``m``.
 _IDS = "SELECT m.id FROM messages m "
-
-
-def _contacts_of(links: str | None, count: int) -> tuple[str | None, ...]:
-    """The contact of each of *count* participants, from `_LOAD`'s links (JSON, or None)."""
-    if links is None:
-        return (None,) * count
-    linked = json.loads(links)
-    return tuple(linked.get(str(i)) for i in range(count))
 
 
 def _page_query(
@@ -1488,45 +1479,15 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         found = {row[0]: row for row in rows}
         return self._build(ws, [found[key] for key in keys if key in found])
 
+    def _decode(self, document: str, key: str, message_id: str | None) -> Message:
+        return decode_document(document, key, message_id)
+
     def _build(self, ws: str, rows: Sequence[Any]) -> list[StoredMessage]:
         """The stored messages of *rows* of `_LOAD`, in their order."""
         if not rows:
             return []
-        settings: dict[str, str] = dict(
-            self._read("SELECT id, settings FROM mailboxes WHERE workspace = ?", (ws,))
-        )
-        # Most messages of a read are held alike (one mailbox, one direction): the holdings of
-        # each set of copies are made once.
-        holdings_of: dict[str | None, tuple[Holding, ...]] = {}
-        # And a contact's messages mostly link the same participants alike.
-        contacts_of: dict[tuple[str | None, int], tuple[str | None, ...]] = {}
-        loaded = []
-        for key, _, document, thread, message_id, copies, links in rows:
-            message = decode_document(document, key, message_id)
-            holdings = holdings_of.get(copies)
-            if holdings is None:
-                holdings = holdings_of[copies] = self._holdings(ws, copies, settings)
-            contacts = contacts_of.get((links, len(message.participants)))
-            if contacts is None:
-                contacts = contacts_of[links, len(message.participants)] = _contacts_of(
-                    links, len(message.participants)
-                )
-            loaded.append(StoredMessage(message, holdings, contacts, thread))
-        return loaded
-
-    def _holdings(
-        self, ws: str, copies: str | None, settings: dict[str, str]
-    ) -> tuple[Holding, ...]:
-        """The holdings of a message's synced *copies* (a JSON array of [mailbox, direction]
-        pairs, or None), by mailbox."""
-        directions: dict[str, set[Direction]] = {}
-        for mailbox_id, direction in json.loads(copies) if copies else ():
-            directions.setdefault(mailbox_id, set()).add(Direction(direction))
-        holdings = []
-        for mailbox_id, each in sorted(directions.items()):
-            mailbox = self._mailbox(ws, mailbox_id, settings[mailbox_id])
-            holdings.append(Holding(mailbox, holding_direction(mailbox, each)))
-        return tuple(holdings)
+        settings = dict(self._read("SELECT id, settings FROM mailboxes WHERE workspace = ?", (ws,)))
+        return self._stored(ws, rows, settings)
 
 
 def _recorded(rows: list[Any]) -> Recorded | None:
