@@ -12,15 +12,25 @@ floor, store, floor, ...) and as the median of ``--rounds``:
    (``floor sql``), and that query plus decoding each document into a `Message` (``floor
    decode``), the least any reader that returns messages does. Goal: at most 1.5x the floor.
 
-Usage: ``python benchmarks/bench_reads.py [--messages 100000] [--db PATH] [--rounds 7]``.
+With ``--rev REV`` it then also checks the revision out (``git worktree add``), syncs the same
+mail into a store of that revision's own schema (``PATH.old`` beside ``--db``, kept, or a temp
+file) with that revision's code, loads its package as ``mailbind_old`` beside this one, and
+times the whole timeline with both stores and both floors taking turns: the old and the new
+store, each against its own floor, and new ÷ old.
+
+Usage: ``python benchmarks/bench_reads.py [--messages 100000] [--db PATH] [--rounds 7]
+[--rev REV]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -83,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--db", help="a store synced before (kept); default: built in a temp dir")
+    parser.add_argument("--rev", help="also time the store of this git revision, in turns")
     args = parser.parse_args(argv)
     print(f"# Paginated reads\n\n{machine()}")
     with tempfile.TemporaryDirectory() as folder:
@@ -140,8 +151,86 @@ def main(argv: list[str] | None = None) -> None:
         )
         for name, seconds in whole.items():
             print(f"| {name} | {seconds:.3f} s | {whole['store'] / seconds:.2f}x |")
+        if args.rev:
+            old_db = f"{args.db}.old" if args.db else os.path.join(folder, "old.sqlite")
+            against_old(args, folder, old_db, store, raw, contact_id)
         store.close()
         raw.close()
+
+
+def against_old(
+    args: argparse.Namespace,
+    folder: str,
+    old_db: str,
+    store: SQLiteStore,
+    raw: sqlite3.Connection,
+    contact_id: str,
+) -> None:
+    """The whole timeline read by this store and by the store of ``args.rev``, in turns."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tree = os.path.join(folder, "old-tree")
+    subprocess.run(
+        ["git", "-C", root, "worktree", "add", "--detach", tree, args.rev],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        packages = os.path.join(folder, "old-packages")
+        shutil.copytree(
+            os.path.join(tree, "src", "mailbind"), os.path.join(packages, "mailbind_old")
+        )
+        if not os.path.exists(old_db):
+            subprocess.run(
+                [
+                    sys.executable,
+                    os.path.join(tree, "benchmarks", "bench_reads.py"),
+                    "--messages",
+                    str(args.messages),
+                    "--seed",
+                    str(args.seed),
+                    "--db",
+                    old_db,
+                    "--rounds",
+                    "1",
+                ],
+                env=dict(os.environ, PYTHONPATH=os.path.join(tree, "src")),
+                check=True,
+                capture_output=True,
+            )
+        sys.path.insert(0, packages)
+        old_store = importlib.import_module("mailbind_old.stores.sqlite").SQLiteStore(
+            old_db, read_only=True
+        )
+        old_raw = sqlite3.connect(old_db)
+        whole = interleaved(
+            {
+                "this store": lambda: every_page(
+                    lambda **page: store.contact_messages(contact_id, **page)
+                ),
+                f"store of {args.rev}": lambda: every_page(
+                    lambda **page: old_store.contact_messages(contact_id, **page)
+                ),
+                "floor decode": floor_sql(raw, contact_id, decode=True),
+                f"floor decode, {args.rev}'s file": floor_sql(old_raw, contact_id, decode=True),
+            },
+            args.rounds,
+        )
+        new, old, *floors = whole.values()
+        print(
+            f"\n## Against {args.rev}, in turns\n\n| read | median | ÷ its floor |\n"
+            "| --- | --- | --- |"
+        )
+        print(f"| this store | {new:.3f} s | {new / floors[0]:.2f}x |")
+        print(f"| store of {args.rev} | {old:.3f} s | {old / floors[1]:.2f}x |")
+        print(f"\nthis ÷ {args.rev}: {new / old:.2f}x")
+        old_store.close()
+        old_raw.close()
+    finally:
+        subprocess.run(
+            ["git", "-C", root, "worktree", "remove", "--force", tree],
+            check=False,
+            capture_output=True,
+        )
 
 
 if __name__ == "__main__":

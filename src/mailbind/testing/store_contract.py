@@ -75,8 +75,8 @@ from ..store import (
     PageError,
     ParticipantLink,
     StaleBatchError,
-    StoredMessage,
     Store,
+    StoredMessage,
 )
 from ..threads import thread_ids
 from . import InMemoryStore, ListCalendar, ListSource, snapshot
