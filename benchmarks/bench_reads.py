@@ -25,6 +25,7 @@ Usage: ``python benchmarks/bench_reads.py [--messages 100000] [--db PATH] [--rou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import shutil
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -158,6 +159,32 @@ def main(argv: list[str] | None = None) -> None:
         raw.close()
 
 
+@contextlib.contextmanager
+def old_tree(rev: str, folder: str) -> Iterator[str]:
+    """The git revision *rev* checked out in *folder* (removed afterwards), its package also
+    importable as ``mailbind_old`` (its folder put on ``sys.path``); the checkout's path."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tree = os.path.join(folder, "old-tree")
+    subprocess.run(
+        ["git", "-C", root, "worktree", "add", "--detach", tree, rev],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        packages = os.path.join(folder, "old-packages")
+        shutil.copytree(
+            os.path.join(tree, "src", "mailbind"), os.path.join(packages, "mailbind_old")
+        )
+        sys.path.insert(0, packages)
+        yield tree
+    finally:
+        subprocess.run(
+            ["git", "-C", root, "worktree", "remove", "--force", tree],
+            check=False,
+            capture_output=True,
+        )
+
+
 def against_old(
     args: argparse.Namespace,
     folder: str,
@@ -167,18 +194,7 @@ def against_old(
     contact_id: str,
 ) -> None:
     """The whole timeline read by this store and by the store of ``args.rev``, in turns."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    tree = os.path.join(folder, "old-tree")
-    subprocess.run(
-        ["git", "-C", root, "worktree", "add", "--detach", tree, args.rev],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        packages = os.path.join(folder, "old-packages")
-        shutil.copytree(
-            os.path.join(tree, "src", "mailbind"), os.path.join(packages, "mailbind_old")
-        )
+    with old_tree(args.rev, folder) as tree:
         if not os.path.exists(old_db):
             subprocess.run(
                 [
@@ -197,7 +213,6 @@ def against_old(
                 check=True,
                 capture_output=True,
             )
-        sys.path.insert(0, packages)
         old_store = importlib.import_module("mailbind_old.stores.sqlite").SQLiteStore(
             old_db, read_only=True
         )
@@ -215,22 +230,17 @@ def against_old(
             },
             args.rounds,
         )
-        new, old, *floors = whole.values()
-        print(
-            f"\n## Against {args.rev}, in turns\n\n| read | median | ÷ its floor |\n"
-            "| --- | --- | --- |"
-        )
-        print(f"| this store | {new:.3f} s | {new / floors[0]:.2f}x |")
-        print(f"| store of {args.rev} | {old:.3f} s | {old / floors[1]:.2f}x |")
-        print(f"\nthis ÷ {args.rev}: {new / old:.2f}x")
+        report_old(args.rev, *whole.values())
         old_store.close()
         old_raw.close()
-    finally:
-        subprocess.run(
-            ["git", "-C", root, "worktree", "remove", "--force", tree],
-            check=False,
-            capture_output=True,
-        )
+
+
+def report_old(rev: str, new: float, old: float, new_floor: float, old_floor: float) -> None:
+    """Print the whole timeline of this store and of *rev*'s, each against its floor."""
+    print(f"\n## Against {rev}, in turns\n\n| read | median | ÷ its floor |\n| --- | --- | --- |")
+    print(f"| this store | {new:.3f} s | {new / new_floor:.2f}x |")
+    print(f"| store of {rev} | {old:.3f} s | {old / old_floor:.2f}x |")
+    print(f"\nthis ÷ {rev}: {new / old:.2f}x")
 
 
 if __name__ == "__main__":

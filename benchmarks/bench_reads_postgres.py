@@ -1,0 +1,157 @@
+"""Benchmark paginated reads of the PostgreSQL store: a first page of 50 and whole timelines.
+
+The same measurements as ``bench_reads.py``, against a scratch PostgreSQL server
+(tests/postgres.py: initdb + pg_ctl on a loopback port, fsync off): it writes the synthetic
+mailbox of ``bench_sync.py`` (seed 2025) as an mbox, syncs it once into a ``PostgresStore``,
+then times, interleaved and as medians of wall seconds (the server's work included):
+
+1. **First page**: ``contact_messages`` and ``company_messages`` with ``limit=50`` for the
+   contact and the company with the most messages. Goal: at most 20 ms.
+2. **Whole timeline**: every page (``limit=500``) of the largest contact's timeline, against
+   the plain SQL query of its documents in the same order (``floor sql``) and that query plus
+   `decode_message` of each document (``floor decode``). Goal: at most 1.5x the floor.
+
+With ``--rev REV`` the store of that revision (same schema) reads the same database in turns.
+
+Usage: ``python benchmarks/bench_reads_postgres.py [--messages 100000] [--rounds 7] [--rev REV]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import psycopg
+from bench_converge import BEFORE, NOW, POLICY
+from bench_reads import every_page, interleaved, old_tree, report_old
+from bench_sync import machine, write_mbox
+from tests.postgres import Postgres
+
+from mailbind.codecs import decode_message
+from mailbind.engine import sync_mailbox
+from mailbind.sources.mbox import MboxSource
+from mailbind.stores.postgres import PostgresStore
+
+
+def floor_sql(conninfo: str, contact_id: str, *, decode: bool) -> Callable[[], int]:
+    """The plain SQL read of the contact's documents in page order (decoded when asked)."""
+    conn = psycopg.connect(conninfo, autocommit=True)
+
+    def run() -> int:
+        rows = conn.execute(
+            "SELECT m.key, m.document FROM messages m WHERE m.workspace = 'default' AND m.key IN "
+            "(SELECT message_key FROM participants WHERE workspace = 'default' "
+            'AND contact_id = %s) ORDER BY m.sent_at IS NULL, m.sent_at, m.key COLLATE "C"',
+            (contact_id,),
+        ).fetchall()
+        if decode:
+            for _, document in rows:
+                decode_message(document)
+        return len(rows)
+
+    return run
+
+
+def largest(conninfo: str) -> tuple[str, int, str, int]:
+    """The contact and the company domain with the most messages, and their counts."""
+    with psycopg.connect(conninfo) as conn:
+        contact_id, contacts = conn.execute(
+            "SELECT contact_id, count(DISTINCT message_key) AS n FROM participants "
+            "WHERE contact_id IS NOT NULL GROUP BY contact_id ORDER BY n DESC LIMIT 1"
+        ).fetchone() or ("", 0)
+        domain, domains = conn.execute(
+            "SELECT d.company, count(DISTINCT p.message_key) AS n FROM company_domains d "
+            "JOIN participants p ON p.workspace = d.workspace AND p.domain = d.domain "
+            "GROUP BY d.company ORDER BY n DESC LIMIT 1"
+        ).fetchone() or ("", 0)
+    return contact_id, contacts, domain, domains
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rev", help="also time the store of this git revision, in turns")
+    args = parser.parse_args(argv)
+    print(f"# Paginated reads, PostgreSQL\n\n{machine()}")
+    server = Postgres.start()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            mbox = os.path.join(folder, "mail.mbox")
+            write_mbox(mbox, args.messages, args.seed)
+            conninfo = server.create_database("reads")
+            start = time.perf_counter()
+            with PostgresStore(conninfo) as store:
+                report = sync_mailbox(MboxSource(mbox), store, BEFORE, POLICY, now=NOW)
+            print(f"synced {report.synced:,} messages in {time.perf_counter() - start:.0f} s")
+            contact_id, contacts, domain, domains = largest(conninfo)
+            print(f"largest contact {contacts:,} messages, company {domains:,} ({domain})\n")
+            measure(args, folder, conninfo, contact_id, domain, contacts)
+    finally:
+        server.stop()
+
+
+def measure(
+    args: argparse.Namespace,
+    folder: str,
+    conninfo: str,
+    contact_id: str,
+    domain: str,
+    contacts: int,
+) -> None:
+    """Time the first pages and the whole timeline (and, with ``--rev``, the old store's)."""
+    store = PostgresStore(conninfo)
+    first = interleaved(
+        {
+            "contact": lambda: store.contact_messages(contact_id, limit=50),
+            "company": lambda: store.company_messages(domain, limit=50),
+        },
+        args.rounds * 3,
+    )
+    print("## First page of 50 (goal: <= 20 ms)\n\n| read | median |\n| --- | --- |")
+    for name, seconds in first.items():
+        print(f"| {name} | {seconds * 1000:.1f} ms |")
+
+    def read(on: Any) -> Callable[[], int]:
+        return lambda: every_page(lambda **page: on.contact_messages(contact_id, **page))
+
+    whole = interleaved(
+        {
+            "store": read(store),
+            "floor sql": floor_sql(conninfo, contact_id, decode=False),
+            "floor decode": floor_sql(conninfo, contact_id, decode=True),
+        },
+        args.rounds,
+    )
+    print(
+        f"\n## Whole timeline of {contacts:,} messages, pages of 500 (goal: <= 1.5x)\n\n"
+        "| read | median | store / this |\n| --- | --- | --- |"
+    )
+    for name, seconds in whole.items():
+        print(f"| {name} | {seconds:.3f} s | {whole['store'] / seconds:.2f}x |")
+    if args.rev:
+        with old_tree(args.rev, folder):
+            old_module = importlib.import_module("mailbind_old.stores.postgres")
+            old_store = old_module.PostgresStore(conninfo)
+            floor = floor_sql(conninfo, contact_id, decode=True)
+            times = interleaved(
+                {"new": read(store), "old": read(old_store), "floor": floor, "floor 2": floor},
+                args.rounds,
+            )
+            report_old(args.rev, *times.values())
+            old_store.close()
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
