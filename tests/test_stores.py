@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from dataclasses import replace
 from datetime import timedelta
@@ -24,7 +25,12 @@ from mailbind import (
     decide,
 )
 from mailbind.addresses import Role, parse_participants
-from mailbind.codecs import address_record, decode_document, encode_document
+from mailbind.codecs import (
+    DocumentReader,
+    address_record,
+    decode_document,
+    encode_document,
+)
 from mailbind.engine import save_contact
 from mailbind.identity import with_stored_key
 from mailbind.store import Recorded
@@ -111,6 +117,30 @@ def test_messages_survive_the_document_form(message: Message) -> None:
             p.address and address_record(p.address) for p in message.participants
         ]
     assert len(text) <= len(encode_message(message))
+
+
+@settings(max_examples=40)
+@given(st.lists(messages(), min_size=1, max_size=6), st.randoms(use_true_random=False))
+def test_one_reader_reads_many_documents_as_each_alone(
+    batch: list[Message], rng: random.Random
+) -> None:
+    """A `DocumentReader` that makes each shared participant once reads every document of a
+    read, in any order and each form, exactly as `decode_document` and `decode_message` read
+    it alone: what one document shares with another never changes what either says."""
+    reader = DocumentReader()
+    written = [(m, form) for m in batch for form in ("document", "message")] * 2
+    rng.shuffle(written)
+    for message, form in written:
+        if form == "document":
+            text = encode_document(message)
+            back = reader.document(text, message.key, message.message_id)
+            assert back == decode_document(text, message.key, message.message_id) == message
+        else:
+            back = reader.message(encode_message(message))
+            assert back == decode_message(encode_message(message)) == message
+        assert [p.address and address_record(p.address) for p in back.participants] == [
+            p.address and address_record(p.address) for p in message.participants
+        ]
 
 
 @pytest.mark.parametrize(

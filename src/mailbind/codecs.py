@@ -263,8 +263,24 @@ def _party_from(record: list[Any]) -> Participant:
     return Participant(Role(role), where, name, raw, *rest)
 
 
-def _participants(records: list[list[Any]]) -> tuple[Participant, ...]:
-    return tuple(map(_party_from, records))
+def _participants(
+    records: list[list[Any]], made: dict[tuple[Any, ...], Participant] | None = None
+) -> tuple[Participant, ...]:
+    """The participants of *records*; with *made*, a participant written in the plain form
+    (four fields, the address as its key) is made once and found there again."""
+    if made is None:
+        return tuple(map(_party_from, records))
+    parties = []
+    for record in records:
+        if len(record) == 4 and record[1].__class__ is str:
+            found = (record[0], record[1], record[2], record[3])
+            party = made.get(found)
+            if party is None:
+                party = made[found] = _party_from(record)
+            parties.append(party)
+        else:
+            parties.append(_party_from(record))
+    return tuple(parties)
 
 
 def encode_event(event: Event) -> str:
@@ -459,16 +475,44 @@ def decode_message(text: str) -> Message:
 def decode_document(text: str, key: str, message_id: str | None) -> Message:
     """The message with *key* and *message_id* whose document `encode_document` (or, before,
     `encode_message`) wrote as *text*."""
+    return _document_from(text, key, message_id, None)
+
+
+class DocumentReader:
+    """Reads the documents of one read of a store (`decode_document`, `decode_message`),
+    making each participant written in the plain form once: the messages of a timeline share
+    most of their participants. It remembers every such participant it has made, so a store
+    makes one for each read (a page, a chunk) and drops it after."""
+
+    __slots__ = ("_made",)
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[Any, ...], Participant] = {}
+
+    def document(self, text: str, key: str, message_id: str | None) -> Message:
+        """As `decode_document`."""
+        return _document_from(text, key, message_id, self._made)
+
+    def message(self, text: str) -> Message:
+        """As `decode_message`."""
+        return _message_from(json.loads(text), self._made)
+
+
+def _document_from(
+    text: str, key: str, message_id: str | None, made: dict[tuple[Any, ...], Participant] | None
+) -> Message:
     record = json.loads(text)
     record.setdefault("key", key)
     record.setdefault("message_id", message_id)
     for name, value in _DOCUMENT_DEFAULTS.items():
         record.setdefault(name, value)
-    return _message_from(record)
+    return _message_from(record, made)
 
 
-def _message_from(record: dict[str, Any]) -> Message:
-    participants = _participants(record["participants"])
+def _message_from(
+    record: dict[str, Any], made: dict[tuple[Any, ...], Participant] | None = None
+) -> Message:
+    participants = _participants(record["participants"], made)
     attachments = record["attachments"]
     sent_at = _time_from_record(record["sent_at"])
     return Message(

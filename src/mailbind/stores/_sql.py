@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
-from ..codecs import decode_mailbox
+from ..codecs import DocumentReader, decode_mailbox
 from ..errors import StoreError
 from ..identity import with_reuse
 from ..messages import Direction, Flag, Message, SharingLevel
@@ -65,8 +65,10 @@ class SqlReads:
         self._mailbox_cache[(ws, mailbox_id)] = (settings, mailbox)
         return mailbox
 
-    def _decode(self, document: str, key: str, message_id: str | None) -> Message:
-        """The message a stored *document* holds."""
+    def _decode(
+        self, reader: DocumentReader, document: str, key: str, message_id: str | None
+    ) -> Message:
+        """The message a stored *document* holds, read with *reader*."""
         raise NotImplementedError
 
     def _stored(
@@ -78,12 +80,14 @@ class SqlReads:
         from position to contact id, each None when there are none. *settings* are the
         workspace's mailboxes' settings, by id."""
         # Most messages of a read are held alike (one mailbox, one direction), and a contact's
-        # messages mostly link their participants alike: each shape is made once.
+        # messages mostly link their participants alike: each shape is made once, as is each
+        # participant the documents share (`DocumentReader`).
         holdings_of: dict[str | None, tuple[Holding, ...]] = {}
         contacts_of: dict[tuple[str | None, int], tuple[str | None, ...]] = {}
+        reader = DocumentReader()
         loaded = []
         for key, _, document, thread, message_id, copies, links in rows:
-            message = self._decode(document, key, message_id)
+            message = self._decode(reader, document, key, message_id)
             holdings = holdings_of.get(copies)
             if holdings is None:
                 holdings = holdings_of[copies] = self._holdings(ws, copies, settings)

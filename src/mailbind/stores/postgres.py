@@ -63,6 +63,7 @@ from ..addresses import Address, Canonicalization
 from ..calendars import EventBatchResult
 from ..codecs import (
     JSON,
+    DocumentReader,
     address_from_record,
     address_record,
     decode_message,
@@ -1175,8 +1176,10 @@ class PostgresStore(PostgresEvents, SqlReads):
         messages.sort(key=lambda stored: message_order(stored.message))
         return tuple(messages)
 
-    def _decode(self, document: str, key: str, message_id: str | None) -> Message:
-        return decode_message(document)
+    def _decode(
+        self, reader: DocumentReader, document: str, key: str, message_id: str | None
+    ) -> Message:
+        return reader.message(document)
 
     def _load(self, ws: str, keys: Sequence[str]) -> list[StoredMessage]:
         """The stored messages with *keys* (at most `_CHUNK`), in the order of *keys*."""

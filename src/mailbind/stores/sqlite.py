@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 from ..addresses import Address, Canonicalization
 from ..codecs import (
     JSON,
+    DocumentReader,
     address_from_record,
     address_record,
-    decode_document,
     decode_message,
     encode_document,
     encode_mailbox,
@@ -1479,8 +1479,10 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         found = {row[0]: row for row in rows}
         return self._build(ws, [found[key] for key in keys if key in found])
 
-    def _decode(self, document: str, key: str, message_id: str | None) -> Message:
-        return decode_document(document, key, message_id)
+    def _decode(
+        self, reader: DocumentReader, document: str, key: str, message_id: str | None
+    ) -> Message:
+        return reader.document(document, key, message_id)
 
     def _build(self, ws: str, rows: Sequence[Any]) -> list[StoredMessage]:
         """The stored messages of *rows* of `_LOAD`, in their order."""
