@@ -1558,22 +1558,36 @@ def _fallback(facts: ThreadFacts) -> str | None:
 
 
 def _insert_companies(db: sqlite3.Connection, ws: str, companies: Iterable[Company]) -> None:
-    """Store the companies whose domain no stored company holds yet."""
+    """Store the companies whose domain no stored company holds yet (nor one stored before
+    it in *companies*): the domains held are read in one statement, the rows written with two."""
+    companies = list(companies)
+    if not companies:
+        return
+    held = {
+        domain
+        for (domain,) in db.execute(
+            "SELECT domain FROM company_domains WHERE workspace = ? "
+            "AND domain IN (SELECT value FROM json_each(?))",
+            (ws, json.dumps(sorted({c.domain for c in companies}))),
+        )
+    }
+    rows: list[tuple[str, str, str]] = []
+    domains: list[tuple[str, str, str]] = []
     for company in companies:
-        held = db.execute(
-            "SELECT 1 FROM company_domains WHERE workspace = ? AND domain = ?", (ws, company.domain)
-        ).fetchone()
-        if held is not None:
+        if company.domain in held:
             continue
-        db.execute(
-            "INSERT INTO companies (workspace, domain, name) VALUES (?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            (ws, company.domain, company.name),
-        )
-        db.executemany(
-            "INSERT OR IGNORE INTO company_domains (workspace, domain, company) VALUES (?, ?, ?)",
-            [(ws, d, company.domain) for d in company.all_domains],
-        )
+        rows.append((ws, company.domain, company.name))
+        for domain in company.all_domains:
+            domains.append((ws, domain, company.domain))
+            held.add(domain)
+    db.executemany(
+        "INSERT INTO companies (workspace, domain, name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        rows,
+    )
+    db.executemany(
+        "INSERT OR IGNORE INTO company_domains (workspace, domain, company) VALUES (?, ?, ?)",
+        domains,
+    )
 
 
 def _thread(
