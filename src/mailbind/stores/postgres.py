@@ -1376,22 +1376,30 @@ def _prepare(batch: BatchResult, ws: str, canon: Canonicalization, stored: set[s
         if item.decision.synced:
             synced.setdefault(item.message.key, item)
     latest = {item.location: item for item in batch.items}
-    copies: list[list[Any]] = [[] for _ in range(8)]
+    # Most copies of a batch share their reasons: each set is written out once.
+    reasons: dict[tuple[Reason, ...], str] = {}
+    rows = []
     for location in sorted(latest):
         item = latest[location]
         decision = item.decision
-        row = (
-            location,
-            item.message.key,
-            item.message.message_id,
-            decision.synced,
-            " ".join(r.value for r in decision.reasons if r is not Reason.MESSAGE_ID_REUSED),
-            decision.direction.value,
-            decision.level.value,
-            " ".join(sorted(f.value for f in item.flags)),
+        text = reasons.get(decision.reasons)
+        if text is None:
+            text = reasons[decision.reasons] = _reasons_text(decision.reasons)
+        rows.append(
+            (
+                location,
+                item.message.key,
+                item.message.message_id,
+                decision.synced,
+                text,
+                decision.direction.value,
+                decision.level.value,
+                " ".join(sorted(f.value for f in item.flags)) if item.flags else "",
+            )
         )
-        for column, value in zip(copies, row, strict=True):
-            column.append(value)
+    copies: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)] or [
+        [] for _ in range(8)
+    ]
     messages = {
         key: _message_row(ws, item.message) for key, item in synced.items() if key not in stored
     }
@@ -1421,6 +1429,11 @@ def _prepare(batch: BatchResult, ws: str, canon: Canonicalization, stored: set[s
         participants,
         planned,
     )
+
+
+def _reasons_text(reasons: Iterable[Reason]) -> str:
+    """The ``reasons`` column of a copy: its decision's reasons, but the reuse of a Message-ID."""
+    return " ".join(r.value for r in reasons if r is not Reason.MESSAGE_ID_REUSED)
 
 
 def _message_row(ws: str, message: Message) -> tuple[ThreadFacts, tuple[Any, ...]]:
