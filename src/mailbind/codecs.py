@@ -433,6 +433,10 @@ def _date_form(sent_at: datetime) -> str:
     )
 
 
+#: The headers (lower case) a document may write as a form's number.
+_FORM_HEADERS = frozenset({*_HEADER_ROLES, "subject", "message-id", "date"})
+
+
 def _header_records(message: Message) -> list[list[Any]]:
     """The headers of *message* as its document holds them: a Subject, From, To, Cc, Bcc,
     Sender, Reply-To, Message-ID or Date whose value is exactly its `_header_form` is written
@@ -447,6 +451,9 @@ def _header_records(message: Message) -> list[list[Any]]:
     date: str | None = None
     for name, value in message.headers:
         lower = name.lower()
+        if lower not in _FORM_HEADERS:
+            records.append([name, value])
+            continue
         role = _HEADER_ROLES.get(lower)
         if role is not None:
             form = entries.get(role)
@@ -460,13 +467,10 @@ def _header_records(message: Message) -> list[list[Any]]:
         elif lower == "message-id":
             mid = message.message_id
             form, number = (None if mid is None else f"<{mid}>"), 2
-        elif lower == "date":
+        else:  # date
             if date is None and message.sent_at is not None:
                 date = _date_form(message.sent_at)
             form, number = date, 3
-        else:
-            records.append([name, value])
-            continue
         records.append([name, number] if value == form else [name, value])
     return records
 
