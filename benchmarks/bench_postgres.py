@@ -16,6 +16,11 @@ mailboxes. Then, interleaved *--repeat* times (the best wall time counts):
    into an empty database;
 2. floor: the rows that sync stored (every table, dumped with ``COPY TO``) written into an
    empty database of the same schema and indexes with ``COPY FROM`` in one transaction;
+2a. store: the store alone: the writes the first sync handed its stores (``apply_batch`` and
+   every other write, recorded as they were made), applied again in the same order, one
+   ``PostgresStore`` a mailbox as the sync has, to an empty database of the same schema, so
+   that deciding and planning cost nothing (the replay must leave the same rows as the sync:
+   checked in the first round);
 3. workers: the same four mailboxes synced by four processes at once, into an empty database;
    the ratio is (1)'s time over (3)'s;
 4. sync and workers again on a corpus whose mailboxes share no correspondent (each mailbox's
@@ -25,7 +30,9 @@ mailboxes. Then, interleaved *--repeat* times (the best wall time counts):
 
 Beside each wall time it prints the CPU seconds spent by the benchmark's processes (client)
 and by the PostgreSQL server (its backends, read from ``/proc``), so that a figure taken on a
-machine shared with other work can be told apart from the load.
+machine shared with other work can be told apart from the load. Last come the ratios sync ÷
+floor and store ÷ floor of each round (wall, and CPU: client and server together), their
+medians and ranges.
 """
 
 from __future__ import annotations
@@ -36,11 +43,13 @@ import io
 import multiprocessing
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,6 +58,7 @@ from tests.postgres import Postgres
 
 from mailbind import Mailbox, Message, Policy
 from mailbind.engine import sync_mailbox
+from mailbind.store import BatchResult, ContactChange, MailboxState
 from mailbind.stores.postgres import PostgresStore
 from mailbind.stores.sqlite import SQLiteStore
 from mailbind.testing import ListSource
@@ -128,15 +138,60 @@ def server_cpu(server: Postgres) -> float:
         return 0.0
 
 
-def sync_one(conninfo: str, name: str, messages: list[Message]) -> None:
-    with PostgresStore(conninfo) as store:
+#: One write a sync made to its store: the method's name, its argument(s) and the workspace.
+Write = tuple[str, tuple[Any, ...], str]
+
+
+class RecordingStore(PostgresStore):
+    """A `PostgresStore` that also records each write a sync makes, in order, for a replay."""
+
+    def __init__(self, database: str, writes: list[Write]) -> None:
+        super().__init__(database)
+        self.writes = writes
+
+    def apply_batch(self, batch: BatchResult, *, workspace: str = "default") -> None:
+        self.writes.append(("apply_batch", (batch,), workspace))
+        super().apply_batch(batch, workspace=workspace)
+
+    def save_state(
+        self, mailbox_id: str, state: MailboxState, *, workspace: str = "default"
+    ) -> None:
+        self.writes.append(("save_state", (mailbox_id, state), workspace))
+        super().save_state(mailbox_id, state, workspace=workspace)
+
+    def apply_contact_change(self, change: ContactChange, *, workspace: str = "default") -> None:
+        self.writes.append(("apply_contact_change", (change,), workspace))
+        super().apply_contact_change(change, workspace=workspace)
+
+
+def sync_one(
+    conninfo: str, name: str, messages: list[Message], writes: list[Write] | None = None
+) -> None:
+    store = PostgresStore(conninfo) if writes is None else RecordingStore(conninfo, writes)
+    with store:
         sync_mailbox(ListSource(messages, name=name), store, mailbox(name), POLICY, now=NOW)
 
 
-def serial(conninfo: str, mail_of: dict[str, list[Message]]) -> float:
+def serial(
+    conninfo: str,
+    mail_of: dict[str, list[Message]],
+    record: dict[str, list[Write]] | None = None,
+) -> float:
+    """Sync each mailbox in turn; with *record*, each one's writes are recorded in it."""
     start = time.perf_counter()
     for name in OWNERS:
-        sync_one(conninfo, name, mail_of[name])
+        writes = None if record is None else record.setdefault(name, [])
+        sync_one(conninfo, name, mail_of[name], writes)
+    return time.perf_counter() - start
+
+
+def replay(conninfo: str, record: dict[str, list[Write]]) -> float:
+    """Apply each mailbox's recorded writes, in turn, with a store of its own, as `serial`."""
+    start = time.perf_counter()
+    for name in OWNERS:
+        with PostgresStore(conninfo) as store:
+            for method, args, workspace in record[name]:
+                getattr(store, method)(*args, workspace=workspace)
     return time.perf_counter() - start
 
 
@@ -207,26 +262,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--no-workers", action="store_true", help="only the sync, the floor and the store alone"
+    )
     args = parser.parse_args()
+    kinds = ["sync", "floor", "store"]
+    if not args.no_workers:
+        kinds += ["workers", "sync apart", "workers apart"]
     mail_of = corpus(args.messages)
     apart = corpus(args.messages, disjoint=True)
     server = Postgres.start()
     try:
         best: dict[str, tuple[float, float, float]] = {}
+        rounds: list[dict[str, tuple[float, float, float]]] = []
         rows: dict[str, bytes] = {}
+        record: dict[str, list[Write]] = {}
         size = count = 0
         n = 0
         for _ in range(args.repeat):
-            for kind in ("sync", "floor", "workers", "sync apart", "workers apart"):
+            rounds.append({})
+            for kind in kinds:
                 n += 1
                 db = server.create_database(f"b{n}")
-                if kind == "floor":
+                if kind in ("floor", "store"):
                     PostgresStore(db).close()  # the schema, empty
                 client, served = client_cpu(), server_cpu(server)
                 if kind == "sync":
-                    took = serial(db, mail_of)
+                    took = serial(db, mail_of, None if record else record)
                 elif kind == "floor":
                     took = floor(db, rows)
+                elif kind == "store":
+                    took = replay(db, record)
                 elif kind == "workers":
                     took = parallel(db, mail_of)
                 elif kind == "sync apart":
@@ -234,9 +300,17 @@ def main() -> None:
                 else:
                     took = parallel(db, apart)
                 spent = (took, client_cpu() - client, server_cpu(server) - served)
+                rounds[-1][kind] = spent
                 if kind == "sync":
                     rows = dump(db)
                     size, count = pg_bytes(db)
+                if kind == "store" and len(rounds) == 1:
+                    replayed = dump(db)
+                    for table in TABLES:
+                        assert replayed[table].count(b"\n") == rows[table].count(b"\n"), table
+                        assert sorted(replayed[table].splitlines()) == sorted(
+                            rows[table].splitlines()
+                        ), f"the replay left other rows in {table} than the sync"
                 if kind not in best or took < best[kind][0]:
                     best[kind] = spent
                 print(
@@ -255,12 +329,23 @@ def main() -> None:
             f"sync / floor:      {wall['sync'] / wall['floor']:.1f}x wall, "
             f"{cpu['sync'] / cpu['floor']:.1f}x CPU"
         )
-        print(f"4 workers:         {wall['workers']:.2f} s  {total / wall['workers']:.0f} msg/s")
-        print(f"4 workers vs 1:    {wall['sync'] / wall['workers']:.2f}x throughput")
-        print(
-            f"apart, 4 vs 1:     {wall['sync apart'] / wall['workers apart']:.2f}x throughput "
-            f"({wall['sync apart']:.2f} s vs {wall['workers apart']:.2f} s)"
-        )
+        for what in ("store", "sync"):
+            walls = [r[what][0] / r["floor"][0] for r in rounds]
+            cpus = [(r[what][1] + r[what][2]) / (r["floor"][1] + r["floor"][2]) for r in rounds]
+            print(
+                f"{what} / floor, rounds: wall median {statistics.median(walls):.2f}x "
+                f"({min(walls):.2f}-{max(walls):.2f}x), CPU median {statistics.median(cpus):.2f}x "
+                f"({min(cpus):.2f}-{max(cpus):.2f}x)"
+            )
+        if not args.no_workers:
+            print(
+                f"4 workers:         {wall['workers']:.2f} s  {total / wall['workers']:.0f} msg/s"
+            )
+            print(f"4 workers vs 1:    {wall['sync'] / wall['workers']:.2f}x throughput")
+            print(
+                f"apart, 4 vs 1:     {wall['sync apart'] / wall['workers apart']:.2f}x throughput "
+                f"({wall['sync apart']:.2f} s vs {wall['workers apart']:.2f} s)"
+            )
         print(f"PostgreSQL bytes per message: {size / count:.0f}")
         print(f"SQLite bytes per message:     {sq_size / sq_count:.0f} (sync took {sq_took:.1f} s)")
     finally:

@@ -9,10 +9,14 @@ It writes the deterministic synthetic mailbox of ``bench_sync.py`` (seed 2025) a
 it once into a SQLite file and reads back every row of every table. Then, round by round and
 taking turns: (a) the floor: a fresh file with the same schema and indexes (made before the
 timer starts), and every one of those rows written with ``executemany`` in one transaction;
-(b) a whole ``sync_mailbox`` pass of the mbox into a fresh file. Each round prints both CPU
-times (this process, SQLite's work included) and wall times, and the ratio b ÷ a; last, the
-median and range, and the database's bytes per message (the file after a checkpoint and
-``VACUUM``) against the mail's own bytes, and the difference (the store's overhead).
+(b) a whole ``sync_mailbox`` pass of the mbox into a fresh file; (c) the store alone: the
+batches that first sync handed its store (``apply_batch`` and every other write, recorded as
+they were made), applied again in the same order to a fresh ``SQLiteStore`` file (opened before
+the timer starts), so that reading the mbox, deciding and planning cost nothing. The replay
+must leave the same rows as the sync (checked after the first round). Each round prints the
+CPU times (this process, SQLite's work included) and wall times, and the ratios b ÷ a and
+c ÷ a; last, the medians and ranges, and the database's bytes per message (the file after a
+checkpoint and ``VACUUM``) against the mail's own bytes, and the difference (the store's overhead).
 ``--body-scale`` multiplies the length of every body and attachment (0.25 makes mail of about
 1.25 KB a message); ``--tables`` also prints each table's and index's bytes per message.
 """
@@ -28,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -37,6 +42,7 @@ from bench_sync import ALIAS, BLOCKLIST, NOW, ORG, OWNER, machine, write_mbox
 from mailbind import Mailbox, Policy
 from mailbind.engine import sync_mailbox
 from mailbind.sources.mbox import MboxSource
+from mailbind.store import BatchResult, ContactChange, MailboxState
 from mailbind.stores.sqlite import SQLiteStore
 
 POLICY = Policy(org_domains=[ORG], blocklist=BLOCKLIST)
@@ -54,6 +60,46 @@ def fresh(path: str) -> None:
 def sync(mbox: str, db: str) -> int:
     with SQLiteStore(db) as store:
         return sync_mailbox(MboxSource(mbox), store, MAILBOX, POLICY, now=NOW).synced
+
+
+#: One write a sync made to its store: the method's name, its argument(s) and the workspace.
+Write = tuple[str, tuple[Any, ...], str]
+
+
+class RecordingStore(SQLiteStore):
+    """A `SQLiteStore` that also records each write a sync makes, in order, for a replay."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.writes: list[Write] = []
+
+    def apply_batch(self, batch: BatchResult, *, workspace: str = "default") -> None:
+        self.writes.append(("apply_batch", (batch,), workspace))
+        super().apply_batch(batch, workspace=workspace)
+
+    def save_state(
+        self, mailbox_id: str, state: MailboxState, *, workspace: str = "default"
+    ) -> None:
+        self.writes.append(("save_state", (mailbox_id, state), workspace))
+        super().save_state(mailbox_id, state, workspace=workspace)
+
+    def apply_contact_change(self, change: ContactChange, *, workspace: str = "default") -> None:
+        self.writes.append(("apply_contact_change", (change,), workspace))
+        super().apply_contact_change(change, workspace=workspace)
+
+
+def recorded_sync(mbox: str, db: str) -> tuple[int, list[Write]]:
+    """Sync *mbox* into *db*; the number synced and every write the store was handed."""
+    with RecordingStore(db) as store:
+        synced = sync_mailbox(MboxSource(mbox), store, MAILBOX, POLICY, now=NOW).synced
+        return synced, store.writes
+
+
+def replay(store: SQLiteStore, writes: list[Write]) -> None:
+    """Apply *writes* to *store* in order, then close it (as a sync's store is closed)."""
+    for method, args, workspace in writes:
+        getattr(store, method)(*args, workspace=workspace)
+    store.close()
 
 
 def rows_of(db: str) -> list[tuple[str, list[str], list[tuple[Any, ...]]]]:
@@ -141,36 +187,48 @@ def main(argv: list[str] | None = None) -> None:
         mail_bytes = write_mbox(mbox, args.messages, args.seed, args.body_scale)
         base = os.path.join(folder, "base.sqlite")
         fresh(base)
-        synced = sync(mbox, base)
+        synced, writes = recorded_sync(mbox, base)
         tables = rows_of(base)
         total = sum(len(rows) for _, _, rows in tables)
         print(f"machine: {machine()}, {platform.platform()}")
         print(
             f"{args.messages:,} messages ({mail_bytes / 1e6:.1f} MB), {synced:,} synced, "
-            f"{total:,} rows in {len(tables)} tables"
+            f"{total:,} rows in {len(tables)} tables, "
+            f"{sum(w[0] == 'apply_batch' for w in writes)} batches"
         )
         print(
-            "| round | floor CPU s | sync CPU s | sync ÷ floor (CPU) | floor wall s | sync wall s |"
+            "| round | floor CPU s | store CPU s | sync CPU s | store ÷ floor (CPU) "
+            "| sync ÷ floor (CPU) | floor wall s | store wall s | sync wall s |"
         )
-        print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-        ratios, walls = [], []
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        ratios, walls, alone, alone_walls = [], [], [], []
         work = os.path.join(folder, "work.sqlite")
         for n in range(1, args.rounds + 1):
             fresh(work)
             a_cpu, a_wall = timed(lambda: floor(work, tables))
             fresh(work)
+            c_cpu, c_wall = timed(partial(replay, SQLiteStore(work), writes))
+            if n == 1:
+                replayed = rows_of(work)
+                counts = [(t, len(r)) for t, _, r in replayed]
+                assert counts == [(t, len(r)) for t, _, r in tables], counts
+                assert replayed == tables, "the replay left other rows than the sync"
+            fresh(work)
             b_cpu, b_wall = timed(lambda: sync(mbox, work))
             ratios.append(b_cpu / a_cpu)
             walls.append(b_wall / a_wall)
+            alone.append(c_cpu / a_cpu)
+            alone_walls.append(c_wall / a_wall)
             print(
-                f"| {n} | {a_cpu:.2f} | {b_cpu:.2f} | {b_cpu / a_cpu:.2f}× | {a_wall:.2f} | "
-                f"{b_wall:.2f} |"
+                f"| {n} | {a_cpu:.2f} | {c_cpu:.2f} | {b_cpu:.2f} | {c_cpu / a_cpu:.2f}× "
+                f"| {b_cpu / a_cpu:.2f}× | {a_wall:.2f} | {c_wall:.2f} | {b_wall:.2f} |"
             )
-        print(
-            f"sync ÷ floor, CPU: median {statistics.median(ratios):.2f}× "
-            f"(range {min(ratios):.2f}–{max(ratios):.2f}×); wall: median "
-            f"{statistics.median(walls):.2f}×"
-        )
+        for what, cpu, wall in (("store alone", alone, alone_walls), ("sync", ratios, walls)):
+            print(
+                f"{what} ÷ floor, CPU: median {statistics.median(cpu):.2f}× "
+                f"(range {min(cpu):.2f}–{max(cpu):.2f}×); wall: median "
+                f"{statistics.median(wall):.2f}× (range {min(wall):.2f}–{max(wall):.2f}×)"
+            )
         size = size_of(base)
         per, mail = size / args.messages, mail_bytes / args.messages
         print(

@@ -6,23 +6,27 @@ import json
 import random
 import sqlite3
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from email.utils import format_datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbind import (
+    Defect,
     Flag,
     Mailbox,
     Message,
     Reason,
     SharingLevel,
     StoreError,
+    codecs,
     decide,
+    redact,
 )
 from mailbind.addresses import Role, parse_participants
 from mailbind.codecs import (
@@ -49,7 +53,7 @@ from mailbind.testing import store_contract as contract
 from mailbind.testing.store_contract import StoreContract
 
 from . import factories
-from .strategies import messages
+from .strategies import levels, messages
 
 # The contract suite's own examples serve the tests of what SQLiteStore adds.
 NOW, POLICY, ANNA, BEN, KIM = (
@@ -101,6 +105,73 @@ def test_messages_survive_the_text_form(message: Message) -> None:
     ]
 
 
+def reference_document(message: Message) -> str:
+    """A store's document as `encode_document` defines it, written the plain way (every field
+    made, then the defaults left out): the text its faster form must give exactly."""
+
+    def party(p: Any) -> list[Any]:
+        raw: str | int = p.raw
+        address = None
+        if p.address is not None:
+            address = codecs._party_address(p.address)
+            forms = codecs._raw_forms(p.name, p.address)
+            if raw in forms:
+                raw = forms.index(raw)
+        if p.problem is None and not p.group:
+            return [p.role.value, address, p.name, raw]
+        return [p.role.value, address, p.name, raw, p.problem, p.group]
+
+    fields = {"subject": message.subject, "message_id": message.message_id}
+    sent_at = codecs._time_from_record(codecs._time_record(message.sent_at))
+    numbers = {"subject": 0, "message-id": 2, "date": 3}
+    headers: list[list[Any]] = []
+    for name, value in message.headers:
+        lower = name.lower()
+        number = 1 if lower in codecs._HEADER_ROLES else numbers.get(lower)
+        same = number is not None and value == codecs._header_form(
+            number, name, fields, message.participants, sent_at
+        )
+        headers.append([name, number if same else value])
+    record = codecs._message_record(message)
+    record.update(
+        participants=[party(p) for p in message.participants],
+        headers=headers,
+    )
+    del record["key"], record["message_id"]
+    for name, value in codecs._DOCUMENT_DEFAULTS.items():
+        if record[name] == value:
+            del record[name]
+    return codecs.JSON.encode(record)
+
+
+@settings(max_examples=80)
+@given(messages(), levels(), st.lists(st.sampled_from(list(Defect)), max_size=2))
+def test_documents_are_the_text_their_definition_gives(
+    message: Message, level: SharingLevel, defects: list[Defect]
+) -> None:
+    """A document is exactly the text of its plain definition (`reference_document`) for a
+    message at any level (withheld fields as None) and with any defects."""
+    seen = replace(redact(message, level), defects=tuple(defects))
+    assert encode_document(seen) == reference_document(seen)
+    assert decode_document(encode_document(seen), seen.key, seen.message_id) == seen
+
+
+_ANY_ZONE: st.SearchStrategy[tzinfo | None] = st.one_of(
+    st.none(),
+    st.timezones(),
+    st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23))),
+)
+
+
+@given(st.datetimes(timezones=_ANY_ZONE))
+def test_a_documents_date_form_is_the_time_as_read_back(when: datetime) -> None:
+    """The Date form a document compares with is ``format_datetime`` of the send time as the
+    document reads it back, for any time and any offset (seconds and microseconds included)."""
+    back = codecs._time_from_record(codecs._time_record(when))
+    assert back is not None
+    assert codecs._date_form(when) == format_datetime(back)
+
+
 @settings(max_examples=60)
 @given(messages())
 def test_messages_survive_the_document_form(message: Message) -> None:
@@ -108,6 +179,7 @@ def test_messages_survive_the_document_form(message: Message) -> None:
     from their key) reads back every field of any message, every address field included, and
     so does a document written in the form of encode_message (schema 7 and before)."""
     text = encode_document(message)
+    assert text == reference_document(message)
     assert "key" not in json.loads(text)
     assert "message_id" not in json.loads(text)
     for written in (text, encode_message(message)):
@@ -239,6 +311,7 @@ def test_documents_keep_headers_made_from_the_messages_own_fields(
     )
     headers = data.draw(st.lists(st.tuples(names, st.sampled_from(near) | st.text(max_size=8))))
     message = replace(message, headers=tuple(headers), participants=parties)
+    assert encode_document(message) == reference_document(message)
     back = decode_document(encode_document(message), message.key, message.message_id)
     assert back.headers == message.headers
     assert back == message

@@ -212,11 +212,7 @@ def _party_address_from(value: str | list[Any]) -> Address:
     return address_from_record(value)
 
 
-def _participant_records(
-    participants: tuple[Participant, ...], compact: bool = False
-) -> list[list[Any]]:
-    if compact:
-        return [_party_record(p) for p in participants]
+def _participant_records(participants: tuple[Participant, ...]) -> list[list[Any]]:
     return [
         [
             p.role.value,
@@ -242,16 +238,23 @@ def _party_record(p: Participant) -> list[Any]:
     as the number of its form in `_raw_forms` when it is one of them; no problem and group when
     it has none. `_party_from` reads it back."""
     raw: str | int = p.raw
-    if p.address is None:
+    name = p.name
+    where = p.address
+    if where is None:
         address: str | list[Any] | None = None
     else:
-        address = _party_address(p.address)
-        forms = _raw_forms(p.name, p.address)
-        if raw in forms:
-            raw = forms.index(raw)
+        address = _party_address(where)
+        # `_raw_forms`, compared one at a time: most entries are the first or second form.
+        spec = f"{where.local}@{where.domain}"
+        if raw == spec:
+            raw = 0
+        elif raw == f"{name} <{spec}>":
+            raw = 1
+        elif raw == f'"{name}" <{spec}>':
+            raw = 2
     if p.problem is None and not p.group:
-        return [p.role.value, address, p.name, raw]
-    return [p.role.value, address, p.name, raw, p.problem, p.group]
+        return [p.role._value_, address, name, raw]
+    return [p.role._value_, address, name, raw, p.problem, p.group]
 
 
 def _party_from(record: list[Any]) -> Participant:
@@ -339,7 +342,7 @@ def decode_event(text: str) -> Event:
     )
 
 
-def _message_record(message: Message, *, document: bool) -> dict[str, Any]:
+def _message_record(message: Message) -> dict[str, Any]:
     attachments = (
         None
         if message.attachments is None
@@ -348,26 +351,20 @@ def _message_record(message: Message, *, document: bool) -> dict[str, Any]:
             for a in message.attachments
         ]
     )
-    record = {
+    return {
         "key": message.key,
         "message_id": message.message_id,
         "sent_at": _time_record(message.sent_at),
-        "participants": _participant_records(message.participants, compact=document),
+        "participants": _participant_records(message.participants),
         "subject": message.subject,
         "text": message.text,
         "html": message.html,
         "attachments": attachments,
-        "headers": _header_records(message) if document else message.headers,
+        "headers": message.headers,
         "flags": sorted(flag.value for flag in message.flags),
         "defects": message.defects,
         "level": message.level.value,
     }
-    if document:
-        del record["key"], record["message_id"]
-        for name, value in _DOCUMENT_DEFAULTS.items():
-            if record[name] == value:
-                del record[name]
-    return record
 
 
 #: The fields a document leaves out when they hold these values (most messages' own).
@@ -430,41 +427,111 @@ def _header_text(
     return text
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _date_form(sent_at: datetime) -> str:
+    """Form 3 of `_header_form`: ``format_datetime`` of *sent_at* as the document reads it back
+    (`_time_record`, then `_time_from_record`), made directly for an offset of whole minutes."""
+    offset = sent_at.utcoffset()
+    if offset is None:
+        zone = "-0000"  # read back without an offset: a naive time
+    else:
+        seconds = offset.days * 86400 + offset.seconds
+        if offset.microseconds or seconds % 60:
+            return format_datetime(datetime.fromisoformat(sent_at.isoformat()))
+        minutes = abs(seconds) // 60
+        zone = f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}{minutes % 60:02d}"
+    return (
+        f"{_DAYS[sent_at.weekday()]}, {sent_at.day:02d} {_MONTHS[sent_at.month - 1]} "
+        f"{sent_at.year:04d} {sent_at.hour:02d}:{sent_at.minute:02d}:{sent_at.second:02d} {zone}"
+    )
+
+
+#: The headers (lower case) a document may write as a form's number.
+_FORM_HEADERS = frozenset({*_HEADER_ROLES, "subject", "message-id", "date"})
+
+
 def _header_records(message: Message) -> list[list[Any]]:
     """The headers of *message* as its document holds them: a Subject, From, To, Cc, Bcc,
     Sender, Reply-To, Message-ID or Date whose value is exactly its `_header_form` is written
     as that form's number (the decoder makes the same text from the same fields), every other
-    value as it is."""
-    fields = {"subject": message.subject, "message_id": message.message_id}
-    # The time as the document reads it back, so that the form made again is the same text.
-    sent_at = _time_from_record(_time_record(message.sent_at))
+    value as it is.
+
+    The forms are `_header_form`'s, each made at most once a message (a store encodes every
+    message it keeps): the participants' entries of a role when a header of it comes, the
+    time when a Date header does."""
     records: list[list[Any]] = []
+    entries: dict[Role, str] = {}
+    date: str | None = None
     for name, value in message.headers:
         lower = name.lower()
-        number = 1 if lower in _HEADER_ROLES else _HEADER_NUMBERS.get(lower)
-        if number is not None and value == _header_form(
-            number, name, fields, message.participants, sent_at
-        ):
-            records.append([name, number])
-        else:
+        if lower not in _FORM_HEADERS:
             records.append([name, value])
+            continue
+        role = _HEADER_ROLES.get(lower)
+        if role is not None:
+            form = entries.get(role)
+            if form is None:
+                form = entries[role] = ", ".join(
+                    p.raw for p in message.participants if p.role is role
+                )
+            number = 1
+        elif lower == "subject":
+            form, number = message.subject, 0
+        elif lower == "message-id":
+            mid = message.message_id
+            form, number = (None if mid is None else f"<{mid}>"), 2
+        else:  # date
+            if date is None and message.sent_at is not None:
+                date = _date_form(message.sent_at)
+            form, number = date, 3
+        records.append([name, number] if value == form else [name, value])
     return records
-
-
-#: The form number of the headers other than the participants'.
-_HEADER_NUMBERS = {"subject": 0, "message-id": 2, "date": 3}
 
 
 def encode_message(message: Message) -> str:
     """*message* as compact JSON text that `decode_message` reads back equal, every field kept."""
-    return JSON.encode(_message_record(message, document=False))
+    return JSON.encode(_message_record(message))
 
 
 def encode_document(message: Message) -> str:
     """*message* as a store's document: `encode_message`'s form without the key and the
     Message-ID (the store keeps them in columns beside it), with each participant whose address
     is its key's own written as the key alone. `decode_document` reads it back."""
-    return JSON.encode(_message_record(message, document=True))
+    return JSON.encode(_document_record(message))
+
+
+def _document_record(message: Message) -> dict[str, Any]:
+    """The record of a document: `_message_record`'s fields in the same order, without the key
+    and the Message-ID, participants as `_party_record` and headers as `_header_records` write
+    them, and leaving out each field that holds its `_DOCUMENT_DEFAULTS` value."""
+    sent_at = message.sent_at
+    record: dict[str, Any] = {
+        "sent_at": None if sent_at is None else sent_at.isoformat(),
+        "participants": [_party_record(p) for p in message.participants],
+        "subject": message.subject,
+        "text": message.text,
+    }
+    if message.html != "":
+        record["html"] = message.html
+    attachments = message.attachments
+    if attachments is None:
+        record["attachments"] = None
+    elif attachments:
+        record["attachments"] = [
+            [a.filename, a.content_type, a.size, base64.b64encode(a.content).decode("ascii")]
+            for a in attachments
+        ]
+    record["headers"] = _header_records(message)
+    if message.flags:
+        record["flags"] = sorted(flag.value for flag in message.flags)
+    if message.defects != ():
+        record["defects"] = message.defects
+    if message.level is not SharingLevel.EVERYTHING:
+        record["level"] = message.level.value
+    return record
 
 
 def decode_message(text: str) -> Message:

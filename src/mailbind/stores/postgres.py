@@ -37,6 +37,11 @@ Invariants:
 - The schema carries its version in ``mailbind_schema``; the first use applies the missing
   steps of `MIGRATIONS` in order, in one transaction under an advisory lock (so workers
   starting together migrate once). A newer schema is refused.
+- A batch looks up the keys, ids, nodes and subjects it holds one at a time through an index
+  (a ``LATERAL`` subquery per value of an ``unnest``), never with ``= ANY`` over a
+  batch's worth of values: without statistics (a new database or workspace, before
+  autovacuum has analysed it) the planner takes such a list for unselective and scans the
+  workspace's rows instead, so each batch would cost more than the one before.
 - Every psycopg failure surfaces as a `StoreError` naming the database (never its password),
   raised from the original error.
 """
@@ -655,9 +660,7 @@ class PostgresStore(PostgresEvents, SqlReads):
         keys = sorted({item.message.key for item in batch.items if item.decision.synced})
         if not keys:
             return set()
-        found = self._read(
-            "SELECT key FROM messages WHERE workspace = %s AND key = ANY(%b)", (ws, keys)
-        )
+        found = self._read(_STORED_KEYS, (keys, ws))
         return {key for (key,) in found}
 
     def _ensure_version_row(self, ws: str) -> None:
@@ -701,8 +704,9 @@ class PostgresStore(PostgresEvents, SqlReads):
             existing: set[str] = set()
             if rows.contact_keys:
                 cur.execute(
-                    "SELECT id FROM contacts WHERE workspace = %s AND id = ANY(%b)",
-                    (ws, sorted(rows.contact_keys)),
+                    "SELECT c.id FROM unnest(%b::text[]) AS v(id) CROSS JOIN LATERAL "
+                    "(SELECT id FROM contacts WHERE workspace = %s AND id = v.id OFFSET 0) c",
+                    (sorted(rows.contact_keys), ws),
                 )
                 existing = {cid for (cid,) in cur.fetchall()}
             # 2. The key locks, in ascending order of their ids. Exclusive for the keys whose
@@ -1354,22 +1358,30 @@ def _prepare(batch: BatchResult, ws: str, canon: Canonicalization, stored: set[s
         if item.decision.synced:
             synced.setdefault(item.message.key, item)
     latest = {item.location: item for item in batch.items}
-    copies: list[list[Any]] = [[] for _ in range(8)]
+    # Most copies of a batch share their reasons: each set is written out once.
+    reasons: dict[tuple[Reason, ...], str] = {}
+    rows = []
     for location in sorted(latest):
         item = latest[location]
         decision = item.decision
-        row = (
-            location,
-            item.message.key,
-            item.message.message_id,
-            decision.synced,
-            " ".join(r.value for r in decision.reasons if r is not Reason.MESSAGE_ID_REUSED),
-            decision.direction.value,
-            decision.level.value,
-            " ".join(sorted(f.value for f in item.flags)),
+        text = reasons.get(decision.reasons)
+        if text is None:
+            text = reasons[decision.reasons] = _reasons_text(decision.reasons)
+        rows.append(
+            (
+                location,
+                item.message.key,
+                item.message.message_id,
+                decision.synced,
+                text,
+                decision.direction.value,
+                decision.level.value,
+                " ".join(sorted(f.value for f in item.flags)) if item.flags else "",
+            )
         )
-        for column, value in zip(copies, row, strict=True):
-            column.append(value)
+    copies: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)] or [
+        [] for _ in range(8)
+    ]
     messages = {
         key: _message_row(ws, item.message) for key, item in synced.items() if key not in stored
     }
@@ -1399,6 +1411,11 @@ def _prepare(batch: BatchResult, ws: str, canon: Canonicalization, stored: set[s
         participants,
         planned,
     )
+
+
+def _reasons_text(reasons: Iterable[Reason]) -> str:
+    """The ``reasons`` column of a copy: its decision's reasons, but the reuse of a Message-ID."""
+    return " ".join(r.value for r in reasons if r is not Reason.MESSAGE_ID_REUSED)
 
 
 def _message_row(ws: str, message: Message) -> tuple[ThreadFacts, tuple[Any, ...]]:
@@ -1532,7 +1549,7 @@ def _hold(
     if not synced:
         return [], {}
     keys = sorted(synced)
-    cur.execute("SELECT key FROM messages WHERE workspace = %s AND key = ANY(%b)", (ws, keys))
+    cur.execute(_STORED_KEYS, (keys, ws))
     stored = {key for (key,) in cur.fetchall()}
     new = [
         rows.messages.get(key) or _message_row(ws, synced[key].message)
@@ -1577,6 +1594,14 @@ def _fallback(facts: ThreadFacts) -> str | None:
     return facts.subject if facts.kind is not None else None
 
 
+#: Which of the keys given (a text array, then the workspace) are stored messages: key by key
+#: through the primary key (see the module's invariants).
+_STORED_KEYS = (
+    "SELECT m.key FROM unnest(%b::text[]) AS v(key) CROSS JOIN LATERAL "
+    "(SELECT key FROM messages WHERE workspace = %s AND key = v.key OFFSET 0) m"
+)
+
+
 def _thread(
     cur: psycopg.Cursor[Any],
     ws: str,
@@ -1593,26 +1618,29 @@ def _thread(
     query = thread_query([*added, *(f for f, _ in removed)])
     threads = {thread for _, thread in removed if thread is not None}
     cur.execute(
-        "SELECT m.thread_id, m.key FROM thread_nodes n JOIN messages m "
+        "SELECT m.thread_id, m.key FROM unnest(%b::text[]) AS v(node) CROSS JOIN LATERAL "
+        "(SELECT m.thread_id, m.key FROM thread_nodes n JOIN messages m "
         "ON m.workspace = n.workspace AND m.key = n.message_key "
-        "WHERE n.workspace = %s AND n.node = ANY(%b) AND m.thread_id IS NOT NULL",
-        (ws, sorted(query.nodes)),
+        "WHERE n.workspace = %s AND n.node = v.node AND m.thread_id IS NOT NULL OFFSET 0) m",
+        (sorted(query.nodes), ws),
     )
     threads.update(t for t, k in cur.fetchall() if k not in ours)
     if query.subjects:
         cur.execute(
-            "SELECT thread_id, key FROM messages WHERE workspace = %s "
-            "AND thread_subject = ANY(%b) AND thread_subject IS NOT NULL "
-            "AND thread_id IS NOT NULL",
-            (ws, sorted(query.subjects)),
+            "SELECT m.thread_id, m.key FROM unnest(%b::text[]) AS v(subject) CROSS JOIN LATERAL "
+            "(SELECT thread_id, key FROM messages WHERE workspace = %s "
+            "AND thread_subject = v.subject AND thread_subject IS NOT NULL "
+            "AND thread_id IS NOT NULL OFFSET 0) m",
+            (sorted(query.subjects), ws),
         )
         threads.update(t for t, k in cur.fetchall() if k not in ours)
     context: dict[str, tuple[ThreadFacts, str | None]] = {}
     if threads:
         cur.execute(
-            "SELECT key, thread_facts, thread_id FROM messages WHERE workspace = %s "
-            "AND thread_id = ANY(%b)",
-            (ws, sorted(threads)),
+            "SELECT m.key, m.thread_facts, m.thread_id FROM unnest(%b::text[]) AS v(thread) "
+            "CROSS JOIN LATERAL (SELECT key, thread_facts, thread_id FROM messages "
+            "WHERE workspace = %s AND thread_id = v.thread OFFSET 0) m",
+            (sorted(threads), ws),
         )
         context = {k: (decode_facts(k, f), t) for k, f, t in cur.fetchall() if k not in ours}
     if not context and not removed:
@@ -1644,10 +1672,13 @@ def _owners(
     if not keys:
         return {}
     cur.execute(
-        "SELECT a.contact_id, a.position, a.key, c.created_at FROM contact_addresses a "
-        "JOIN contacts c ON c.workspace = a.workspace AND c.id = a.contact_id "
-        "WHERE a.workspace = %s AND a.stem = ANY(%b)",
-        (ws, sorted({_STEM.fold(key) for key in keys})),
+        "SELECT a.contact_id, a.position, a.key, a.created_at "
+        "FROM unnest(%b::text[]) AS v(stem) CROSS JOIN LATERAL "
+        "(SELECT a.contact_id, a.position, a.key, c.created_at "
+        "FROM contact_addresses a JOIN contacts c "
+        "ON c.workspace = a.workspace AND c.id = a.contact_id "
+        "WHERE a.workspace = %s AND a.stem = v.stem OFFSET 0) a",
+        (sorted({_STEM.fold(key) for key in keys}), ws),
     )
     primary: dict[str, str] = {}
     claims: dict[str, set[str]] = {}
@@ -1667,15 +1698,31 @@ def _owners(
 
 
 def _relink_participants(cur: psycopg.Cursor[Any], ws: str, owner: dict[str, str | None]) -> None:
-    """Link every stored participant with a key of *owner* to that key's owner."""
-    if owner:
-        keys = sorted(owner)
+    """Link every stored participant with a key of *owner* to that key's owner.
+
+    The participants linked otherwise are found key by key first (most keys of a batch have
+    none), then updated by their primary key. The batch holds these keys' locks exclusively,
+    so no other batch links or adds a participant with one of them in between."""
+    if not owner:
+        return
+    keys = sorted(owner)
+    cur.execute(
+        "SELECT p.message_key, p.position, o.owner "
+        "FROM unnest(%b::text[], %b::text[]) AS o(key, owner) CROSS JOIN LATERAL "
+        "(SELECT message_key, position FROM participants WHERE workspace = %s AND key = o.key "
+        "AND contact_id IS DISTINCT FROM o.owner OFFSET 0) p",
+        (keys, [owner[k] for k in keys], ws),
+    )
+    moved = sorted(cur.fetchall())
+    if moved:
+        columns = [list(column) for column in zip(*moved, strict=True)]
         cur.execute(
-            "UPDATE participants p SET contact_id = o.owner "
-            "FROM unnest(%b::text[], %b::text[]) AS o(key, owner) "
-            "WHERE p.workspace = %s AND p.key = o.key "
-            "AND p.contact_id IS DISTINCT FROM o.owner",
-            (keys, [owner[k] for k in keys], ws),
+            "UPDATE participants p SET contact_id = m.owner "
+            "FROM unnest(%b::text[], %b::integer[], %b::text[]) "
+            "AS m(message_key, position, owner) "
+            "WHERE p.workspace = %s AND p.message_key = m.message_key "
+            "AND p.position = m.position",
+            (*columns, ws),
         )
 
 

@@ -982,7 +982,7 @@ class SQLiteStore(SQLiteEvents, SqlReads):
             "INSERT OR REPLACE INTO copies (workspace, mailbox_id, location, message_key, "
             "message_id, synced, reasons, direction, level, flags) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_copy_row(ws, mailbox_id, item) for item in items],
+            _copy_rows(ws, mailbox_id, items),
         )
         return touched
 
@@ -1027,22 +1027,28 @@ class SQLiteStore(SQLiteEvents, SqlReads):
         added = [thread_facts(i.message) for key, i in synced.items() if key not in stored]
         # Threaded before they are stored, so each new message is written once, with its id.
         threads = _thread(db, ws, added, ())
-        db.executemany(
-            "INSERT INTO messages (workspace, key, message_id, sent_at, document, thread_facts, "
-            "thread_subject, thread_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+        times = {key: sort_time(item.message) for key, item in synced.items()}
+        rows = []
+        for f in added:
+            message = synced[f.key].message
+            when, fallback = times[f.key], _fallback(f)
+            node = message.key if message.message_id is None else message.message_id
+            rows.append(
                 (
                     ws,
                     f.key,
-                    synced[f.key].message.message_id,
-                    sort_time(synced[f.key].message),
-                    encode_document(synced[f.key].message),
-                    encode_facts(f, _beside_of(f, synced[f.key].message)),
-                    _fallback(f),
+                    message.message_id,
+                    when,
+                    encode_document(message),
+                    encode_facts(f, (node, fallback, when)),  # what the row holds beside
+                    fallback,
                     threads.get(f.key),
                 )
-                for f in added
-            ],
+            )
+        db.executemany(
+            "INSERT INTO messages (workspace, key, message_id, sent_at, document, thread_facts, "
+            "thread_subject, thread_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
         ids: dict[str, int] = dict(
             db.execute(
@@ -1071,6 +1077,7 @@ class SQLiteStore(SQLiteEvents, SqlReads):
                 (held,),
             )
         addresses = _address_ids(db, ws, {link.key for i in synced.values() for link in i.links})
+        domain = self._link_domain
         db.executemany(
             "INSERT INTO participant_rows (message, position, workspace, address, contact_id, "
             "domain, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -1081,11 +1088,11 @@ class SQLiteStore(SQLiteEvents, SqlReads):
                     ws,
                     addresses[link.key],
                     link.contact_id,
-                    self._link_domain(link.key),
+                    domain(link.key),
                     when,
                 )
-                for i in synced.values()
-                for message, when in ((ids[i.message.key], sort_time(i.message)),)
+                for key, i in synced.items()
+                for message, when in ((ids[key], times[key]),)
                 for link in i.links
             ],
         )
@@ -1603,34 +1610,42 @@ def _beside(node: str, subject: str | None, sent: float | None) -> Beside:
     return (node, subject, sent)
 
 
-def _beside_of(facts: ThreadFacts, message: Message) -> Beside:
-    """What the row of *message* will hold beside *facts*."""
-    node = message.key if message.message_id is None else message.message_id
-    return (node, _fallback(facts), sort_time(message))
-
-
 def _fallback(facts: ThreadFacts) -> str | None:
     """The subject key a message takes part in the subject fallback with, or None."""
     return facts.subject if facts.kind is not None else None
 
 
 def _insert_companies(db: sqlite3.Connection, ws: str, companies: Iterable[Company]) -> None:
-    """Store the companies whose domain no stored company holds yet."""
+    """Store the companies whose domain no stored company holds yet (nor one stored before
+    it in *companies*): the domains held are read in one statement, the rows written with two."""
+    companies = list(companies)
+    if not companies:
+        return
+    held = {
+        domain
+        for (domain,) in db.execute(
+            "SELECT domain FROM company_domains WHERE workspace = ? "
+            "AND domain IN (SELECT value FROM json_each(?))",
+            (ws, json.dumps(sorted({c.domain for c in companies}))),
+        )
+    }
+    rows: list[tuple[str, str, str]] = []
+    domains: list[tuple[str, str, str]] = []
     for company in companies:
-        held = db.execute(
-            "SELECT 1 FROM company_domains WHERE workspace = ? AND domain = ?", (ws, company.domain)
-        ).fetchone()
-        if held is not None:
+        if company.domain in held:
             continue
-        db.execute(
-            "INSERT INTO companies (workspace, domain, name) VALUES (?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            (ws, company.domain, company.name),
-        )
-        db.executemany(
-            "INSERT OR IGNORE INTO company_domains (workspace, domain, company) VALUES (?, ?, ?)",
-            [(ws, d, company.domain) for d in company.all_domains],
-        )
+        rows.append((ws, company.domain, company.name))
+        for domain in company.all_domains:
+            domains.append((ws, domain, company.domain))
+            held.add(domain)
+    db.executemany(
+        "INSERT INTO companies (workspace, domain, name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        rows,
+    )
+    db.executemany(
+        "INSERT OR IGNORE INTO company_domains (workspace, domain, company) VALUES (?, ?, ?)",
+        domains,
+    )
 
 
 def _thread(
@@ -1738,20 +1753,33 @@ def _relink(db: sqlite3.Connection, ws: str, owners: Iterable[OwnerChange]) -> N
     relink_events(db, ws, ((new, key) for new, _, key in changes))
 
 
-def _copy_row(ws: str, mailbox_id: str, item: BatchItem) -> tuple[Any, ...]:
-    decision = item.decision
-    return (
-        ws,
-        mailbox_id,
-        item.location,
-        item.message.key,
-        item.message.message_id,
-        int(decision.synced),
-        " ".join(r.value for r in decision.reasons if r is not Reason.MESSAGE_ID_REUSED),
-        decision.direction.value,
-        decision.level.value,
-        " ".join(sorted(f.value for f in item.flags)),
-    )
+def _copy_rows(ws: str, mailbox_id: str, items: Iterable[BatchItem]) -> list[tuple[Any, ...]]:
+    """The ``copies`` row of each item."""
+    # Most copies of a batch share their reasons: each set is written out once.
+    reasons: dict[tuple[Reason, ...], str] = {}
+    rows = []
+    for item in items:
+        decision = item.decision
+        text = reasons.get(decision.reasons)
+        if text is None:
+            text = reasons[decision.reasons] = " ".join(
+                r.value for r in decision.reasons if r is not Reason.MESSAGE_ID_REUSED
+            )
+        rows.append(
+            (
+                ws,
+                mailbox_id,
+                item.location,
+                item.message.key,
+                item.message.message_id,
+                int(decision.synced),
+                text,
+                decision.direction.value,
+                decision.level.value,
+                " ".join(sorted(f.value for f in item.flags)) if item.flags else "",
+            )
+        )
+    return rows
 
 
 def _save_state(
