@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import mailbind._tables as tables_module
 import mailbind.addresses as addresses_module
+import mailbind.messages as messages_module
 from mailbind import (
     Attachment,
     Defect,
@@ -431,6 +432,34 @@ def test_init_takes_every_field() -> None:
     assert dataclasses.replace(m, subject="t") == Message.build(
         sender="a@x.com", subject="t", message_id="<m@x>"
     )
+
+
+def test_the_internal_constructor_makes_what_init_makes() -> None:
+    """`_message`, which build and redact use, fills every slot as ``__init__`` does."""
+    values: dict[str, Any] = {f.name: object() for f in dataclasses.fields(Message)}
+    values["level"] = SharingLevel.EVERYTHING
+    made = messages_module._message(**values)
+    assert type(made) is Message
+    assert all(getattr(made, name) is value for name, value in values.items())
+    m = Message.build(sender="a@x.com", subject="s", text="t")
+    for level in SharingLevel:
+        held: dict[str, Any] = {
+            f.name: getattr(m, f.name) if f.name not in _WITHHELD_AT[level] else None
+            for f in dataclasses.fields(Message)
+        }
+        fields = {**held, "level": level, "key": ""}  # the key filled as __init__ fills it
+        made = messages_module._message(**fields)
+        assert made == Message(**fields)
+        assert repr(made) == repr(Message(**fields))
+        assert hash(made) == hash(Message(**fields))
+        assert (made.key == m.key) is (level is SharingLevel.EVERYTHING)
+
+
+_WITHHELD_AT = {
+    SharingLevel.EVERYTHING: frozenset[str](),
+    SharingLevel.SUBJECT: frozenset({"text", "html", "attachments"}),
+    SharingLevel.METADATA: frozenset({"subject", "text", "html", "attachments"}),
+}
 
 
 def test_a_record_needs_a_real_level() -> None:

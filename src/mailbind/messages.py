@@ -11,8 +11,10 @@ Invariants:
 - ``key`` identifies the message across mailboxes: its Message-ID, or a stable ``sha256:``
   fingerprint (never ``hash()``) when the Message-ID is missing or blank. It is computed once,
   at construction.
-- `Message` is a plain frozen dataclass: its slots are exactly its fields, and its one
+- `Message` is a plain frozen dataclass: its slots are exactly its fields, and its
   constructor, ``__init__`` (written out for speed), checks the level and fills an empty key.
+  `Message.build` and `mailbind.redaction` make their records with `_message`, which fills the
+  same slots the same way without the level check their values pass by construction.
 - ``Message.build`` and ``Message.from_bytes`` remember parsed header values per role in
   bounded tables (see `mailbind._tables`), which hand out one shared tuple of participants
   for a value seen before; the key's fingerprint is `mailbind._fingerprint`.
@@ -141,32 +143,18 @@ class Message:
             or (subject is not None and level is _METADATA)
         ):
             level = _checked_level(level, subject, text, html, attachments)
-        (
-            set_message_id,
-            set_sent_at,
-            set_participants,
-            set_subject,
-            set_text,
-            set_html,
-            set_attachments,
-            set_headers,
-            set_flags,
-            set_defects,
-            set_level,
-            set_key,
-        ) = _SETTERS
-        set_message_id(self, message_id)
-        set_sent_at(self, sent_at)
-        set_participants(self, participants)
-        set_subject(self, subject)
-        set_text(self, text)
-        set_html(self, html)
-        set_attachments(self, attachments)
-        set_headers(self, headers)
-        set_flags(self, flags)
-        set_defects(self, defects)
-        set_level(self, level)
-        set_key(self, key or message_id or fingerprint(self))
+        _set_message_id(self, message_id)
+        _set_sent_at(self, sent_at)
+        _set_participants(self, participants)
+        _set_subject(self, subject)
+        _set_text(self, text)
+        _set_html(self, html)
+        _set_attachments(self, attachments)
+        _set_headers(self, headers)
+        _set_flags(self, flags)
+        _set_defects(self, defects)
+        _set_level(self, level)
+        _set_key(self, key or message_id or fingerprint(self))
 
     @property
     def sender(self) -> Participant | None:
@@ -336,7 +324,7 @@ class Message:
             )
         if no_from_address:
             defects = (*defects, Defect.FROM_WITHOUT_ADDRESS)
-        return cls(
+        return (_message if cls is Message else cls)(
             mid,
             _sent_at(sent_at) if sent_at is not None else None,
             participants,
@@ -449,10 +437,63 @@ def _scrubbed_attachment(attachment: Attachment, found: list[Defect]) -> Attachm
     return Attachment(name, ctype, attachment.size, attachment.content)
 
 
-#: The slots' setters of `Message`, in field order, for its ``__init__``.
+#: The slots' setters of `Message`, in field order, for its ``__init__`` and `_message`.
 _SETTERS: tuple[Callable[[Message, Any], None], ...] = tuple(
     getattr(Message, f.name).__set__ for f in fields(Message)
 )
+(
+    _set_message_id,
+    _set_sent_at,
+    _set_participants,
+    _set_subject,
+    _set_text,
+    _set_html,
+    _set_attachments,
+    _set_headers,
+    _set_flags,
+    _set_defects,
+    _set_level,
+    _set_key,
+) = _SETTERS
+_new = object.__new__
+
+
+def _message(
+    message_id: str | None,
+    sent_at: datetime | None,
+    participants: tuple[Participant, ...],
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    attachments: tuple[Attachment, ...] | None,
+    headers: tuple[tuple[str, str], ...],
+    flags: frozenset[Flag],
+    defects: tuple[Defect, ...],
+    level: SharingLevel,
+    key: str,
+) -> Message:
+    """``Message(...)`` for values its ``__init__`` would accept unchanged, made without it.
+
+    For the hot paths (`Message.build`, redaction) whose values are right by construction:
+    *level* a `SharingLevel` whose withheld fields are None. The record is made as
+    ``__init__`` makes it, every slot filled by its own setter before anyone sees it (an
+    empty *key* filled as ``__init__`` fills it); what this spares is the class call, which
+    runs ``__init__`` through the type's slots, and the level check.
+    """
+    made: Message = _new(Message)
+    _set_message_id(made, message_id)
+    _set_sent_at(made, sent_at)
+    _set_participants(made, participants)
+    _set_subject(made, subject)
+    _set_text(made, text)
+    _set_html(made, html)
+    _set_attachments(made, attachments)
+    _set_headers(made, headers)
+    _set_flags(made, flags)
+    _set_defects(made, defects)
+    _set_level(made, level)
+    _set_key(made, key or message_id or fingerprint(made))
+    return made
 
 
 AttachmentLike = Attachment | tuple[str, bytes] | tuple[str, bytes, str]
