@@ -264,6 +264,31 @@ def test_a_judges_marks_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(judge._tables.facts) <= 3
 
 
+def test_a_judges_header_blocks_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of headers are remembered up to the bound; a block read before answers as read
+    afresh, with each message's own flags beside its labels, and an unhashable one is read."""
+    monkeypatch.setattr(judge_module, "HEADERS_CACHE_SIZE", 3)
+    judge = Judge(ACME, ANNA)
+    blocks = [
+        {"Precedence": "bulk"},
+        {"X-Gmail-Labels": "Inbox,Spam"},
+        {"Auto-Submitted": "auto-replied", "Thread-Topic": "Hi"},
+        {"List-Id": "<news.shop.example>"},
+        {"Thread-Topic": "Hello"},
+    ]
+    for _ in range(2):
+        for headers in blocks:
+            for flags in ((), ("draft",), ("sent",)):
+                m = Message.build(
+                    sender="news@shop.example", to="anna@acme.com", headers=headers, flags=flags
+                )
+                assert judge.decide(m) == plainly(m, ANNA, ACME)
+                assert len(judge._tables.headers) <= 3
+    m = Message.build(sender="news@shop.example", to="anna@acme.com")
+    by_hand = dataclasses.replace(m, headers=(["Precedence", "bulk"],))  # type: ignore[arg-type]
+    assert Reason.BULK in judge.decide(by_hand).reasons
+
+
 def test_a_judge_sharing_tables_finds_its_own_addresses_others_judged_before() -> None:
     """A participant judged for one mailbox is judged afresh for a mailbox whose own it is.
 
