@@ -280,10 +280,30 @@ class Message:
             if participants
             else False
         )
+        # A list of values the tables hold (the common case) is joined here, in line: a value
+        # not held yet (KeyError), or no text at all (TypeError), goes the general way.
         if to:
-            participants += _gather(to, _TO, _TO_TABLE)
+            if to.__class__ is list:
+                joined = participants
+                try:
+                    for item in to:
+                        joined += _TO_TABLE[item]
+                except (KeyError, TypeError):
+                    joined = participants + _gather(to, _TO, _TO_TABLE)
+                participants = joined
+            else:
+                participants += _gather(to, _TO, _TO_TABLE)
         if cc:
-            participants += _gather(cc, _CC, _CC_TABLE)
+            if cc.__class__ is list:
+                joined = participants
+                try:
+                    for item in cc:
+                        joined += _CC_TABLE[item]
+                except (KeyError, TypeError):
+                    joined = participants + _gather(cc, _CC, _CC_TABLE)
+                participants = joined
+            else:
+                participants += _gather(cc, _CC, _CC_TABLE)
         if bcc:
             participants += _gather(bcc, _BCC, _BCC_TABLE)
         if headers and not (reply_to or sender_header):
