@@ -140,6 +140,32 @@ def test_a_list_of_header_values_reads_as_each_value_read_alone(
     assert all(value in table for value in values if value and len(value) <= 1000)
 
 
+@settings(max_examples=80)
+@given(
+    st.dictionaries(
+        st.sampled_from(["Sender", "sender", "Reply-To", "REPLY-TO", "List-Id", "X-\ud800", "Ünï"]),
+        st.sampled_from(["", "kim@client.example", "a\udc00@x.com", "Zoë <z@x.com>", "bulk"]),
+        max_size=5,
+    ),
+    st.sampled_from(["", "given@client.example"]),
+)
+def test_headers_as_a_dict_read_as_the_same_pairs(headers: dict[str, str], given: str) -> None:
+    """A dict of headers (as JSON gives them) builds what its pairs build: the same headers,
+    the same Sender and Reply-To participants, the same lone surrogates replaced."""
+    pairs = list(headers.items())
+    for reply_to in ("", given):
+        by_dict = Message.build(sender="a@x.com", headers=headers, reply_to=reply_to)
+        by_pairs = Message.build(sender="a@x.com", headers=pairs, reply_to=reply_to)
+        assert by_dict == by_pairs
+
+
+def test_headers_as_a_dict_holding_no_text_are_a_caller_mistake() -> None:
+    """A dict of headers with a value that is not text is refused as the pairs are."""
+    headers: Any = {"Sender": "k@x.com", "X-N": 5}
+    with pytest.raises(MessageError, match="a header must be a"):
+        Message.build(sender="a@x.com", headers=headers)
+
+
 @pytest.mark.parametrize(
     "recipients", [["a@x.com", b"b@y.com"], [b"b@y.com"], ["a@x.com", None], [["a@x.com"]]]
 )

@@ -306,8 +306,18 @@ class Message:
                 participants += _gather(cc, _CC, _CC_TABLE)
         if bcc:
             participants += _gather(bcc, _BCC, _BCC_TABLE)
-        if headers and not (reply_to or sender_header):
-            sender_header, reply_to = _replying(headers)
+        # Headers as JSON gives them (a dict of text) are read in one pass here; any other
+        # form is read where it was before, by `_replying` and then `_headers`.
+        found_headers: tuple[tuple[str, str], ...] | None = None
+        plain_headers = True
+        if headers:
+            named: tuple[str, str] | None = None
+            if headers.__class__ is dict:
+                read = _dict_headers(headers)
+                if read is not None:
+                    found_headers, plain_headers, named = read
+            if not (reply_to or sender_header):
+                sender_header, reply_to = named if named is not None else _replying(headers)
         if sender_header:
             participants += _gather(sender_header, _SENDER, _SENDER_TABLE)
         if reply_to:
@@ -327,7 +337,9 @@ class Message:
             text = _mime.lines(text)
         if "\r" in html:
             html = _mime.lines(html)
-        found_headers = _headers(headers) if headers else ()
+        if found_headers is None:
+            found_headers = _headers(headers) if headers else ()
+            plain_headers = not found_headers
         found_attachments = _attachments(attachments) if attachments else ()
         defects: tuple[Defect, ...] = ()
         # Only text that is not plain ASCII can hold a lone surrogate; `isascii` reads a flag.
@@ -336,7 +348,7 @@ class Message:
             and text.isascii()
             and html.isascii()
             and (mid is None or mid.isascii())
-            and not found_headers
+            and plain_headers
             and not found_attachments
         ) and not _all_ascii(subject, text, html, mid, found_headers, found_attachments):
             subject, text, html, mid, found_headers, found_attachments, defects = _scrubbed(
@@ -417,6 +429,32 @@ def _no_from_address(participants: Iterable[Participant]) -> bool:
                 return False
             seen = True
     return seen
+
+
+def _dict_headers(
+    values: dict[str, str],
+) -> tuple[tuple[tuple[str, str], ...], bool, tuple[str, str]] | None:
+    """A dict of headers in one pass: its pairs (as `_headers` gives them), whether they are all
+    plain ASCII, and its ``Sender`` and ``Reply-To`` values (as `_replying` gives them).
+
+    None when a name or a value is not plain text: `_headers` and `_replying` read it then.
+    """
+    pairs = tuple(values.items())
+    plain = True
+    sender = reply_to = ""
+    for name, value in pairs:
+        if name.__class__ is not str or value.__class__ is not str:
+            return None
+        if plain and not (name.isascii() and value.isascii()):
+            plain = False
+        if len(name) in (6, 8):
+            lower = name.lower()
+            if lower == "sender":
+                if not sender:
+                    sender = value
+            elif lower == "reply-to" and not reply_to:
+                reply_to = value
+    return pairs, plain, (sender, reply_to)
 
 
 def _replying(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[str, str]:
