@@ -271,9 +271,10 @@ class Message:
         # The hot path of every ETL job: module constants instead of enum attribute look-ups,
         # and each header value's participants as its table holds them (one shared tuple),
         # joined by concatenation.
-        participants = (_FROM_TABLE.get(sender) if sender.__class__ is str else None) or _gather(
-            sender, _FROM, _FROM_TABLE
-        )
+        try:
+            participants = _FROM_TABLE[sender]
+        except (KeyError, TypeError):  # a value not held yet, or no text
+            participants = _gather(sender, _FROM, _FROM_TABLE)
         # The first participant is the first From entry when there is one: readable, no loop.
         no_from_address = (
             participants[0].address is None and _no_from_address(participants)
@@ -731,6 +732,14 @@ def _flags(values: Iterable[Flag | str]) -> frozenset[Flag]:
     elif not isinstance(values, Iterable):
         raise wrong_type("Message.build()", "flags", "a list of flags", values, MessageTypeError)
     found: set[Flag] = set()
+    named = _FLAG_NAMES.get
     for value in values:
-        found.add(member(Flag, value, "a flag", MessageError, MessageTypeError, fold=True))
+        # A flag's own name (as JSON gives it), or a `Flag`, which equals its name.
+        flag = named(value) if value.__class__ is str or value.__class__ is Flag else None
+        if flag is None:
+            flag = member(Flag, value, "a flag", MessageError, MessageTypeError, fold=True)
+        found.add(flag)
     return frozenset(found)
+
+
+_FLAG_NAMES = {flag.value: flag for flag in Flag}
