@@ -58,8 +58,13 @@ __all__ = ["Decision", "Judge"]
 #: Most addresses whose facts one policy's tables remember; past it they start afresh.
 FACTS_CACHE_SIZE = 1 << 17
 #: Most header blocks whose signals one policy's tables remember; past it they start afresh.
-#: Each entry holds its block (the headers of one message that has any: a few hundred bytes).
+#: Only short blocks are remembered, as records built from plain values carry them (a list's
+#: markers, a Thread-Topic): at most `_BLOCK_PAIRS` headers of `_BLOCK_CHARACTERS` characters
+#: in all, so the table holds at most about 10 MB. The long blocks of mail read from bytes
+#: (Received lines, ...) are read each time, as hashing them would cost what reading does.
 HEADERS_CACHE_SIZE = 1 << 13
+_BLOCK_PAIRS = 4
+_BLOCK_CHARACTERS = 1024
 #: Most participants whose marks one policy's tables remember; past it they start afresh.
 #: Each entry holds its participant (a few hundred bytes with its texts; the address is
 #: shared): at most about 20 MB a policy.
@@ -340,12 +345,19 @@ class _PolicyTables:
         return found
 
     def headers_of(self, headers: tuple[tuple[str, str], ...]) -> tuple[int, frozenset[Flag]]:
-        """What the block *headers* (hashable) says (`_header_scan`), remembered by it."""
+        """What the short block *headers* (hashable) says (`_header_scan`), remembered by it
+        when it holds at most `_BLOCK_CHARACTERS` characters."""
         found = _header_scan(headers)
-        memo = self.headers
-        if len(memo) >= HEADERS_CACHE_SIZE:
-            memo.clear()
-        memo[headers] = found
+        size = 0
+        for name, value in headers:
+            if name.__class__ is not str or value.__class__ is not str:
+                return found  # made by hand: not remembered
+            size += len(name) + len(value)
+        if size <= _BLOCK_CHARACTERS:
+            memo = self.headers
+            if len(memo) >= HEADERS_CACHE_SIZE:
+                memo.clear()
+            memo[headers] = found
         return found
 
     def _recovered_blocked(self, participant: Participant) -> str | None:
@@ -490,10 +502,14 @@ class Judge:
         flags = message.flags
         headers = message.headers
         if headers:
-            try:
-                known = self._headers.get(headers)
-            except TypeError:  # a block holding something unhashable, made by hand
+            known: tuple[int, frozenset[Flag]] | None
+            if len(headers) > _BLOCK_PAIRS:
                 known = _header_scan(headers)
+            else:
+                try:
+                    known = self._headers.get(headers)
+                except TypeError:  # a block holding something unhashable, made by hand
+                    known = _header_scan(headers)
             found, labels = known if known is not None else self._tables.headers_of(headers)
             bits |= found
             if labels:
