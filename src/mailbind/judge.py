@@ -60,7 +60,8 @@ FACTS_CACHE_SIZE = 1 << 17
 #: Most header blocks whose signals one policy's tables remember; past it they start afresh.
 #: Only short blocks are remembered, as records built from plain values carry them (a list's
 #: markers, a Thread-Topic): at most `_BLOCK_PAIRS` headers of `_BLOCK_CHARACTERS` characters
-#: in all, so the table holds at most about 10 MB. The long blocks of mail read from bytes
+#: in all, so the table holds about 10 MB at most for ASCII text (four times that for text
+#: beyond Latin-1). The long blocks of mail read from bytes
 #: (Received lines, ...) are read each time, as hashing them would cost what reading does.
 HEADERS_CACHE_SIZE = 1 << 13
 _BLOCK_PAIRS = 4
