@@ -264,6 +264,40 @@ def test_a_judges_marks_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(judge._tables.facts) <= 3
 
 
+def test_a_judges_header_blocks_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short blocks of headers are remembered up to the bound; a block read before answers as
+    read afresh, with each message's own flags beside its labels; an unhashable block, and a
+    long one, is read each time."""
+    monkeypatch.setattr(judge_module, "HEADERS_CACHE_SIZE", 3)
+    judge = Judge(ACME, ANNA)
+    blocks = [
+        {"Precedence": "bulk"},
+        {"X-Gmail-Labels": "Inbox,Spam"},
+        {"Auto-Submitted": "auto-replied", "Thread-Topic": "Hi"},
+        {"List-Id": "<news.shop.example>"},
+        {"Thread-Topic": "Hello"},
+    ]
+    for _ in range(2):
+        for headers in blocks:
+            for flags in ((), ("draft",), ("sent",)):
+                m = Message.build(
+                    sender="news@shop.example", to="anna@acme.com", headers=headers, flags=flags
+                )
+                assert judge.decide(m) == plainly(m, ANNA, ACME)
+                assert len(judge._tables.headers) <= 3
+    m = Message.build(sender="news@shop.example", to="anna@acme.com")
+    by_hand = dataclasses.replace(m, headers=(["Precedence", "bulk"],))  # type: ignore[arg-type]
+    assert Reason.BULK in judge.decide(by_hand).reasons
+    judge._tables.headers.clear()
+    many = {f"X-{n}": "v" for n in range(4)} | {"Precedence": "bulk"}
+    long = {"Thread-Topic": "t" * 2000, "Precedence": "bulk"}
+    for headers in (many, long):
+        m = Message.build(sender="news@shop.example", to="anna@acme.com", headers=headers)
+        assert judge.decide(m) == plainly(m, ANNA, ACME)
+        assert Reason.BULK in judge.decide(m).reasons
+    assert not judge._tables.headers  # long blocks are read each time, never remembered
+
+
 def test_a_judge_sharing_tables_finds_its_own_addresses_others_judged_before() -> None:
     """A participant judged for one mailbox is judged afresh for a mailbox whose own it is.
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import mailbind._tables as tables_module
 import mailbind.addresses as addresses_module
+import mailbind.messages as messages_module
 from mailbind import (
     Attachment,
     Defect,
@@ -137,6 +138,32 @@ def test_a_list_of_header_values_reads_as_each_value_read_alone(
     expected = tuple(p for value in values for p in addresses_module._read_header(value, role))
     assert built.participants == expected
     assert all(value in table for value in values if value and len(value) <= 1000)
+
+
+@settings(max_examples=80)
+@given(
+    st.dictionaries(
+        st.sampled_from(["Sender", "sender", "Reply-To", "REPLY-TO", "List-Id", "X-\ud800", "Ünï"]),
+        st.sampled_from(["", "kim@client.example", "a\udc00@x.com", "Zoë <z@x.com>", "bulk"]),
+        max_size=5,
+    ),
+    st.sampled_from(["", "given@client.example"]),
+)
+def test_headers_as_a_dict_read_as_the_same_pairs(headers: dict[str, str], given: str) -> None:
+    """A dict of headers (as JSON gives them) builds what its pairs build: the same headers,
+    the same Sender and Reply-To participants, the same lone surrogates replaced."""
+    pairs = list(headers.items())
+    for reply_to in ("", given):
+        by_dict = Message.build(sender="a@x.com", headers=headers, reply_to=reply_to)
+        by_pairs = Message.build(sender="a@x.com", headers=pairs, reply_to=reply_to)
+        assert by_dict == by_pairs
+
+
+def test_headers_as_a_dict_holding_no_text_are_a_caller_mistake() -> None:
+    """A dict of headers with a value that is not text is refused as the pairs are."""
+    headers: Any = {"Sender": "k@x.com", "X-N": 5}
+    with pytest.raises(MessageError, match="a header must be a"):
+        Message.build(sender="a@x.com", headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -431,6 +458,34 @@ def test_init_takes_every_field() -> None:
     assert dataclasses.replace(m, subject="t") == Message.build(
         sender="a@x.com", subject="t", message_id="<m@x>"
     )
+
+
+def test_the_internal_constructor_makes_what_init_makes() -> None:
+    """`_message`, which build and redact use, fills every slot as ``__init__`` does."""
+    values: dict[str, Any] = {f.name: object() for f in dataclasses.fields(Message)}
+    values["level"] = SharingLevel.EVERYTHING
+    made = messages_module._message(**values)
+    assert type(made) is Message
+    assert all(getattr(made, name) is value for name, value in values.items())
+    m = Message.build(sender="a@x.com", subject="s", text="t")
+    for level in SharingLevel:
+        held: dict[str, Any] = {
+            f.name: getattr(m, f.name) if f.name not in _WITHHELD_AT[level] else None
+            for f in dataclasses.fields(Message)
+        }
+        fields = {**held, "level": level, "key": ""}  # the key filled as __init__ fills it
+        made = messages_module._message(**fields)
+        assert made == Message(**fields)
+        assert repr(made) == repr(Message(**fields))
+        assert hash(made) == hash(Message(**fields))
+        assert (made.key == m.key) is (level is SharingLevel.EVERYTHING)
+
+
+_WITHHELD_AT = {
+    SharingLevel.EVERYTHING: frozenset[str](),
+    SharingLevel.SUBJECT: frozenset({"text", "html", "attachments"}),
+    SharingLevel.METADATA: frozenset({"subject", "text", "html", "attachments"}),
+}
 
 
 def test_a_record_needs_a_real_level() -> None:

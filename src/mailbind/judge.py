@@ -6,9 +6,10 @@ Invariants:
   order (property tests hold the two equal). What it remembers only saves recomputing.
 - Everything the rules remember lives here, and nowhere else: `Policy`, `Mailbox`,
   `Participant`, `Address` and `Message` are plain values. A judge holds, for its policy,
-  the facts of each address by identity key and what each participant adds to a message's
-  verdict (both bounded: past their size they start afresh), and, for its mailbox, the
-  owner's keys and the decisions already made (at most 2**21, one per bit pattern).
+  the facts of each address by identity key, what each participant adds to a message's
+  verdict and what each block of headers says, by the block (all bounded: past their size
+  they start afresh), and, for its mailbox, the owner's keys and the decisions already made
+  (at most 2**21, one per bit pattern).
 - A participant's mark is found by the participant's identity (`id`), and the tables hold
   every participant they keep a mark for, so that no other object can take that identity
   while the entry lives. Participants are shared: `Message.build` and `Message.from_bytes`
@@ -56,6 +57,15 @@ __all__ = ["Decision", "Judge"]
 
 #: Most addresses whose facts one policy's tables remember; past it they start afresh.
 FACTS_CACHE_SIZE = 1 << 17
+#: Most header blocks whose signals one policy's tables remember; past it they start afresh.
+#: Only short blocks are remembered, as records built from plain values carry them (a list's
+#: markers, a Thread-Topic): at most `_BLOCK_PAIRS` headers of `_BLOCK_CHARACTERS` characters
+#: in all, so the table holds about 10 MB at most for ASCII text (four times that for text
+#: beyond Latin-1). The long blocks of mail read from bytes
+#: (Received lines, ...) are read each time, as hashing them would cost what reading does.
+HEADERS_CACHE_SIZE = 1 << 13
+_BLOCK_PAIRS = 4
+_BLOCK_CHARACTERS = 1024
 #: Most participants whose marks one policy's tables remember; past it they start afresh.
 #: Each entry holds its participant (a few hundred bytes with its texts; the address is
 #: shared): at most about 20 MB a policy.
@@ -115,19 +125,29 @@ def header_facts(message: Message | Event) -> tuple[bool, frozenset[Flag]]:
 def header_bits(message: Message | Event) -> tuple[int, frozenset[Flag]]:
     """One pass over the headers: the bits of their bulk and automated-sender signals
     (`BULK` and those of `mailbind.automated`), and the message's flags."""
+    bits, labels = _header_scan(message.headers)
+    return bits, message.flags | labels if labels else message.flags
+
+
+def _header_scan(headers: tuple[tuple[str, str], ...]) -> tuple[int, frozenset[Flag]]:
+    """What a block of headers says by itself: their signal bits (as `header_bits`), and the
+    flags their Takeout labels name."""
     bits = 0
-    flags = message.flags
-    for name, value in message.headers:
+    labels = _NO_FLAGS
+    for name, value in headers:
         lower = name.lower()
         if lower not in _RULE_HEADERS:
             continue
         if lower == "x-gmail-labels":
-            flags = flags | _label_flags(value)
+            labels = labels | _label_flags(value)
         elif lower in SIGNAL_HEADERS:
             bits |= header_signal(lower, value)
         elif not bits & BULK and _bulk_header(lower, value):
             bits |= BULK
-    return bits, flags
+    return bits, labels
+
+
+_NO_FLAGS: frozenset[Flag] = frozenset()
 
 
 # --- What one pass over a message finds, as bits --------------------------------------------
@@ -261,6 +281,7 @@ class _PolicyTables:
         "_held",
         "_member_keys",
         "facts",
+        "headers",
         "marks",
         "own_keys",
         "policy",
@@ -275,6 +296,9 @@ class _PolicyTables:
         self._blocked_domains = frozenset(e[1:] for e in policy.blocklist if e.startswith("@"))
         #: Facts by identity key.
         self.facts: dict[str, Facts] = {}
+        #: What each block of headers says (`_header_scan`), by the block: mail from one
+        #: sender, a list or an autoresponder repeats its headers.
+        self.headers: dict[tuple[tuple[str, str], ...], tuple[int, frozenset[Flag]]] = {}
         #: Marks by participant identity.
         self.marks: dict[int, _Mark] = {}
         #: The participants `marks` holds marks for, so that none of their identities is reused.
@@ -319,6 +343,22 @@ class _PolicyTables:
             if len(self.facts) >= FACTS_CACHE_SIZE:
                 self.facts.clear()
             self.facts[address.key] = found
+        return found
+
+    def headers_of(self, headers: tuple[tuple[str, str], ...]) -> tuple[int, frozenset[Flag]]:
+        """What the short block *headers* (hashable) says (`_header_scan`), remembered by it
+        when it holds at most `_BLOCK_CHARACTERS` characters."""
+        found = _header_scan(headers)
+        size = 0
+        for name, value in headers:
+            if name.__class__ is not str or value.__class__ is not str:
+                return found  # made by hand: not remembered
+            size += len(name) + len(value)
+        if size <= _BLOCK_CHARACTERS:
+            memo = self.headers
+            if len(memo) >= HEADERS_CACHE_SIZE:
+                memo.clear()
+            memo[headers] = found
         return found
 
     def _recovered_blocked(self, participant: Participant) -> str | None:
@@ -401,6 +441,7 @@ class Judge:
     __slots__ = (
         "_base",
         "_decisions",
+        "_headers",
         "_levels",
         "_marks",
         "_own",
@@ -430,6 +471,7 @@ class Judge:
             tables.admit(own)
         self._tables = tables
         self._marks = tables.marks
+        self._headers = tables.headers
         owner_facts = tables.facts_of(mailbox.owner)
         #: What the mailbox's own addresses keep of EXTERNAL: nothing when the owner is a
         #: colleague (each alias is the owner, wherever its domain), else EXTERNAL.
@@ -458,11 +500,21 @@ class Judge:
     def bits(self, message: Message | Event) -> int:
         """What one pass over the message's participants, headers and flags found."""
         bits = self._base
-        if message.headers:
-            found, flags = header_bits(message)
+        flags = message.flags
+        headers = message.headers
+        if headers:
+            known: tuple[int, frozenset[Flag]] | None
+            if len(headers) > _BLOCK_PAIRS:
+                known = _header_scan(headers)
+            else:
+                try:
+                    known = self._headers.get(headers)
+                except TypeError:  # a block holding something unhashable, made by hand
+                    known = _header_scan(headers)
+            found, labels = known if known is not None else self._tables.headers_of(headers)
             bits |= found
-        else:
-            flags = message.flags
+            if labels:
+                flags = flags | labels
         if flags:
             if Flag.SENT in flags:
                 bits |= OUTGOING

@@ -11,8 +11,10 @@ Invariants:
 - ``key`` identifies the message across mailboxes: its Message-ID, or a stable ``sha256:``
   fingerprint (never ``hash()``) when the Message-ID is missing or blank. It is computed once,
   at construction.
-- `Message` is a plain frozen dataclass: its slots are exactly its fields, and its one
+- `Message` is a plain frozen dataclass: its slots are exactly its fields, and its
   constructor, ``__init__`` (written out for speed), checks the level and fills an empty key.
+  `Message.build` and `mailbind.redaction` make their records with `_message`, which fills the
+  same slots the same way without the level check their values pass by construction.
 - ``Message.build`` and ``Message.from_bytes`` remember parsed header values per role in
   bounded tables (see `mailbind._tables`), which hand out one shared tuple of participants
   for a value seen before; the key's fingerprint is `mailbind._fingerprint`.
@@ -141,32 +143,18 @@ class Message:
             or (subject is not None and level is _METADATA)
         ):
             level = _checked_level(level, subject, text, html, attachments)
-        (
-            set_message_id,
-            set_sent_at,
-            set_participants,
-            set_subject,
-            set_text,
-            set_html,
-            set_attachments,
-            set_headers,
-            set_flags,
-            set_defects,
-            set_level,
-            set_key,
-        ) = _SETTERS
-        set_message_id(self, message_id)
-        set_sent_at(self, sent_at)
-        set_participants(self, participants)
-        set_subject(self, subject)
-        set_text(self, text)
-        set_html(self, html)
-        set_attachments(self, attachments)
-        set_headers(self, headers)
-        set_flags(self, flags)
-        set_defects(self, defects)
-        set_level(self, level)
-        set_key(self, key or message_id or fingerprint(self))
+        _set_message_id(self, message_id)
+        _set_sent_at(self, sent_at)
+        _set_participants(self, participants)
+        _set_subject(self, subject)
+        _set_text(self, text)
+        _set_html(self, html)
+        _set_attachments(self, attachments)
+        _set_headers(self, headers)
+        _set_flags(self, flags)
+        _set_defects(self, defects)
+        _set_level(self, level)
+        _set_key(self, key or message_id or fingerprint(self))
 
     @property
     def sender(self) -> Participant | None:
@@ -283,23 +271,54 @@ class Message:
         # The hot path of every ETL job: module constants instead of enum attribute look-ups,
         # and each header value's participants as its table holds them (one shared tuple),
         # joined by concatenation.
-        participants = (_FROM_TABLE.get(sender) if sender.__class__ is str else None) or _gather(
-            sender, _FROM, _FROM_TABLE
-        )
+        try:
+            participants = _FROM_TABLE[sender]
+        except (KeyError, TypeError):  # a value not held yet, or no text
+            participants = _gather(sender, _FROM, _FROM_TABLE)
         # The first participant is the first From entry when there is one: readable, no loop.
         no_from_address = (
             participants[0].address is None and _no_from_address(participants)
             if participants
             else False
         )
+        # A list of values the tables hold (the common case) is joined here, in line: a value
+        # not held yet (KeyError), or no text at all (TypeError), goes the general way.
         if to:
-            participants += _gather(to, _TO, _TO_TABLE)
+            if to.__class__ is list:
+                joined = participants
+                try:
+                    for item in to:
+                        joined += _TO_TABLE[item]
+                except (KeyError, TypeError):
+                    joined = participants + _gather(to, _TO, _TO_TABLE)
+                participants = joined
+            else:
+                participants += _gather(to, _TO, _TO_TABLE)
         if cc:
-            participants += _gather(cc, _CC, _CC_TABLE)
+            if cc.__class__ is list:
+                joined = participants
+                try:
+                    for item in cc:
+                        joined += _CC_TABLE[item]
+                except (KeyError, TypeError):
+                    joined = participants + _gather(cc, _CC, _CC_TABLE)
+                participants = joined
+            else:
+                participants += _gather(cc, _CC, _CC_TABLE)
         if bcc:
             participants += _gather(bcc, _BCC, _BCC_TABLE)
-        if headers and not (reply_to or sender_header):
-            sender_header, reply_to = _replying(headers)
+        # Headers as JSON gives them (a dict of text) are read in one pass here; any other
+        # form is read where it was before, by `_replying` and then `_headers`.
+        found_headers: tuple[tuple[str, str], ...] | None = None
+        plain_headers = True
+        if headers:
+            named: tuple[str, str] | None = None
+            if headers.__class__ is dict:
+                read = _dict_headers(headers)
+                if read is not None:
+                    found_headers, plain_headers, named = read
+            if not (reply_to or sender_header):
+                sender_header, reply_to = named if named is not None else _replying(headers)
         if sender_header:
             participants += _gather(sender_header, _SENDER, _SENDER_TABLE)
         if reply_to:
@@ -319,7 +338,9 @@ class Message:
             text = _mime.lines(text)
         if "\r" in html:
             html = _mime.lines(html)
-        found_headers = _headers(headers) if headers else ()
+        if found_headers is None:
+            found_headers = _headers(headers) if headers else ()
+            plain_headers = not found_headers
         found_attachments = _attachments(attachments) if attachments else ()
         defects: tuple[Defect, ...] = ()
         # Only text that is not plain ASCII can hold a lone surrogate; `isascii` reads a flag.
@@ -328,7 +349,7 @@ class Message:
             and text.isascii()
             and html.isascii()
             and (mid is None or mid.isascii())
-            and not found_headers
+            and plain_headers
             and not found_attachments
         ) and not _all_ascii(subject, text, html, mid, found_headers, found_attachments):
             subject, text, html, mid, found_headers, found_attachments, defects = _scrubbed(
@@ -336,7 +357,7 @@ class Message:
             )
         if no_from_address:
             defects = (*defects, Defect.FROM_WITHOUT_ADDRESS)
-        return cls(
+        return (_message if cls is Message else cls)(
             mid,
             _sent_at(sent_at) if sent_at is not None else None,
             participants,
@@ -411,6 +432,32 @@ def _no_from_address(participants: Iterable[Participant]) -> bool:
     return seen
 
 
+def _dict_headers(
+    values: dict[str, str],
+) -> tuple[tuple[tuple[str, str], ...], bool, tuple[str, str]] | None:
+    """A dict of headers in one pass: its pairs (as `_headers` gives them), whether they are all
+    plain ASCII, and its ``Sender`` and ``Reply-To`` values (as `_replying` gives them).
+
+    None when a name or a value is not plain text: `_headers` and `_replying` read it then.
+    """
+    pairs = tuple(values.items())
+    plain = True
+    sender = reply_to = ""
+    for name, value in pairs:
+        if name.__class__ is not str or value.__class__ is not str:
+            return None
+        if plain and not (name.isascii() and value.isascii()):
+            plain = False
+        if len(name) in (6, 8):
+            lower = name.lower()
+            if lower == "sender":
+                if not sender:
+                    sender = value
+            elif lower == "reply-to" and not reply_to:
+                reply_to = value
+    return pairs, plain, (sender, reply_to)
+
+
 def _replying(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[str, str]:
     """The ``Sender`` and ``Reply-To`` values among *headers* (each the first), or ``""``."""
     sender = reply_to = ""
@@ -449,10 +496,63 @@ def _scrubbed_attachment(attachment: Attachment, found: list[Defect]) -> Attachm
     return Attachment(name, ctype, attachment.size, attachment.content)
 
 
-#: The slots' setters of `Message`, in field order, for its ``__init__``.
+#: The slots' setters of `Message`, in field order, for its ``__init__`` and `_message`.
 _SETTERS: tuple[Callable[[Message, Any], None], ...] = tuple(
     getattr(Message, f.name).__set__ for f in fields(Message)
 )
+(
+    _set_message_id,
+    _set_sent_at,
+    _set_participants,
+    _set_subject,
+    _set_text,
+    _set_html,
+    _set_attachments,
+    _set_headers,
+    _set_flags,
+    _set_defects,
+    _set_level,
+    _set_key,
+) = _SETTERS
+_new = object.__new__
+
+
+def _message(
+    message_id: str | None,
+    sent_at: datetime | None,
+    participants: tuple[Participant, ...],
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    attachments: tuple[Attachment, ...] | None,
+    headers: tuple[tuple[str, str], ...],
+    flags: frozenset[Flag],
+    defects: tuple[Defect, ...],
+    level: SharingLevel,
+    key: str,
+) -> Message:
+    """``Message(...)`` for values its ``__init__`` would accept unchanged, made without it.
+
+    For the hot paths (`Message.build`, redaction) whose values are right by construction:
+    *level* a `SharingLevel` whose withheld fields are None. The record is made as
+    ``__init__`` makes it, every slot filled by its own setter before anyone sees it (an
+    empty *key* filled as ``__init__`` fills it); what this spares is the class call, which
+    runs ``__init__`` through the type's slots, and the level check.
+    """
+    made: Message = _new(Message)
+    _set_message_id(made, message_id)
+    _set_sent_at(made, sent_at)
+    _set_participants(made, participants)
+    _set_subject(made, subject)
+    _set_text(made, text)
+    _set_html(made, html)
+    _set_attachments(made, attachments)
+    _set_headers(made, headers)
+    _set_flags(made, flags)
+    _set_defects(made, defects)
+    _set_level(made, level)
+    _set_key(made, key or message_id or fingerprint(made))
+    return made
 
 
 AttachmentLike = Attachment | tuple[str, bytes] | tuple[str, bytes, str]
@@ -632,6 +732,14 @@ def _flags(values: Iterable[Flag | str]) -> frozenset[Flag]:
     elif not isinstance(values, Iterable):
         raise wrong_type("Message.build()", "flags", "a list of flags", values, MessageTypeError)
     found: set[Flag] = set()
+    named = _FLAG_NAMES.get
     for value in values:
-        found.add(member(Flag, value, "a flag", MessageError, MessageTypeError, fold=True))
+        # A flag's own name (as JSON gives it), or a `Flag`, which equals its name.
+        flag = named(value) if value.__class__ is str or value.__class__ is Flag else None
+        if flag is None:
+            flag = member(Flag, value, "a flag", MessageError, MessageTypeError, fold=True)
+        found.add(flag)
     return frozenset(found)
+
+
+_FLAG_NAMES = {flag.value: flag for flag in Flag}

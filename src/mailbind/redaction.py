@@ -14,7 +14,7 @@ from typing import overload
 from ._kinds import member
 from .errors import MessageTypeError, wrong_type
 from .events import Event, redact_event
-from .messages import Message, MessageError, SharingLevel
+from .messages import Message, MessageError, SharingLevel, _message
 
 __all__ = ["METADATA_HEADERS", "SUBJECT_HEADERS", "redact"]
 
@@ -76,7 +76,7 @@ def redact(message: Message | Event, level: SharingLevel | str) -> Message | Eve
     if headers:
         kept = _KEPT_HEADERS[level]
         headers = tuple(pair for pair in headers if pair[0].lower() in kept)
-    return Message(
+    return _message(
         message.message_id,
         message.sent_at,
         message.participants,
