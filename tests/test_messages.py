@@ -150,13 +150,27 @@ def test_a_list_of_header_values_reads_as_each_value_read_alone(
     st.sampled_from(["", "given@client.example"]),
 )
 def test_headers_as_a_dict_read_as_the_same_pairs(headers: dict[str, str], given: str) -> None:
-    """A dict of headers (as JSON gives them) builds what its pairs build: the same headers,
-    the same Sender and Reply-To participants, the same lone surrogates replaced."""
+    """A dict of headers (as JSON gives them) builds what its pairs build, and so does a
+    one-shot iterator of them: the same headers, the same Sender and Reply-To participants,
+    the same lone surrogates replaced."""
     pairs = list(headers.items())
     for reply_to in ("", given):
         by_dict = Message.build(sender="a@x.com", headers=headers, reply_to=reply_to)
         by_pairs = Message.build(sender="a@x.com", headers=pairs, reply_to=reply_to)
-        assert by_dict == by_pairs
+        by_iterator = Message.build(sender="a@x.com", headers=iter(pairs), reply_to=reply_to)
+        assert by_dict == by_pairs == by_iterator
+
+
+def test_headers_given_as_an_iterator_are_all_kept() -> None:
+    """Headers passed as a one-shot iterator are read once: the Reply-To among them is read
+    and every header is kept, as from a list."""
+    pairs = [("List-Id", "<news.x.com>"), ("Reply-To", "desk@client.example")]
+    message = Message.build(sender="a@x.com", headers=(pair for pair in pairs))
+    assert message.headers == tuple(pairs)
+    assert message == Message.build(sender="a@x.com", headers=pairs)
+    assert [p.address and p.address.key for p in message.participants][-1] == (
+        "desk@client.example"
+    )
 
 
 def test_headers_as_a_dict_holding_no_text_are_a_caller_mistake() -> None:

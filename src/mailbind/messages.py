@@ -317,6 +317,10 @@ class Message:
                 read = _dict_headers(headers)
                 if read is not None:
                     found_headers, plain_headers, named = read
+            elif not isinstance(headers, tuple | list | Mapping):
+                # An iterator is read once: the look for Sender and Reply-To would use it up.
+                found_headers = headers = _headers(headers)
+                plain_headers = not found_headers
             if not (reply_to or sender_header):
                 sender_header, reply_to = named if named is not None else _replying(headers)
         if sender_header:
