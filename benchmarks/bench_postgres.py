@@ -49,16 +49,15 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
+from benchmarks.bench_store_floor import Recording, Write
 from tests.postgres import Postgres
 
 from mailbind import Mailbox, Message, Policy
 from mailbind.engine import sync_mailbox
-from mailbind.store import BatchResult, ContactChange, MailboxState
 from mailbind.stores.postgres import PostgresStore
 from mailbind.stores.sqlite import SQLiteStore
 from mailbind.testing import ListSource
@@ -138,30 +137,12 @@ def server_cpu(server: Postgres) -> float:
         return 0.0
 
 
-#: One write a sync made to its store: the method's name, its argument(s) and the workspace.
-Write = tuple[str, tuple[Any, ...], str]
-
-
-class RecordingStore(PostgresStore):
+class RecordingStore(Recording, PostgresStore):
     """A `PostgresStore` that also records each write a sync makes, in order, for a replay."""
 
     def __init__(self, database: str, writes: list[Write]) -> None:
         super().__init__(database)
         self.writes = writes
-
-    def apply_batch(self, batch: BatchResult, *, workspace: str = "default") -> None:
-        self.writes.append(("apply_batch", (batch,), workspace))
-        super().apply_batch(batch, workspace=workspace)
-
-    def save_state(
-        self, mailbox_id: str, state: MailboxState, *, workspace: str = "default"
-    ) -> None:
-        self.writes.append(("save_state", (mailbox_id, state), workspace))
-        super().save_state(mailbox_id, state, workspace=workspace)
-
-    def apply_contact_change(self, change: ContactChange, *, workspace: str = "default") -> None:
-        self.writes.append(("apply_contact_change", (change,), workspace))
-        super().apply_contact_change(change, workspace=workspace)
 
 
 def sync_one(

@@ -146,12 +146,7 @@ def main(argv: list[str] | None = None) -> None:
             },
             args.rounds,
         )
-        print(
-            f"\n## Whole timeline of {contact_count:,} messages, pages of 500 (goal: <= 1.5x)\n\n"
-            "| read | median | store / this |\n| --- | --- | --- |"
-        )
-        for name, seconds in whole.items():
-            print(f"| {name} | {seconds:.3f} s | {whole['store'] / seconds:.2f}x |")
+        report_whole(contact_count, whole)
         if args.rev:
             old_db = f"{args.db}.old" if args.db else os.path.join(folder, "old.sqlite")
             against_old(args, folder, old_db, store, raw, contact_id)
@@ -233,6 +228,16 @@ def against_old(
         report_old(args.rev, *whole.values())
         old_store.close()
         old_raw.close()
+
+
+def report_whole(count: int, whole: dict[str, float]) -> None:
+    """Print the whole timeline's read of *count* messages against its floors."""
+    print(
+        f"\n## Whole timeline of {count:,} messages, pages of 500 (goal: <= 1.5x)\n\n"
+        "| read | median | store / this |\n| --- | --- | --- |"
+    )
+    for name, seconds in whole.items():
+        print(f"| {name} | {seconds:.3f} s | {whole['store'] / seconds:.2f}x |")
 
 
 def report_old(rev: str, new: float, old: float, new_floor: float, old_floor: float) -> None:

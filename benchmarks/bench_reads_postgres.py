@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import psycopg
 from bench_converge import BEFORE, NOW, POLICY
-from bench_reads import every_page, interleaved, old_tree, report_old
+from bench_reads import every_page, interleaved, old_tree, report_old, report_whole
 from bench_sync import machine, write_mbox
 from tests.postgres import Postgres
 
@@ -133,12 +133,7 @@ def measure(
         },
         args.rounds,
     )
-    print(
-        f"\n## Whole timeline of {contacts:,} messages, pages of 500 (goal: <= 1.5x)\n\n"
-        "| read | median | store / this |\n| --- | --- | --- |"
-    )
-    for name, seconds in whole.items():
-        print(f"| {name} | {seconds:.3f} s | {whole['store'] / seconds:.2f}x |")
+    report_whole(contacts, whole)
     if args.rev:
         with old_tree(args.rev, folder):
             old_module = importlib.import_module("mailbind_old.stores.postgres")

@@ -66,26 +66,33 @@ def sync(mbox: str, db: str) -> int:
 Write = tuple[str, tuple[Any, ...], str]
 
 
-class RecordingStore(SQLiteStore):
-    """A `SQLiteStore` that also records each write a sync makes, in order, for a replay."""
+class Recording:
+    """A store that also records each write a sync makes, in order, for a replay: put before
+    a store class in a subclass's bases."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.writes: list[Write] = []
+    writes: list[Write]
 
     def apply_batch(self, batch: BatchResult, *, workspace: str = "default") -> None:
         self.writes.append(("apply_batch", (batch,), workspace))
-        super().apply_batch(batch, workspace=workspace)
+        super().apply_batch(batch, workspace=workspace)  # type: ignore[misc]
 
     def save_state(
         self, mailbox_id: str, state: MailboxState, *, workspace: str = "default"
     ) -> None:
         self.writes.append(("save_state", (mailbox_id, state), workspace))
-        super().save_state(mailbox_id, state, workspace=workspace)
+        super().save_state(mailbox_id, state, workspace=workspace)  # type: ignore[misc]
 
     def apply_contact_change(self, change: ContactChange, *, workspace: str = "default") -> None:
         self.writes.append(("apply_contact_change", (change,), workspace))
-        super().apply_contact_change(change, workspace=workspace)
+        super().apply_contact_change(change, workspace=workspace)  # type: ignore[misc]
+
+
+class RecordingStore(Recording, SQLiteStore):
+    """A `SQLiteStore` that also records each write a sync makes, in order, for a replay."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.writes = []
 
 
 def recorded_sync(mbox: str, db: str) -> tuple[int, list[Write]]:
