@@ -10,7 +10,7 @@ tables), then times, interleaved and as medians of wall seconds (the server's wo
    contact and the company with the most messages. Goal: at most 20 ms.
 2. **Whole timeline**: every page (``limit=500``) of the largest contact's timeline, against
    the plain SQL query of its documents in the same order (``floor sql``) and that query plus
-   `decode_message` of each document (``floor decode``). Goal: at most 1.5x the floor.
+   `decode_document` of each document (``floor decode``). Goal: at most 1.5x the floor.
 
 With ``--rev REV`` the store of that revision (same schema) reads the same database in turns.
 
@@ -38,7 +38,7 @@ from bench_reads import every_page, interleaved, old_tree, report_old, report_wh
 from bench_sync import machine, write_mbox
 from tests.postgres import Postgres
 
-from mailbind.codecs import decode_message
+from mailbind.codecs import decode_document
 from mailbind.engine import sync_mailbox
 from mailbind.sources.mbox import MboxSource
 from mailbind.stores.postgres import PostgresStore
@@ -50,14 +50,15 @@ def floor_sql(conninfo: str, contact_id: str, *, decode: bool) -> Callable[[], i
 
     def run() -> int:
         rows = conn.execute(
-            "SELECT m.key, m.document FROM messages m WHERE m.workspace = 'default' AND m.key IN "
+            "SELECT m.key, m.message_id, m.document FROM messages m "
+            "WHERE m.workspace = 'default' AND m.key IN "
             "(SELECT message_key FROM participants WHERE workspace = 'default' "
             'AND contact_id = %s) ORDER BY m.sent_at IS NULL, m.sent_at, m.key COLLATE "C"',
             (contact_id,),
         ).fetchall()
         if decode:
-            for _, document in rows:
-                decode_message(document)
+            for key, message_id, document in rows:
+                decode_document(document, key, message_id)
         return len(rows)
 
     return run

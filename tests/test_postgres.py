@@ -264,6 +264,31 @@ def test_schema_2_threads_and_dates_the_mail_a_schema_1_database_holds(database:
     assert domains == {"client.example"}
 
 
+def test_schema_5_reads_the_full_documents_stored_before_beside_the_compact_ones(
+    database: str,
+) -> None:
+    """From schema 5 new messages are stored in the compact document form; a database migrated
+    from schema 4 keeps its full-form documents, and a store reads both back exactly."""
+    from mailbind.codecs import encode_document, encode_message
+    from mailbind.stores.postgres import migrate
+
+    name = f"s{next(_schemas)}"
+    old = mail(1)
+    with psycopg.connect(f"{database} options=-csearch_path={name}", autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+        assert migrate(conn, upto=4) == 0
+        store = PostgresStore(conn)
+        store.apply_batch(batch(ANNA, item(store, old), item(store, mail(2))))
+        conn.execute(
+            "UPDATE messages SET document = %s WHERE key = %s", (encode_message(old), old.key)
+        )
+        documents = dict(conn.execute("SELECT key, document FROM messages").fetchall())
+        assert documents == {old.key: encode_message(old), mail(2).key: encode_document(mail(2))}
+        stored = {s.message.key: s.message for s in store.mailbox_messages(ANNA.id)}
+        assert stored == {old.key: old, mail(2).key: mail(2)}
+        store.close()
+
+
 # --- Locks -------------------------------------------------------------------------------------
 
 

@@ -73,8 +73,8 @@ from ..codecs import (
     address_record,
     decode_message,
     decode_policy,
+    encode_document,
     encode_mailbox,
-    encode_message,
 )
 from ..contacts import Contact, ContactIndex, OwnerChange, Suppression, SuppressionReason
 from ..errors import StoreError
@@ -345,6 +345,15 @@ MIGRATIONS = (
         4,
         "A sync state for each calendar (back-off after a failed pass, as a mailbox's)",
         CALENDAR_STATE,
+    ),
+    # No statement: the documents stored before stay as they are, and both forms read back
+    # (`decode_document`); the version keeps a mailbind that reads only the full form away.
+    Migration(
+        5,
+        "Documents of messages stored from now on in the compact form of SQLite's (no key or "
+        "Message-ID, no text twice: mailbind.codecs.encode_document); those stored before keep "
+        "the full form, and both read back",
+        (),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -1183,7 +1192,7 @@ class PostgresStore(PostgresEvents, SqlReads):
     def _decode(
         self, reader: DocumentReader, document: str, key: str, message_id: str | None
     ) -> Message:
-        return reader.message(document)
+        return reader.document(document, key, message_id)
 
     def _load(self, ws: str, keys: Sequence[str]) -> list[StoredMessage]:
         """The stored messages with *keys* (at most `_CHUNK`), in the order of *keys*."""
@@ -1426,7 +1435,7 @@ def _message_row(ws: str, message: Message) -> tuple[ThreadFacts, tuple[Any, ...
         message.key,
         message.message_id,
         sort_time(message),
-        encode_message(message),
+        encode_document(message),
         encode_facts(facts),
         _fallback(facts),
     )
