@@ -12,7 +12,9 @@ tables), then times, interleaved and as medians of wall seconds (the server's wo
    the plain SQL query of its documents in the same order (``floor sql``) and that query plus
    `decode_document` of each document (``floor decode``). Goal: at most 1.5x the floor.
 
-With ``--rev REV`` the store of that revision (same schema) reads the same database in turns.
+With ``--rev REV`` the code of that revision also syncs the same mail into a database of its
+own schema (in a child process), and its store reads that database in turns with this store
+reading this one, each against the floor over its own database.
 
 Usage: ``python benchmarks/bench_reads_postgres.py [--messages 100000] [--rounds 7] [--rev REV]``.
 """
@@ -33,9 +35,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import psycopg
-from bench_converge import BEFORE, NOW, POLICY
+from bench_converge import BEFORE, POLICY
 from bench_reads import every_page, interleaved, old_tree, report_old, report_whole
-from bench_sync import machine, write_mbox
+from bench_sync import ALIAS, BLOCKLIST, NOW, ORG, OWNER, machine, write_mbox
 from tests.postgres import Postgres
 
 from mailbind.codecs import decode_document
@@ -108,20 +110,25 @@ def main(argv: list[str] | None = None) -> None:
             print(f"synced {synced:,} messages in {time.perf_counter() - start:.0f} s")
             contact_id, contacts, domain, domains = largest(conninfo)
             print(f"largest contact {contacts:,} messages, company {domains:,} ({domain})\n")
-            measure(args, folder, conninfo, contact_id, domain, contacts)
+            measure(args, conninfo, contact_id, domain, contacts)
+            if args.rev:
+                with old_tree(args.rev, folder):
+                    old_conninfo = server.create_database("reads_old")
+                    with context.Pool(1) as pool:
+                        pool.apply(old_sync_into, (mbox, old_conninfo))
+                    against_old(args, conninfo, old_conninfo, contact_id)
     finally:
         server.stop()
 
 
 def measure(
     args: argparse.Namespace,
-    folder: str,
     conninfo: str,
     contact_id: str,
     domain: str,
     contacts: int,
 ) -> None:
-    """Time the first pages and the whole timeline (and, with ``--rev``, the old store's)."""
+    """Time the first pages and the whole timeline."""
     store = PostgresStore(conninfo)
     first = interleaved(
         {
@@ -134,29 +141,54 @@ def measure(
     for name, seconds in first.items():
         print(f"| {name} | {seconds * 1000:.1f} ms |")
 
-    def read(on: Any) -> Callable[[], int]:
-        return lambda: every_page(lambda **page: on.contact_messages(contact_id, **page))
-
     whole = interleaved(
         {
-            "store": read(store),
+            "store": read_all(store, contact_id),
             "floor sql": floor_sql(conninfo, contact_id, decode=False),
             "floor decode": floor_sql(conninfo, contact_id, decode=True),
         },
         args.rounds,
     )
     report_whole(contacts, whole)
-    if args.rev:
-        with old_tree(args.rev, folder):
-            old_module = importlib.import_module("mailbind_old.stores.postgres")
-            old_store = old_module.PostgresStore(conninfo)
-            floor = floor_sql(conninfo, contact_id, decode=True)
-            times = interleaved(
-                {"new": read(store), "old": read(old_store), "floor": floor, "floor 2": floor},
-                args.rounds,
-            )
-            report_old(args.rev, *times.values())
-            old_store.close()
+    store.close()
+
+
+def read_all(store: Any, contact_id: str) -> Callable[[], int]:
+    """A read of every page of the contact's timeline in *store*."""
+    return lambda: every_page(lambda **page: store.contact_messages(contact_id, **page))
+
+
+def old_sync_into(mbox: str, conninfo: str) -> int:
+    """`sync_into` with the code of the old revision (``mailbind_old``), into its own schema."""
+    old = importlib.import_module("mailbind_old")
+    engine = importlib.import_module("mailbind_old.engine")
+    sources = importlib.import_module("mailbind_old.sources.mbox")
+    stores = importlib.import_module("mailbind_old.stores.postgres")
+    mailbox = old.Mailbox(owner=OWNER, aliases=[ALIAS], incoming="metadata", outgoing="everything")
+    policy = old.Policy(org_domains=[ORG], blocklist=BLOCKLIST)
+    with stores.PostgresStore(conninfo) as store:
+        report = engine.sync_mailbox(sources.MboxSource(mbox), store, mailbox, policy, now=NOW)
+    return int(report.synced)
+
+
+def against_old(
+    args: argparse.Namespace, conninfo: str, old_conninfo: str, contact_id: str
+) -> None:
+    """The whole timeline read by this store and by the old revision's, each over the database
+    its own code synced, taking turns."""
+    store = PostgresStore(conninfo)
+    old_store = importlib.import_module("mailbind_old.stores.postgres").PostgresStore(old_conninfo)
+    times = interleaved(
+        {
+            "new": read_all(store, contact_id),
+            "old": read_all(old_store, contact_id),
+            "floor": floor_sql(conninfo, contact_id, decode=True),
+            "old floor": floor_sql(old_conninfo, contact_id, decode=True),
+        },
+        args.rounds,
+    )
+    report_old(args.rev, *times.values())
+    old_store.close()
     store.close()
 
 
