@@ -61,14 +61,22 @@ def every_page(read: Callable[..., Any], limit: int = 500) -> int:
 
 def floor_sql(db: sqlite3.Connection, contact_id: str, *, decode: bool) -> Callable[[], int]:
     """The plain SQL read of the contact's documents, oldest first (decoded when asked)."""
-
-    def run() -> int:
-        rows = db.execute(
+    return floor_of(
+        lambda: db.execute(
             "SELECT m.key, m.message_id, m.document FROM messages m WHERE m.id IN "
             "(SELECT message FROM participant_rows WHERE workspace = 'default' "
             "AND contact_id = ?) ORDER BY m.sent_at IS NULL, m.sent_at, m.key",
             (contact_id,),
-        ).fetchall()
+        ).fetchall(),
+        decode=decode,
+    )
+
+
+def floor_of(query: Callable[[], list[Any]], *, decode: bool) -> Callable[[], int]:
+    """A floor: *query*'s rows of (key, Message-ID, document), each decoded when asked."""
+
+    def run() -> int:
+        rows = query()
         if decode:
             for key, message_id, document in rows:
                 decode_document(document, key, message_id)

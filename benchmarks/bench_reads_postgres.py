@@ -36,11 +36,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import psycopg
 from bench_converge import BEFORE, POLICY
-from bench_reads import every_page, interleaved, old_tree, report_old, report_whole
+from bench_reads import every_page, floor_of, interleaved, old_tree, report_old, report_whole
 from bench_sync import ALIAS, BLOCKLIST, NOW, ORG, OWNER, machine, write_mbox
 from tests.postgres import Postgres
 
-from mailbind.codecs import decode_document
 from mailbind.engine import sync_mailbox
 from mailbind.sources.mbox import MboxSource
 from mailbind.stores.postgres import PostgresStore
@@ -49,21 +48,16 @@ from mailbind.stores.postgres import PostgresStore
 def floor_sql(conninfo: str, contact_id: str, *, decode: bool) -> Callable[[], int]:
     """The plain SQL read of the contact's documents in page order (decoded when asked)."""
     conn = psycopg.connect(conninfo, autocommit=True)
-
-    def run() -> int:
-        rows = conn.execute(
+    return floor_of(
+        lambda: conn.execute(
             "SELECT m.key, m.message_id, m.document FROM messages m "
             "WHERE m.workspace = 'default' AND m.key IN "
             "(SELECT message_key FROM participants WHERE workspace = 'default' "
             'AND contact_id = %s) ORDER BY m.sent_at IS NULL, m.sent_at, m.key COLLATE "C"',
             (contact_id,),
-        ).fetchall()
-        if decode:
-            for key, message_id, document in rows:
-                decode_document(document, key, message_id)
-        return len(rows)
-
-    return run
+        ).fetchall(),
+        decode=decode,
+    )
 
 
 def sync_into(mbox: str, conninfo: str) -> int:
