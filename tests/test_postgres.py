@@ -175,7 +175,8 @@ def test_the_command_line_syncs_into_postgresql_and_reads_it_back(
     url = postgres.url("cli")
     postgres.create_database("cli")
     assert main(["sync", "--sample", "--db", url, "--now", "2024-06-01T12:00:00+00:00"]) == 0
-    capsys.readouterr()
+    # The summary names the database by its URL, not as a file path.
+    assert f"\nDatabase: {url} (12 contacts)\n" in capsys.readouterr().out
     assert main(["contacts", "list", "--json", "--db", url]) == 0
     listed = capsys.readouterr().out
     assert "frank.oconnor@globex.example" in listed

@@ -50,6 +50,7 @@ from .settings import (
     apply_companies,
     calendar_format,
     chosen_db,
+    is_postgres,
     load_setup,
     open_mail,
     open_store,
@@ -372,7 +373,8 @@ class _Runner:
             return
         db = self.args.db
         contacts = len(self.store.contact_index())
-        where = os.path.abspath(db)
+        # A database file by its full path; a PostgreSQL URL as given (it holds no password).
+        where = db if is_postgres(db) else os.path.abspath(db)
         self.out.write(f"\nDatabase: {clean(where)} ({counted(contacts, 'contact')})\n")
         option = "" if db == DEFAULT_DB else f" --db {shlex.quote(db)}"
         if sample:
