@@ -423,6 +423,127 @@ def test_a_message_let_go_of_while_its_key_is_re_linked_is_no_deadlock(
         close_store(opened)
 
 
+def _stored_while_waiting(
+    database: str,
+    store: PostgresStore,
+    lock: int,
+    result: Any,
+    statements: list[tuple[str, tuple[Any, ...]]],
+) -> list[str]:
+    """Apply *result* to *store* while another transaction holds the advisory lock *lock*:
+    once the batch waits for it, that transaction runs *statements* and commits. The mailbox
+    of each try of the batch (one, unless the batch was tried again)."""
+    import threading
+    import time
+
+    from mailbind.store import BatchResult
+
+    schema = store._read("SELECT current_schema()")[0][0]
+    conninfo = f"{database} options=-csearch_path={schema}"
+    tries: list[str] = []
+    real = PostgresStore._apply_batch
+
+    def counted(self: PostgresStore, batch: BatchResult, *args: Any) -> None:
+        tries.append(batch.mailbox.id)
+        real(self, batch, *args)
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            store.apply_batch(result)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PostgresStore, "_apply_batch", counted)
+        worker = threading.Thread(target=run)
+        with psycopg.connect(conninfo) as holder, holder.transaction():
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            worker.start()
+            for _ in range(200):
+                (waits,) = holder.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()
+                if waits:
+                    break
+                time.sleep(0.05)
+            else:  # pragma: no cover
+                raise AssertionError("the batch never waited for the lock")
+            for sql, params in statements:
+                holder.execute(sql, params)
+        worker.join(timeout=60)
+    assert not errors, errors
+    return tries
+
+
+def test_a_contact_stored_while_a_batch_waited_for_its_key_is_left_as_stored(
+    database: str, store: PostgresStore
+) -> None:
+    """Anna's batch creates Kim's contact; another transaction stores that contact (as
+    "Kimberly") while the batch waits for Kim's key lock. The batch looks again under the lock,
+    leaves the contact as stored and links to it, in one try."""
+    from mailbind.contacts import OwnerChange
+
+    kim = contact("auto-kim", KIM, first_name="Kim")
+    creating = batch(
+        ANNA, item(store, mail(1)), contacts=(kim,), owners=(OwnerChange(KIM, None, kim.id),)
+    )
+    from mailbind.stores.postgres import _contact_rows
+
+    kimberly = contact("auto-kim", KIM, first_name="Kimberly")
+    ((row, addresses),) = _contact_rows([kimberly]).values()
+    rows = [
+        (
+            "INSERT INTO contacts (workspace, id, first_name, last_name, company_domain, "
+            "created_at, deleted_at) VALUES ('default', %s, %s, %s, %s, %s, %s)",
+            row,
+        ),
+        *(
+            (
+                "INSERT INTO contact_addresses (workspace, contact_id, position, key, stem, "
+                "address) VALUES ('default', %s, %s, %s, %s, %s)",
+                address,
+            )
+            for address in addresses
+        ),
+    ]
+    assert _stored_while_waiting(database, store, _stem_lock(KIM), creating, rows) == [ANNA.id]
+    stored = store.contact(kim.id)
+    assert stored is not None
+    assert stored.first_name == "Kimberly"
+    assert [s.contacts[0] for s in store.mailbox_messages(ANNA.id)] == [kim.id]
+    assert len(store.contact_index()) == 1
+
+
+def test_a_copy_stored_while_its_batch_waited_is_replaced_by_the_batch(
+    database: str, store: PostgresStore
+) -> None:
+    """Another transaction stores a copy at the location of Anna's batch while the batch waits
+    for its message's lock: the batch's copy, taken for new, fails, and the batch is tried
+    again, replacing that copy with its own decision."""
+    from mailbind.stores.postgres import _lock_id
+
+    synced = item(store, mail(1))
+    rows = [
+        (
+            "INSERT INTO copies (workspace, mailbox_id, location, message_key, message_id, "
+            "synced, reasons, direction, level, flags) "
+            "VALUES ('default', %s, %s, %s, NULL, false, 'internal', 'incoming', 'subject', '')",
+            (ANNA.id, synced.location, "elsewhere"),
+        )
+    ]
+    lock = _lock_id("m", "default", synced.message.key)
+    assert _stored_while_waiting(database, store, lock, batch(ANNA, synced), rows) == [
+        ANNA.id,
+        ANNA.id,
+    ]
+    (decision,) = store.decisions(ANNA.id)
+    assert (decision.key, decision.location) == (synced.message.key, synced.location)
+    assert decision.decision == synced.decision
+    assert [s.message for s in store.mailbox_messages(ANNA.id)] == [mail(1)]
+
+
 def test_a_late_owner_takes_the_event_participants_of_its_key_too(store: PostgresStore) -> None:
     """A batch planned to create contact C for Kim, stored after another batch created an
     older contact D for Kim, re-links Kim's stored event participants to D (the owner read

@@ -118,7 +118,8 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "PostgresStore", "migrat
 #: Most messages read from the database at once.
 _CHUNK = 500
 #: How often a batch is tried again after the server broke a deadlock or a serialisation
-#: conflict (neither should happen under the lock order above; this is a safety net).
+#: conflict (neither should happen under the lock order above; this is a safety net), or after
+#: a row it copied in was stored by another transaction since it looked (it looks again).
 _RETRIES = 5
 #: The folding every stem is made with: any canonicalisation's key folds to the same stem.
 _STEM = Canonicalization(strip_subaddress=True, fold_gmail=True)
@@ -657,8 +658,13 @@ class PostgresStore(PostgresEvents, SqlReads):
                 self._apply_batch(batch, ws, canon, rows)
                 return
             except StoreError as err:
+                cause = err.__cause__
                 retry = isinstance(
-                    err.__cause__, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
+                    cause, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
+                ) or (
+                    # A contact or copy it took for new was stored since it looked.
+                    isinstance(cause, pg_errors.UniqueViolation)
+                    and cause.diag.table_name in ("contacts", "copies")
                 )
                 if not retry or attempt == _RETRIES - 1:
                     raise
@@ -712,11 +718,7 @@ class PostgresStore(PostgresEvents, SqlReads):
                 before = {loc: (key, held) for loc, key, held in cur.fetchall()}
             existing: set[str] = set()
             if rows.contact_keys:
-                cur.execute(
-                    "SELECT c.id FROM unnest(%b::text[]) AS v(id) CROSS JOIN LATERAL "
-                    "(SELECT id FROM contacts WHERE workspace = %s AND id = v.id OFFSET 0) c",
-                    (sorted(rows.contact_keys), ws),
-                )
+                cur.execute(_STORED_CONTACTS, (sorted(rows.contact_keys), ws))
                 existing = {cid for (cid,) in cur.fetchall()}
             # 2. The key locks, in ascending order of their ids. Exclusive for the keys whose
             # owner this batch may change (the keys of the contacts it creates, the keys of
@@ -745,9 +747,14 @@ class PostgresStore(PostgresEvents, SqlReads):
             if batch.policy is not None:
                 _record_settings(cur, ws, "", "policies", batch.policy, batch.at)
             _insert_companies(cur, ws, batch.companies)
-            _insert_contacts(
-                cur, ws, {c.id: rows.contact_rows[c.id] for c in created}, replace=False
-            )
+            if created:
+                # A contact another batch stored while this one waited for the keys' locks
+                # stays as stored; the others are new, and copied in.
+                cur.execute(_STORED_CONTACTS, (sorted(c.id for c in created), ws))
+                stored_now = {cid for (cid,) in cur.fetchall()}
+                _copy_contacts(
+                    cur, ws, [rows.contact_rows[c.id] for c in created if c.id not in stored_now]
+                )
             for direction, level in batch.levels:
                 cur.execute(
                     "UPDATE copies SET level = %s WHERE workspace = %s AND mailbox_id = %s "
@@ -759,8 +766,7 @@ class PostgresStore(PostgresEvents, SqlReads):
                 for item in batch.items
                 if item.location in before and before[item.location][1]
             }
-            if rows.copies[0]:
-                _upsert_copies(cur, ws, mailbox.id, rows.copies)
+            _write_copies(cur, ws, mailbox.id, rows.copies, before)
             # Holding the key locks: every key's owner over the stored contacts. The keys whose
             # owner this batch may change are re-linked wherever they are stored; the batch's
             # own participants are written with their owners (see `_owners`).
@@ -1348,8 +1354,9 @@ class _Rows:
     contact_keys: dict[str, frozenset[str]]
     #: Each proposed contact's ``contacts`` row and ``contact_addresses`` rows.
     contact_rows: dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
-    #: The ``copies`` columns (the last item at a location wins, as a replace in SQLite does).
-    copies: list[list[Any]]
+    #: The ``copies`` rows from ``location`` on, by location (the last item at a location
+    #: wins, as a replace in SQLite does).
+    copies: list[tuple[Any, ...]]
     #: The facts and the ``messages`` row of each synced message not known to be stored.
     messages: dict[str, tuple[ThreadFacts, tuple[Any, ...]]]
     #: The thread id each of those messages has in the batch alone (`rethread` of them).
@@ -1388,9 +1395,6 @@ def _prepare(batch: BatchResult, ws: str, canon: Canonicalization, stored: set[s
                 " ".join(sorted(f.value for f in item.flags)) if item.flags else "",
             )
         )
-    copies: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)] or [
-        [] for _ in range(8)
-    ]
     messages = {
         key: _message_row(ws, item.message) for key, item in synced.items() if key not in stored
     }
@@ -1414,7 +1418,7 @@ def _prepare(batch: BatchResult, ws: str, canon: Canonicalization, stored: set[s
         contacts,
         {c.id: frozenset(canon.key(a) for a in c.addresses) for c in contacts},
         _contact_rows(contacts),
-        copies,
+        rows,
         messages,
         rethread({}, [f for f, _ in messages.values()]) if messages else {},
         participants,
@@ -1530,9 +1534,49 @@ def _relink(cur: psycopg.Cursor[Any], ws: str, owners: Iterable[OwnerChange]) ->
         )
 
 
-def _upsert_copies(
-    cur: psycopg.Cursor[Any], ws: str, mailbox_id: str, columns: list[list[Any]]
+def _copy_contacts(
+    cur: psycopg.Cursor[Any], ws: str, rows: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
 ) -> None:
+    """Store contacts not stored yet (`_contact_rows`, looked up under their keys' locks) and
+    their addresses, by COPY."""
+    if not rows:
+        return
+    with cur.copy(
+        "COPY contacts (workspace, id, first_name, last_name, company_domain, created_at, "
+        "deleted_at) FROM STDIN"
+    ) as copy:
+        for row, _ in rows:
+            copy.write_row((ws, *row))
+    with cur.copy(
+        "COPY contact_addresses (workspace, contact_id, position, key, stem, address) FROM STDIN"
+    ) as copy:
+        for _, addresses in rows:
+            for address in addresses:
+                copy.write_row((ws, *address))
+
+
+def _write_copies(
+    cur: psycopg.Cursor[Any],
+    ws: str,
+    mailbox_id: str,
+    rows: list[tuple[Any, ...]],
+    before: dict[str, tuple[str, bool]],
+) -> None:
+    """Store the copy *rows* (`_Rows.copies`): the ones at a location the mailbox had a copy at
+    (*before*) replace it; the others are new, and copied in. (Only this mailbox writes its
+    copies; one written by another sync of it since *before* was read makes the copy fail,
+    and the batch is tried again.)"""
+    new = [row for row in rows if row[0] not in before]
+    if new:
+        with cur.copy(
+            "COPY copies (workspace, mailbox_id, location, message_key, message_id, synced, "
+            "reasons, direction, level, flags) FROM STDIN"
+        ) as copy:
+            for row in new:
+                copy.write_row((ws, mailbox_id, *row))
+    if len(new) == len(rows):
+        return
+    columns = [list(column) for column in zip(*(r for r in rows if r[0] in before), strict=True)]
     cur.execute(
         "INSERT INTO copies (workspace, mailbox_id, location, message_key, message_id, synced, "
         "reasons, direction, level, flags) SELECT %s, %s, * FROM unnest(%b::text[], %b::text[], "
@@ -1603,6 +1647,12 @@ def _fallback(facts: ThreadFacts) -> str | None:
     return facts.subject if facts.kind is not None else None
 
 
+#: Which of the ids given (a text array, then the workspace) are stored contacts: id by id
+#: through the primary key (see the module's invariants).
+_STORED_CONTACTS = (
+    "SELECT c.id FROM unnest(%b::text[]) AS v(id) CROSS JOIN LATERAL "
+    "(SELECT id FROM contacts WHERE workspace = %s AND id = v.id OFFSET 0) c"
+)
 #: Which of the keys given (a text array, then the workspace) are stored messages: key by key
 #: through the primary key (see the module's invariants).
 _STORED_KEYS = (
