@@ -35,7 +35,7 @@ from ..store import DEFAULT_WORKSPACE, StaleBatchError, holding_direction
 #: The statements of the schema step that gives each calendar a sync state (schema version 3).
 CALENDAR_STATE = ("ALTER TABLE calendars ADD COLUMN sync text",)
 
-__all__ = ["CALENDAR_STATE", "EVENT_TABLES", "PostgresEvents", "relink_events"]
+__all__ = ["CALENDAR_STATE", "EVENT_TABLES", "PostgresEvents", "relink_by_key", "relink_events"]
 
 #: The statements of the schema step that gives each calendar a sync state (schema version 3).
 CALENDAR_STATE = ("ALTER TABLE calendars ADD COLUMN sync text",)
@@ -91,17 +91,40 @@ EVENT_TABLES = (
 )
 
 
+def relink_by_key(
+    cur: psycopg.Cursor[Any], ws: str, table: str, parent: str, owner: dict[str, str | None]
+) -> None:
+    """Link every row of *table* (``participants``, whose parent column is ``message_key``, or
+    ``event_participants``, ``event_key``) with a key of *owner* to that key's owner.
+
+    The rows linked otherwise are found key by key first (most keys have none), then updated by
+    their primary key: no join over a batch's worth of keys (see `mailbind.stores.postgres`).
+    The caller holds these keys' locks exclusively, or the contacts version row, so nothing
+    links or adds a row with one of them in between."""
+    if not owner:
+        return
+    keys = sorted(owner)
+    cur.execute(
+        f"SELECT p.{parent}, p.position, o.owner "  # noqa: S608 - two fixed names
+        "FROM unnest(%b::text[], %b::text[]) AS o(key, owner) CROSS JOIN LATERAL "
+        f"(SELECT {parent}, position FROM {table} WHERE workspace = %s AND key = o.key "
+        "AND contact_id IS DISTINCT FROM o.owner OFFSET 0) p",
+        (keys, [owner[k] for k in keys], ws),
+    )
+    moved = sorted(cur.fetchall())
+    if moved:
+        columns = [list(column) for column in zip(*moved, strict=True)]
+        cur.execute(
+            f"UPDATE {table} p SET contact_id = m.owner "  # noqa: S608 - two fixed names
+            f"FROM unnest(%b::text[], %b::integer[], %b::text[]) AS m({parent}, position, owner) "
+            f"WHERE p.workspace = %s AND p.{parent} = m.{parent} AND p.position = m.position",
+            (*columns, ws),
+        )
+
+
 def relink_events(cur: psycopg.Cursor[Any], ws: str, final: dict[str, str | None]) -> None:
     """Set the contact of every stored event participant with each key to its new owner."""
-    if final:
-        keys = sorted(final)
-        cur.execute(
-            "UPDATE event_participants p SET contact_id = o.owner "
-            "FROM unnest(%b::text[], %b::text[]) AS o(key, owner) "
-            "WHERE p.workspace = %s AND p.key = o.key "
-            "AND p.contact_id IS DISTINCT FROM o.owner",
-            (keys, [final[k] for k in keys], ws),
-        )
+    relink_by_key(cur, ws, "event_participants", "event_key", final)
 
 
 class PostgresEvents:

@@ -109,7 +109,13 @@ from ..store import (
     page_cursor,
     sort_time,
 )
-from ._postgres_events import CALENDAR_STATE, EVENT_TABLES, PostgresEvents, relink_events
+from ._postgres_events import (
+    CALENDAR_STATE,
+    EVENT_TABLES,
+    PostgresEvents,
+    relink_by_key,
+    relink_events,
+)
 from ._sql import SqlReads
 from ._sql import workspace_name as _workspace
 
@@ -1523,15 +1529,7 @@ def _relink(cur: psycopg.Cursor[Any], ws: str, owners: Iterable[OwnerChange]) ->
     """Link every stored participant (and event participant) with each key to its new owner."""
     final = {change.key: change.new for change in owners}
     relink_events(cur, ws, final)
-    if final:
-        keys = sorted(final)
-        cur.execute(
-            "UPDATE participants p SET contact_id = o.owner "
-            "FROM unnest(%b::text[], %b::text[]) AS o(key, owner) "
-            "WHERE p.workspace = %s AND p.key = o.key "
-            "AND p.contact_id IS DISTINCT FROM o.owner",
-            (keys, [final[k] for k in keys], ws),
-        )
+    _relink_participants(cur, ws, final)
 
 
 def _copy_contacts(
@@ -1757,32 +1755,8 @@ def _owners(
 
 
 def _relink_participants(cur: psycopg.Cursor[Any], ws: str, owner: dict[str, str | None]) -> None:
-    """Link every stored participant with a key of *owner* to that key's owner.
-
-    The participants linked otherwise are found key by key first (most keys of a batch have
-    none), then updated by their primary key. The batch holds these keys' locks exclusively,
-    so no other batch links or adds a participant with one of them in between."""
-    if not owner:
-        return
-    keys = sorted(owner)
-    cur.execute(
-        "SELECT p.message_key, p.position, o.owner "
-        "FROM unnest(%b::text[], %b::text[]) AS o(key, owner) CROSS JOIN LATERAL "
-        "(SELECT message_key, position FROM participants WHERE workspace = %s AND key = o.key "
-        "AND contact_id IS DISTINCT FROM o.owner OFFSET 0) p",
-        (keys, [owner[k] for k in keys], ws),
-    )
-    moved = sorted(cur.fetchall())
-    if moved:
-        columns = [list(column) for column in zip(*moved, strict=True)]
-        cur.execute(
-            "UPDATE participants p SET contact_id = m.owner "
-            "FROM unnest(%b::text[], %b::integer[], %b::text[]) "
-            "AS m(message_key, position, owner) "
-            "WHERE p.workspace = %s AND p.message_key = m.message_key "
-            "AND p.position = m.position",
-            (*columns, ws),
-        )
+    """Link every stored participant with a key of *owner* to that key's owner."""
+    relink_by_key(cur, ws, "participants", "message_key", owner)
 
 
 def _save_state(
