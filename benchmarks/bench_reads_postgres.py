@@ -36,7 +36,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import psycopg
 from bench_converge import BEFORE, POLICY
-from bench_reads import every_page, floor_of, interleaved, old_tree, report_old, report_whole
+from bench_reads import (
+    every_page,
+    floor_of,
+    interleaved,
+    old_tree,
+    report_first,
+    report_old,
+    report_whole,
+)
 from bench_sync import ALIAS, BLOCKLIST, NOW, ORG, OWNER, machine, write_mbox
 from tests.postgres import Postgres
 
@@ -124,16 +132,13 @@ def measure(
 ) -> None:
     """Time the first pages and the whole timeline."""
     store = PostgresStore(conninfo)
-    first = interleaved(
+    report_first(
         {
             "contact": lambda: store.contact_messages(contact_id, limit=50),
             "company": lambda: store.company_messages(domain, limit=50),
         },
         args.rounds * 3,
     )
-    print("## First page of 50 (goal: <= 20 ms)\n\n| read | median |\n| --- | --- |")
-    for name, seconds in first.items():
-        print(f"| {name} | {seconds * 1000:.1f} ms |")
 
     whole = interleaved(
         {
